@@ -1,0 +1,35 @@
+import { ConfigModule, IngestEnv } from '@app/config';
+import { DbModule } from '@app/db';
+import { AuthModule, loggingModule } from '@app/http';
+import { MetricsModule } from '@app/metrics';
+import { openRedis, RedisKeys, RedisModule } from '@app/redis';
+import { AccountUsageController, UsageEventsController, UsageModule } from '@app/usage';
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module } from '@nestjs/common';
+
+/** The gateway-facing process: usage ingest, authorize, balance and usage reads. */
+@Module({})
+export class IngestModule {
+  static register(config: IngestEnv): DynamicModule {
+    return {
+      module: IngestModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        loggingModule(config.LOG_LEVEL),
+        DbModule,
+        RedisModule,
+        MetricsModule.forApp('ingest'),
+        AuthModule.forRoot({ adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS }),
+        BullModule.forRoot({
+          connection: openRedis(config.REDIS_URL),
+          prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
+        }),
+        UsageModule.forIngest({
+          maxQueuedJobs: config.INGEST_MAX_QUEUED_JOBS,
+          dedupeWindowSeconds: config.DEDUPE_WINDOW_SECONDS,
+        }),
+      ],
+      controllers: [UsageEventsController, AccountUsageController],
+    };
+  }
+}

@@ -1,0 +1,32 @@
+import { ReconcileBalancesService } from '@app/ledger';
+import { BillingMetrics } from '@app/metrics';
+import { JobName, JobPayloads } from '@app/queue';
+import { MeterUsageBatchService } from '@app/usage';
+import { Injectable } from '@nestjs/common';
+
+type Handlers = { [N in JobName]: (payload: JobPayloads[N]) => Promise<unknown> };
+
+/**
+ * The one handler of every job name. A processor only checks the payload's shape and calls one
+ * service method; the object type makes a missing or extra job name a compile error.
+ */
+@Injectable()
+export class JobHandlers {
+  readonly byName: Handlers;
+
+  constructor(meter: MeterUsageBatchService, reconciler: ReconcileBalancesService, metrics: BillingMetrics) {
+    this.byName = {
+      [JobName.MeterUsageBatch]: async (payload) => {
+        if (!payload?.batchId || !Array.isArray(payload.events)) throw new Error('malformed usage batch payload');
+        const result = await meter.meter(payload);
+        metrics.eventsPersisted.inc(result.events);
+        metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
+        return { events: result.events, accounts: result.accounts };
+      },
+      [JobName.ReconcileBalances]: async () => {
+        const report = await reconciler.reconcileAll();
+        return { ...report, driftMicros: report.driftMicros.toString() };
+      },
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import 'reflect-metadata';
+import { loadConfig, workerEnvSchema } from '@app/config';
+import { createHttpApp } from '@app/http';
+import { UsageWorkerModule } from './usage-worker.module';
+
+async function bootstrap(): Promise<void> {
+  process.title = 'billing-usage-worker';
+  const config = loadConfig(workerEnvSchema);
+  // An HTTP server only for /metrics and /health; jobs arrive through BullMQ.
+  const app = await createHttpApp(UsageWorkerModule.register(config), {});
+  await app.listen({ port: config.WORKER_METRICS_PORT, host: config.WORKER_METRICS_HOST });
+}
+
+bootstrap().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+  process.exit(1);
+});

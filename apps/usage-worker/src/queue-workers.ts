@@ -1,0 +1,71 @@
+import { WorkerEnv } from '@app/config';
+import { BillingMetrics } from '@app/metrics';
+import { cappedBackoff, JobName, QUEUE_OF_JOB, QUEUE_SETTINGS, QueueName } from '@app/queue';
+import { openBullRedis, RedisKeys } from '@app/redis';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG } from '@app/config';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { JobHandlers } from './job-handlers';
+
+/**
+ * Runs a BullMQ worker per queue with the settings from @app/queue, dispatching each job to its
+ * handler by name. Usage jobs retry (capped back-off) until they commit; unknown names fail fast.
+ */
+@Injectable()
+export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(QueueWorkers.name);
+  private readonly workers: Worker[] = [];
+  private readonly queues: Queue[] = [];
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: WorkerEnv,
+    private readonly handlers: JobHandlers,
+    private readonly metrics: BillingMetrics,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
+    for (const queueName of [QueueName.Usage, QueueName.Maintenance]) {
+      const queue = new Queue(queueName, { connection: openBullRedis(this.config.REDIS_URL), prefix });
+      this.queues.push(queue);
+      this.metrics.watchQueue(queueName, () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'));
+      const settings = QUEUE_SETTINGS[queueName];
+      const worker = new Worker(queueName, (job) => this.process(queueName, job), {
+        connection: openBullRedis(this.config.REDIS_URL),
+        prefix,
+        concurrency: queueName === QueueName.Usage ? this.config.USAGE_WORKER_CONCURRENCY : 1,
+        lockDuration: this.config.USAGE_LOCK_DURATION_MS,
+        stalledInterval: Math.min(settings.stalledIntervalMs, this.config.USAGE_LOCK_DURATION_MS),
+        maxStalledCount: settings.maxStalledCount,
+        settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+      });
+      worker.on('failed', (job, error) => {
+        this.metrics.batchFailures.inc({ stage: queueName });
+        this.logger.warn(`job ${job?.name} ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
+      });
+      worker.on('error', (error) => this.logger.error(`worker ${queueName}: ${error.message}`));
+      this.workers.push(worker);
+    }
+    if (this.config.RECONCILE_INTERVAL_MS > 0) {
+      await this.queues[1].upsertJobScheduler(
+        JobName.ReconcileBalances,
+        { every: this.config.RECONCILE_INTERVAL_MS },
+        { name: JobName.ReconcileBalances, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
+      );
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.close()));
+    await Promise.all(this.queues.map((queue) => queue.close()));
+  }
+
+  private async process(queueName: QueueName, job: Job): Promise<unknown> {
+    const name = job.name as JobName;
+    const handler = this.handlers.byName[name] as ((payload: unknown) => Promise<unknown>) | undefined;
+    if (!handler || QUEUE_OF_JOB[name] !== queueName) {
+      throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queueName}`);
+    }
+    return handler(job.data);
+  }
+}

@@ -1,0 +1,38 @@
+import 'reflect-metadata';
+import { ConfigModule, loadConfig, workerEnvSchema } from '@app/config';
+import { DbModule } from '@app/db';
+import { LedgerModule, ReconcileBalancesService } from '@app/ledger';
+import { MetricsModule } from '@app/metrics';
+import { RedisModule } from '@app/redis';
+import { formatUsd } from '@app/money';
+import { Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+
+/** `npm run reconcile`: one reconciliation pass now, printing what it found and repaired. */
+async function main(): Promise<void> {
+  const config = loadConfig(workerEnvSchema);
+
+  @Module({ imports: [ConfigModule.forRoot(config), DbModule, RedisModule, MetricsModule.forApp('reconcile'), LedgerModule] })
+  class ReconcileModule {}
+
+  const app = await NestFactory.createApplicationContext(ReconcileModule, { logger: ['error', 'warn'] });
+  try {
+    const report = await app.get(ReconcileBalancesService).reconcileAll();
+    console.log(
+      JSON.stringify({
+        accounts_checked: report.accountsChecked,
+        drifted: report.drifted,
+        drift: formatUsd(report.driftMicros),
+        repaired: report.repaired,
+        busy: report.busy,
+      }),
+    );
+  } finally {
+    await app.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,29 @@
+import { ConfigModule, WorkerEnv } from '@app/config';
+import { DbModule } from '@app/db';
+import { AuthModule, loggingModule } from '@app/http';
+import { MetricsModule } from '@app/metrics';
+import { RedisModule } from '@app/redis';
+import { UsageModule } from '@app/usage';
+import { DynamicModule, Module } from '@nestjs/common';
+import { JobHandlers } from './job-handlers';
+import { QueueWorkers } from './queue-workers';
+
+/** Consumes usage batches and maintenance jobs; serves only /metrics and /health. */
+@Module({})
+export class UsageWorkerModule {
+  static register(config: WorkerEnv): DynamicModule {
+    return {
+      module: UsageWorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        loggingModule(config.LOG_LEVEL),
+        DbModule,
+        RedisModule,
+        MetricsModule.forApp('usage-worker'),
+        AuthModule.forRoot({ adminToken: '', gatewayTokens: [] }),
+        UsageModule.forWorker(config.FAILPOINT),
+      ],
+      providers: [JobHandlers, QueueWorkers],
+    };
+  }
+}

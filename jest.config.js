@@ -1,0 +1,13 @@
+/** Unit specs live beside the code; integration suites under test/ use real Postgres, Redis and processes. */
+const libs = ['config', 'db', 'http', 'ledger', 'metrics', 'money', 'queue', 'catalog', 'redis', 'usage'];
+
+module.exports = {
+  rootDir: '.',
+  testEnvironment: 'node',
+  testRegex: '.*\\.(spec|e2e-spec)\\.ts$',
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
+  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  moduleNameMapper: Object.fromEntries(libs.map((lib) => [`^@app/${lib}$`, `<rootDir>/libs/${lib}/src`])),
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  testTimeout: 120000,
+};

@@ -1,0 +1,137 @@
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { REDIS, RedisKeys } from '@app/redis';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import Redis from 'ioredis';
+import { CachedAccount, PriceVersion } from './catalog-types';
+import { PriceTimeline } from './price-timeline';
+
+/** Rows changed this long before the previous sync are read again, covering slow commits. */
+const RESYNC_MARGIN_MS = 60_000;
+
+interface AccountRow {
+  id: string;
+  tier: CachedAccount['tier'];
+  status: CachedAccount['status'];
+}
+
+interface PriceRow {
+  id: number;
+  model_id: string;
+  version: number;
+  prompt_micros_per_mtok: bigint;
+  completion_micros_per_mtok: bigint;
+  cached_micros_per_mtok: bigint;
+  reasoning_micros_per_mtok: bigint;
+  effective_from: Date;
+}
+
+/**
+ * In-process copy of accounts and model prices, so ingest validates and workers rate without a
+ * Postgres round trip. Writers bump a version in Redis after they commit (CatalogWriter). The
+ * cache syncs on the pub/sub notice, and callers that must be exact check the version first
+ * (`refreshIfStale`): one Redis GET, and a Postgres read only when something changed.
+ */
+@Injectable()
+export class CatalogCache implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(CatalogCache.name);
+  private readonly accounts = new Map<string, CachedAccount>();
+  private readonly models = new Map<string, PriceTimeline>();
+  private loadedVersion: string | null = null;
+  private syncedFrom: Date | null = null;
+  private running: Promise<void> | null = null;
+  private rerun = false;
+  private subscriber: Redis | null = null;
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.subscriber = this.redis.duplicate({ enableAutoPipelining: false });
+    this.subscriber.on('message', () => void this.sync().catch((error) => this.logger.warn(`catalog sync failed: ${error}`)));
+    await this.subscriber.subscribe(this.keys.catalogChannel());
+    await this.sync();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+  }
+
+  account(accountId: string): CachedAccount | undefined {
+    return this.accounts.get(accountId);
+  }
+
+  /** The price version of `modelId` in effect at `atMs`; undefined for unknown or not-yet-priced models. */
+  priceAt(modelId: string, atMs: number): PriceVersion | undefined {
+    return this.models.get(modelId)?.at(atMs);
+  }
+
+  /** Current price of every model that has one in effect now. */
+  currentPrices(nowMs = Date.now()): PriceVersion[] {
+    const prices: PriceVersion[] = [];
+    for (const timeline of this.models.values()) {
+      const current = timeline.current(nowMs);
+      if (current) prices.push(current);
+    }
+    return prices.sort((a, b) => a.modelId.localeCompare(b.modelId));
+  }
+
+  /** Makes the cache reflect every catalog change committed before this call. */
+  async refreshIfStale(): Promise<void> {
+    const version = await this.redis.get(this.keys.catalogVersion());
+    if (version !== this.loadedVersion) await this.sync();
+  }
+
+  /** Loads what changed since the last sync. Concurrent callers share one run; a request made during a run gets another. */
+  sync(): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.rerun = false;
+          await this.syncOnce();
+        } while (this.rerun);
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  private async syncOnce(): Promise<void> {
+    // Read the version before the rows: a bump racing with this sync is then seen as stale next time.
+    const version = await this.redis.get(this.keys.catalogVersion());
+    const since = this.syncedFrom ? new Date(this.syncedFrom.getTime() - RESYNC_MARGIN_MS) : new Date(0);
+    const { sql } = this.database;
+    const [[{ now }], accountRows, priceRows] = await Promise.all([
+      sql<{ now: Date }[]>`select now() as now`,
+      sql<AccountRow[]>`select id, tier, status from accounts where updated_at >= ${since}`,
+      sql<PriceRow[]>`
+        select id, model_id, version, prompt_micros_per_mtok, completion_micros_per_mtok,
+               cached_micros_per_mtok, reasoning_micros_per_mtok, effective_from
+        from model_prices where created_at >= ${since}`,
+    ]);
+    for (const row of accountRows) this.accounts.set(row.id, { id: row.id, tier: row.tier, status: row.status });
+    for (const row of priceRows) {
+      let timeline = this.models.get(row.model_id);
+      if (!timeline) this.models.set(row.model_id, (timeline = new PriceTimeline()));
+      timeline.add({
+        id: Number(row.id),
+        modelId: row.model_id,
+        version: row.version,
+        promptMicrosPerMtok: row.prompt_micros_per_mtok,
+        completionMicrosPerMtok: row.completion_micros_per_mtok,
+        cachedMicrosPerMtok: row.cached_micros_per_mtok,
+        reasoningMicrosPerMtok: row.reasoning_micros_per_mtok,
+        effectiveFrom: row.effective_from,
+      });
+    }
+    this.syncedFrom = now;
+    this.loadedVersion = version;
+  }
+}

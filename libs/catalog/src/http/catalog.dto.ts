@@ -1,0 +1,50 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsEmail, IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+
+/** A non-negative USD amount with at most 6 decimals, as a string (never a JSON number). */
+export const USD_STRING = /^\d{1,12}(\.\d{1,6})?$/;
+const USD_MESSAGE = 'must be a decimal string in USD with at most 6 decimals, e.g. "0.15"';
+
+export class CreateAccountDto {
+  @ApiProperty({ example: 'Acme AI' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @Matches(/\S/, { message: 'name must not be blank' })
+  name: string;
+
+  @ApiProperty({ example: 'billing@acme.test', description: 'Where billing emails go' })
+  @IsEmail()
+  @MaxLength(320)
+  email: string;
+
+  @ApiPropertyOptional({ enum: ['free', 'developer', 'enterprise'], default: 'free' })
+  @IsOptional()
+  @IsIn(['free', 'developer', 'enterprise'])
+  tier?: 'free' | 'developer' | 'enterprise';
+}
+
+export class SetModelPriceDto {
+  @ApiProperty({ example: '0.15', description: 'USD per million prompt tokens' })
+  @Matches(USD_STRING, { message: `prompt_price_per_mtok ${USD_MESSAGE}` })
+  prompt_price_per_mtok: string;
+
+  @ApiProperty({ example: '0.60', description: 'USD per million completion tokens' })
+  @Matches(USD_STRING, { message: `completion_price_per_mtok ${USD_MESSAGE}` })
+  completion_price_per_mtok: string;
+
+  @ApiPropertyOptional({ example: '0.075', description: 'USD per million cached prompt tokens; defaults to the prompt price' })
+  @IsOptional()
+  @Matches(USD_STRING, { message: `cached_price_per_mtok ${USD_MESSAGE}` })
+  cached_price_per_mtok?: string;
+
+  @ApiPropertyOptional({ description: 'USD per million reasoning tokens; defaults to the completion price' })
+  @IsOptional()
+  @Matches(USD_STRING, { message: `reasoning_price_per_mtok ${USD_MESSAGE}` })
+  reasoning_price_per_mtok?: string;
+
+  @ApiPropertyOptional({ description: 'When this version takes effect (RFC 3339); defaults to now' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  effective_from?: string;
+}

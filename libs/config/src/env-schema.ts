@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+const isProduction = process.env.NODE_ENV === 'production';
+
+/** A secret may default to a development value only outside production. */
+function secret(devDefault: string) {
+  const base = z.string().min(16, 'must be at least 16 characters');
+  return isProduction ? base : base.default(devDefault);
+}
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/** Settings every process reads: where the stores are, how it logs. */
+export const baseEnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/billing'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key and BullMQ queue, so several deployments or test runs can share one Redis. */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and dashes')
+    .default('billing'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** HTTP apps: who may call them. Tokens are compared in constant time (libs/http). */
+export const httpEnvSchema = z.object({
+  ADMIN_TOKEN: secret('dev-admin-token-change-me'),
+  GATEWAY_TOKENS: secret('dev-gateway-token-change-me').transform((value, ctx) => {
+    const tokens = value
+      .split(',')
+      .map((token) => token.trim())
+      .filter(Boolean);
+    if (tokens.some((token) => token.length < 16)) {
+      ctx.addIssue({ code: 'custom', message: 'every token must be at least 16 characters' });
+    }
+    return tokens;
+  }),
+  HOST: z.string().default('127.0.0.1'),
+});
+
+export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
+  INGEST_PORT: port(3000),
+  /** Above this many waiting usage jobs, ingest answers 503 so Redis cannot fill up (noeviction). */
+  INGEST_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(5000),
+  /** How long an accepted event id is remembered in Redis to answer `duplicates`; Postgres dedupes forever. */
+  DEDUPE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(600),
+});
+
+export const apiEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
+  API_PORT: port(3001),
+});
+
+export const workerEnvSchema = baseEnvSchema.extend({
+  WORKER_METRICS_PORT: port(3002),
+  WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+  USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
+  USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
+  /** Test-only crash points (see libs/usage/src/failpoint.ts); ignored in production. */
+  FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
+});
+
+export type BaseEnv = z.infer<typeof baseEnvSchema>;
+export type IngestEnv = z.infer<typeof ingestEnvSchema>;
+export type ApiEnv = z.infer<typeof apiEnvSchema>;
+export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -1,0 +1,41 @@
+import { drizzle, PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from './schema';
+
+export type Database = PostgresJsDatabase<typeof schema>;
+export type Sql = postgres.Sql<{ bigint: bigint }>;
+
+export interface DatabaseHandle {
+  /** The raw postgres.js client, for set-based statements (unnest) on hot paths. */
+  sql: Sql;
+  /** drizzle over its own connection pool, opened on first use. */
+  readonly db: Database;
+  close(): Promise<void>;
+}
+
+function connect(url: string, poolSize: number): Sql {
+  return postgres(url, {
+    max: poolSize,
+    // bigint columns come back as JS bigint: money never passes through a float (I1).
+    types: { bigint: postgres.BigInt },
+    onnotice: () => undefined,
+    connection: { application_name: process.title || 'billing' },
+  });
+}
+
+export function openDatabase(url: string, poolSize = 10): DatabaseHandle {
+  const sql = connect(url, poolSize);
+  // drizzle replaces the client's date and bigint serializers, so it gets a client of its own.
+  let drizzleClient: Sql | undefined;
+  let db: Database | undefined;
+  return {
+    sql,
+    get db() {
+      if (!db) db = drizzle((drizzleClient = connect(url, Math.max(1, Math.floor(poolSize / 2)))), { schema });
+      return db;
+    },
+    close: async () => {
+      await Promise.all([sql.end({ timeout: 5 }), drizzleClient?.end({ timeout: 5 })]);
+    },
+  };
+}

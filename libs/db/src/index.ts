@@ -1,0 +1,4 @@
+export * from './schema';
+export * from './database';
+export * from './db.module';
+export * from './migrate';

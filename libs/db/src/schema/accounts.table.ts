@@ -1,0 +1,26 @@
+import { sql } from 'drizzle-orm';
+import { check, index, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+
+export const accountTier = pgEnum('account_tier', ['free', 'developer', 'enterprise']);
+export const accountStatus = pgEnum('account_status', ['active', 'suspended', 'closed']);
+
+export const accounts = pgTable(
+  'accounts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    billingEmail: text('billing_email').notNull(),
+    tier: accountTier('tier').notNull().default('free'),
+    status: accountStatus('status').notNull().default('active'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    // Caches in ingest and workers sync incrementally on this column.
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    index('accounts_updated_at_idx').on(table.updatedAt),
+    check('accounts_name_not_blank', sql`length(trim(${table.name})) > 0`),
+  ],
+);
+
+export type Account = typeof accounts.$inferSelect;
+export type NewAccount = typeof accounts.$inferInsert;

@@ -1,0 +1,53 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { accounts } from './accounts.table';
+import { modelPrices } from './model-prices.table';
+
+/**
+ * One row per accepted event. The primary key (account_id, event_id) is what makes a
+ * redelivered or retried event impossible to store, and so to charge, twice (I2).
+ */
+export const usageEvents = pgTable(
+  'usage_events',
+  {
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    eventId: text('event_id').notNull(),
+    apiKeyId: text('api_key_id'),
+    projectId: text('project_id'),
+    modelId: text('model_id').notNull(),
+    promptTokens: integer('prompt_tokens').notNull(),
+    completionTokens: integer('completion_tokens').notNull(),
+    cachedTokens: integer('cached_tokens').notNull(),
+    reasoningTokens: integer('reasoning_tokens').notNull(),
+    costMicros: bigint('cost_micros', { mode: 'bigint' }).notNull(),
+    priceVersionId: bigint('price_version_id', { mode: 'number' })
+      .notNull()
+      .references(() => modelPrices.id),
+    /** The usage batch (queue job) that charged this event; its ledger row is usage:<batch>:<account>. */
+    batchId: text('batch_id').notNull(),
+    metadata: jsonb('metadata'),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
+    persistedAt: timestamp('persisted_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    primaryKey({ name: 'usage_events_pkey', columns: [table.accountId, table.eventId] }),
+    index('usage_events_account_occurred_idx').on(table.accountId, table.occurredAt.desc(), table.eventId.desc()),
+    check('usage_events_cost_non_negative', sql`${table.costMicros} >= 0`),
+  ],
+);
+
+export type UsageEvent = typeof usageEvents.$inferSelect;

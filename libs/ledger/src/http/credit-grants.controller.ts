@@ -1,0 +1,70 @@
+import { ApiError, RequireScope } from '@app/http';
+import { formatUsd, parseUsd } from '@app/money';
+import { Body, Controller, Headers, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { AccountNotFoundError, GrantCreditsService, IdempotencyKeyReusedError } from '../grant-credits.service';
+import { ReconcileBalancesService } from '../reconcile-balances.service';
+
+export class CreditGrantDto {
+  @ApiProperty({ example: '25.00', description: 'USD, a decimal string with at most 6 decimals, more than 0' })
+  @Matches(/^\d{1,12}(\.\d{1,6})?$/, { message: 'amount must be a decimal string in USD with at most 6 decimals' })
+  amount: string;
+
+  @ApiProperty({ example: 'onboarding credit' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(500)
+  reason: string;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@RequireScope('admin')
+@Controller('v1/admin')
+export class LedgerAdminController {
+  constructor(
+    private readonly grants: GrantCreditsService,
+    private readonly reconciler: ReconcileBalancesService,
+  ) {}
+
+  @Post('accounts/:id/credit-grants')
+  @ApiHeader({ name: 'Idempotency-Key', required: true, description: 'Same key, same result, no second grant' })
+  @ApiOperation({ summary: 'Grant credits; replaying the Idempotency-Key returns the first result' })
+  async grant(
+    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account') }))
+    accountId: string,
+    @Body() body: CreditGrantDto,
+    @Headers('idempotency-key') requestKey?: string,
+  ) {
+    if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
+      throw new ApiError(400, 'idempotency_key_required', 'send an Idempotency-Key header (1-255 printable characters)');
+    }
+    const amountMicros = parseUsd(body.amount);
+    if (amountMicros <= 0n) throw new ApiError(422, 'validation_failed', 'amount must be more than 0');
+    try {
+      const result = await this.grants.grant({ accountId, amountMicros, reason: body.reason, requestKey });
+      return { balance: formatUsd(result.balanceMicros) };
+    } catch (error) {
+      if (error instanceof AccountNotFoundError) throw new ApiError(404, 'account_not_found', error.message);
+      if (error instanceof IdempotencyKeyReusedError) throw new ApiError(409, 'idempotency_key_reused', error.message);
+      throw error;
+    }
+  }
+
+  @Post('reconcile')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Compare every Redis balance with Postgres now and repair drift' })
+  async reconcile() {
+    const report = await this.reconciler.reconcileAll();
+    return {
+      accounts_checked: report.accountsChecked,
+      drifted: report.drifted,
+      drift: formatUsd(report.driftMicros),
+      repaired: report.repaired,
+      busy: report.busy,
+    };
+  }
+}

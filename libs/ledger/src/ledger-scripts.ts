@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Redis, { ChainableCommander, Result } from 'ioredis';
+
+type ReserveReply = [status: 'missing' | 'created' | 'exists', token: string, before: string, after: string];
+type SettleReply = [settled: 0 | 1, balanceAfter: string];
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    reserveChange(
+      balanceKey: string,
+      pendingKey: string,
+      changeKey: string,
+      appliedDelta: string,
+      token: string,
+      seed: string,
+    ): Result<ReserveReply, Context>;
+    settleChange(
+      balanceKey: string,
+      pendingKey: string,
+      changeKey: string,
+      committedToken: string,
+      committedDelta: string,
+    ): Result<SettleReply, Context>;
+    seedBalance(balanceKey: string, seed: string): Result<string, Context>;
+    repairBalance(balanceKey: string, pendingKey: string, gen: string, balance: string): Result<string, Context>;
+  }
+}
+
+const SCRIPTS = {
+  reserveChange: { file: 'reserve-change.lua', keys: 2 },
+  settleChange: { file: 'settle-change.lua', keys: 2 },
+  seedBalance: { file: 'seed-balance.lua', keys: 1 },
+  repairBalance: { file: 'repair-balance.lua', keys: 2 },
+} as const;
+
+const sources = new Map<string, string>();
+
+function scriptSource(file: string): string {
+  let source = sources.get(file);
+  if (!source) {
+    source = readFileSync(join(__dirname, 'lua', file), 'utf8');
+    sources.set(file, source);
+  }
+  return source;
+}
+
+/** Registers the ledger's Lua scripts on a connection (EVALSHA with automatic fallback to EVAL). */
+export function defineLedgerScripts(redis: Redis): Redis {
+  for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua: scriptSource(file) });
+  }
+  return redis;
+}
+
+export type { ChainableCommander, ReserveReply, SettleReply };

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { BalanceRepository } from './balance-repository';
+import { BalanceStore } from './balance-store';
+import { GrantCreditsService } from './grant-credits.service';
+import { ReconcileBalancesService } from './reconcile-balances.service';
+
+@Module({
+  providers: [BalanceRepository, BalanceStore, GrantCreditsService, ReconcileBalancesService],
+  exports: [BalanceStore, GrantCreditsService, ReconcileBalancesService],
+})
+export class LedgerModule {}

@@ -1,0 +1,14 @@
+--[[
+  Loads an account's balance from Postgres into Redis if Redis has none (first use, or Redis
+  restarted empty). Never overwrites: a balance already there may include changes pending in
+  Redis that the Postgres figure does not show yet.
+
+  KEYS[1] balance hash {bal, gen}
+  ARGV[1] balance from Postgres in micros
+
+  Reply: the balance now in Redis (string)
+]]
+if redis.call('HSETNX', KEYS[1], 'bal', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'gen', 0)
+end
+return redis.call('HGET', KEYS[1], 'bal')

@@ -1,0 +1,131 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Every metric the product exports, named once. Each process registers all; unused ones stay at zero. */
+export class BillingMetrics {
+  readonly registry = new Registry();
+
+  readonly usageEvents = new Counter({
+    name: 'billing_usage_events_total',
+    help: 'Usage events seen at ingest by outcome (accepted, duplicate, rejected).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestRequests = new Counter({
+    name: 'billing_ingest_requests_total',
+    help: 'Ingest requests by HTTP status.',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestDuration = new Histogram({
+    name: 'billing_ingest_request_duration_seconds',
+    help: 'Time to validate and enqueue one ingest request.',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly authorizeDecisions = new Counter({
+    name: 'billing_authorize_decisions_total',
+    help: 'Authorize answers by outcome and reason.',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly batchSize = new Histogram({
+    name: 'billing_usage_batch_events',
+    help: 'Events per usage batch processed by the worker.',
+    buckets: [1, 10, 50, 100, 250, 500, 750, 1000],
+    registers: [this.registry],
+  });
+
+  readonly deductDuration = new Histogram({
+    name: 'billing_usage_deduct_duration_seconds',
+    help: 'Time to deduct one usage batch in Redis (one Lua call per account, pipelined).',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly persistDuration = new Histogram({
+    name: 'billing_usage_persist_duration_seconds',
+    help: 'Time to commit one usage batch to Postgres (events, ledger, balances in one transaction).',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly persistLag = new Histogram({
+    name: 'billing_usage_accepted_to_persisted_seconds',
+    help: 'From ingest accepting a batch to its Postgres commit.',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly eventsPersisted = new Counter({
+    name: 'billing_usage_events_persisted_total',
+    help: 'Events committed to Postgres (each exactly once).',
+    registers: [this.registry],
+  });
+
+  readonly eventsChargedMicros = new Counter({
+    name: 'billing_usage_charged_micros_total',
+    help: 'Micros of usage committed to the ledger.',
+    registers: [this.registry],
+  });
+
+  readonly batchFailures = new Counter({
+    name: 'billing_usage_batch_failures_total',
+    help: 'Usage batch attempts that failed and will be retried, by stage.',
+    labelNames: ['stage'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly queueSources = new Map<string, () => Promise<Record<string, number>>>();
+
+  readonly queueJobs: Gauge<'queue' | 'state'> = new Gauge({
+    name: 'billing_queue_jobs',
+    help: 'Jobs per queue and state, read from Redis at scrape time.',
+    labelNames: ['queue', 'state'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      for (const [queue, counts] of this.queueSources) {
+        for (const [state, count] of Object.entries(await counts())) this.queueJobs.set({ queue, state }, count);
+      }
+    },
+  });
+
+  readonly driftMicros = new Gauge({
+    name: 'billing_balance_drift_micros',
+    help: 'Sum over accounts of |Redis - Postgres| balance found by the last reconciliation pass.',
+    registers: [this.registry],
+  });
+
+  readonly driftAccounts = new Gauge({
+    name: 'billing_balance_drift_accounts',
+    help: 'Accounts whose Redis balance differed from Postgres in the last reconciliation pass.',
+    registers: [this.registry],
+  });
+
+  readonly reconcileRepairs = new Counter({
+    name: 'billing_reconcile_repairs_total',
+    help: 'Redis balances overwritten from Postgres by the reconciler.',
+    registers: [this.registry],
+  });
+
+  readonly reconcileRuns = new Counter({
+    name: 'billing_reconcile_runs_total',
+    help: 'Reconciliation passes completed.',
+    registers: [this.registry],
+  });
+
+  /** Reports a queue's job counts by state (BullMQ getJobCounts) on every scrape. */
+  watchQueue(queue: string, counts: () => Promise<Record<string, number>>): void {
+    this.queueSources.set(queue, counts);
+  }
+
+  constructor(readonly app: string) {
+    this.registry.setDefaultLabels({ app });
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,49 @@
+import { Public } from '@app/http';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { REDIS } from '@app/redis';
+import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import Redis from 'ioredis';
+
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+@ApiExcludeController()
+@Public()
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(REDIS) private readonly redis: Redis,
+  ) {}
+
+  /** Liveness: the process answers. */
+  @Get('live')
+  @HttpCode(200)
+  live(): { status: 'ok' } {
+    return { status: 'ok' };
+  }
+
+  /** Readiness: Redis and Postgres answer within a second. */
+  @Get(['ready', ''])
+  async ready(): Promise<{ status: 'ok'; checks: Record<string, 'ok'> }> {
+    const checks = await Promise.allSettled([
+      within(1000, this.redis.ping()),
+      within(1000, this.database.sql`select 1`),
+    ]);
+    const [redis, postgres] = checks.map((check) => (check.status === 'fulfilled' ? 'ok' : 'down'));
+    if (redis !== 'ok' || postgres !== 'ok') {
+      throw new ServiceUnavailableException({ error: { code: 'not_ready', message: 'a dependency is down' }, checks: { redis, postgres } });
+    }
+    return { status: 'ok', checks: { redis: 'ok', postgres: 'ok' } };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './billing-metrics';
+export * from './metrics.module';
+export * from './health.controller';

@@ -1,0 +1,2 @@
+export * from './usd';
+export * from './event-cost';

@@ -1,0 +1,4 @@
+export * from './queue-names';
+export * from './job-payloads';
+export * from './job-ids';
+export * from './worker-settings';

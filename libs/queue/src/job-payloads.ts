@@ -1,0 +1,32 @@
+import { JobName } from './queue-names';
+
+/** One usage event as accepted at ingest (validated; occurred_at normalised to epoch ms). */
+export interface UsageEventPayload {
+  id: string;
+  account_id: string;
+  model: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cached_tokens: number;
+  reasoning_tokens: number;
+  api_key_id?: string;
+  project_id?: string;
+  occurred_at: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface MeterUsageBatchPayload {
+  /** Also the job id and the cause named by the batch's ledger rows (usage:<batchId>:<account>). */
+  batchId: string;
+  /** Epoch ms when ingest accepted the request; the start of accepted-to-persisted lag. */
+  receivedAt: number;
+  events: UsageEventPayload[];
+}
+
+/** Payload types looked up by job name, declared once. */
+export interface JobPayloads {
+  [JobName.MeterUsageBatch]: MeterUsageBatchPayload;
+  [JobName.ReconcileBalances]: Record<string, never>;
+}
+
+export type JobOf<N extends keyof JobPayloads> = JobPayloads[N];

@@ -1,0 +1,36 @@
+/**
+ * Every Redis key the product owns. Keys of one account share the hash tag {<account id>}, so each
+ * Lua script touches a single slot and Redis Cluster works (T6).
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  /** Hash {bal, gen}: the account's balance in micros and a counter bumped by every change. */
+  balance(accountId: string): string {
+    return `${this.prefix}:acct:{${accountId}}:b`;
+  }
+
+  /** Hash changeKey -> "<applied delta>:<token>": changes applied in Redis, not yet settled against Postgres. */
+  pending(accountId: string): string {
+    return `${this.prefix}:acct:{${accountId}}:pend`;
+  }
+
+  /** Marks an accepted event id for the dedupe window, to answer `duplicates` at ingest. */
+  acceptedEvent(accountId: string, eventId: string): string {
+    return `${this.prefix}:acct:{${accountId}}:ev:${eventId}`;
+  }
+
+  /** Bumped whenever accounts or prices change; caches compare it with what they loaded. */
+  catalogVersion(): string {
+    return `${this.prefix}:catalog:version`;
+  }
+
+  catalogChannel(): string {
+    return `${this.prefix}:catalog:changed`;
+  }
+
+  /** BullMQ's own prefix, under ours. */
+  bullPrefix(): string {
+    return `${this.prefix}:bull`;
+  }
+}

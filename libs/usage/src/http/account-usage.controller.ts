@@ -1,0 +1,87 @@
+import { ApiError, RequireScope } from '@app/http';
+import { BalanceStore } from '@app/ledger';
+import { formatUsd } from '@app/money';
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { FastifyReply } from 'fastify';
+import { AuthorizeUsageService } from '../authorize-usage.service';
+import { InvalidCursorError, UsageQueryService } from '../usage-query.service';
+import { AuthorizeRequestDto } from './authorize.dto';
+
+const uuid = new ParseUUIDPipe({
+  exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
+});
+
+function parseInstant(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const instant = Date.parse(value);
+  if (Number.isNaN(instant)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
+  return new Date(instant);
+}
+
+/** Gateway routes that read: balance, "may this run?", and per-event usage. */
+@ApiTags('gateway')
+@ApiBearerAuth()
+@RequireScope('gateway')
+@Controller('v1')
+export class AccountUsageController {
+  constructor(
+    private readonly balances: BalanceStore,
+    private readonly authorizer: AuthorizeUsageService,
+    private readonly usage: UsageQueryService,
+  ) {}
+
+  @Get('accounts/:id/balance')
+  @ApiOperation({ summary: 'Current balance (reflects usage once the worker has deducted it)' })
+  async balance(@Param('id', uuid) accountId: string) {
+    const balance = await this.balances.balanceOf(accountId);
+    if (balance === null) throw new ApiError(404, 'account_not_found', 'no such account');
+    return { account_id: accountId, balance: formatUsd(balance), currency: 'USD', as_of: new Date().toISOString() };
+  }
+
+  @Post('authorize')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'May this account run a request on this model? 200 yes, 402 no' })
+  async authorize(@Body() body: AuthorizeRequestDto, @Res({ passthrough: true }) reply: FastifyReply) {
+    const decision = await this.authorizer.authorize(body.account_id, body.model);
+    if (decision.allowed) return { allowed: true, balance: formatUsd(decision.balanceMicros) };
+    if (decision.reason === 'unknown_account') throw new ApiError(404, 'account_not_found', 'no such account');
+    if (decision.reason === 'unknown_model') throw new ApiError(422, 'unknown_model', 'model has no price in effect');
+    void reply.status(402);
+    return { allowed: false, reason: decision.reason, balance: formatUsd(decision.balanceMicros) };
+  }
+
+  @Get('accounts/:id/usage')
+  @ApiOperation({ summary: 'Per-event usage, newest first, cursor-paginated; from inclusive, to exclusive' })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
+  @ApiQuery({ name: 'cursor', required: false })
+  async list(
+    @Param('id', uuid) accountId: string,
+    @Query('from') from?: string,
+    @Query('to') to?: string,
+    @Query('limit') limitText?: string,
+    @Query('cursor') cursor?: string,
+  ) {
+    const limit = limitText === undefined ? 100 : Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+      throw new ApiError(422, 'validation_failed', 'limit must be an integer from 1 to 1000');
+    }
+    if ((await this.balances.balanceOf(accountId)) === null) {
+      throw new ApiError(404, 'account_not_found', 'no such account');
+    }
+    try {
+      return await this.usage.list({
+        accountId,
+        from: parseInstant(from, 'from'),
+        to: parseInstant(to, 'to'),
+        limit,
+        cursor,
+      });
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new ApiError(422, 'invalid_cursor', error.message);
+      throw error;
+    }
+  }
+}

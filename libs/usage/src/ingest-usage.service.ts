@@ -1,0 +1,106 @@
+import { BillingMetrics } from '@app/metrics';
+import { JobName, MeterUsageBatchPayload, newUsageBatchId, QUEUE_SETTINGS, QueueName, UsageEventPayload } from '@app/queue';
+import { REDIS, RedisKeys } from '@app/redis';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import Redis from 'ioredis';
+import { ValidateUsageBatch } from './validate-usage-batch';
+
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+}
+
+export class QueueFullError extends Error {
+  constructor(readonly retryAfterSeconds: number) {
+    super('usage queue is over its limit; retry later');
+  }
+}
+
+export interface IngestOptions {
+  maxQueuedJobs: number;
+  dedupeWindowSeconds: number;
+}
+
+export const INGEST_OPTIONS = Symbol('INGEST_OPTIONS');
+
+/**
+ * Accepts a gateway's usage batch: validate all or nothing, drop ids already accepted, enqueue
+ * the rest as one job, then remember their ids. Marking after enqueueing means a crash in
+ * between makes a retry enqueue again (deduplicated downstream by Postgres), never lose events.
+ */
+@Injectable()
+export class IngestUsageService {
+  private readonly logger = new Logger(IngestUsageService.name);
+
+  constructor(
+    private readonly validator: ValidateUsageBatch,
+    @InjectQueue(QueueName.Usage) private readonly queue: Queue<MeterUsageBatchPayload>,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly metrics: BillingMetrics,
+    @Inject(INGEST_OPTIONS) private readonly options: IngestOptions,
+  ) {}
+
+  async ingest(body: unknown): Promise<IngestResult> {
+    const receivedAt = Date.now();
+    let events: UsageEventPayload[];
+    try {
+      events = await this.validator.validate(body, receivedAt);
+    } catch (error) {
+      const count = Array.isArray((body as { events?: unknown })?.events) ? (body as { events: unknown[] }).events.length : 1;
+      this.metrics.usageEvents.inc({ outcome: 'rejected' }, count);
+      throw error;
+    }
+    if ((await this.queue.count()) >= this.options.maxQueuedJobs) throw new QueueFullError(1);
+
+    const fresh = await this.withoutAcceptedIds(uniqueById(events));
+    const duplicates = events.length - fresh.length;
+    this.metrics.usageEvents.inc({ outcome: 'duplicate' }, duplicates);
+    if (fresh.length === 0) return { accepted: 0, duplicates };
+
+    const batchId = newUsageBatchId();
+    await this.queue.add(
+      JobName.MeterUsageBatch,
+      { batchId, receivedAt, events: fresh },
+      { ...QUEUE_SETTINGS[QueueName.Usage].jobOptions, jobId: batchId },
+    );
+    this.metrics.usageEvents.inc({ outcome: 'accepted' }, fresh.length);
+    await this.markAccepted(fresh, batchId).catch((error: unknown) =>
+      // The events are queued; a lost mark only means a retry is deduplicated later, by Postgres.
+      this.logger.warn(`could not remember accepted ids of batch ${batchId}: ${String(error)}`),
+    );
+    return { accepted: fresh.length, duplicates };
+  }
+
+  private async withoutAcceptedIds(events: UsageEventPayload[]): Promise<UsageEventPayload[]> {
+    const pipeline = this.redis.pipeline();
+    for (const event of events) pipeline.exists(this.keys.acceptedEvent(event.account_id, event.id));
+    const results = (await pipeline.exec()) ?? [];
+    return events.filter((_, index) => {
+      const [error, exists] = results[index] ?? [new Error('missing reply'), 0];
+      if (error) throw error;
+      return exists === 0;
+    });
+  }
+
+  private async markAccepted(events: UsageEventPayload[], batchId: string): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    for (const event of events) {
+      pipeline.set(this.keys.acceptedEvent(event.account_id, event.id), batchId, 'EX', this.options.dedupeWindowSeconds);
+    }
+    await pipeline.exec();
+  }
+}
+
+/** Keeps the first occurrence of each (account, id) pair in a request. */
+function uniqueById(events: UsageEventPayload[]): UsageEventPayload[] {
+  const seen = new Set<string>();
+  return events.filter((event) => {
+    const key = `${event.account_id}\u0000${event.id}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

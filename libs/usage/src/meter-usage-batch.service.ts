@@ -1,0 +1,98 @@
+import { CatalogCache } from '@app/catalog';
+import { BalanceStore } from '@app/ledger';
+import { BillingMetrics } from '@app/metrics';
+import { eventCostMicros } from '@app/money';
+import { MeterUsageBatchPayload } from '@app/queue';
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { crashAt, FAILPOINT, FailpointName } from './failpoint';
+import { RatedEvent, UsageBatchRepository } from './usage-batch.repository';
+
+export interface MeterResult {
+  events: number;
+  accounts: number;
+  chargedMicros: bigint;
+}
+
+/**
+ * Charges one usage batch: deduct in Redis (one Lua call per account), commit events and ledger
+ * rows to Postgres in one transaction, then settle Redis with what Postgres committed. Each step
+ * is safe to repeat: a redelivered batch finds its pending Redis entries and its ledger rows.
+ */
+@Injectable()
+export class MeterUsageBatchService {
+  constructor(
+    private readonly catalog: CatalogCache,
+    private readonly balances: BalanceStore,
+    private readonly repository: UsageBatchRepository,
+    private readonly metrics: BillingMetrics,
+    @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
+  ) {}
+
+  async meter(batch: MeterUsageBatchPayload): Promise<MeterResult> {
+    await this.catalog.refreshIfStale();
+    const events = batch.events.map((event) => this.rate(event));
+    const debits = new Map<string, bigint>();
+    for (const event of events) debits.set(event.accountId, (debits.get(event.accountId) ?? 0n) + event.costMicros);
+
+    const deductTimer = this.metrics.deductDuration.startTimer();
+    const token = randomUUID();
+    const reserved = await this.balances.reserve(
+      [...debits].map(([accountId, micros]) => ({ accountId, changeKey: batch.batchId, appliedDelta: -micros, token })),
+    );
+    deductTimer();
+    crashAt(this.failpoint, 'after-deduct');
+
+    const persistTimer = this.metrics.persistDuration.startTimer();
+    const committed = await this.repository.persist({
+      batchId: batch.batchId,
+      receivedAt: new Date(batch.receivedAt),
+      tokens: new Map(reserved.map((entry) => [entry.accountId, entry.token])),
+      events,
+    });
+    persistTimer();
+    crashAt(this.failpoint, 'after-commit');
+
+    await this.balances.settle(
+      [...debits.keys()].map((accountId) => {
+        const usage = committed.get(accountId);
+        return {
+          accountId,
+          changeKey: batch.batchId,
+          committedToken: usage?.redisToken ?? '',
+          committedDelta: usage?.amountMicros ?? 0n,
+        };
+      }),
+    );
+
+    let chargedMicros = 0n;
+    for (const usage of committed.values()) chargedMicros -= usage.amountMicros;
+    this.metrics.batchSize.observe(events.length);
+    this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
+    return { events: events.length, accounts: debits.size, chargedMicros };
+  }
+
+  private rate(event: MeterUsageBatchPayload['events'][number]): RatedEvent {
+    const price = this.catalog.priceAt(event.model, event.occurred_at);
+    // Ingest refused events without a price; versions are never deleted, so this means a bug: retry, never charge 0.
+    if (!price) throw new Error(`no price for model ${event.model} at ${new Date(event.occurred_at).toISOString()}`);
+    const tokens = {
+      promptTokens: event.prompt_tokens,
+      completionTokens: event.completion_tokens,
+      cachedTokens: event.cached_tokens,
+      reasoningTokens: event.reasoning_tokens,
+    };
+    return {
+      accountId: event.account_id,
+      eventId: event.id,
+      apiKeyId: event.api_key_id ?? null,
+      projectId: event.project_id ?? null,
+      modelId: event.model,
+      ...tokens,
+      costMicros: eventCostMicros(tokens, price),
+      priceVersionId: price.id,
+      metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
+      occurredAt: new Date(event.occurred_at),
+    };
+  }
+}

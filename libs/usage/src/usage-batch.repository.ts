@@ -1,0 +1,111 @@
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { Inject, Injectable } from '@nestjs/common';
+
+export interface RatedEvent {
+  accountId: string;
+  eventId: string;
+  apiKeyId: string | null;
+  projectId: string | null;
+  modelId: string;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  costMicros: bigint;
+  priceVersionId: number;
+  metadata: string | null;
+  occurredAt: Date;
+}
+
+export interface CommittedUsage {
+  /** Negative: the usage debit recorded for the account by this batch, whichever attempt committed it. */
+  amountMicros: bigint;
+  redisToken: string;
+}
+
+export interface PersistBatchInput {
+  batchId: string;
+  receivedAt: Date;
+  /** Token of the Redis pending entry per account, recorded with the ledger row. */
+  tokens: Map<string, string>;
+  events: RatedEvent[];
+}
+
+export function usageLedgerKey(batchId: string, accountId: string): string {
+  return `usage:${batchId}:${accountId}`;
+}
+
+/**
+ * Writes one usage batch in one transaction with set-based statements (unnest: a fixed number
+ * of parameters whatever the batch size). Events already stored (retries, redeliveries) are
+ * skipped by the primary key and not charged again; the batch's ledger rows are keyed by batch
+ * and account, so a replayed batch adds nothing.
+ */
+@Injectable()
+export class UsageBatchRepository {
+  constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
+
+  async persist(input: PersistBatchInput): Promise<Map<string, CommittedUsage>> {
+    // A fixed order of inserts: two batches sharing event ids cannot wait on each other in a cycle.
+    const events = [...input.events].sort((a, b) =>
+      a.accountId === b.accountId ? cmp(a.eventId, b.eventId) : cmp(a.accountId, b.accountId),
+    );
+    const accountIds = [...input.tokens.keys()];
+    const keys = accountIds.map((accountId) => usageLedgerKey(input.batchId, accountId));
+
+    return this.database.sql.begin(async (tx) => {
+      const charged = await tx<{ account_id: string; amount: bigint; events: number }[]>`
+        with new_events as (
+          insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
+            completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
+            metadata, occurred_at, received_at)
+          select t.account_id, t.event_id, t.api_key_id, t.project_id, t.model_id, t.prompt_tokens,
+            t.completion_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_micros, t.price_version_id,
+            ${input.batchId}, t.metadata, t.occurred_at, ${input.receivedAt}
+          from unnest(
+            ${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
+            ${events.map((e) => e.apiKeyId)}::text[], ${events.map((e) => e.projectId)}::text[],
+            ${events.map((e) => e.modelId)}::text[], ${events.map((e) => e.promptTokens)}::int[],
+            ${events.map((e) => e.completionTokens)}::int[], ${events.map((e) => e.cachedTokens)}::int[],
+            ${events.map((e) => e.reasoningTokens)}::int[], ${events.map((e) => e.costMicros.toString())}::bigint[],
+            ${events.map((e) => e.priceVersionId)}::bigint[], ${events.map((e) => e.metadata)}::jsonb[],
+            ${events.map((e) => e.occurredAt.toISOString())}::timestamptz[]
+          ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
+                 cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)
+          on conflict (account_id, event_id) do nothing
+          returning account_id, cost_micros
+        )
+        select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
+        from new_events group by account_id having sum(cost_micros) > 0
+        order by account_id`;
+
+      if (charged.length > 0) {
+        const debited = charged.map((row) => row.account_id);
+        // Lock balance rows in one global order before changing them: no deadlocks between batches.
+        await tx`select 1 from account_balances where account_id = any(${debited}::uuid[]) order by account_id for update`;
+        await tx`
+          with entries as (
+            insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
+            select t.account_id, 'usage', -t.amount, 'usage:' || ${input.batchId} || ':' || t.account_id, t.token,
+                   jsonb_build_object('batch_id', ${input.batchId}::text, 'events', t.events)
+            from unnest(${debited}::uuid[], ${charged.map((row) => row.amount.toString())}::bigint[],
+                        ${charged.map((row) => input.tokens.get(row.account_id) ?? '')}::text[],
+                        ${charged.map((row) => row.events)}::int[]) as t(account_id, amount, token, events)
+            on conflict (idempotency_key) do nothing
+            returning account_id, amount_micros
+          )
+          update account_balances b
+          set balance_micros = b.balance_micros + e.amount_micros, updated_at = now()
+          from entries e where b.account_id = e.account_id`;
+      }
+      // A separate statement, so its snapshot includes rows a concurrent attempt of this batch committed.
+      const ledger = await tx<{ account_id: string; amount_micros: bigint; redis_token: string }[]>`
+        select account_id, amount_micros, redis_token from ledger_entries where idempotency_key = any(${keys}::text[])`;
+      return new Map(ledger.map((row) => [row.account_id, { amountMicros: row.amount_micros, redisToken: row.redis_token }]));
+    });
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

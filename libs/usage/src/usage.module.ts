@@ -1,0 +1,41 @@
+import { AuthorizeUsageService } from './authorize-usage.service';
+import { CatalogModule } from '@app/catalog';
+import { LedgerModule } from '@app/ledger';
+import { QueueName } from '@app/queue';
+import { BullModule } from '@nestjs/bullmq';
+import { DynamicModule, Module } from '@nestjs/common';
+import { FAILPOINT, FailpointName } from './failpoint';
+import { INGEST_OPTIONS, IngestOptions, IngestUsageService } from './ingest-usage.service';
+import { MeterUsageBatchService } from './meter-usage-batch.service';
+import { UsageBatchRepository } from './usage-batch.repository';
+import { UsageQueryService } from './usage-query.service';
+import { ValidateUsageBatch } from './validate-usage-batch';
+
+@Module({})
+export class UsageModule {
+  /** What the ingest app needs: validation and enqueueing, plus the usage read model. */
+  static forIngest(options: IngestOptions): DynamicModule {
+    return {
+      module: UsageModule,
+      imports: [CatalogModule, LedgerModule, BullModule.registerQueue({ name: QueueName.Usage })],
+      providers: [
+        { provide: INGEST_OPTIONS, useValue: options },
+        ValidateUsageBatch,
+        IngestUsageService,
+        UsageQueryService,
+        AuthorizeUsageService,
+      ],
+      exports: [IngestUsageService, UsageQueryService, AuthorizeUsageService, CatalogModule, LedgerModule, BullModule],
+    };
+  }
+
+  /** What the usage worker needs: rating, deduction and persistence. */
+  static forWorker(failpoint: FailpointName | undefined): DynamicModule {
+    return {
+      module: UsageModule,
+      imports: [CatalogModule, LedgerModule],
+      providers: [{ provide: FAILPOINT, useValue: failpoint }, UsageBatchRepository, MeterUsageBatchService],
+      exports: [MeterUsageBatchService, LedgerModule],
+    };
+  }
+}

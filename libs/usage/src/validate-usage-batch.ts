@@ -1,0 +1,104 @@
+import { CatalogCache } from '@app/catalog';
+import { UsageEventPayload } from '@app/queue';
+import { Injectable } from '@nestjs/common';
+import Ajv, { ErrorObject } from 'ajv';
+import { MAX_METADATA_BYTES, usageBatchSchema } from './usage-batch.schema';
+import { EventError, UsageValidationError } from './validation-error';
+
+/** Gateways' clocks may run a little ahead of ours. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+/** Older usage is refused: it would land in closed billing periods. */
+export const MAX_EVENT_AGE_MS = 35 * 24 * 3600_000;
+
+const CODE_BY_KEYWORD: Record<string, string> = {
+  required: 'required',
+  type: 'invalid_type',
+  minimum: 'out_of_range',
+  maximum: 'out_of_range',
+  additionalProperties: 'unknown_field',
+  minLength: 'invalid_length',
+  maxLength: 'invalid_length',
+  pattern: 'invalid_format',
+  maxProperties: 'too_large',
+  minItems: 'no_events',
+  maxItems: 'too_many_events',
+};
+
+interface RawBatch {
+  events: Array<Omit<UsageEventPayload, 'occurred_at' | 'cached_tokens' | 'reasoning_tokens'> & {
+    occurred_at?: string;
+    cached_tokens?: number;
+    reasoning_tokens?: number;
+  }>;
+}
+
+/**
+ * Validates an ingest request as a whole: every event's shape, then what needs the catalog or
+ * the clock. Returns the events normalised for the queue, or throws with every problem found.
+ */
+@Injectable()
+export class ValidateUsageBatch {
+  private readonly checkShape = new Ajv({ allErrors: true, strict: true }).compile<RawBatch>(usageBatchSchema);
+
+  constructor(private readonly catalog: CatalogCache) {}
+
+  async validate(body: unknown, nowMs = Date.now()): Promise<UsageEventPayload[]> {
+    if (!this.checkShape(body)) throw new UsageValidationError(shapeErrors(this.checkShape.errors ?? []));
+    let errors = this.checkMeaning(body, nowMs);
+    if (errors.some((error) => error.code === 'unknown_account' || error.code === 'unknown_model')) {
+      // The account or price may have been created a moment ago: make sure the cache has every committed change.
+      await this.catalog.refreshIfStale();
+      errors = this.checkMeaning(body, nowMs);
+    }
+    if (errors.length > 0) throw new UsageValidationError(errors);
+    return body.events.map((event) => ({
+      ...event,
+      cached_tokens: event.cached_tokens ?? 0,
+      reasoning_tokens: event.reasoning_tokens ?? 0,
+      occurred_at: event.occurred_at === undefined ? nowMs : Date.parse(event.occurred_at),
+    }));
+  }
+
+  private checkMeaning(body: RawBatch, nowMs: number): EventError[] {
+    const errors: EventError[] = [];
+    body.events.forEach((event, index) => {
+      const fail = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
+      const occurredAt = event.occurred_at === undefined ? nowMs : Date.parse(event.occurred_at);
+      if (Number.isNaN(occurredAt)) fail('occurred_at', 'invalid_format', 'not a valid RFC 3339 date-time');
+      else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS) fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
+      else if (occurredAt < nowMs - MAX_EVENT_AGE_MS) fail('occurred_at', 'too_old', 'older than 35 days');
+      if ((event.cached_tokens ?? 0) > event.prompt_tokens) {
+        fail('cached_tokens', 'exceeds_prompt_tokens', 'cached tokens are part of prompt_tokens');
+      }
+      if ((event.reasoning_tokens ?? 0) > event.completion_tokens) {
+        fail('reasoning_tokens', 'exceeds_completion_tokens', 'reasoning tokens are part of completion_tokens');
+      }
+      if (event.metadata !== undefined && JSON.stringify(event.metadata).length > MAX_METADATA_BYTES) {
+        fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
+      }
+      if (!this.catalog.account(event.account_id)) fail('account_id', 'unknown_account', 'no such account');
+      if (!Number.isNaN(occurredAt) && !this.catalog.priceAt(event.model, occurredAt)) {
+        fail('model', 'unknown_model', 'model has no price in effect at occurred_at');
+      }
+    });
+    return errors;
+  }
+}
+
+function shapeErrors(errors: ErrorObject[]): EventError[] {
+  return errors.map((error) => {
+    const path = error.instancePath.split('/').filter(Boolean);
+    const index = path[0] === 'events' && path[1] !== undefined ? Number(path[1]) : null;
+    let field = index === null ? path.join('.') : path.slice(2).join('.');
+    if (error.keyword === 'required') field = [field, error.params.missingProperty].filter(Boolean).join('.');
+    if (error.keyword === 'additionalProperties') {
+      field = [field, error.params.additionalProperty].filter(Boolean).join('.');
+    }
+    return {
+      index,
+      field,
+      code: CODE_BY_KEYWORD[error.keyword] ?? 'invalid',
+      message: error.message ?? 'invalid',
+    };
+  });
+}
