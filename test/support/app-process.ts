@@ -1,0 +1,86 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { waitFor } from './wait-for';
+
+export type AppName = 'ingest' | 'api' | 'usage-worker';
+
+const ROOT = join(__dirname, '..', '..');
+const PORT_VARIABLE: Record<AppName, string> = {
+  ingest: 'INGEST_PORT',
+  api: 'API_PORT',
+  'usage-worker': 'WORKER_METRICS_PORT',
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** One of our apps as a real child process (compiled output in dist/), on a port of its own. */
+export class AppProcess {
+  private child: ChildProcess | null = null;
+  private exited: Promise<number | null> = Promise.resolve(null);
+  output = '';
+  port = 0;
+
+  constructor(
+    readonly app: AppName,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the process and waits until /health/ready answers 200. */
+  async start(extraEnv: Record<string, string> = {}): Promise<this> {
+    if (!this.port) this.port = await freePort();
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...this.env, ...extraEnv, [PORT_VARIABLE[this.app]]: String(this.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${this.app} exited with ${child.exitCode}: ${this.output}`);
+        return (await fetch(`${this.url}/health/ready`)).status;
+      },
+      (status) => status === 200,
+      { timeoutMs: 30_000, what: `${this.app} to be ready` },
+    );
+    return this;
+  }
+
+  /** Resolves when the process has exited by itself (e.g. a failpoint killed it). */
+  async waitForExit(timeoutMs = 60_000): Promise<number | null> {
+    return Promise.race([
+      this.exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${this.app} did not exit`)), timeoutMs)),
+    ]);
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.child || !this.running) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+
+  kill(): Promise<void> {
+    return this.stop('SIGKILL');
+  }
+}
