@@ -1,0 +1,104 @@
+import { RedisKeys } from '@app/redis';
+import { randomUUID } from 'node:crypto';
+import Redis from 'ioredis';
+import { defineLedgerScripts } from './ledger-scripts';
+
+/** The ledger's Lua scripts against a real Redis, under a key prefix of this run's own. */
+describe('ledger Lua scripts', () => {
+  const redis = defineLedgerScripts(new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'));
+  const keys = new RedisKeys(`spec-${randomUUID().slice(0, 8)}`);
+  let account: string;
+  let bal: string;
+  let pend: string;
+
+  beforeEach(() => {
+    account = randomUUID();
+    bal = keys.balance(account);
+    pend = keys.pending(account);
+  });
+
+  afterAll(async () => {
+    const found = await redis.keys(`${keys.prefix}:*`);
+    if (found.length > 0) await redis.del(...found);
+    redis.disconnect();
+  });
+
+  const balance = async () => BigInt((await redis.hget(bal, 'bal')) ?? 'NaN');
+
+  it('asks for a seed when the balance is not in Redis', async () => {
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '')).toEqual(['missing', '', '0', '0']);
+    expect(await redis.exists(bal, pend)).toBe(0);
+  });
+
+  it('seeds a missing balance and applies the change in the same call', async () => {
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000')).toEqual(['created', 't1', '1000', '900']);
+    expect(await redis.hget(pend, 'batch-1')).toBe('-100:t1');
+  });
+
+  it('applies a change key once while it is pending', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't2', '')).toEqual(['exists', 't1', '900', '900']);
+    expect(await balance()).toBe(900n);
+  });
+
+  it('settles to the committed amount when Postgres recorded the same token', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    // 30 micros of the batch were duplicates: Postgres committed only -70.
+    expect(await redis.settleChange(bal, pend, 'batch-1', 't1', '-70')).toEqual([1, '930']);
+    expect(await redis.hexists(pend, 'batch-1')).toBe(0);
+  });
+
+  it('changes nothing when settled twice', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    expect(await redis.settleChange(bal, pend, 'batch-1', 't1', '-100')).toEqual([0, '900']);
+    expect(await balance()).toBe(900n);
+  });
+
+  it('undoes a pending change applied after its commit was already settled', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    // A redelivery after the settlement deducts again under a new token...
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't2', '');
+    expect(await balance()).toBe(800n);
+    // ...and Postgres says the batch was committed under t1: the second deduction is undone.
+    await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    expect(await balance()).toBe(900n);
+  });
+
+  it('undoes a pending change when nothing was committed', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    await redis.settleChange(bal, pend, 'batch-1', '', '0');
+    expect(await balance()).toBe(1000n);
+  });
+
+  it('shows a credit only when it settles', async () => {
+    await redis.reserveChange(bal, pend, 'grant:k', '0', 't1', '1000');
+    expect(await balance()).toBe(1000n);
+    await redis.settleChange(bal, pend, 'grant:k', 't1', '2500');
+    expect(await balance()).toBe(3500n);
+  });
+
+  it('never overwrites a balance with a seed', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    expect(await redis.seedBalance(bal, '5000')).toBe('900');
+  });
+
+  it('repairs only when nothing is pending and nothing moved since the read', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    const gen = (await redis.hget(bal, 'gen'))!;
+    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('busy');
+    await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('moved');
+    const settledGen = (await redis.hget(bal, 'gen'))!;
+    expect(await redis.repairBalance(bal, pend, settledGen, '777')).toBe('repaired');
+    expect(await balance()).toBe(777n);
+  });
+
+  it('keeps every key of an account in one cluster slot', () => {
+    const tag = /\{([^}]+)\}/;
+    expect(tag.exec(bal)?.[1]).toBe(account);
+    expect(tag.exec(pend)?.[1]).toBe(account);
+    expect(tag.exec(keys.acceptedEvent(account, 'evt'))?.[1]).toBe(account);
+  });
+});
