@@ -1,5 +1,6 @@
+import postgres from 'postgres';
 import { BillingStack } from '../support/billing-stack';
-import { TcpProxy } from '../support/tcp-proxy';
+import { PG_ADMIN_URL } from '../support/test-stores';
 import { expectedCostMicros, seededRandom, TestEvent, usageEvent } from '../support/usage-events';
 import { waitFor } from '../support/wait-for';
 
@@ -7,23 +8,19 @@ const MODEL = 'openai/gpt-4.1';
 const PRICES = { prompt: 2_000_000n, completion: 8_000_000n, cached: 500_000n, reasoning: 8_000_000n };
 
 /**
- * Judged e: Postgres unreachable under load (every connection cut by a proxy in front of it).
- * Ingest keeps accepting, usage jobs fail and retry, and once Postgres is back everything
- * accepted is charged exactly once.
+ * Judged e: the suite's database goes away under load (every session terminated, new ones
+ * refused, as in a Postgres restart), without touching other suites' databases. Ingest keeps
+ * accepting, usage jobs fail and retry, and once Postgres is back everything accepted is
+ * charged exactly once.
  */
 describe('Postgres outage under load', () => {
-  const proxy = new TcpProxy('127.0.0.1', 5432);
-  let stack: BillingStack;
+  const stack = new BillingStack({ workers: 2 });
   let accounts: string[];
+  let outage: ReturnType<typeof databaseOutage>;
 
   beforeAll(async () => {
-    await proxy.start();
-    stack = new BillingStack({ workers: 2 });
-    // The apps reach Postgres through the proxy; the test itself talks to Postgres directly.
-    const viaProxy = new URL(stack.stores.databaseUrl);
-    viaProxy.port = String(proxy.port);
-    (stack as unknown as { options: { env: Record<string, string> } }).options.env = { DATABASE_URL: viaProxy.toString() };
     await stack.start();
+    outage = databaseOutage(stack.stores.name);
     await stack.setPrice(MODEL, '2.00', '8.00', { cached_price_per_mtok: '0.50' });
     accounts = [];
     for (let i = 0; i < 5; i++) accounts.push(await stack.createAccount());
@@ -31,8 +28,9 @@ describe('Postgres outage under load', () => {
   });
 
   afterAll(async () => {
+    await outage.end();
+    await outage.close();
     await stack.stop();
-    await proxy.stop();
   });
 
   it('keeps accepting usage while Postgres is down and charges all of it once it is back', async () => {
@@ -49,7 +47,7 @@ describe('Postgres outage under load', () => {
     };
 
     await send(2000);
-    proxy.cut();
+    await outage.begin();
     await send(4000);
     // While Postgres is down, jobs fail and wait to be retried; nothing is lost.
     await waitFor(() => stack.stores.usageJobsOutstanding(), (n) => n > 0, { what: 'usage jobs waiting for Postgres' });
@@ -60,11 +58,11 @@ describe('Postgres outage under load', () => {
     const balance = await stack.gateway.get(`/v1/accounts/${accounts[0]}/balance`);
     expect(balance.status).toBe(200);
 
-    proxy.restore();
+    await outage.end();
     await stack.drained(120_000);
 
     expect(accepted.length).toBe(6000);
-    const postgres = await stack.stores.postgresBalances();
+    const postgres = await waitFor(() => stack.stores.postgresBalances(), Boolean, { what: 'the test connection' });
     for (const id of accounts) {
       const cost = accepted.filter((e) => e.account_id === id).reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
       const expected = 500_000_000n - cost;
@@ -76,3 +74,18 @@ describe('Postgres outage under load', () => {
     expect(n).toBe(6000);
   });
 });
+
+/** Makes one database refuse sessions and ends the open ones; `end` lets sessions in again. */
+function databaseOutage(database: string) {
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => undefined });
+  return {
+    async begin() {
+      await admin.unsafe(`alter database "${database}" allow_connections false`);
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
+    },
+    async end() {
+      await admin.unsafe(`alter database "${database}" allow_connections true`);
+    },
+    close: () => admin.end({ timeout: 5 }),
+  };
+}

@@ -16,6 +16,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(QueueWorkers.name);
   private readonly workers: Worker[] = [];
   private readonly queues: Queue[] = [];
+  private scheduleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: WorkerEnv,
@@ -47,15 +48,25 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       this.workers.push(worker);
     }
     if (this.config.RECONCILE_INTERVAL_MS > 0) {
-      await this.queues[1].upsertJobScheduler(
-        JobName.ReconcileBalances,
-        { every: this.config.RECONCILE_INTERVAL_MS },
-        { name: JobName.ReconcileBalances, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
-      );
+      await this.scheduleReconciliation();
+      // Upserting is idempotent; repeating it brings the schedule back after Redis lost it.
+      this.scheduleTimer = setInterval(
+        () => void this.scheduleReconciliation().catch((error: Error) => this.logger.warn(error.message)),
+        60_000,
+      ).unref();
     }
   }
 
+  private scheduleReconciliation(): Promise<unknown> {
+    return this.queues[1].upsertJobScheduler(
+      JobName.ReconcileBalances,
+      { every: this.config.RECONCILE_INTERVAL_MS },
+      { name: JobName.ReconcileBalances, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
+    );
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.scheduleTimer);
     await Promise.all(this.workers.map((worker) => worker.close()));
     await Promise.all(this.queues.map((queue) => queue.close()));
   }

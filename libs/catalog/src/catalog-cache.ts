@@ -63,6 +63,12 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     return this.accounts.get(accountId);
   }
 
+  /** The account, looking again (after a version check) when the cache does not know it. */
+  async findAccount(accountId: string): Promise<CachedAccount | undefined> {
+    if (!this.accounts.has(accountId)) await this.refreshIfStale();
+    return this.accounts.get(accountId);
+  }
+
   /** The price version of `modelId` in effect at `atMs`; undefined for unknown or not-yet-priced models. */
   priceAt(modelId: string, atMs: number): PriceVersion | undefined {
     return this.models.get(modelId)?.at(atMs);

@@ -44,8 +44,11 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   INGEST_PORT: port(3000),
   /** Above this many waiting usage jobs, ingest answers 503 so Redis cannot fill up (noeviction). */
   INGEST_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(5000),
-  /** How long an accepted event id is remembered in Redis to answer `duplicates`; Postgres dedupes forever. */
-  DEDUPE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(600),
+  /**
+   * How long an accepted event id is remembered in Redis to answer `duplicates`. Redis holds one small key per accepted event for this long (about 100 bytes each, so
+   * events/s x window x 100 B of memory); Postgres dedupes forever whatever the window.
+   */
+  DEDUPE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(120),
 });
 
 export const apiEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
@@ -58,9 +61,14 @@ export const workerEnvSchema = baseEnvSchema.extend({
   USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
   USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
+  /** A usage batch still running after this long is failed and retried (it is idempotent), so a hung connection cannot wedge it. */
+  USAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60000),
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
-  /** Test-only crash points (see libs/usage/src/failpoint.ts); ignored in production. */
+  /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
   FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
+}).refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
+  message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
+  path: ['FAILPOINT'],
 });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;

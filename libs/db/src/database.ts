@@ -19,7 +19,11 @@ function connect(url: string, poolSize: number): Sql {
     // bigint columns come back as JS bigint: money never passes through a float (I1).
     types: { bigint: postgres.BigInt },
     onnotice: () => undefined,
-    connection: { application_name: process.title || 'billing' },
+    connection: {
+      application_name: process.title || 'billing',
+      // A session whose client vanished mid-transaction must not hold row locks for long.
+      idle_in_transaction_session_timeout: 60_000,
+    },
   });
 }
 

@@ -48,7 +48,8 @@ export class AuthGuard implements CanActivate {
     if (scope === 'public') return true;
     const header = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers
       .authorization;
-    const match = /^Bearer (.+)$/.exec(header ?? '');
+    // The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
+    const match = /^Bearer (.+)$/i.exec(header ?? '');
     if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>');
     const presented = digest(match[1]);
     if (matchesAny(presented, this.admin)) return true;

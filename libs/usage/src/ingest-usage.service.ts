@@ -67,7 +67,7 @@ export class IngestUsageService {
       { ...QUEUE_SETTINGS[QueueName.Usage].jobOptions, jobId: batchId },
     );
     this.metrics.usageEvents.inc({ outcome: 'accepted' }, fresh.length);
-    await this.markAccepted(fresh, batchId).catch((error: unknown) =>
+    await this.markAccepted(fresh).catch((error: unknown) =>
       // The events are queued; a lost mark only means a retry is deduplicated later, by Postgres.
       this.logger.warn(`could not remember accepted ids of batch ${batchId}: ${String(error)}`),
     );
@@ -85,10 +85,10 @@ export class IngestUsageService {
     });
   }
 
-  private async markAccepted(events: UsageEventPayload[], batchId: string): Promise<void> {
+  private async markAccepted(events: UsageEventPayload[]): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const event of events) {
-      pipeline.set(this.keys.acceptedEvent(event.account_id, event.id), batchId, 'EX', this.options.dedupeWindowSeconds);
+      pipeline.set(this.keys.acceptedEvent(event.account_id, event.id), '1', 'EX', this.options.dedupeWindowSeconds);
     }
     await pipeline.exec();
   }

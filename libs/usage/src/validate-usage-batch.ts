@@ -55,7 +55,7 @@ export class ValidateUsageBatch {
       ...event,
       cached_tokens: event.cached_tokens ?? 0,
       reasoning_tokens: event.reasoning_tokens ?? 0,
-      occurred_at: event.occurred_at === undefined ? nowMs : Date.parse(event.occurred_at),
+      occurred_at: event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at),
     }));
   }
 
@@ -63,7 +63,7 @@ export class ValidateUsageBatch {
     const errors: EventError[] = [];
     body.events.forEach((event, index) => {
       const fail = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
-      const occurredAt = event.occurred_at === undefined ? nowMs : Date.parse(event.occurred_at);
+      const occurredAt = event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at);
       if (Number.isNaN(occurredAt)) fail('occurred_at', 'invalid_format', 'not a valid RFC 3339 date-time');
       else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS) fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
       else if (occurredAt < nowMs - MAX_EVENT_AGE_MS) fail('occurred_at', 'too_old', 'older than 35 days');
@@ -83,6 +83,21 @@ export class ValidateUsageBatch {
     });
     return errors;
   }
+}
+
+/**
+ * Epoch ms of an RFC 3339 date-time, NaN if it names no real instant. Date.parse alone rolls
+ * impossible values over (2026-02-30 becomes March 2, T24:00 the next day), which would bill
+ * usage on a day the gateway never sent.
+ */
+function parseOccurredAt(text: string): number {
+  const parts = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/.exec(text);
+  if (!parts) return NaN;
+  const [year, month, day, hour, minute, second] = parts.slice(1).map(Number);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const calendar = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
+  if (!calendar || hour > 23 || minute > 59 || second > 59) return NaN;
+  return Date.parse(text);
 }
 
 function shapeErrors(errors: ErrorObject[]): EventError[] {

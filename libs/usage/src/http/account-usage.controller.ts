@@ -1,3 +1,4 @@
+import { CatalogCache } from '@app/catalog';
 import { ApiError, RequireScope } from '@app/http';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
@@ -29,11 +30,17 @@ export class AccountUsageController {
     private readonly balances: BalanceStore,
     private readonly authorizer: AuthorizeUsageService,
     private readonly usage: UsageQueryService,
+    private readonly catalog: CatalogCache,
   ) {}
+
+  private async requireAccount(accountId: string): Promise<void> {
+    if (!(await this.catalog.findAccount(accountId))) throw new ApiError(404, 'account_not_found', 'no such account');
+  }
 
   @Get('accounts/:id/balance')
   @ApiOperation({ summary: 'Current balance (reflects usage once the worker has deducted it)' })
   async balance(@Param('id', uuid) accountId: string) {
+    await this.requireAccount(accountId);
     const balance = await this.balances.balanceOf(accountId);
     if (balance === null) throw new ApiError(404, 'account_not_found', 'no such account');
     return { account_id: accountId, balance: formatUsd(balance), currency: 'USD', as_of: new Date().toISOString() };
@@ -68,9 +75,7 @@ export class AccountUsageController {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
       throw new ApiError(422, 'validation_failed', 'limit must be an integer from 1 to 1000');
     }
-    if ((await this.balances.balanceOf(accountId)) === null) {
-      throw new ApiError(404, 'account_not_found', 'no such account');
-    }
+    await this.requireAccount(accountId);
     try {
       return await this.usage.list({
         accountId,

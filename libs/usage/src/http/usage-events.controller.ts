@@ -37,15 +37,15 @@ export class UsageEventsController {
       return result;
     } catch (error) {
       const apiError = toApiError(error);
-      this.metrics.ingestRequests.inc({ status: String(apiError.getStatus()) });
-      throw apiError;
+      this.metrics.ingestRequests.inc({ status: apiError ? String(apiError.getStatus()) : '500' });
+      throw apiError ?? error;
     } finally {
       timer();
     }
   }
 }
 
-function toApiError(error: unknown): ApiError {
+function toApiError(error: unknown): ApiError | null {
   if (error instanceof ApiError) return error;
   if (error instanceof UsageValidationError) {
     return new ApiError(422, 'invalid_events', error.message, { errors: error.errors });
@@ -53,5 +53,18 @@ function toApiError(error: unknown): ApiError {
   if (error instanceof QueueFullError) {
     return new ApiError(503, 'queue_full', error.message, {}, { 'Retry-After': String(error.retryAfterSeconds) });
   }
-  throw error;
+  if (isRedisUnavailable(error)) {
+    // Nothing was enqueued (or the gateway's retry is deduplicated): ask it to retry shortly.
+    return new ApiError(503, 'unavailable', 'the usage queue is unreachable; retry later', {}, { 'Retry-After': '1' });
+  }
+  return null;
+}
+
+function isRedisUnavailable(error: unknown): boolean {
+  const name = (error as Error)?.name ?? '';
+  const message = (error as Error)?.message ?? '';
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(message)
+  );
 }

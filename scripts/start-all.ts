@@ -1,0 +1,126 @@
+/**
+ * `npm start`: runs ingest, api and usage-worker as one supervised group (after build and
+ * migrate). A crashed app is restarted; SIGINT/SIGTERM stop every app and wait for them.
+ * Docker and production run each app as its own process instead (docker-compose.yml).
+ */
+import { apiEnvSchema, ingestEnvSchema, loadConfig, workerEnvSchema } from '@app/config';
+import concurrently from 'concurrently';
+import { join } from 'node:path';
+
+/** Compiled to dist/scripts/, so the repository root is two levels up. */
+const ROOT = join(__dirname, '..', '..');
+
+/**
+ * Restarts over the whole run, not in a row: enough to ride out Postgres or Redis starting a
+ * little later than the apps (an app exits when they are unreachable at boot), few enough that
+ * a broken build stops instead of looping forever.
+ */
+const RESTART_TRIES = 20;
+const RESTART_DELAY_MS = 3_000;
+/** Longer than a usage batch takes; BullMQ's worker.close() waits for the jobs in hand. */
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const PARENT_CHECK_MS = 500;
+
+const APPS = [
+  { name: 'ingest', color: 'cyan' },
+  { name: 'api', color: 'magenta' },
+  { name: 'usage-worker', color: 'yellow' },
+] as const;
+
+function shellQuote(value: string): string {
+  return /^[\w./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function describeEndpoints(): string[] {
+  // Validates each app's config once here, so a bad variable is reported before anything starts.
+  const ingest = loadConfig(ingestEnvSchema);
+  const api = loadConfig(apiEnvSchema);
+  const worker = loadConfig(workerEnvSchema);
+  return [
+    `ingest        http://${ingest.HOST}:${ingest.INGEST_PORT}  (docs /docs, metrics /metrics, health /health)`,
+    `api           http://${api.HOST}:${api.API_PORT}  (docs /docs, metrics /metrics, health /health)`,
+    `usage-worker  http://${worker.WORKER_METRICS_HOST}:${worker.WORKER_METRICS_PORT}  (metrics /metrics, health /health)`,
+  ];
+}
+
+function main(): void {
+  process.title = 'billing-start-all';
+  // With the terminal or parent gone, a write error must not crash us before the apps are stopped.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+  for (const line of describeEndpoints()) console.log(`[start-all] ${line}`);
+
+  const { commands, result } = concurrently(
+    APPS.map((app) => ({
+      name: app.name,
+      prefixColor: app.color,
+      // exec: the app replaces the shell, so signals reach Node directly.
+      command: `exec ${shellQuote(process.execPath)} ${shellQuote(join('dist', 'apps', app.name, 'src', 'main.js'))}`,
+    })),
+    {
+      cwd: ROOT,
+      prefix: 'name',
+      padPrefix: true,
+      restartTries: RESTART_TRIES,
+      restartDelay: RESTART_DELAY_MS,
+    },
+  );
+  // Settles only when every app has closed for good; the exit code is decided below.
+  result.then(
+    () => undefined,
+    () => undefined,
+  );
+
+  let stopping = false;
+
+  const stopAll = (reason: string, exitCode: number, signalApps: boolean): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`[start-all] ${reason}; stopping all apps`);
+    // concurrently restarts any command that exits non-zero, and an app stopped by a signal does.
+    for (const command of commands) command.start = () => undefined;
+    if (signalApps) for (const command of commands) command.kill('SIGTERM');
+
+    const forceKill = setTimeout(() => {
+      for (const command of commands) {
+        if (command.state === 'started') {
+          console.log(
+            `[start-all] ${command.name} did not stop within ${SHUTDOWN_TIMEOUT_MS} ms; killing it`,
+          );
+          command.kill('SIGKILL');
+        }
+      }
+      exitCode = 1;
+    }, SHUTDOWN_TIMEOUT_MS);
+    const poll = setInterval(() => {
+      if (commands.some((command) => command.state === 'started')) return;
+      clearInterval(poll);
+      clearTimeout(forceKill);
+      process.exit(exitCode);
+    }, 100);
+  };
+
+  // concurrently forwards these signals to every app itself; here they only stop restarts and wait.
+  for (const signal of SIGNALS) process.on(signal, () => stopAll(`received ${signal}`, 0, false));
+
+  // `npm start` runs us under `sh -c`, and npm passes a SIGTERM to that shell only, which dies
+  // without passing it on. Being re-parented means whoever started us is gone: stop with it.
+  const parentPid = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parentPid) stopAll('parent process exited', 0, true);
+  }, PARENT_CHECK_MS).unref();
+
+  // After concurrently's restart handling, `close` fires only for an app that will not come back.
+  for (const command of commands) {
+    command.close.subscribe(({ exitCode }) => {
+      stopAll(`${command.name} exited (${exitCode}) and will not be restarted`, 1, true);
+    });
+  }
+}
+
+try {
+  main();
+} catch (error) {
+  console.error(`[start-all] ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
