@@ -181,6 +181,16 @@ describe('authentication and authorisation on every route', () => {
       const response = await stack.gateway.as(null).post('/v1/usage/events', { events: [] });
       expectJsonError(response, 401, 'unauthorized');
     });
+
+    it('answers 401, not 400, to a malformed JSON body sent without a token', async () => {
+      const response = await stack.gateway.as(null).post('/v1/usage/events', '{"events": [');
+      expectJsonError(response, 401, 'unauthorized');
+    });
+
+    it('answers 401, not 413, to an oversized body sent with a wrong token, before reading it', async () => {
+      const response = await stack.admin.as(WRONG_TOKEN).post('/v1/admin/accounts', { name: 'x'.repeat(2 * 1024 * 1024) });
+      expectJsonError(response, 401, 'unauthorized');
+    });
   });
 
   describe('403', () => {

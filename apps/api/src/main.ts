@@ -7,6 +7,7 @@ async function bootstrap(): Promise<void> {
   process.title = 'billing-api';
   const config = loadConfig(apiEnvSchema);
   const app = await createHttpApp(ApiModule.register(config), {
+    tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     docs: {
       title: 'Billing admin API',
       description: 'Accounts, credit grants, model prices and reconciliation. Money is a USD decimal string.',

@@ -7,6 +7,7 @@ async function bootstrap(): Promise<void> {
   process.title = 'billing-ingest';
   const config = loadConfig(ingestEnvSchema);
   const app = await createHttpApp(IngestModule.register(config), {
+    tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     docs: {
       title: 'Billing gateway API',
       description: 'Usage ingest, authorize, balances and usage for model gateways. Money is a USD decimal string.',

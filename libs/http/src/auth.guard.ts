@@ -27,17 +27,37 @@ function matchesAny(candidate: Buffer, tokens: Buffer[]): boolean {
   return found;
 }
 
-@Injectable()
-export class AuthGuard implements CanActivate {
+/** Says whose token an Authorization header carries, comparing in constant time. */
+export class TokenRegistry {
   private readonly admin: Buffer[];
   private readonly gateway: Buffer[];
+
+  constructor(tokens: AuthTokens) {
+    this.admin = tokens.adminToken ? [digest(tokens.adminToken)] : [];
+    this.gateway = tokens.gatewayTokens.map(digest);
+  }
+
+  /** The caller's scope, or throws 401 for a missing, malformed or unknown token. */
+  identify(header: string | undefined): Scope {
+    // The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
+    const match = /^Bearer (.+)$/i.exec(header ?? '');
+    if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>');
+    const presented = digest(match[1]);
+    if (matchesAny(presented, this.admin)) return 'admin';
+    if (matchesAny(presented, this.gateway)) return 'gateway';
+    throw new ApiError(401, 'unauthorized', 'unknown token');
+  }
+}
+
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly registry: TokenRegistry;
 
   constructor(
     private readonly reflector: Reflector,
     @Inject(AUTH_TOKENS) tokens: AuthTokens,
   ) {
-    this.admin = [digest(tokens.adminToken)];
-    this.gateway = tokens.gatewayTokens.map(digest);
+    this.registry = new TokenRegistry(tokens);
   }
 
   canActivate(context: ExecutionContext): boolean {
@@ -48,13 +68,8 @@ export class AuthGuard implements CanActivate {
     if (scope === 'public') return true;
     const header = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers
       .authorization;
-    // The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
-    const match = /^Bearer (.+)$/i.exec(header ?? '');
-    if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>');
-    const presented = digest(match[1]);
-    if (matchesAny(presented, this.admin)) return true;
-    if (!matchesAny(presented, this.gateway)) throw new ApiError(401, 'unauthorized', 'unknown token');
-    if (scope !== 'gateway') throw new ApiError(403, 'forbidden', 'this route needs the admin token');
-    return true;
+    const caller = this.registry.identify(header);
+    if (caller === 'admin' || scope === 'gateway') return true;
+    throw new ApiError(403, 'forbidden', 'this route needs the admin token');
   }
 }

@@ -3,12 +3,20 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import secureJson from 'secure-json-parse';
+import { ApiError } from './api-error';
+import { AuthTokens, TokenRegistry } from './auth.guard';
 import { ErrorFilter } from './error.filter';
 import { createValidationPipe } from './validation.pipe';
 
 export interface HttpAppOptions {
   /** Largest accepted request body in bytes; larger bodies get 413. */
   bodyLimit?: number;
+  /**
+   * Tokens checked before the body is read, so an unauthenticated caller gets 401 (not 400 or
+   * 413) and cannot make the server parse a megabyte. Routes' scopes are checked by AuthGuard.
+   */
+  tokens?: AuthTokens;
   /** OpenAPI documentation served at /docs; omitted for processes without a public API. */
   docs?: { title: string; description: string };
 }
@@ -18,13 +26,44 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Builds a Fastify-backed Nest app with our error shape, validation, logging and OpenAPI docs at /docs. */
 export async function createHttpApp(rootModule: Type<unknown> | DynamicModule, options: HttpAppOptions): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, trustProxy: false });
-  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, { bufferLogs: true });
+  parseJsonWithStableErrors(adapter);
+  if (options.tokens) rejectUnknownTokensEarly(adapter, new TokenRegistry(options.tokens));
+  // bodyParser off: Nest would replace the JSON parser registered above with its own.
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ErrorFilter());
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();
   if (options.docs) setUpDocs(app, options.docs);
   return app;
+}
+
+const PUBLIC_PATHS = /^\/(health|metrics|docs)(\/|\?|$|-json|-yaml)/;
+
+/** JSON bodies parsed as Fastify does (prototype-poisoning safe), with our error code when they are not JSON. */
+function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
+  const fastify = adapter.getInstance();
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, secureJson.parse(body as string, undefined, { protoAction: 'remove', constructorAction: 'remove' }));
+    } catch {
+      done(new ApiError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
+    }
+  });
+}
+
+function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegistry): void {
+  adapter.getInstance().addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_PATHS.test(request.url)) return;
+    try {
+      registry.identify(request.headers.authorization);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return reply.status(error.getStatus()).send(error.getResponse());
+    }
+  });
 }
 
 function setUpDocs(app: INestApplication, docs: NonNullable<HttpAppOptions['docs']>): void {

@@ -44,6 +44,8 @@ export class ValidateUsageBatch {
 
   async validate(body: unknown, nowMs = Date.now()): Promise<UsageEventPayload[]> {
     if (!this.checkShape(body)) throw new UsageValidationError(shapeErrors(this.checkShape.errors ?? []));
+    // UUIDs are case-insensitive; Postgres and the caches use the lowercase form.
+    for (const event of body.events) event.account_id = event.account_id.toLowerCase();
     let errors = this.checkMeaning(body, nowMs);
     if (errors.some((error) => error.code === 'unknown_account' || error.code === 'unknown_model')) {
       // The account or price may have been created a moment ago: make sure the cache has every committed change.
@@ -73,7 +75,7 @@ export class ValidateUsageBatch {
       if ((event.reasoning_tokens ?? 0) > event.completion_tokens) {
         fail('reasoning_tokens', 'exceeds_completion_tokens', 'reasoning tokens are part of completion_tokens');
       }
-      if (event.metadata !== undefined && JSON.stringify(event.metadata).length > MAX_METADATA_BYTES) {
+      if (event.metadata !== undefined && Buffer.byteLength(JSON.stringify(event.metadata)) > MAX_METADATA_BYTES) {
         fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
       }
       if (!this.catalog.account(event.account_id)) fail('account_id', 'unknown_account', 'no such account');
@@ -111,7 +113,7 @@ function shapeErrors(errors: ErrorObject[]): EventError[] {
     }
     return {
       index,
-      field,
+      field: field || 'body',
       code: CODE_BY_KEYWORD[error.keyword] ?? 'invalid',
       message: error.message ?? 'invalid',
     };

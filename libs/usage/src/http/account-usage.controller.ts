@@ -2,16 +2,20 @@ import { CatalogCache } from '@app/catalog';
 import { ApiError, RequireScope } from '@app/http';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import { ArgumentMetadata, Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { AuthorizeUsageService } from '../authorize-usage.service';
 import { InvalidCursorError, UsageQueryService } from '../usage-query.service';
 import { AuthorizeRequestDto } from './authorize.dto';
 
-const uuid = new ParseUUIDPipe({
-  exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
-});
+/** Account ids in paths: any UUID spelling, looked up in its lowercase form; anything else is 404. */
+const uuid = {
+  pipe: new ParseUUIDPipe({ exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account') }),
+  async transform(value: string, metadata: ArgumentMetadata): Promise<string> {
+    return (await this.pipe.transform(value, metadata)).toLowerCase();
+  },
+};
 
 function parseInstant(value: string | undefined, name: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
@@ -50,7 +54,7 @@ export class AccountUsageController {
   @HttpCode(200)
   @ApiOperation({ summary: 'May this account run a request on this model? 200 yes, 402 no' })
   async authorize(@Body() body: AuthorizeRequestDto, @Res({ passthrough: true }) reply: FastifyReply) {
-    const decision = await this.authorizer.authorize(body.account_id, body.model);
+    const decision = await this.authorizer.authorize(body.account_id.toLowerCase(), body.model);
     if (decision.allowed) return { allowed: true, balance: formatUsd(decision.balanceMicros) };
     if (decision.reason === 'unknown_account') throw new ApiError(404, 'account_not_found', 'no such account');
     if (decision.reason === 'unknown_model') throw new ApiError(422, 'unknown_model', 'model has no price in effect');
