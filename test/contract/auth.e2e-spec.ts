@@ -188,7 +188,9 @@ describe('authentication and authorisation on every route', () => {
     });
 
     it('answers 401, not 413, to an oversized body sent with a wrong token, before reading it', async () => {
-      const response = await stack.admin.as(WRONG_TOKEN).post('/v1/admin/accounts', { name: 'x'.repeat(2 * 1024 * 1024) });
+      const response = await stack.admin
+        .as(WRONG_TOKEN)
+        .post('/v1/admin/accounts', { name: 'x'.repeat(2 * 1024 * 1024) });
       expectJsonError(response, 401, 'unauthorized');
     });
   });

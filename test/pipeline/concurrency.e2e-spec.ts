@@ -24,7 +24,9 @@ describe('several usage workers on the same accounts', () => {
 
   it('ends with the exact totals in Redis and Postgres', async () => {
     const random = seededRandom(99);
-    const events: TestEvent[] = Array.from({ length: 6000 }, (_, i) => usageEvent(accounts[i % 4], MODEL, random));
+    const events: TestEvent[] = Array.from({ length: 6000 }, (_, i) =>
+      usageEvent(accounts[i % 4], MODEL, random),
+    );
     // Every event is sent in two different batches, and the batches are sent concurrently:
     // the copies race through different workers and Postgres transactions.
     const batches: TestEvent[][] = [];
@@ -33,7 +35,9 @@ describe('several usage workers on the same accounts', () => {
       batches.push([...events.slice(i + 100, i + 200), ...events.slice(i, i + 100)].reverse());
     }
     const responses = await Promise.all(
-      batches.map((batch) => stack.gateway.post('/v1/usage/events', { events: batch }, { 'x-test': 'concurrent' })),
+      batches.map((batch) =>
+        stack.gateway.post('/v1/usage/events', { events: batch }, { 'x-test': 'concurrent' }),
+      ),
     );
     for (const response of responses) expect(response.status).toBe(202);
     await stack.drained();
@@ -41,7 +45,9 @@ describe('several usage workers on the same accounts', () => {
     const postgres = await stack.stores.postgresBalances();
     const ledger = await stack.stores.ledgerSums();
     for (const id of accounts) {
-      const cost = events.filter((e) => e.account_id === id).reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
+      const cost = events
+        .filter((e) => e.account_id === id)
+        .reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
       const expected = 100_000_000n - cost;
       expect(postgres.get(id)).toBe(expected);
       expect(ledger.get(id)).toBe(expected);

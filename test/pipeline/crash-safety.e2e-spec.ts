@@ -25,11 +25,16 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
   afterAll(() => stack.stop());
 
   it('charges the batch exactly once after a restart, in Redis and Postgres', async () => {
-    const doomed = new AppProcess('usage-worker', stack.stores.env({ USAGE_LOCK_DURATION_MS: '2000', RECONCILE_INTERVAL_MS: '0' }));
+    const doomed = new AppProcess(
+      'usage-worker',
+      stack.stores.env({ USAGE_LOCK_DURATION_MS: '2000', RECONCILE_INTERVAL_MS: '0' }),
+    );
     await doomed.start({ FAILPOINT: failpoint });
 
     const random = seededRandom(7);
-    const events = Array.from({ length: 300 }, (_, i) => usageEvent(accounts[i % accounts.length], MODEL, random));
+    const events = Array.from({ length: 300 }, (_, i) =>
+      usageEvent(accounts[i % accounts.length], MODEL, random),
+    );
     const response = await stack.gateway.post('/v1/usage/events', { events });
     expect(response.status).toBe(202);
     expect(await doomed.waitForExit()).toBeNull(); // killed by a signal, not a clean exit
@@ -42,13 +47,18 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
       expect(await stack.stores.pendingCount(id)).toBe(1);
     }
 
-    const survivor = new AppProcess('usage-worker', stack.stores.env({ USAGE_LOCK_DURATION_MS: '2000', RECONCILE_INTERVAL_MS: '0' }));
+    const survivor = new AppProcess(
+      'usage-worker',
+      stack.stores.env({ USAGE_LOCK_DURATION_MS: '2000', RECONCILE_INTERVAL_MS: '0' }),
+    );
     stack.workers.push(survivor);
     await survivor.start();
     await stack.drained();
 
     for (const id of accounts) {
-      const cost = events.filter((e) => e.account_id === id).reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
+      const cost = events
+        .filter((e) => e.account_id === id)
+        .reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
       const expected = GRANT - cost;
       expect((await stack.stores.postgresBalances()).get(id)).toBe(expected);
       expect((await stack.stores.ledgerSums()).get(id)).toBe(expected);
@@ -57,7 +67,8 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
     }
     const [{ n }] = await stack.stores.sql`select count(*)::int as n from usage_events`;
     expect(n).toBe(300);
-    const usageRows = await stack.stores.sql`select count(*)::int as n from ledger_entries where kind = 'usage'`;
+    const usageRows = await stack.stores
+      .sql`select count(*)::int as n from ledger_entries where kind = 'usage'`;
     expect(usageRows[0].n).toBe(accounts.length);
   });
 });

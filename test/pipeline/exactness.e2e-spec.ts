@@ -11,7 +11,10 @@ describe('usage pipeline exactness (judged a)', () => {
 
   beforeAll(async () => {
     await stack.start();
-    await stack.setPrice(MODEL, '0.15', '0.60', { cached_price_per_mtok: '0.075', reasoning_price_per_mtok: '2.50' });
+    await stack.setPrice(MODEL, '0.15', '0.60', {
+      cached_price_per_mtok: '0.075',
+      reasoning_price_per_mtok: '2.50',
+    });
     for (let i = 0; i < 50; i++) accounts.push(await stack.createAccount());
     await Promise.all(accounts.map((id) => stack.grant(id, '1000')));
   });
@@ -29,8 +32,10 @@ describe('usage pipeline exactness (judged a)', () => {
       for (let i = 0; i < size && sent < 10_000; i++, sent++) {
         const pool = [...distinct.values()];
         const roll = random();
-        if (roll < 0.03 && batch.length > 0) batch.push(batch[Math.floor(random() * batch.length)]); // repeated inside a batch
-        else if (roll < 0.06 && pool.length > 0) batch.push(pool[Math.floor(random() * pool.length)]); // repeated across batches
+        if (roll < 0.03 && batch.length > 0)
+          batch.push(batch[Math.floor(random() * batch.length)]); // repeated inside a batch
+        else if (roll < 0.06 && pool.length > 0)
+          batch.push(pool[Math.floor(random() * pool.length)]); // repeated across batches
         else {
           const event = usageEvent(accounts[Math.floor(random() * accounts.length)], MODEL, random);
           distinct.set(`${event.account_id}/${event.id}`, event);
@@ -44,7 +49,9 @@ describe('usage pipeline exactness (judged a)', () => {
     for (let i = 0; i < batches.length; i += 4) {
       const group = batches.slice(i, i + 4);
       const sends = group.flatMap((batch, j) => ((i + j) % 5 === 0 ? [batch, batch] : [batch]));
-      const responses = await Promise.all(sends.map((batch) => stack.gateway.post('/v1/usage/events', { events: batch })));
+      const responses = await Promise.all(
+        sends.map((batch) => stack.gateway.post('/v1/usage/events', { events: batch })),
+      );
       for (const response of responses) expect(response.status).toBe(202);
     }
     await stack.drained();
@@ -61,7 +68,9 @@ describe('usage pipeline exactness (judged a)', () => {
       expect({ id, redis: await stack.stores.redisBalance(id) }).toEqual({ id, redis: expected.get(id) });
       expect(await stack.stores.pendingCount(id)).toBe(0);
     }
-    const [{ count }] = await stack.stores.sql<{ count: bigint }[]>`select count(*)::bigint as count from usage_events`;
+    const [{ count }] = await stack.stores.sql<
+      { count: bigint }[]
+    >`select count(*)::bigint as count from usage_events`;
     expect(Number(count)).toBe(distinct.size);
   });
 });

@@ -38,7 +38,9 @@ describe('Postgres outage under load', () => {
     const accepted: TestEvent[] = [];
     const send = async (count: number) => {
       for (let i = 0; i < count; i += 200) {
-        const batch = Array.from({ length: 200 }, (_, j) => usageEvent(accounts[(i + j) % accounts.length], MODEL, random));
+        const batch = Array.from({ length: 200 }, (_, j) =>
+          usageEvent(accounts[(i + j) % accounts.length], MODEL, random),
+        );
         const response = await stack.gateway.post('/v1/usage/events', { events: batch });
         // Ingest has no Postgres round trip: it accepts, or says 503 when the queue is full.
         expect([202, 503]).toContain(response.status);
@@ -50,7 +52,11 @@ describe('Postgres outage under load', () => {
     await outage.begin();
     await send(4000);
     // While Postgres is down, jobs fail and wait to be retried; nothing is lost.
-    await waitFor(() => stack.stores.usageJobsOutstanding(), (n) => n > 0, { what: 'usage jobs waiting for Postgres' });
+    await waitFor(
+      () => stack.stores.usageJobsOutstanding(),
+      (n) => n > 0,
+      { what: 'usage jobs waiting for Postgres' },
+    );
     if (!stack.workers[0].running) throw new Error(stack.workers[0].output);
     const health = await fetch(`${stack.workers[0].url}/health/ready`);
     expect(health.status).toBe(503);
@@ -62,9 +68,13 @@ describe('Postgres outage under load', () => {
     await stack.drained(120_000);
 
     expect(accepted.length).toBe(6000);
-    const postgres = await waitFor(() => stack.stores.postgresBalances(), Boolean, { what: 'the test connection' });
+    const postgres = await waitFor(() => stack.stores.postgresBalances(), Boolean, {
+      what: 'the test connection',
+    });
     for (const id of accounts) {
-      const cost = accepted.filter((e) => e.account_id === id).reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
+      const cost = accepted
+        .filter((e) => e.account_id === id)
+        .reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
       const expected = 500_000_000n - cost;
       expect(postgres.get(id)).toBe(expected);
       expect(await stack.stores.redisBalance(id)).toBe(expected);

@@ -34,7 +34,9 @@ describe('Redis lost mid-run', () => {
   it('rebuilds every balance from Postgres and ends exact', async () => {
     const random = seededRandom(5);
     const send = async (count: number, to = accounts) => {
-      const events: TestEvent[] = Array.from({ length: count }, (_, i) => usageEvent(to[i % to.length], MODEL, random));
+      const events: TestEvent[] = Array.from({ length: count }, (_, i) =>
+        usageEvent(to[i % to.length], MODEL, random),
+      );
       for (let i = 0; i < events.length; i += 250) {
         const response = await stack.gateway.post('/v1/usage/events', { events: events.slice(i, i + 250) });
         expect(response.status).toBe(202);
@@ -50,9 +52,13 @@ describe('Redis lost mid-run', () => {
     await blocker`begin`;
     await blocker`select 1 from account_balances where account_id = ${victim} for update`;
     await send(100, [victim]);
-    await waitFor(() => stack.stores.redisBalance(victim), (balance) => balance !== null && balance < before!, {
-      what: 'the batch to be deducted in Redis',
-    });
+    await waitFor(
+      () => stack.stores.redisBalance(victim),
+      (balance) => balance !== null && balance < before!,
+      {
+        what: 'the batch to be deducted in Redis',
+      },
+    );
 
     await redisServer.kill();
     await redisServer.start();

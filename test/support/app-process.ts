@@ -44,7 +44,12 @@ export class AppProcess {
     if (!this.port) this.port = await freePort();
     const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...this.env, ...extraEnv, [PORT_VARIABLE[this.app]]: String(this.port) },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...this.env,
+        ...extraEnv,
+        [PORT_VARIABLE[this.app]]: String(this.port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -53,7 +58,8 @@ export class AppProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`${this.app} exited with ${child.exitCode}: ${this.output}`);
+        if (child.exitCode !== null)
+          throw new Error(`${this.app} exited with ${child.exitCode}: ${this.output}`);
         return (await fetch(`${this.url}/health/ready`)).status;
       },
       (status) => status === 200,
@@ -66,7 +72,9 @@ export class AppProcess {
   async waitForExit(timeoutMs = 60_000): Promise<number | null> {
     return Promise.race([
       this.exited,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${this.app} did not exit`)), timeoutMs)),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`${this.app} did not exit`)), timeoutMs),
+      ),
     ]);
   }
 

@@ -33,9 +33,15 @@ export class BillingStack {
     this.ingest = new AppProcess('ingest', env);
     this.api = new AppProcess('api', env);
     for (let i = 0; i < (this.options.workers ?? 1); i++) {
-      this.workers.push(new AppProcess('usage-worker', { ...env, USAGE_LOCK_DURATION_MS: '3000', ...this.options.workerEnv }));
+      this.workers.push(
+        new AppProcess('usage-worker', { ...env, USAGE_LOCK_DURATION_MS: '3000', ...this.options.workerEnv }),
+      );
     }
-    await Promise.all([this.ingest.start(), this.api.start(), ...this.workers.map((worker) => worker.start())]);
+    await Promise.all([
+      this.ingest.start(),
+      this.api.start(),
+      ...this.workers.map((worker) => worker.start()),
+    ]);
     this.gateway = new ApiClient(this.ingest.url);
     this.admin = new ApiClient(this.api.url).admin();
     return this;
@@ -47,8 +53,13 @@ export class BillingStack {
   }
 
   async createAccount(tier: 'free' | 'developer' | 'enterprise' = 'developer'): Promise<string> {
-    const response = await this.admin.post('/v1/admin/accounts', { name: `acct ${randomUUID().slice(0, 8)}`, email: 'owner@example.test', tier });
-    if (response.status !== 201) throw new Error(`create account: ${response.status} ${JSON.stringify(response.body)}`);
+    const response = await this.admin.post('/v1/admin/accounts', {
+      name: `acct ${randomUUID().slice(0, 8)}`,
+      email: 'owner@example.test',
+      tier,
+    });
+    if (response.status !== 201)
+      throw new Error(`create account: ${response.status} ${JSON.stringify(response.body)}`);
     return response.body.id;
   }
 
@@ -58,10 +69,16 @@ export class BillingStack {
       { amount, reason: 'test' },
       { 'idempotency-key': key },
     );
-    if (response.status !== 201) throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
+    if (response.status !== 201)
+      throw new Error(`grant: ${response.status} ${JSON.stringify(response.body)}`);
   }
 
-  async setPrice(model: string, prompt: string, completion: string, extra: Record<string, string> = {}): Promise<void> {
+  async setPrice(
+    model: string,
+    prompt: string,
+    completion: string,
+    extra: Record<string, string> = {},
+  ): Promise<void> {
     const response = await this.admin.put(`/v1/admin/models/${encodeURIComponent(model)}`, {
       prompt_price_per_mtok: prompt,
       completion_price_per_mtok: completion,
@@ -75,9 +92,13 @@ export class BillingStack {
 
   /** Waits until every accepted usage batch has been processed (the queue is empty). */
   async drained(timeoutMs = 60_000): Promise<void> {
-    await waitFor(() => this.stores.usageJobsOutstanding(), (count) => count === 0, {
-      timeoutMs,
-      what: 'the usage queue to drain',
-    });
+    await waitFor(
+      () => this.stores.usageJobsOutstanding(),
+      (count) => count === 0,
+      {
+        timeoutMs,
+        what: 'the usage queue to drain',
+      },
+    );
   }
 }

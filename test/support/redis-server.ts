@@ -14,19 +14,31 @@ export class OwnRedisServer {
 
   async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
+    this.child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
     });
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
-      await waitFor(async () => {
-        try {
-          await probe.connect();
-        } catch {
-          // not up yet
-        }
-        return probe.status === 'ready' && (await probe.ping()) === 'PONG';
-      }, Boolean, { what: 'own redis-server to accept connections' });
+      await waitFor(
+        async () => {
+          try {
+            await probe.connect();
+          } catch {
+            // not up yet
+          }
+          return probe.status === 'ready' && (await probe.ping()) === 'PONG';
+        },
+        Boolean,
+        { what: 'own redis-server to accept connections' },
+      );
     } finally {
       probe.disconnect();
     }

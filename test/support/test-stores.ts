@@ -29,7 +29,11 @@ export class TestStores {
 
   async setUp(): Promise<this> {
     await migrateDatabase(this.databaseUrl);
-    this.sql = postgres(this.databaseUrl, { max: 4, types: { bigint: postgres.BigInt }, onnotice: () => undefined });
+    this.sql = postgres(this.databaseUrl, {
+      max: 4,
+      types: { bigint: postgres.BigInt },
+      onnotice: () => undefined,
+    });
     this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 3 });
     return this;
   }

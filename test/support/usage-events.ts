@@ -20,7 +20,12 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function usageEvent(accountId: string, model: string, random: () => number, id = randomUUID()): TestEvent {
+export function usageEvent(
+  accountId: string,
+  model: string,
+  random: () => number,
+  id = randomUUID(),
+): TestEvent {
   const prompt = Math.floor(random() * 5000);
   const completion = Math.floor(random() * 2000);
   return {

@@ -10,7 +10,8 @@ async function bootstrap(): Promise<void> {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     docs: {
       title: 'Billing gateway API',
-      description: 'Usage ingest, authorize, balances and usage for model gateways. Money is a USD decimal string.',
+      description:
+        'Usage ingest, authorize, balances and usage for model gateways. Money is a USD decimal string.',
     },
   });
   await app.listen({ port: config.INGEST_PORT, host: config.HOST });

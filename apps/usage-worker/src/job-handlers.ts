@@ -23,7 +23,8 @@ export class JobHandlers {
   ) {
     this.byName = {
       [JobName.MeterUsageBatch]: async (payload) => {
-        if (!payload?.batchId || !Array.isArray(payload.events)) throw new Error('malformed usage batch payload');
+        if (!payload?.batchId || !Array.isArray(payload.events))
+          throw new Error('malformed usage batch payload');
         const result = await withDeadline(meter.meter(payload), config.USAGE_JOB_TIMEOUT_MS);
         metrics.eventsPersisted.inc(result.events);
         metrics.eventsChargedMicros.inc(Number(result.chargedMicros));

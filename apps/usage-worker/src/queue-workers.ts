@@ -29,7 +29,9 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     for (const queueName of [QueueName.Usage, QueueName.Maintenance]) {
       const queue = new Queue(queueName, { connection: openBullRedis(this.config.REDIS_URL), prefix });
       this.queues.push(queue);
-      this.metrics.watchQueue(queueName, () => queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'));
+      this.metrics.watchQueue(queueName, () =>
+        queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
+      );
       const settings = QUEUE_SETTINGS[queueName];
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
         connection: openBullRedis(this.config.REDIS_URL),

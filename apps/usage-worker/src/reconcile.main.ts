@@ -12,7 +12,15 @@ import { NestFactory } from '@nestjs/core';
 async function main(): Promise<void> {
   const config = loadConfig(workerEnvSchema);
 
-  @Module({ imports: [ConfigModule.forRoot(config), DbModule, RedisModule, MetricsModule.forApp('reconcile'), LedgerModule] })
+  @Module({
+    imports: [
+      ConfigModule.forRoot(config),
+      DbModule,
+      RedisModule,
+      MetricsModule.forApp('reconcile'),
+      LedgerModule,
+    ],
+  })
   class ReconcileModule {}
 
   const app = await NestFactory.createApplicationContext(ReconcileModule, { logger: ['error', 'warn'] });

@@ -50,7 +50,10 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
 
   async onModuleInit(): Promise<void> {
     this.subscriber = this.redis.duplicate({ enableAutoPipelining: false });
-    this.subscriber.on('message', () => void this.sync().catch((error) => this.logger.warn(`catalog sync failed: ${error}`)));
+    this.subscriber.on(
+      'message',
+      () => void this.sync().catch((error) => this.logger.warn(`catalog sync failed: ${error}`)),
+    );
     await this.subscriber.subscribe(this.keys.catalogChannel());
     await this.sync();
   }
@@ -122,7 +125,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
                cached_micros_per_mtok, reasoning_micros_per_mtok, effective_from
         from model_prices where created_at >= ${since}`,
     ]);
-    for (const row of accountRows) this.accounts.set(row.id, { id: row.id, tier: row.tier, status: row.status });
+    for (const row of accountRows)
+      this.accounts.set(row.id, { id: row.id, tier: row.tier, status: row.status });
     for (const row of priceRows) {
       let timeline = this.models.get(row.model_id);
       if (!timeline) this.models.set(row.model_id, (timeline = new PriceTimeline()));

@@ -8,7 +8,9 @@ export class PriceTimeline {
     if (this.versions.some((existing) => existing.id === price.id)) return;
     this.versions.push(price);
     // Ties on effective_from go to the later version: the newest statement of a price wins.
-    this.versions.sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version);
+    this.versions.sort(
+      (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
+    );
   }
 
   /** The version in effect at `atMs` (latest effective_from <= atMs), or undefined if none was yet. */

@@ -6,6 +6,10 @@ import { APP_CONFIG } from './load-config';
 export class ConfigModule {
   /** Provides the config a process validated at boot (see loadConfig) under APP_CONFIG. */
   static forRoot(config: object): DynamicModule {
-    return { module: ConfigModule, providers: [{ provide: APP_CONFIG, useValue: config }], exports: [APP_CONFIG] };
+    return {
+      module: ConfigModule,
+      providers: [{ provide: APP_CONFIG, useValue: config }],
+      exports: [APP_CONFIG],
+    };
   }
 }

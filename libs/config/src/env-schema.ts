@@ -55,21 +55,23 @@ export const apiEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   API_PORT: port(3001),
 });
 
-export const workerEnvSchema = baseEnvSchema.extend({
-  WORKER_METRICS_PORT: port(3002),
-  WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
-  USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
-  USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
-  /** A usage batch still running after this long is failed and retried (it is idempotent), so a hung connection cannot wedge it. */
-  USAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60000),
-  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
-  /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
-  FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
-}).refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
-  message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
-  path: ['FAILPOINT'],
-});
+export const workerEnvSchema = baseEnvSchema
+  .extend({
+    WORKER_METRICS_PORT: port(3002),
+    WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+    USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
+    USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
+    /** A usage batch still running after this long is failed and retried (it is idempotent), so a hung connection cannot wedge it. */
+    USAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60000),
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
+    /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
+    FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
+    message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
+    path: ['FAILPOINT'],
+  });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 export type IngestEnv = z.infer<typeof ingestEnvSchema>;

@@ -35,7 +35,8 @@ export function openDatabase(url: string, poolSize = 10): DatabaseHandle {
   return {
     sql,
     get db() {
-      if (!db) db = drizzle((drizzleClient = connect(url, Math.max(1, Math.floor(poolSize / 2)))), { schema });
+      if (!db)
+        db = drizzle((drizzleClient = connect(url, Math.max(1, Math.floor(poolSize / 2)))), { schema });
       return db;
     },
     close: async () => {

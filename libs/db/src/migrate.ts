@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 
 /** The drizzle/ folder at the repository root, found from both src/ (ts) and dist/ (js). */
-export const MIGRATIONS_FOLDER = join(__dirname, __dirname.includes(`${join('dist', 'libs')}`) ? '../../../../drizzle' : '../../../drizzle');
+export const MIGRATIONS_FOLDER = join(
+  __dirname,
+  __dirname.includes(`${join('dist', 'libs')}`) ? '../../../../drizzle' : '../../../drizzle',
+);
 
 /** Creates the database named in the URL when it does not exist yet (fresh machines, test runs). */
 export async function ensureDatabase(url: string): Promise<void> {

@@ -66,8 +66,8 @@ export class AuthGuard implements CanActivate {
       context.getClass(),
     ]);
     if (scope === 'public') return true;
-    const header = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers
-      .authorization;
+    const header = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>()
+      .headers.authorization;
     const caller = this.registry.identify(header);
     if (caller === 'admin' || scope === 'gateway') return true;
     throw new ApiError(403, 'forbidden', 'this route needs the admin token');

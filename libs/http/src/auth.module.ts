@@ -8,7 +8,10 @@ export class AuthModule {
   static forRoot(tokens: AuthTokens): DynamicModule {
     return {
       module: AuthModule,
-      providers: [{ provide: AUTH_TOKENS, useValue: tokens }, { provide: APP_GUARD, useClass: AuthGuard }],
+      providers: [
+        { provide: AUTH_TOKENS, useValue: tokens },
+        { provide: APP_GUARD, useClass: AuthGuard },
+      ],
     };
   }
 }

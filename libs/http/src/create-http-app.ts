@@ -24,12 +24,21 @@ export interface HttpAppOptions {
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 /** Builds a Fastify-backed Nest app with our error shape, validation, logging and OpenAPI docs at /docs. */
-export async function createHttpApp(rootModule: Type<unknown> | DynamicModule, options: HttpAppOptions): Promise<NestFastifyApplication> {
-  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, trustProxy: false });
+export async function createHttpApp(
+  rootModule: Type<unknown> | DynamicModule,
+  options: HttpAppOptions,
+): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: false,
+  });
   parseJsonWithStableErrors(adapter);
   if (options.tokens) rejectUnknownTokensEarly(adapter, new TokenRegistry(options.tokens));
   // bodyParser off: Nest would replace the JSON parser registered above with its own.
-  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, { bufferLogs: true, bodyParser: false });
+  const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
+    bufferLogs: true,
+    bodyParser: false,
+  });
   app.useLogger(app.get(Logger));
   app.useGlobalFilters(new ErrorFilter());
   app.useGlobalPipes(createValidationPipe());
@@ -47,7 +56,10 @@ function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(null, undefined);
     try {
-      done(null, secureJson.parse(body as string, undefined, { protoAction: 'remove', constructorAction: 'remove' }));
+      done(
+        null,
+        secureJson.parse(body as string, undefined, { protoAction: 'remove', constructorAction: 'remove' }),
+      );
     } catch {
       done(new ApiError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
     }
@@ -75,4 +87,3 @@ function setUpDocs(app: INestApplication, docs: NonNullable<HttpAppOptions['docs
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, config));
 }
-

@@ -35,14 +35,21 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, headers } = this.toResponse(exception);
-    if (status >= 500) this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    if (status >= 500)
+      this.logger.error(
+        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+      );
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
     void reply.status(status).send(body);
   }
 
   private toResponse(exception: unknown): { status: number; body: object; headers: Record<string, string> } {
     if (exception instanceof ApiError) {
-      return { status: exception.getStatus(), body: exception.getResponse() as object, headers: exception.headers };
+      return {
+        status: exception.getStatus(),
+        body: exception.getResponse() as object,
+        headers: exception.headers,
+      };
     }
     const fastifyCode = (exception as { code?: string })?.code;
     if (fastifyCode && FASTIFY_CODES[fastifyCode]) {
@@ -50,7 +57,11 @@ export class ErrorFilter implements ExceptionFilter {
       return { status, body: { error: { code, message: (exception as Error).message } }, headers: {} };
     }
     if (exception instanceof SyntaxError) {
-      return { status: 400, body: { error: { code: 'invalid_json', message: 'body is not valid JSON' } }, headers: {} };
+      return {
+        status: 400,
+        body: { error: { code: 'invalid_json', message: 'body is not valid JSON' } },
+        headers: {},
+      };
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -63,7 +74,9 @@ export class ErrorFilter implements ExceptionFilter {
     if (status && status >= 400 && status < 500) {
       return {
         status,
-        body: { error: { code: CODE_BY_STATUS[status] ?? 'bad_request', message: (exception as Error).message } },
+        body: {
+          error: { code: CODE_BY_STATUS[status] ?? 'bad_request', message: (exception as Error).message },
+        },
         headers: {},
       };
     }

@@ -9,7 +9,10 @@ export function loggingModule(level: string): DynamicModule {
   return LoggerModule.forRoot({
     pinoHttp: {
       level,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'], censor: '[redacted]' },
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["idempotency-key"]'],
+        censor: '[redacted]',
+      },
       autoLogging: { ignore: (req) => /^\/(health|metrics)/.test(req.url ?? '') },
       quietReqLogger: true,
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }) },

@@ -91,7 +91,10 @@ export class BalanceStore {
     return BigInt(await this.redis.seedBalance(this.keys.balance(accountId), seed.toString()));
   }
 
-  private async runReserve(changes: readonly PendingChange[], seeds: Map<string, bigint>): Promise<ReserveReply[]> {
+  private async runReserve(
+    changes: readonly PendingChange[],
+    seeds: Map<string, bigint>,
+  ): Promise<ReserveReply[]> {
     if (changes.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const change of changes) {

@@ -66,10 +66,22 @@ export class GrantCreditsService {
           update account_balances set balance_micros = balance_micros + ${request.amountMicros}, updated_at = now()
           where account_id = ${request.accountId} returning balance_micros`;
         await tx`update ledger_entries set balance_after_micros = ${balance_micros} where id = ${inserted[0].id}`;
-        return { amount: request.amountMicros, token: reserved.token, balance: balance_micros, reason: request.reason, replayed: false };
+        return {
+          amount: request.amountMicros,
+          token: reserved.token,
+          balance: balance_micros,
+          reason: request.reason,
+          replayed: false,
+        };
       }
       const [existing] = await tx<
-        { amount_micros: bigint; redis_token: string; balance_after_micros: bigint; source: { reason?: string }; account_id: string }[]
+        {
+          amount_micros: bigint;
+          redis_token: string;
+          balance_after_micros: bigint;
+          source: { reason?: string };
+          account_id: string;
+        }[]
       >`select amount_micros, redis_token, balance_after_micros, source, account_id from ledger_entries where idempotency_key = ${changeKey}`;
       return {
         amount: existing.amount_micros,
@@ -81,9 +93,17 @@ export class GrantCreditsService {
     });
 
     await this.balanceStore.settle([
-      { accountId: request.accountId, changeKey, committedToken: committed.token, committedDelta: committed.amount },
+      {
+        accountId: request.accountId,
+        changeKey,
+        committedToken: committed.token,
+        committedDelta: committed.amount,
+      },
     ]);
-    if (committed.replayed && (committed.amount !== request.amountMicros || committed.reason !== request.reason)) {
+    if (
+      committed.replayed &&
+      (committed.amount !== request.amountMicros || committed.reason !== request.reason)
+    ) {
       throw new IdempotencyKeyReusedError();
     }
     return { balanceMicros: committed.balance, replayed: committed.replayed };

@@ -26,18 +26,33 @@ describe('ledger Lua scripts', () => {
   const balance = async () => BigInt((await redis.hget(bal, 'bal')) ?? 'NaN');
 
   it('asks for a seed when the balance is not in Redis', async () => {
-    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '')).toEqual(['missing', '', '0', '0']);
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '')).toEqual([
+      'missing',
+      '',
+      '0',
+      '0',
+    ]);
     expect(await redis.exists(bal, pend)).toBe(0);
   });
 
   it('seeds a missing balance and applies the change in the same call', async () => {
-    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000')).toEqual(['created', 't1', '1000', '900']);
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000')).toEqual([
+      'created',
+      't1',
+      '1000',
+      '900',
+    ]);
     expect(await redis.hget(pend, 'batch-1')).toBe('-100:t1');
   });
 
   it('applies a change key once while it is pending', async () => {
     await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
-    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't2', '')).toEqual(['exists', 't1', '900', '900']);
+    expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't2', '')).toEqual([
+      'exists',
+      't1',
+      '900',
+      '900',
+    ]);
     expect(await balance()).toBe(900n);
   });
 

@@ -23,7 +23,12 @@ declare module 'ioredis' {
       committedDelta: string,
     ): Result<SettleReply, Context>;
     seedBalance(balanceKey: string, seed: string): Result<string, Context>;
-    repairBalance(balanceKey: string, pendingKey: string, gen: string, balance: string): Result<string, Context>;
+    repairBalance(
+      balanceKey: string,
+      pendingKey: string,
+      gen: string,
+      balance: string,
+    ): Result<string, Context>;
   }
 }
 

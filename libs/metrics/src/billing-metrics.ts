@@ -90,7 +90,8 @@ export class BillingMetrics {
     registers: [this.registry],
     collect: async () => {
       for (const [queue, counts] of this.queueSources) {
-        for (const [state, count] of Object.entries(await counts())) this.queueJobs.set({ queue, state }, count);
+        for (const [state, count] of Object.entries(await counts()))
+          this.queueJobs.set({ queue, state }, count);
       }
     },
   });

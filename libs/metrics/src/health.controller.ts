@@ -42,7 +42,10 @@ export class HealthController {
     ]);
     const [redis, postgres] = checks.map((check) => (check.status === 'fulfilled' ? 'ok' : 'down'));
     if (redis !== 'ok' || postgres !== 'ok') {
-      throw new ServiceUnavailableException({ error: { code: 'not_ready', message: 'a dependency is down' }, checks: { redis, postgres } });
+      throw new ServiceUnavailableException({
+        error: { code: 'not_ready', message: 'a dependency is down' },
+        checks: { redis, postgres },
+      });
     }
     return { status: 'ok', checks: { redis: 'ok', postgres: 'ok' } };
   }

@@ -20,9 +20,13 @@ describe('eventCostMicros', () => {
 
   it('rounds half a micro up and less than half down', () => {
     const prices = { ...gpt4oMini, promptMicrosPerMtok: 500_000n };
-    expect(eventCostMicros({ promptTokens: 1, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }, prices)).toBe(1n);
+    expect(
+      eventCostMicros({ promptTokens: 1, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }, prices),
+    ).toBe(1n);
     const cheaper = { ...gpt4oMini, promptMicrosPerMtok: 499_999n };
-    expect(eventCostMicros({ promptTokens: 1, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }, cheaper)).toBe(0n);
+    expect(
+      eventCostMicros({ promptTokens: 1, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0 }, cheaper),
+    ).toBe(0n);
   });
 
   it('stays exact beyond 2^53 intermediate products', () => {
@@ -35,7 +39,14 @@ describe('eventCostMicros', () => {
   });
 
   it('charges nothing for a free model', () => {
-    const free = { promptMicrosPerMtok: 0n, completionMicrosPerMtok: 0n, cachedMicrosPerMtok: 0n, reasoningMicrosPerMtok: 0n };
-    expect(eventCostMicros({ promptTokens: 10, completionTokens: 10, cachedTokens: 0, reasoningTokens: 0 }, free)).toBe(0n);
+    const free = {
+      promptMicrosPerMtok: 0n,
+      completionMicrosPerMtok: 0n,
+      cachedMicrosPerMtok: 0n,
+      reasoningMicrosPerMtok: 0n,
+    };
+    expect(
+      eventCostMicros({ promptTokens: 10, completionTokens: 10, cachedTokens: 0, reasoningTokens: 0 }, free),
+    ).toBe(0n);
   });
 });

@@ -24,7 +24,12 @@ export const QUEUE_SETTINGS = {
     maxStalledCount: 1_000,
   },
   [QueueName.Maintenance]: {
-    jobOptions: { attempts: 3, backoff: { type: 'capped' }, removeOnComplete: true, removeOnFail: 100 } satisfies JobsOptions,
+    jobOptions: {
+      attempts: 3,
+      backoff: { type: 'capped' },
+      removeOnComplete: true,
+      removeOnFail: 100,
+    } satisfies JobsOptions,
     stalledIntervalMs: 30_000,
     maxStalledCount: 3,
   },

@@ -10,7 +10,11 @@ export const REDIS = Symbol('REDIS');
 @Module({
   providers: [
     { provide: REDIS, inject: [APP_CONFIG], useFactory: (config: BaseEnv) => openRedis(config.REDIS_URL) },
-    { provide: RedisKeys, inject: [APP_CONFIG], useFactory: (config: BaseEnv) => new RedisKeys(config.REDIS_PREFIX) },
+    {
+      provide: RedisKeys,
+      inject: [APP_CONFIG],
+      useFactory: (config: BaseEnv) => new RedisKeys(config.REDIS_PREFIX),
+    },
   ],
   exports: [REDIS, RedisKeys],
 })

@@ -43,7 +43,8 @@ export class AuthorizeUsageService {
     if (!price) return { allowed: false, reason: 'unknown_model' };
     const balanceMicros = (await this.balances.balanceOf(accountId)) ?? 0n;
     if (account.status !== 'active') return { allowed: false, reason: 'account_inactive', balanceMicros };
-    if (!isFree(price) && balanceMicros <= 0n) return { allowed: false, reason: 'insufficient_credits', balanceMicros };
+    if (!isFree(price) && balanceMicros <= 0n)
+      return { allowed: false, reason: 'insufficient_credits', balanceMicros };
     return { allowed: true, balanceMicros };
   }
 }

@@ -1,5 +1,12 @@
 import { BillingMetrics } from '@app/metrics';
-import { JobName, MeterUsageBatchPayload, newUsageBatchId, QUEUE_SETTINGS, QueueName, UsageEventPayload } from '@app/queue';
+import {
+  JobName,
+  MeterUsageBatchPayload,
+  newUsageBatchId,
+  QUEUE_SETTINGS,
+  QueueName,
+  UsageEventPayload,
+} from '@app/queue';
 import { REDIS, RedisKeys } from '@app/redis';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -49,7 +56,9 @@ export class IngestUsageService {
     try {
       events = await this.validator.validate(body, receivedAt);
     } catch (error) {
-      const count = Array.isArray((body as { events?: unknown })?.events) ? (body as { events: unknown[] }).events.length : 1;
+      const count = Array.isArray((body as { events?: unknown })?.events)
+        ? (body as { events: unknown[] }).events.length
+        : 1;
       this.metrics.usageEvents.inc({ outcome: 'rejected' }, count);
       throw error;
     }
@@ -88,7 +97,12 @@ export class IngestUsageService {
   private async markAccepted(events: UsageEventPayload[]): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const event of events) {
-      pipeline.set(this.keys.acceptedEvent(event.account_id, event.id), '1', 'EX', this.options.dedupeWindowSeconds);
+      pipeline.set(
+        this.keys.acceptedEvent(event.account_id, event.id),
+        '1',
+        'EX',
+        this.options.dedupeWindowSeconds,
+      );
     }
     await pipeline.exec();
   }

@@ -33,12 +33,18 @@ export class MeterUsageBatchService {
     await this.catalog.refreshIfStale();
     const events = batch.events.map((event) => this.rate(event));
     const debits = new Map<string, bigint>();
-    for (const event of events) debits.set(event.accountId, (debits.get(event.accountId) ?? 0n) + event.costMicros);
+    for (const event of events)
+      debits.set(event.accountId, (debits.get(event.accountId) ?? 0n) + event.costMicros);
 
     const deductTimer = this.metrics.deductDuration.startTimer();
     const token = randomUUID();
     const reserved = await this.balances.reserve(
-      [...debits].map(([accountId, micros]) => ({ accountId, changeKey: batch.batchId, appliedDelta: -micros, token })),
+      [...debits].map(([accountId, micros]) => ({
+        accountId,
+        changeKey: batch.batchId,
+        appliedDelta: -micros,
+        token,
+      })),
     );
     deductTimer();
     crashAt(this.failpoint, 'after-deduct');
@@ -75,7 +81,8 @@ export class MeterUsageBatchService {
   private rate(event: MeterUsageBatchPayload['events'][number]): RatedEvent {
     const price = this.catalog.priceAt(event.model, event.occurred_at);
     // Ingest refused events without a price; versions are never deleted, so this means a bug: retry, never charge 0.
-    if (!price) throw new Error(`no price for model ${event.model} at ${new Date(event.occurred_at).toISOString()}`);
+    if (!price)
+      throw new Error(`no price for model ${event.model} at ${new Date(event.occurred_at).toISOString()}`);
     const tokens = {
       promptTokens: event.prompt_tokens,
       completionTokens: event.completion_tokens,

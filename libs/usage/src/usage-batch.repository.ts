@@ -101,7 +101,12 @@ export class UsageBatchRepository {
       // A separate statement, so its snapshot includes rows a concurrent attempt of this batch committed.
       const ledger = await tx<{ account_id: string; amount_micros: bigint; redis_token: string }[]>`
         select account_id, amount_micros, redis_token from ledger_entries where idempotency_key = any(${keys}::text[])`;
-      return new Map(ledger.map((row) => [row.account_id, { amountMicros: row.amount_micros, redisToken: row.redis_token }]));
+      return new Map(
+        ledger.map((row) => [
+          row.account_id,
+          { amountMicros: row.amount_micros, redisToken: row.redis_token },
+        ]),
+      );
     });
   }
 }

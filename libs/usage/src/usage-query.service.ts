@@ -41,7 +41,11 @@ function encodeCursor(cursor: Cursor): string {
 function decodeCursor(text: string): Cursor {
   try {
     const [occurredAt, eventId] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (typeof occurredAt !== 'string' || typeof eventId !== 'string' || Number.isNaN(Date.parse(occurredAt))) {
+    if (
+      typeof occurredAt !== 'string' ||
+      typeof eventId !== 'string' ||
+      Number.isNaN(Date.parse(occurredAt))
+    ) {
       throw new InvalidCursorError();
     }
     return { occurredAt, eventId };
@@ -99,7 +103,10 @@ export class UsageQueryService {
         occurred_at: row.occurred_at.toISOString(),
       })),
       // The cursor keeps microseconds (Postgres precision), so no row is skipped or repeated between pages.
-      next_cursor: rows.length > query.limit && last ? encodeCursor({ occurredAt: last.occurred_at_text, eventId: last.event_id }) : null,
+      next_cursor:
+        rows.length > query.limit && last
+          ? encodeCursor({ occurredAt: last.occurred_at_text, eventId: last.event_id })
+          : null,
     };
   }
 }

@@ -25,7 +25,14 @@ export class UsageModule {
         UsageQueryService,
         AuthorizeUsageService,
       ],
-      exports: [IngestUsageService, UsageQueryService, AuthorizeUsageService, CatalogModule, LedgerModule, BullModule],
+      exports: [
+        IngestUsageService,
+        UsageQueryService,
+        AuthorizeUsageService,
+        CatalogModule,
+        LedgerModule,
+        BullModule,
+      ],
     };
   }
 

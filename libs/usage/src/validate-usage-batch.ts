@@ -25,11 +25,13 @@ const CODE_BY_KEYWORD: Record<string, string> = {
 };
 
 interface RawBatch {
-  events: Array<Omit<UsageEventPayload, 'occurred_at' | 'cached_tokens' | 'reasoning_tokens'> & {
-    occurred_at?: string;
-    cached_tokens?: number;
-    reasoning_tokens?: number;
-  }>;
+  events: Array<
+    Omit<UsageEventPayload, 'occurred_at' | 'cached_tokens' | 'reasoning_tokens'> & {
+      occurred_at?: string;
+      cached_tokens?: number;
+      reasoning_tokens?: number;
+    }
+  >;
 }
 
 /**
@@ -38,7 +40,9 @@ interface RawBatch {
  */
 @Injectable()
 export class ValidateUsageBatch {
-  private readonly checkShape = new Ajv({ allErrors: true, strict: true }).compile<RawBatch>(usageBatchSchema);
+  private readonly checkShape = new Ajv({ allErrors: true, strict: true }).compile<RawBatch>(
+    usageBatchSchema,
+  );
 
   constructor(private readonly catalog: CatalogCache) {}
 
@@ -64,18 +68,27 @@ export class ValidateUsageBatch {
   private checkMeaning(body: RawBatch, nowMs: number): EventError[] {
     const errors: EventError[] = [];
     body.events.forEach((event, index) => {
-      const fail = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
+      const fail = (field: string, code: string, message: string) =>
+        errors.push({ index, field, code, message });
       const occurredAt = event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at);
       if (Number.isNaN(occurredAt)) fail('occurred_at', 'invalid_format', 'not a valid RFC 3339 date-time');
-      else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS) fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
+      else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS)
+        fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
       else if (occurredAt < nowMs - MAX_EVENT_AGE_MS) fail('occurred_at', 'too_old', 'older than 35 days');
       if ((event.cached_tokens ?? 0) > event.prompt_tokens) {
         fail('cached_tokens', 'exceeds_prompt_tokens', 'cached tokens are part of prompt_tokens');
       }
       if ((event.reasoning_tokens ?? 0) > event.completion_tokens) {
-        fail('reasoning_tokens', 'exceeds_completion_tokens', 'reasoning tokens are part of completion_tokens');
+        fail(
+          'reasoning_tokens',
+          'exceeds_completion_tokens',
+          'reasoning tokens are part of completion_tokens',
+        );
       }
-      if (event.metadata !== undefined && Buffer.byteLength(JSON.stringify(event.metadata)) > MAX_METADATA_BYTES) {
+      if (
+        event.metadata !== undefined &&
+        Buffer.byteLength(JSON.stringify(event.metadata)) > MAX_METADATA_BYTES
+      ) {
         fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
       }
       if (!this.catalog.account(event.account_id)) fail('account_id', 'unknown_account', 'no such account');

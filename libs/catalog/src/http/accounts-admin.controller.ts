@@ -15,7 +15,11 @@ export class AccountsAdminController {
   @Post()
   @ApiOperation({ summary: 'Create an account (tier defaults to free) with a zero balance' })
   async create(@Body() body: CreateAccountDto) {
-    const account = await this.writer.createAccount({ name: body.name.trim(), email: body.email, tier: body.tier ?? 'free' });
+    const account = await this.writer.createAccount({
+      name: body.name.trim(),
+      email: body.email,
+      tier: body.tier ?? 'free',
+    });
     if (!account) throw new ApiError(500, 'internal', 'account was not created');
     return {
       id: account.id,

@@ -1,5 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsEmail, IsIn, IsISO8601, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import {
+  IsEmail,
+  IsIn,
+  IsISO8601,
+  IsOptional,
+  IsString,
+  Matches,
+  MaxLength,
+  MinLength,
+} from 'class-validator';
 
 /** A non-negative USD amount with at most 6 decimals, as a string (never a JSON number). */
 export const USD_STRING = /^\d{1,12}(\.\d{1,6})?$/;
@@ -33,7 +42,10 @@ export class SetModelPriceDto {
   @Matches(USD_STRING, { message: `completion_price_per_mtok ${USD_MESSAGE}` })
   completion_price_per_mtok: string;
 
-  @ApiPropertyOptional({ example: '0.075', description: 'USD per million cached prompt tokens; defaults to the prompt price' })
+  @ApiPropertyOptional({
+    example: '0.075',
+    description: 'USD per million cached prompt tokens; defaults to the prompt price',
+  })
   @IsOptional()
   @Matches(USD_STRING, { message: `cached_price_per_mtok ${USD_MESSAGE}` })
   cached_price_per_mtok?: string;

@@ -24,23 +24,33 @@ export class ModelsController {
   @ApiOperation({ summary: 'Current catalog: the price version in effect now for every model' })
   async list() {
     await this.cache.refreshIfStale();
-    return { data: this.cache.currentPrices().map((price) => ({ ...priceToJson(price), free: isFree(price) })) };
+    return {
+      data: this.cache.currentPrices().map((price) => ({ ...priceToJson(price), free: isFree(price) })),
+    };
   }
 
   @Put('admin/models/:model')
   @RequireScope('admin')
-  @ApiParam({ name: 'model', description: 'URL-encoded model id, e.g. meta-llama%2Fllama-3.1-8b-instruct%3Afree' })
-  @ApiOperation({ summary: 'Add a new price version for a model (created on first use); all prices 0 makes it free' })
+  @ApiParam({
+    name: 'model',
+    description: 'URL-encoded model id, e.g. meta-llama%2Fllama-3.1-8b-instruct%3Afree',
+  })
+  @ApiOperation({
+    summary: 'Add a new price version for a model (created on first use); all prices 0 makes it free',
+  })
   async setPrice(@Param('model') modelId: string, @Body() body: SetModelPriceDto) {
-    if (!MODEL_ID.test(modelId)) throw new ApiError(422, 'validation_failed', 'model id must be 1-200 printable characters');
+    if (!MODEL_ID.test(modelId))
+      throw new ApiError(422, 'validation_failed', 'model id must be 1-200 printable characters');
     const prompt = parseUsd(body.prompt_price_per_mtok);
     const completion = parseUsd(body.completion_price_per_mtok);
     const price = await this.writer.addPriceVersion({
       modelId,
       promptMicrosPerMtok: prompt,
       completionMicrosPerMtok: completion,
-      cachedMicrosPerMtok: body.cached_price_per_mtok === undefined ? prompt : parseUsd(body.cached_price_per_mtok),
-      reasoningMicrosPerMtok: body.reasoning_price_per_mtok === undefined ? completion : parseUsd(body.reasoning_price_per_mtok),
+      cachedMicrosPerMtok:
+        body.cached_price_per_mtok === undefined ? prompt : parseUsd(body.cached_price_per_mtok),
+      reasoningMicrosPerMtok:
+        body.reasoning_price_per_mtok === undefined ? completion : parseUsd(body.reasoning_price_per_mtok),
       effectiveFrom: body.effective_from === undefined ? new Date() : new Date(body.effective_from),
     });
     return { ...priceToJson(price), free: isFree(price) };

@@ -10,7 +10,9 @@ export const accountBalances = pgTable('account_balances', {
   accountId: uuid('account_id')
     .primaryKey()
     .references(() => accounts.id),
-  balanceMicros: bigint('balance_micros', { mode: 'bigint' }).notNull().default(sql`0`),
+  balanceMicros: bigint('balance_micros', { mode: 'bigint' })
+    .notNull()
+    .default(sql`0`),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
 

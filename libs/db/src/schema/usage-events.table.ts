@@ -45,7 +45,11 @@ export const usageEvents = pgTable(
   },
   (table) => [
     primaryKey({ name: 'usage_events_pkey', columns: [table.accountId, table.eventId] }),
-    index('usage_events_account_occurred_idx').on(table.accountId, table.occurredAt.desc(), table.eventId.desc()),
+    index('usage_events_account_occurred_idx').on(
+      table.accountId,
+      table.occurredAt.desc(),
+      table.eventId.desc(),
+    ),
     check('usage_events_cost_non_negative', sql`${table.costMicros} >= 0`),
   ],
 );

@@ -3,12 +3,21 @@ import { formatUsd, parseUsd } from '@app/money';
 import { Body, Controller, Headers, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { AccountNotFoundError, GrantCreditsService, IdempotencyKeyReusedError } from '../grant-credits.service';
+import {
+  AccountNotFoundError,
+  GrantCreditsService,
+  IdempotencyKeyReusedError,
+} from '../grant-credits.service';
 import { ReconcileBalancesService } from '../reconcile-balances.service';
 
 export class CreditGrantDto {
-  @ApiProperty({ example: '25.00', description: 'USD, a decimal string with at most 6 decimals, more than 0' })
-  @Matches(/^\d{1,12}(\.\d{1,6})?$/, { message: 'amount must be a decimal string in USD with at most 6 decimals' })
+  @ApiProperty({
+    example: '25.00',
+    description: 'USD, a decimal string with at most 6 decimals, more than 0',
+  })
+  @Matches(/^\d{1,12}(\.\d{1,6})?$/, {
+    message: 'amount must be a decimal string in USD with at most 6 decimals',
+  })
   amount: string;
 
   @ApiProperty({ example: 'onboarding credit' })
@@ -31,16 +40,29 @@ export class LedgerAdminController {
   ) {}
 
   @Post('accounts/:id/credit-grants')
-  @ApiHeader({ name: 'Idempotency-Key', required: true, description: 'Same key, same result, no second grant' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: true,
+    description: 'Same key, same result, no second grant',
+  })
   @ApiOperation({ summary: 'Grant credits; replaying the Idempotency-Key returns the first result' })
   async grant(
-    @Param('id', new ParseUUIDPipe({ exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account') }))
+    @Param(
+      'id',
+      new ParseUUIDPipe({
+        exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
+      }),
+    )
     accountId: string,
     @Body() body: CreditGrantDto,
     @Headers('idempotency-key') requestKey?: string,
   ) {
     if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
-      throw new ApiError(400, 'idempotency_key_required', 'send an Idempotency-Key header (1-255 printable characters)');
+      throw new ApiError(
+        400,
+        'idempotency_key_required',
+        'send an Idempotency-Key header (1-255 printable characters)',
+      );
     }
     const amountMicros = parseUsd(body.amount);
     if (amountMicros <= 0n) throw new ApiError(422, 'validation_failed', 'amount must be more than 0');
@@ -49,7 +71,8 @@ export class LedgerAdminController {
       return { balance: formatUsd(result.balanceMicros) };
     } catch (error) {
       if (error instanceof AccountNotFoundError) throw new ApiError(404, 'account_not_found', error.message);
-      if (error instanceof IdempotencyKeyReusedError) throw new ApiError(409, 'idempotency_key_reused', error.message);
+      if (error instanceof IdempotencyKeyReusedError)
+        throw new ApiError(409, 'idempotency_key_reused', error.message);
       throw error;
     }
   }

@@ -2,7 +2,18 @@ import { CatalogCache } from '@app/catalog';
 import { ApiError, RequireScope } from '@app/http';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
-import { ArgumentMetadata, Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Post, Query, Res } from '@nestjs/common';
+import {
+  ArgumentMetadata,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { AuthorizeUsageService } from '../authorize-usage.service';
@@ -11,7 +22,9 @@ import { AuthorizeRequestDto } from './authorize.dto';
 
 /** Account ids in paths: any UUID spelling, looked up in its lowercase form; anything else is 404. */
 const uuid = {
-  pipe: new ParseUUIDPipe({ exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account') }),
+  pipe: new ParseUUIDPipe({
+    exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
+  }),
   async transform(value: string, metadata: ArgumentMetadata): Promise<string> {
     return (await this.pipe.transform(value, metadata)).toLowerCase();
   },
@@ -20,7 +33,8 @@ const uuid = {
 function parseInstant(value: string | undefined, name: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
   const instant = Date.parse(value);
-  if (Number.isNaN(instant)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
+  if (Number.isNaN(instant))
+    throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
   return new Date(instant);
 }
 
@@ -38,7 +52,8 @@ export class AccountUsageController {
   ) {}
 
   private async requireAccount(accountId: string): Promise<void> {
-    if (!(await this.catalog.findAccount(accountId))) throw new ApiError(404, 'account_not_found', 'no such account');
+    if (!(await this.catalog.findAccount(accountId)))
+      throw new ApiError(404, 'account_not_found', 'no such account');
   }
 
   @Get('accounts/:id/balance')
@@ -47,7 +62,12 @@ export class AccountUsageController {
     await this.requireAccount(accountId);
     const balance = await this.balances.balanceOf(accountId);
     if (balance === null) throw new ApiError(404, 'account_not_found', 'no such account');
-    return { account_id: accountId, balance: formatUsd(balance), currency: 'USD', as_of: new Date().toISOString() };
+    return {
+      account_id: accountId,
+      balance: formatUsd(balance),
+      currency: 'USD',
+      as_of: new Date().toISOString(),
+    };
   }
 
   @Post('authorize')
@@ -56,8 +76,10 @@ export class AccountUsageController {
   async authorize(@Body() body: AuthorizeRequestDto, @Res({ passthrough: true }) reply: FastifyReply) {
     const decision = await this.authorizer.authorize(body.account_id.toLowerCase(), body.model);
     if (decision.allowed) return { allowed: true, balance: formatUsd(decision.balanceMicros) };
-    if (decision.reason === 'unknown_account') throw new ApiError(404, 'account_not_found', 'no such account');
-    if (decision.reason === 'unknown_model') throw new ApiError(422, 'unknown_model', 'model has no price in effect');
+    if (decision.reason === 'unknown_account')
+      throw new ApiError(404, 'account_not_found', 'no such account');
+    if (decision.reason === 'unknown_model')
+      throw new ApiError(422, 'unknown_model', 'model has no price in effect');
     void reply.status(402);
     return { allowed: false, reason: decision.reason, balance: formatUsd(decision.balanceMicros) };
   }

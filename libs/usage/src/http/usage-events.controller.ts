@@ -51,11 +51,23 @@ function toApiError(error: unknown): ApiError | null {
     return new ApiError(422, 'invalid_events', error.message, { errors: error.errors });
   }
   if (error instanceof QueueFullError) {
-    return new ApiError(503, 'queue_full', error.message, {}, { 'Retry-After': String(error.retryAfterSeconds) });
+    return new ApiError(
+      503,
+      'queue_full',
+      error.message,
+      {},
+      { 'Retry-After': String(error.retryAfterSeconds) },
+    );
   }
   if (isRedisUnavailable(error)) {
     // Nothing was enqueued (or the gateway's retry is deduplicated): ask it to retry shortly.
-    return new ApiError(503, 'unavailable', 'the usage queue is unreachable; retry later', {}, { 'Retry-After': '1' });
+    return new ApiError(
+      503,
+      'unavailable',
+      'the usage queue is unreachable; retry later',
+      {},
+      { 'Retry-After': '1' },
+    );
   }
   return null;
 }
