@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { BillingStack } from '../support/billing-stack';
+import { seededRandom, usageEvent } from '../support/usage-events';
+
+/** C5: every app's /metrics passes `promtool check metrics` and shows the pipeline's numbers. */
+describe('Prometheus metrics', () => {
+  const stack = new BillingStack({ workers: 1 });
+  let account: string;
+
+  beforeAll(async () => {
+    await stack.start();
+    await stack.setPrice('openai/gpt-4o-mini', '0.15', '0.60');
+    account = await stack.createAccount();
+    await stack.grant(account, '10');
+    const random = seededRandom(3);
+    const events = Array.from({ length: 50 }, () => usageEvent(account, 'openai/gpt-4o-mini', random));
+    await stack.gateway.post('/v1/usage/events', { events: [...events, events[0]] });
+    await stack.gateway.post('/v1/usage/events', { events: [{ ...events[1], model: 'no/such-model' }] });
+    await stack.drained();
+    await stack.admin.post('/v1/admin/reconcile');
+  });
+
+  afterAll(() => stack.stop());
+
+  const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
+
+  it.each(['ingest', 'api', 'usage-worker'])('serves %s metrics that promtool accepts', async (app) => {
+    const process = app === 'ingest' ? stack.ingest : app === 'api' ? stack.api : stack.workers[0];
+    const text = await scrape(process.url);
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(check.error).toBeUndefined();
+    expect({ status: check.status, output: `${check.stdout}${check.stderr}` }).toEqual({ status: 0, output: '' });
+  });
+
+  it('counts accepted, duplicate and rejected events at ingest', async () => {
+    const text = await scrape(stack.ingest.url);
+    expect(text).toMatch(/billing_usage_events_total\{outcome="accepted",app="ingest"\} 50\n/);
+    expect(text).toMatch(/billing_usage_events_total\{outcome="duplicate",app="ingest"\} 1\n/);
+    expect(text).toMatch(/billing_usage_events_total\{outcome="rejected",app="ingest"\} 1\n/);
+  });
+
+  it('shows persisted events, batch sizes, latencies, queue depth and lag from the worker', async () => {
+    const text = await scrape(stack.workers[0].url);
+    expect(text).toMatch(/billing_usage_events_persisted_total\{app="usage-worker"\} 50\n/);
+    expect(text).toMatch(/billing_usage_batch_events_count\{app="usage-worker"\} 1\n/);
+    expect(text).toMatch(/billing_usage_deduct_duration_seconds_count\{app="usage-worker"\} 1\n/);
+    expect(text).toMatch(/billing_usage_persist_duration_seconds_count\{app="usage-worker"\} 1\n/);
+    expect(text).toMatch(/billing_usage_accepted_to_persisted_seconds_count\{app="usage-worker"\} 1\n/);
+    expect(text).toMatch(/billing_queue_jobs\{queue="usage-events",state="waiting",app="usage-worker"\} 0\n/);
+  });
+
+  it('exports the drift found by the last reconciliation', async () => {
+    const text = await scrape(stack.api.url);
+    expect(text).toMatch(/billing_balance_drift_micros\{app="api"\} 0\n/);
+    expect(text).toMatch(/billing_reconcile_runs_total\{app="api"\} 1\n/);
+  });
+});
