@@ -13,9 +13,11 @@ CREATE TABLE "accounts" (
 );
 --> statement-breakpoint
 CREATE TABLE "account_balances" (
-	"account_id" uuid PRIMARY KEY NOT NULL,
+	"account_id" uuid NOT NULL,
+	"shard" smallint NOT NULL,
 	"balance_micros" bigint DEFAULT 0 NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "account_balances_pkey" PRIMARY KEY("account_id","shard")
 );
 --> statement-breakpoint
 CREATE TABLE "model_prices" (
@@ -67,8 +69,6 @@ CREATE TABLE "ledger_entries" (
 );
 --> statement-breakpoint
 ALTER TABLE "account_balances" ADD CONSTRAINT "account_balances_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "usage_events" ADD CONSTRAINT "usage_events_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
-ALTER TABLE "usage_events" ADD CONSTRAINT "usage_events_price_version_id_model_prices_id_fk" FOREIGN KEY ("price_version_id") REFERENCES "public"."model_prices"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "ledger_entries" ADD CONSTRAINT "ledger_entries_account_id_accounts_id_fk" FOREIGN KEY ("account_id") REFERENCES "public"."accounts"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "accounts_updated_at_idx" ON "accounts" USING btree ("updated_at");--> statement-breakpoint
 CREATE INDEX "usage_events_account_occurred_idx" ON "usage_events" USING btree ("account_id","occurred_at" DESC NULLS LAST,"event_id" DESC NULLS LAST);--> statement-breakpoint

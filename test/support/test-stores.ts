@@ -76,7 +76,7 @@ export class TestStores {
   /** Postgres balance per account in micros. */
   async postgresBalances(): Promise<Map<string, bigint>> {
     const rows = await this.sql<{ account_id: string; balance_micros: bigint }[]>`
-      select account_id, balance_micros from account_balances`;
+      select account_id, sum(balance_micros)::bigint as balance_micros from account_balances group by account_id`;
     return new Map(rows.map((row) => [row.account_id, row.balance_micros]));
   }
 

@@ -1,4 +1,4 @@
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
 import { formatUsd, TokenPrices } from '@app/money';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
@@ -39,7 +39,9 @@ export class CatalogWriter {
       const [row] = await tx<{ id: string; tier: AccountTier; status: CachedAccount['status'] }[]>`
         insert into accounts (name, billing_email, tier) values (${input.name}, ${input.email}, ${input.tier})
         returning id, tier, status`;
-      await tx`insert into account_balances (account_id, balance_micros) values (${row.id}, 0)`;
+      await tx`
+        insert into account_balances (account_id, shard, balance_micros)
+        select ${row.id}, shard, 0 from generate_series(0, ${BALANCE_SHARDS - 1}) as shard`;
       return row;
     });
     await this.announce();

@@ -10,7 +10,8 @@ export class BalanceRepository {
   async balancesOf(accountIds: readonly string[]): Promise<Map<string, bigint>> {
     if (accountIds.length === 0) return new Map();
     const rows = await this.database.sql<{ account_id: string; balance_micros: bigint }[]>`
-      select account_id, balance_micros from account_balances where account_id = any(${accountIds as string[]}::uuid[])`;
+      select account_id, sum(balance_micros)::bigint as balance_micros from account_balances
+      where account_id = any(${accountIds as string[]}::uuid[]) group by account_id`;
     return new Map(rows.map((row) => [row.account_id, row.balance_micros]));
   }
 }

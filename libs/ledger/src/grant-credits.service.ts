@@ -62,9 +62,12 @@ export class GrantCreditsService {
         on conflict (idempotency_key) do nothing
         returning id`;
       if (inserted.length === 1) {
-        const [{ balance_micros }] = await tx<{ balance_micros: bigint }[]>`
+        // Credits go to shard 0; the account's balance is the sum of its shards.
+        await tx`
           update account_balances set balance_micros = balance_micros + ${request.amountMicros}, updated_at = now()
-          where account_id = ${request.accountId} returning balance_micros`;
+          where account_id = ${request.accountId} and shard = 0`;
+        const [{ balance_micros }] = await tx<{ balance_micros: bigint }[]>`
+          select sum(balance_micros)::bigint as balance_micros from account_balances where account_id = ${request.accountId}`;
         await tx`update ledger_entries set balance_after_micros = ${balance_micros} where id = ${inserted[0].id}`;
         return {
           amount: request.amountMicros,

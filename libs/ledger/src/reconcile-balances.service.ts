@@ -43,7 +43,7 @@ export class ReconcileBalancesService {
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
       const page = await this.database.sql<{ account_id: string }[]>`
-        select account_id from account_balances where account_id > ${after} order by account_id limit ${PAGE_SIZE}`;
+        select id as account_id from accounts where id > ${after} order by id limit ${PAGE_SIZE}`;
       if (page.length === 0) break;
       await this.reconcilePage(
         page.map((row) => row.account_id),
@@ -71,7 +71,8 @@ export class ReconcileBalancesService {
     const replies = throwPipelineErrors(await read.exec());
     // Postgres is read after Redis: see the class comment.
     const rows = await this.database.sql<{ account_id: string; balance_micros: bigint }[]>`
-      select account_id, balance_micros from account_balances where account_id = any(${accountIds}::uuid[])`;
+      select account_id, sum(balance_micros)::bigint as balance_micros from account_balances
+      where account_id = any(${accountIds}::uuid[]) group by account_id`;
     const postgres = new Map(rows.map((row) => [row.account_id, row.balance_micros]));
 
     const repair = this.redis.pipeline();

@@ -1,4 +1,5 @@
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 
 export interface RatedEvent {
@@ -81,8 +82,11 @@ export class UsageBatchRepository {
 
       if (charged.length > 0) {
         const debited = charged.map((row) => row.account_id);
-        // Lock balance rows in one global order before changing them: no deadlocks between batches.
-        await tx`select 1 from account_balances where account_id = any(${debited}::uuid[]) order by account_id for update`;
+        const shard = balanceShardOf(input.batchId);
+        // Lock the batch's balance rows in one global order before changing them: no deadlocks.
+        await tx`
+          select 1 from account_balances where account_id = any(${debited}::uuid[]) and shard = ${shard}
+          order by account_id for update`;
         await tx`
           with entries as (
             insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
@@ -96,7 +100,7 @@ export class UsageBatchRepository {
           )
           update account_balances b
           set balance_micros = b.balance_micros + e.amount_micros, updated_at = now()
-          from entries e where b.account_id = e.account_id`;
+          from entries e where b.account_id = e.account_id and b.shard = ${shard}`;
       }
       // A separate statement, so its snapshot includes rows a concurrent attempt of this batch committed.
       const ledger = await tx<{ account_id: string; amount_micros: bigint; redis_token: string }[]>`
@@ -109,6 +113,11 @@ export class UsageBatchRepository {
       );
     });
   }
+}
+
+/** The balance shard a batch's debits go to: fixed per batch, spread evenly over batches. */
+export function balanceShardOf(batchId: string): number {
+  return createHash('sha1').update(batchId).digest()[0] % BALANCE_SHARDS;
 }
 
 function cmp(a: string, b: string): number {
