@@ -69,6 +69,8 @@ export class TestStores {
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       GATEWAY_TOKENS: TEST_GATEWAY_TOKEN,
       LOG_LEVEL: 'warn',
+      // Several suites' processes share one Postgres (max_connections 100 by default).
+      DATABASE_POOL_SIZE: '4',
       ...extra,
     };
   }
