@@ -1,0 +1,145 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The repository root: this file is compiled to dist/bench/lib/util.js. */
+export const ROOT = join(__dirname, '..', '..', '..');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got ${raw}`);
+  return value;
+}
+
+export function envNumber(name: string, fallback: number): number {
+  return envInt(name, fallback);
+}
+
+/** Nearest-rank percentile of an unsorted sample (sorts a copy). */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank];
+}
+
+export function summarize(values: readonly number[]): {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+} {
+  return {
+    n: values.length,
+    p50: round(percentile(values, 50), 3),
+    p90: round(percentile(values, 90), 3),
+    p99: round(percentile(values, 99), 3),
+    max: round(
+      values.reduce((a, b) => Math.max(a, b), 0),
+      3,
+    ),
+  };
+}
+
+export function round(value: number, digits = 0): number {
+  if (!Number.isFinite(value)) return value;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+export function fmtInt(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : String(value);
+}
+
+export function mib(bytes: number): number {
+  return round(bytes / (1024 * 1024), 1);
+}
+
+/** Resident set size of a process in bytes, from /proc (0 when it is gone). */
+export function rssBytes(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmRSS:\s+(\d+)\s+kB/.exec(status);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Sums a Prometheus text-format sample over all label sets of `name`. */
+export function promValue(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) total += value;
+  }
+  return total;
+}
+
+const CLOCK_TICKS = 100;
+
+export interface CpuSnapshot {
+  at: number;
+  /** CPU seconds per process id. */
+  byPid: Map<number, { comm: string; seconds: number }>;
+  /** Whole-machine busy and total jiffies from /proc/stat. */
+  busy: number;
+  total: number;
+}
+
+/** CPU time of every process on the machine, to see where the two cores went during a phase. */
+export function cpuSnapshot(): CpuSnapshot {
+  const byPid = new Map<number, { comm: string; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // fields[0] is state (field 3); utime is field 14, stime field 15.
+      const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      byPid.set(Number(entry), { comm, seconds });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = cpu[3] + (cpu[4] ?? 0);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { at: Date.now(), byPid, busy: total - idle, total };
+}
+
+/**
+ * CPU used between two snapshots, in cores (CPU seconds per second), grouped by `label(pid, comm)`.
+ */
+export function cpuBreakdown(
+  before: CpuSnapshot,
+  after: CpuSnapshot,
+  label: (pid: number, comm: string) => string,
+): { cores: Record<string, number>; machineBusyPercent: number } {
+  const seconds = (after.at - before.at) / 1000;
+  const cores: Record<string, number> = {};
+  for (const [pid, now] of after.byPid) {
+    const was = before.byPid.get(pid)?.seconds ?? 0;
+    const used = now.seconds - was;
+    if (used <= 0) continue;
+    const key = label(pid, now.comm);
+    cores[key] = (cores[key] ?? 0) + used / seconds;
+  }
+  for (const key of Object.keys(cores)) cores[key] = round(cores[key], 2);
+  const machineBusyPercent = round(
+    (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total),
+    1,
+  );
+  return { cores, machineBusyPercent };
+}
