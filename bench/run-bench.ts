@@ -89,6 +89,9 @@ function pass(ok: boolean): string {
 }
 
 async function main(): Promise<number> {
+  // With the output piped to a reader that went away (| head), a write error must not kill the
+  // run before it has stopped the apps and dropped its database.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const s = readSettings();
   const profileDir = join(RESULTS_DIR, 'profiles');
   if (s.profile) mkdirSync(profileDir, { recursive: true });
@@ -325,6 +328,14 @@ async function main(): Promise<number> {
   }
 }
 
+function cpuLine(cores: Record<string, number>): string {
+  return Object.entries(cores)
+    .filter(([, v]) => v >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function printReport(r: any, s: Settings): void {
   const lines: string[] = [];
@@ -394,12 +405,7 @@ function printReport(r: any, s: Settings): void {
   );
   add(`T1 >= 30,000 events/s         ${pass(sustained >= 30_000)}`);
   add(`T1 >= 10x naive               ${pass(ratioNaive >= 10)}`);
-  add(
-    `cpu at full load (cores)      ${Object.entries(max.cpu.cores)
-      .sort((a, b) => (b[1] as number) - (a[1] as number))
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}; machine ${max.cpu.machineBusyPercent}% busy`,
-  );
+  add(`cpu at full load (cores)      ${cpuLine(max.cpu.cores)}; machine ${max.cpu.machineBusyPercent}% busy`);
   if (half) {
     add('');
     add(
@@ -429,10 +435,7 @@ function printReport(r: any, s: Settings): void {
       `   503s ${half.tally.status503}, ingest errors ${half.tally.errors}, read errors ${half.readErrors}, max in flight ${half.maxInFlight}`,
     );
     add(
-      `   cpu (cores)                ${Object.entries(half.cpu.cores)
-        .sort((a, b) => (b[1] as number) - (a[1] as number))
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')}`,
+      `   cpu (cores)                ${cpuLine(half.cpu.cores)}; machine ${half.cpu.machineBusyPercent}% busy`,
     );
   }
   add('');

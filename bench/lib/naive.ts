@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { EventShape, UsageTraffic } from './events';
 import { createScratchTable } from './rows';
 import { BenchStack, spawnNode } from './stack';
-import { cpuBreakdown, cpuSnapshot, ROOT, round, sleep } from './util';
+import { cpuBreakdown, CpuTracker, ROOT, round, sleep } from './util';
 
 export interface NaiveJob extends EventShape {
   accountId: string;
@@ -105,12 +105,12 @@ export async function runNaive(
     const count = async () =>
       Number((await stack.sql.unsafe<{ n: bigint }[]>(`select count(*)::bigint as n from ${table}`))[0].n);
     const rowsBefore = await count();
-    const cpuBefore = cpuSnapshot();
+    const tracker = new CpuTracker().start();
     const t0 = Date.now();
     await Promise.all(producers);
     const rowsAfter = await count();
     const t1 = Date.now();
-    const cpu = cpuBreakdown(cpuBefore, cpuSnapshot(), await stack.cpuLabeler(names));
+    const cpu = cpuBreakdown(...tracker.stop(), await stack.cpuLabeler(names));
     running = false;
     await poll;
     const seconds = (t1 - t0) / 1000;

@@ -1,7 +1,7 @@
 import { UsageTraffic } from './events';
 import { HttpClient, HttpResult } from './http-client';
 import { BENCH_GATEWAY_TOKEN, BenchStack } from './stack';
-import { cpuBreakdown, cpuSnapshot, percentile, round, rssBytes, sleep, summarize } from './util';
+import { cpuBreakdown, CpuTracker, percentile, round, rssBytes, sleep, summarize } from './util';
 
 const INGEST_PATH = '/v1/usage/events';
 
@@ -206,11 +206,11 @@ export async function runMaxPhase(
   const end = t0 + options.seconds * 1000;
   const tWarm = t0 + options.warmupSeconds * 1000;
   let rowsAtWarm = 0;
-  let cpuAtWarm = cpuSnapshot();
+  const tracker = new CpuTracker();
   const warm = (async () => {
     await sleep(tWarm - Date.now());
     rowsAtWarm = await stack.usageEventRows();
-    cpuAtWarm = cpuSnapshot();
+    tracker.start();
   })();
   const senders = Array.from({ length: options.concurrency }, async () => {
     while (Date.now() < end) {
@@ -227,7 +227,7 @@ export async function runMaxPhase(
   await Promise.all(senders);
   await warm;
   const t1 = Date.now();
-  const cpu = cpuBreakdown(cpuAtWarm, cpuSnapshot(), await labeler());
+  const cpu = cpuBreakdown(...tracker.stop(), await labeler());
   polling = false;
   await poll;
   const t2 = await waitForDrain(stack, 120_000);
@@ -384,14 +384,14 @@ export async function runHalfPhase(
   };
   const readers = [reader('authorize'), reader('balance')];
 
-  let cpuAtWarm = cpuSnapshot();
+  const tracker = new CpuTracker();
   let warmed = false;
   let next = 0;
   while (next < schedule.length) {
     const elapsed = Date.now() - t0;
     if (!warmed && elapsed >= options.warmupSeconds * 1000) {
       warmed = true;
-      cpuAtWarm = cpuSnapshot();
+      tracker.start();
     }
     while (next < schedule.length && schedule[next].atMs <= elapsed) launch(schedule[next++]);
     await sleep(1);
@@ -400,7 +400,8 @@ export async function runHalfPhase(
   const t1 = Date.now();
   await Promise.all([...inFlight]);
   await Promise.all(readers);
-  const cpu = cpuBreakdown(cpuAtWarm, cpuSnapshot(), await labeler());
+  if (!warmed) tracker.start();
+  const cpu = cpuBreakdown(...tracker.stop(), await labeler());
   await waitForDrain(stack, 60_000);
   for (const client of [mixClient, probeClient, readClient]) client.close();
   return {

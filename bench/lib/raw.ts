@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import { UsageTraffic } from './events';
 import { createScratchTable, insertRowBatch, PriceRow, rowBatch } from './rows';
 import { BenchStack } from './stack';
-import { cpuBreakdown, cpuSnapshot, round } from './util';
+import { cpuBreakdown, CpuTracker, round } from './util';
 
 export interface RawResult {
   rowsPerSecond: number;
@@ -38,7 +38,7 @@ export async function runRawInsert(
       ),
     );
     let rows = 0;
-    const cpuBefore = cpuSnapshot();
+    const tracker = new CpuTracker().start();
     const started = Date.now();
     const end = started + options.seconds * 1000;
     await Promise.all(
@@ -51,7 +51,7 @@ export async function runRawInsert(
       }),
     );
     const seconds = (Date.now() - started) / 1000;
-    const cpu = cpuBreakdown(cpuBefore, cpuSnapshot(), await stack.cpuLabeler());
+    const cpu = cpuBreakdown(...tracker.stop(), await stack.cpuLabeler());
     return {
       rowsPerSecond: round(rows / seconds),
       rows,

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 
 /** The repository root: this file is compiled to dist/bench/lib/util.js. */
@@ -120,6 +121,37 @@ export function cpuSnapshot(): CpuSnapshot {
 }
 
 /**
+ * Samples every process's CPU time while running, so processes that start and end within the
+ * window (test runners, compilers) are still counted: a before/after pair alone would miss them.
+ */
+export class CpuTracker {
+  private before: CpuSnapshot | null = null;
+  private latest = new Map<number, { comm: string; seconds: number }>();
+  private timer: NodeJS.Timeout | null = null;
+
+  start(intervalMs = 500): this {
+    this.before = cpuSnapshot();
+    this.latest = new Map(this.before.byPid);
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    return this;
+  }
+
+  private sample(): CpuSnapshot {
+    const now = cpuSnapshot();
+    for (const [pid, value] of now.byPid) this.latest.set(pid, value);
+    return now;
+  }
+
+  /** Snapshots for cpuBreakdown: the first, and the last seen value of every process seen. */
+  stop(): [CpuSnapshot, CpuSnapshot] {
+    if (this.timer) clearInterval(this.timer);
+    const last = this.sample();
+    const before = this.before ?? last;
+    return [before, { ...last, byPid: new Map(this.latest) }];
+  }
+}
+
+/**
  * CPU used between two snapshots, in cores (CPU seconds per second), grouped by `label(pid, comm)`.
  */
 export function cpuBreakdown(
@@ -136,10 +168,13 @@ export function cpuBreakdown(
     const key = label(pid, now.comm);
     cores[key] = (cores[key] ?? 0) + used / seconds;
   }
-  for (const key of Object.keys(cores)) cores[key] = round(cores[key], 2);
   const machineBusyPercent = round(
     (100 * (after.busy - before.busy)) / Math.max(1, after.total - before.total),
     1,
   );
+  const attributed = Object.values(cores).reduce((a, b) => a + b, 0);
+  const unattributed = (machineBusyPercent / 100) * cpus().length - attributed;
+  if (unattributed > 0.01) cores['unattributed (kernel, exited processes)'] = unattributed;
+  for (const key of Object.keys(cores)) cores[key] = round(cores[key], 2);
   return { cores, machineBusyPercent };
 }
