@@ -110,6 +110,14 @@ describe('ledger Lua scripts', () => {
     expect(await balance()).toBe(777n);
   });
 
+  it('stays exact for balances far beyond 2^53 micros', async () => {
+    const huge = 9_000_000_000_000_000_123n; // about $9 trillion: above 2^53, below 2^63
+    const reply = await redis.reserveChange(bal, pend, 'batch-1', '-7', 't1', huge.toString());
+    expect(reply).toEqual(['created', 't1', huge.toString(), (huge - 7n).toString()]);
+    expect(await redis.settleChange(bal, pend, 'batch-1', 't1', '-5')).toEqual([1, (huge - 5n).toString()]);
+    expect(await balance()).toBe(huge - 5n);
+  });
+
   it('keeps every key of an account in one cluster slot', () => {
     const tag = /\{([^}]+)\}/;
     expect(tag.exec(bal)?.[1]).toBe(account);

@@ -32,7 +32,9 @@ if pending then
   return {'exists', token, before, before}
 end
 
-local after = redis.call('HINCRBY', KEYS[1], 'bal', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'bal', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-return {'created', ARGV[3], before, tostring(after)}
+-- Read back as Redis's own decimal string: Lua numbers are doubles, and tostring() would print
+-- a balance of 1e14 micros or more in exponent form.
+return {'created', ARGV[3], before, redis.call('HGET', KEYS[1], 'bal')}

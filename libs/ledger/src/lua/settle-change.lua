@@ -25,12 +25,13 @@ local applied, token = string.match(pending, '^(-?%d+):(.*)$')
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   return {1, ''}
 end
-local correction
-if token == ARGV[2] then
-  correction = tonumber(ARGV[3]) - tonumber(applied)
-else
-  correction = -tonumber(applied)
+-- Integer strings go straight to HINCRBY (64-bit in Redis); no arithmetic on Lua doubles.
+local undo = string.sub(applied, 1, 1) == '-' and string.sub(applied, 2) or ('-' .. applied)
+if applied ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'bal', undo)
 end
-local after = redis.call('HINCRBY', KEYS[1], 'bal', string.format('%d', correction))
+if token == ARGV[2] and ARGV[3] ~= '0' then
+  redis.call('HINCRBY', KEYS[1], 'bal', ARGV[3])
+end
 redis.call('HINCRBY', KEYS[1], 'gen', 1)
-return {1, tostring(after)}
+return {1, redis.call('HGET', KEYS[1], 'bal')}
