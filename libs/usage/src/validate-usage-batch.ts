@@ -50,27 +50,30 @@ export class ValidateUsageBatch {
     if (!this.checkShape(body)) throw new UsageValidationError(shapeErrors(this.checkShape.errors ?? []));
     // UUIDs are case-insensitive; Postgres and the caches use the lowercase form.
     for (const event of body.events) event.account_id = event.account_id.toLowerCase();
-    let errors = this.checkMeaning(body, nowMs);
+    const occurredAts = body.events.map((event) =>
+      event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at),
+    );
+    let errors = this.checkMeaning(body, occurredAts, nowMs);
     if (errors.some((error) => error.code === 'unknown_account' || error.code === 'unknown_model')) {
       // The account or price may have been created a moment ago: make sure the cache has every committed change.
       await this.catalog.refreshIfStale();
-      errors = this.checkMeaning(body, nowMs);
+      errors = this.checkMeaning(body, occurredAts, nowMs);
     }
     if (errors.length > 0) throw new UsageValidationError(errors);
-    return body.events.map((event) => ({
+    return body.events.map((event, index) => ({
       ...event,
       cached_tokens: event.cached_tokens ?? 0,
       reasoning_tokens: event.reasoning_tokens ?? 0,
-      occurred_at: event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at),
+      occurred_at: occurredAts[index],
     }));
   }
 
-  private checkMeaning(body: RawBatch, nowMs: number): EventError[] {
+  private checkMeaning(body: RawBatch, occurredAts: number[], nowMs: number): EventError[] {
     const errors: EventError[] = [];
     body.events.forEach((event, index) => {
       const fail = (field: string, code: string, message: string) =>
         errors.push({ index, field, code, message });
-      const occurredAt = event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at);
+      const occurredAt = occurredAts[index];
       if (Number.isNaN(occurredAt)) fail('occurred_at', 'invalid_format', 'not a valid RFC 3339 date-time');
       else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS)
         fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
