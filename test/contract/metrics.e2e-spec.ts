@@ -29,7 +29,10 @@ describe('Prometheus metrics', () => {
     const text = await scrape(process.url);
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     expect(check.error).toBeUndefined();
-    expect({ status: check.status, output: `${check.stdout}${check.stderr}` }).toEqual({ status: 0, output: '' });
+    expect({ status: check.status, output: `${check.stdout}${check.stderr}` }).toEqual({
+      status: 0,
+      output: '',
+    });
   });
 
   it('counts accepted, duplicate and rejected events at ingest', async () => {
