@@ -15,7 +15,7 @@ export interface StoreSnapshot {
   postgresBalances: Record<string, string>;
   /** Redis balance per account (null when not loaded), in micros as strings. */
   redisBalances: Record<string, string | null>;
-  /** Keys `<prefix>:acct:{<account>}:ev:<event id>` that ingest writes for accepted events. */
+  /** Keys `<prefix>:ev:{<group>}:<account>:<event id>` that ingest writes for accepted events. */
   acceptedMarkers: string[];
   /** Every key under the prefix outside BullMQ's own (balances of any account, markers, pending changes). */
   ownKeys: string[];
@@ -70,7 +70,7 @@ export async function takeSnapshot(stack: BillingStack): Promise<StoreSnapshot> 
     modelPrices: await count(stack, 'model_prices'),
     postgresBalances: Object.fromEntries([...postgres].map(([id, micros]) => [id, micros.toString()])),
     redisBalances,
-    acceptedMarkers: await scanKeys(stack, `${stores.prefix}:acct:*:ev:*`),
+    acceptedMarkers: await scanKeys(stack, `${stores.prefix}:ev:*`),
     ownKeys: (await scanKeys(stack, `${stores.prefix}:*`)).filter(
       (key) => !key.startsWith(`${stores.prefix}:bull:`),
     ),

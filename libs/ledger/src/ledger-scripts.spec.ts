@@ -122,6 +122,7 @@ describe('ledger Lua scripts', () => {
     const tag = /\{([^}]+)\}/;
     expect(tag.exec(bal)?.[1]).toBe(account);
     expect(tag.exec(pend)?.[1]).toBe(account);
-    expect(tag.exec(keys.acceptedEvent(account, 'evt'))?.[1]).toBe(account);
+    // Event markers are grouped by the account's first hex digit instead (see RedisKeys).
+    expect(tag.exec(keys.acceptedEvent(account, 'evt'))?.[1]).toBe(account.charAt(0));
   });
 });

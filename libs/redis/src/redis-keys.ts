@@ -2,6 +2,11 @@
  * Every Redis key the product owns. Keys of one account share the hash tag {<account id>}, so each
  * Lua script touches a single slot and Redis Cluster works (T6).
  */
+/** 0-f: the first hex digit of the account id (random in a UUID v4, so groups are even). */
+export function acceptedEventGroup(accountId: string): string {
+  return accountId.charAt(0);
+}
+
 export class RedisKeys {
   constructor(readonly prefix: string) {}
 
@@ -15,9 +20,13 @@ export class RedisKeys {
     return `${this.prefix}:acct:{${accountId}}:pend`;
   }
 
-  /** Marks an accepted event id for the dedupe window, to answer `duplicates` at ingest. */
+  /**
+   * Marks an accepted event id for the dedupe window, to answer `duplicates` at ingest. Markers
+   * are spread over 16 hash tags by account rather than one per account, so ingest checks and
+   * marks a whole request with at most 16 commands, each on one slot (Redis Cluster works).
+   */
   acceptedEvent(accountId: string, eventId: string): string {
-    return `${this.prefix}:acct:{${accountId}}:ev:${eventId}`;
+    return `${this.prefix}:ev:{${acceptedEventGroup(accountId)}}:${accountId}:${eventId}`;
   }
 
   /** Bumped whenever accounts or prices change; caches compare it with what they loaded. */

@@ -7,11 +7,13 @@ import {
   QueueName,
   UsageEventPayload,
 } from '@app/queue';
-import { REDIS, RedisKeys } from '@app/redis';
+import { acceptedEventGroup, REDIS, RedisKeys } from '@app/redis';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import Redis from 'ioredis';
+import Redis, { Result } from 'ioredis';
 import { ValidateUsageBatch } from './validate-usage-batch';
 
 export interface IngestResult {
@@ -32,6 +34,12 @@ export interface IngestOptions {
 
 export const INGEST_OPTIONS = Symbol('INGEST_OPTIONS');
 
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    markAccepted(numberOfKeys: number, ...keysThenSeconds: (string | number)[]): Result<number, Context>;
+  }
+}
+
 /**
  * Accepts a gateway's usage batch: validate all or nothing, drop ids already accepted, enqueue
  * the rest as one job, then remember their ids. Marking after enqueueing means a crash in
@@ -48,7 +56,13 @@ export class IngestUsageService {
     private readonly keys: RedisKeys,
     private readonly metrics: BillingMetrics,
     @Inject(INGEST_OPTIONS) private readonly options: IngestOptions,
-  ) {}
+  ) {
+    if (typeof (redis as { markAccepted?: unknown }).markAccepted !== 'function') {
+      redis.defineCommand('markAccepted', {
+        lua: readFileSync(join(__dirname, 'lua', 'mark-accepted.lua'), 'utf8'),
+      });
+    }
+  }
 
   async ingest(body: unknown): Promise<IngestResult> {
     const receivedAt = Date.now();
@@ -83,28 +97,42 @@ export class IngestUsageService {
     return { accepted: fresh.length, duplicates };
   }
 
+  /** One MGET per marker group (at most 16 per request, each on a single slot). */
   private async withoutAcceptedIds(events: UsageEventPayload[]): Promise<UsageEventPayload[]> {
+    const groups = this.byMarkerGroup(events);
     const pipeline = this.redis.pipeline();
-    for (const event of events) pipeline.exists(this.keys.acceptedEvent(event.account_id, event.id));
-    const results = (await pipeline.exec()) ?? [];
-    return events.filter((_, index) => {
-      const [error, exists] = results[index] ?? [new Error('missing reply'), 0];
+    for (const group of groups) pipeline.mget(group.map(([key]) => key));
+    const replies = (await pipeline.exec()) ?? [];
+    const seen = new Set<UsageEventPayload>();
+    groups.forEach((group, index) => {
+      const [error, values] = replies[index] ?? [new Error('missing reply'), []];
       if (error) throw error;
-      return exists === 0;
+      (values as (string | null)[]).forEach(
+        (value, position) => value !== null && seen.add(group[position][1]),
+      );
     });
+    return events.filter((event) => !seen.has(event));
   }
 
+  /** One script call per marker group; see lua/mark-accepted.lua. */
   private async markAccepted(events: UsageEventPayload[]): Promise<void> {
     const pipeline = this.redis.pipeline();
-    for (const event of events) {
-      pipeline.set(
-        this.keys.acceptedEvent(event.account_id, event.id),
-        '1',
-        'EX',
-        this.options.dedupeWindowSeconds,
-      );
+    for (const group of this.byMarkerGroup(events)) {
+      const keys = group.map(([key]) => key);
+      pipeline.markAccepted(keys.length, ...keys, this.options.dedupeWindowSeconds);
     }
     await pipeline.exec();
+  }
+
+  private byMarkerGroup(events: UsageEventPayload[]): Array<Array<[string, UsageEventPayload]>> {
+    const groups = new Map<string, Array<[string, UsageEventPayload]>>();
+    for (const event of events) {
+      const group = acceptedEventGroup(event.account_id);
+      let members = groups.get(group);
+      if (!members) groups.set(group, (members = []));
+      members.push([this.keys.acceptedEvent(event.account_id, event.id), event]);
+    }
+    return [...groups.values()];
   }
 }
 
