@@ -1,4 +1,5 @@
 import { ReconcileBalancesService } from '@app/ledger';
+import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { JobName, JobPayloads } from '@app/queue';
 import { MeterUsageBatchService } from '@app/usage';
@@ -25,7 +26,11 @@ export class JobHandlers {
       [JobName.MeterUsageBatch]: async (payload) => {
         if (!payload?.batchId || !Array.isArray(payload.events))
           throw new Error('malformed usage batch payload');
-        const result = await withDeadline(meter.meter(payload), config.USAGE_JOB_TIMEOUT_MS);
+        const result = await withDeadline(
+          meter.meter(payload),
+          config.USAGE_JOB_TIMEOUT_MS,
+          `usage batch took more than ${config.USAGE_JOB_TIMEOUT_MS} ms; retrying`,
+        );
         metrics.eventsPersisted.inc(result.events);
         metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
         return { events: result.events, accounts: result.accounts };
@@ -35,17 +40,5 @@ export class JobHandlers {
         return { ...report, driftMicros: report.driftMicros.toString() };
       },
     };
-  }
-}
-
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`usage batch took more than ${ms} ms; retrying`)), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }

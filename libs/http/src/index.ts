@@ -5,3 +5,4 @@ export * from './validation.pipe';
 export * from './logging';
 export * from './create-http-app';
 export * from './auth.module';
+export * from './with-deadline';

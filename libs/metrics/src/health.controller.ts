@@ -1,21 +1,9 @@
-import { Public } from '@app/http';
+import { Public, withDeadline } from '@app/http';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS } from '@app/redis';
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import Redis from 'ioredis';
-
-async function within<T>(ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 @ApiExcludeController()
 @Public()
@@ -37,8 +25,8 @@ export class HealthController {
   @Get(['ready', ''])
   async ready(): Promise<{ status: 'ok'; checks: Record<string, 'ok'> }> {
     const checks = await Promise.allSettled([
-      within(1000, this.redis.ping()),
-      within(1000, this.database.sql`select 1`),
+      withDeadline(this.redis.ping(), 1000),
+      withDeadline(this.database.sql`select 1`, 1000),
     ]);
     const [redis, postgres] = checks.map((check) => (check.status === 'fulfilled' ? 'ok' : 'down'));
     if (redis !== 'ok' || postgres !== 'ok') {
