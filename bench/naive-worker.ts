@@ -35,7 +35,7 @@ async function main(): Promise<void> {
           completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
           metadata, occurred_at, received_at)
         values (${e.accountId}, ${e.id}, ${e.apiKeyId}, ${e.projectId}, ${e.model}, ${e.prompt}, ${e.completion},
-          ${e.cached}, ${e.reasoning}, ${cost.toString()}, ${price.id}, ${job.id ?? ''}, ${e.metadata}::jsonb,
+          ${e.cached}, ${e.reasoning}, ${cost.toString()}, ${price.id}, ${job.id ?? ''}, ${e.metadata}::text::jsonb,
           ${new Date(e.occurredAtMs)}, ${new Date(e.receivedAt)})
         on conflict (account_id, event_id) do nothing`;
     },

@@ -1,3 +1,4 @@
+import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
 import { randomBytes } from 'node:crypto';
 
 export interface BenchModel {
@@ -150,7 +151,7 @@ export class UsageTraffic {
     let prefix = this.accountPrefix[accountIndex];
     if (prefix === undefined) {
       prefix = this.accountPrefix[accountIndex] =
-        `{"account_id":"${this.accounts[accountIndex]}","api_key_id":"key_${accountIndex}_`;
+        `{"account_id":"${this.accounts[accountIndex]}","api_key_id":"${benchKeyId(this.accounts[accountIndex], 0).slice(0, -1)}`;
     }
     const model = this.modelJson[pick(this.modelCdf, r())];
     const prompt = 50 + Math.floor(r() ** 3 * 12_000);
@@ -159,9 +160,9 @@ export class UsageTraffic {
     const reasoning = r() < 0.2 ? Math.floor(completion * r() * 0.6) : 0;
     let json =
       prefix +
-      `${Math.floor(r() * 3)}","id":"ev-${this.tag}-${(this.counter++).toString(36)}",${model},` +
+      `${Math.floor(r() * BENCH_KEYS_PER_ACCOUNT)}","id":"ev-${this.tag}-${(this.counter++).toString(36)}",${model},` +
       `"prompt_tokens":${prompt},"completion_tokens":${completion},"cached_tokens":${cached},"reasoning_tokens":${reasoning},`;
-    if (r() < 0.5) json += `"project_id":"proj_${accountIndex % 97}",`;
+    if (r() < 0.5) json += `"project_id":"${benchProjectId(this.accounts[accountIndex])}",`;
     if (r() < 0.1) json += `"metadata":{"route":"/v1/chat/completions","stream":${r() < 0.5}},`;
     return json + `"occurred_at":"${instants[Math.floor(r() * instants.length)]}"}`;
   }

@@ -85,10 +85,10 @@ export async function insertRowBatch(sql: BenchSql, table: string, batch: RowBat
       metadata, occurred_at, received_at)
     select t.account_id, t.event_id, t.api_key_id, t.project_id, t.model_id, t.prompt_tokens,
       t.completion_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_micros, t.price_version_id,
-      ${batch.batchId}, t.metadata, t.occurred_at, ${batch.receivedAt}
+      ${batch.batchId}, t.metadata::jsonb, t.occurred_at, ${batch.receivedAt}
     from unnest(
       ${c[0]}::uuid[], ${c[1]}::text[], ${c[2]}::text[], ${c[3]}::text[], ${c[4]}::text[], ${c[5]}::int[],
-      ${c[6]}::int[], ${c[7]}::int[], ${c[8]}::int[], ${c[9]}::bigint[], ${c[10]}::bigint[], ${c[11]}::jsonb[],
+      ${c[6]}::int[], ${c[7]}::int[], ${c[8]}::int[], ${c[9]}::bigint[], ${c[10]}::bigint[], ${c[11]}::text[],
       ${c[12]}::timestamptz[]
     ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
            cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)`;

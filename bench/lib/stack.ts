@@ -1,3 +1,4 @@
+import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
 import * as db from '@app/db';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -247,6 +248,9 @@ export class BenchStack {
       select exists (select 1 from information_schema.columns
                      where table_name = 'account_balances' and column_name = 'shard') as sharded`;
     const shards = sharded ? Number((db as Record<string, unknown>).BALANCE_SHARDS ?? 1) : 1;
+    // Schemas with workspaces check that events' keys and projects exist: create them.
+    const [{ attributed }] = await this.sql<{ attributed: boolean }[]>`
+      select to_regclass('api_keys') is not null as attributed`;
     for (let offset = 0; offset < ids.length; offset += 5000) {
       const chunk = ids.slice(offset, offset + 5000);
       await this.sql.begin(async (tx) => {
@@ -264,6 +268,17 @@ export class BenchStack {
                  select id, 'grant', ${balanceMicros.toString()}::bigint, 'grant:' || id || ':bench-seed',
                         ${balanceMicros.toString()}::bigint, '{"reason":"bench seed"}'::jsonb
                  from unnest(${chunk}::uuid[]) as t(id)`;
+        if (attributed) {
+          await tx`insert into projects (id, account_id, name)
+                   select t.id, t.account_id, 'bench project ' || t.id
+                   from unnest(${chunk.map(benchProjectId)}::uuid[], ${chunk}::uuid[]) as t(id, account_id)`;
+          const keys = chunk.flatMap((id) =>
+            Array.from({ length: BENCH_KEYS_PER_ACCOUNT }, (_, n) => [benchKeyId(id, n), id] as const),
+          );
+          await tx`insert into api_keys (id, account_id, name, role, prefix, secret_hash)
+                   select t.id, t.account_id, 'bench key', 'member', replace(t.id::text, '-', ''), sha256(t.id::text::bytea)
+                   from unnest(${keys.map((k) => k[0])}::uuid[], ${keys.map((k) => k[1])}::uuid[]) as t(id, account_id)`;
+        }
       });
     }
     const version = await this.redis.incr(`${this.prefix}:catalog:version`);

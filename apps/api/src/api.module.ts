@@ -1,4 +1,13 @@
-import { AccountsAdminController, CatalogModule, ModelsController } from '@app/catalog';
+import {
+  AccessModule,
+  ApiKeysController,
+  AuditLogController,
+  freeModelLimitsFromEnv,
+  IpAllowlistController,
+  MembersController,
+  ProjectsController,
+} from '@app/access';
+import { AccountsAdminController, AccountsController, CatalogModule, ModelsController } from '@app/catalog';
 import { ApiEnv, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
@@ -7,7 +16,10 @@ import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
 
-/** The admin process: accounts, credit grants, the price catalog, reconciliation on demand. */
+/**
+ * The admin and workspace process: accounts, credit grants, the price catalog, reconciliation on
+ * demand; members, projects, API keys, IP allowlists and the audit log of each workspace.
+ */
 @Module({})
 export class ApiModule {
   static register(config: ApiEnv): DynamicModule {
@@ -20,10 +32,21 @@ export class ApiModule {
         RedisModule,
         MetricsModule.forApp('api'),
         AuthModule.forRoot({ adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS }),
+        AccessModule.forRoot(freeModelLimitsFromEnv(config)),
         CatalogModule,
         LedgerModule,
       ],
-      controllers: [AccountsAdminController, ModelsController, LedgerAdminController],
+      controllers: [
+        AccountsAdminController,
+        AccountsController,
+        ModelsController,
+        LedgerAdminController,
+        MembersController,
+        ProjectsController,
+        ApiKeysController,
+        IpAllowlistController,
+        AuditLogController,
+      ],
     };
   }
 }

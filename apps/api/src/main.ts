@@ -8,6 +8,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig(apiEnvSchema);
   const app = await createHttpApp(ApiModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
+    trustProxy: config.TRUST_PROXY,
     docs: {
       title: 'Billing admin API',
       description: 'Accounts, credit grants, model prices and reconciliation. Money is a USD decimal string.',

@@ -1,3 +1,4 @@
+import { AccessModule, freeModelLimitsFromEnv } from '@app/access';
 import { ConfigModule, IngestEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
@@ -20,6 +21,7 @@ export class IngestModule {
         RedisModule,
         MetricsModule.forApp('ingest'),
         AuthModule.forRoot({ adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS }),
+        AccessModule.forRoot(freeModelLimitsFromEnv(config)),
         BullModule.forRoot({
           connection: openRedis(config.REDIS_URL),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),

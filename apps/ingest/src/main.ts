@@ -8,6 +8,7 @@ async function bootstrap(): Promise<void> {
   const config = loadConfig(ingestEnvSchema);
   const app = await createHttpApp(IngestModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
+    trustProxy: config.TRUST_PROXY,
     docs: {
       title: 'Billing gateway API',
       description:

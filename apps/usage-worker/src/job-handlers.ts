@@ -1,10 +1,11 @@
+import { PruneAuditLogService } from '@app/audit';
 import { ReconcileBalancesService } from '@app/ledger';
 import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { JobName, JobPayloads } from '@app/queue';
 import { MeterUsageBatchService } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 
 type Handlers = { [N in JobName]: (payload: JobPayloads[N]) => Promise<unknown> };
 
@@ -14,11 +15,13 @@ type Handlers = { [N in JobName]: (payload: JobPayloads[N]) => Promise<unknown> 
  */
 @Injectable()
 export class JobHandlers {
+  private readonly logger = new Logger(JobHandlers.name);
   readonly byName: Handlers;
 
   constructor(
     meter: MeterUsageBatchService,
     reconciler: ReconcileBalancesService,
+    auditPruner: PruneAuditLogService,
     metrics: BillingMetrics,
     @Inject(APP_CONFIG) config: WorkerEnv,
   ) {
@@ -38,6 +41,11 @@ export class JobHandlers {
       [JobName.ReconcileBalances]: async () => {
         const report = await reconciler.reconcileAll();
         return { ...report, driftMicros: report.driftMicros.toString() };
+      },
+      [JobName.PruneAuditLog]: async () => {
+        const result = await auditPruner.prune();
+        this.logger.log(`pruned ${result.deleted} expired audit log row(s)`);
+        return result;
       },
     };
   }

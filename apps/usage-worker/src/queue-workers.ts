@@ -49,22 +49,34 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       worker.on('error', (error) => this.logger.error(`worker ${queueName}: ${error.message}`));
       this.workers.push(worker);
     }
-    if (this.config.RECONCILE_INTERVAL_MS > 0) {
-      await this.scheduleReconciliation();
+    if (this.config.RECONCILE_INTERVAL_MS > 0 || this.config.AUDIT_PRUNE_INTERVAL_MS > 0) {
+      await this.scheduleMaintenance();
       // Upserting is idempotent; repeating it brings the schedule back after Redis lost it.
       this.scheduleTimer = setInterval(
-        () => void this.scheduleReconciliation().catch((error: Error) => this.logger.warn(error.message)),
+        () => void this.scheduleMaintenance().catch((error: Error) => this.logger.warn(error.message)),
         60_000,
       ).unref();
     }
+    if (this.config.AUDIT_PRUNE_INTERVAL_MS === 0) {
+      // A scheduler outlives the process in Redis: turning pruning off must remove one left by an earlier run.
+      await this.queues[1].removeJobScheduler(JobName.PruneAuditLog);
+    }
   }
 
-  private scheduleReconciliation(): Promise<unknown> {
-    return this.queues[1].upsertJobScheduler(
-      JobName.ReconcileBalances,
-      { every: this.config.RECONCILE_INTERVAL_MS },
-      { name: JobName.ReconcileBalances, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
-    );
+  /** Upserting with an unchanged interval keeps the next run time, so the minutely re-upsert never delays it. */
+  private async scheduleMaintenance(): Promise<void> {
+    const schedule = [
+      [JobName.ReconcileBalances, this.config.RECONCILE_INTERVAL_MS],
+      [JobName.PruneAuditLog, this.config.AUDIT_PRUNE_INTERVAL_MS],
+    ] as const;
+    for (const [name, every] of schedule) {
+      if (every === 0) continue;
+      await this.queues[1].upsertJobScheduler(
+        name,
+        { every },
+        { name, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
+      );
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,3 +1,4 @@
+import { AuditModule } from '@app/audit';
 import { ConfigModule, WorkerEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
@@ -22,6 +23,11 @@ export class UsageWorkerModule {
         MetricsModule.forApp('usage-worker'),
         AuthModule.forRoot({ adminToken: '', gatewayTokens: [] }),
         UsageModule.forWorker(config.FAILPOINT),
+        AuditModule.forRoot({
+          freeDays: config.AUDIT_RETENTION_FREE_DAYS,
+          developerDays: config.AUDIT_RETENTION_DEVELOPER_DAYS,
+          enterpriseDays: config.AUDIT_RETENTION_ENTERPRISE_DAYS,
+        }),
       ],
       providers: [JobHandlers, QueueWorkers],
     };

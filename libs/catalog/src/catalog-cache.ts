@@ -2,16 +2,41 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import Redis from 'ioredis';
-import { CachedAccount, PriceVersion } from './catalog-types';
+import { CachedAccount, CachedApiKey, CachedProject, PriceVersion } from './catalog-types';
 import { PriceTimeline } from './price-timeline';
 
 /** Rows changed this long before the previous sync are read again, covering slow commits. */
 const RESYNC_MARGIN_MS = 60_000;
+/**
+ * The version is also polled this often, so a missed pub/sub notice (reconnect) still reaches
+ * this process within a second: a revoked API key is refused within a second everywhere.
+ */
+const VERSION_POLL_MS = 500;
 
 interface AccountRow {
   id: string;
   tier: CachedAccount['tier'];
   status: CachedAccount['status'];
+  purchased_micros: bigint;
+  ip_allowlist: string[];
+}
+
+interface ApiKeyRow {
+  id: string;
+  account_id: string;
+  project_id: string | null;
+  role: CachedApiKey['role'];
+  prefix: string;
+  secret_hash: Buffer;
+  limit_micros: bigint | null;
+  limit_period: CachedApiKey['limitPeriod'];
+  revoked_at: Date | null;
+}
+
+interface ProjectRow {
+  id: string;
+  account_id: string;
+  archived_at: Date | null;
 }
 
 interface PriceRow {
@@ -26,8 +51,8 @@ interface PriceRow {
 }
 
 /**
- * In-process copy of accounts and model prices, so ingest validates and workers rate without a
- * Postgres round trip. Writers bump a version in Redis after they commit (CatalogWriter). The
+ * In-process copy of accounts, model prices, API keys and projects, so ingest validates, keys
+ * authenticate and workers rate without a Postgres round trip. Writers bump a version in Redis after they commit (CatalogWriter). The
  * cache syncs on the pub/sub notice, and callers that must be exact check the version first
  * (`refreshIfStale`): one Redis GET, and a Postgres read only when something changed.
  */
@@ -36,11 +61,15 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(CatalogCache.name);
   private readonly accounts = new Map<string, CachedAccount>();
   private readonly models = new Map<string, PriceTimeline>();
+  private readonly apiKeys = new Map<string, CachedApiKey>();
+  private readonly apiKeysByPrefix = new Map<string, CachedApiKey>();
+  private readonly projects = new Map<string, CachedProject>();
   private loadedVersion: string | null = null;
   private syncedFrom: Date | null = null;
   private running: Promise<void> | null = null;
   private rerun = false;
   private subscriber: Redis | null = null;
+  private poll: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
@@ -56,9 +85,15 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     );
     await this.subscriber.subscribe(this.keys.catalogChannel());
     await this.sync();
+    this.poll = setInterval(
+      () => void this.refreshIfStale().catch((error) => this.logger.warn(`catalog poll failed: ${error}`)),
+      VERSION_POLL_MS,
+    );
+    this.poll.unref();
   }
 
   async onModuleDestroy(): Promise<void> {
+    if (this.poll) clearInterval(this.poll);
     await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
   }
 
@@ -70,6 +105,18 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   async findAccount(accountId: string): Promise<CachedAccount | undefined> {
     if (!this.accounts.has(accountId)) await this.refreshIfStale();
     return this.accounts.get(accountId);
+  }
+
+  apiKey(keyId: string): CachedApiKey | undefined {
+    return this.apiKeys.get(keyId);
+  }
+
+  apiKeyByPrefix(prefix: string): CachedApiKey | undefined {
+    return this.apiKeysByPrefix.get(prefix);
+  }
+
+  project(projectId: string): CachedProject | undefined {
+    return this.projects.get(projectId);
   }
 
   /** The price version of `modelId` in effect at `atMs`; undefined for unknown or not-yet-priced models. */
@@ -117,16 +164,45 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     const version = await this.redis.get(this.keys.catalogVersion());
     const since = this.syncedFrom ? new Date(this.syncedFrom.getTime() - RESYNC_MARGIN_MS) : new Date(0);
     const { sql } = this.database;
-    const [[{ now }], accountRows, priceRows] = await Promise.all([
+    const [[{ now }], accountRows, priceRows, keyRows, projectRows] = await Promise.all([
       sql<{ now: Date }[]>`select now() as now`,
-      sql<AccountRow[]>`select id, tier, status from accounts where updated_at >= ${since}`,
+      sql<AccountRow[]>`
+        select id, tier, status, purchased_micros, ip_allowlist from accounts where updated_at >= ${since}`,
       sql<PriceRow[]>`
         select id, model_id, version, prompt_micros_per_mtok, completion_micros_per_mtok,
                cached_micros_per_mtok, reasoning_micros_per_mtok, effective_from
         from model_prices where created_at >= ${since}`,
+      sql<ApiKeyRow[]>`
+        select id, account_id, project_id, role, prefix, secret_hash, limit_micros, limit_period, revoked_at
+        from api_keys where updated_at >= ${since}`,
+      sql<ProjectRow[]>`select id, account_id, archived_at from projects where updated_at >= ${since}`,
     ]);
-    for (const row of accountRows)
-      this.accounts.set(row.id, { id: row.id, tier: row.tier, status: row.status });
+    for (const row of accountRows) {
+      this.accounts.set(row.id, {
+        id: row.id,
+        tier: row.tier,
+        status: row.status,
+        purchasedMicros: row.purchased_micros,
+        ipAllowlist: row.ip_allowlist,
+      });
+    }
+    for (const row of keyRows) {
+      const key: CachedApiKey = {
+        id: row.id,
+        accountId: row.account_id,
+        projectId: row.project_id,
+        role: row.role,
+        prefix: row.prefix,
+        secretHash: row.secret_hash,
+        limitMicros: row.limit_micros,
+        limitPeriod: row.limit_period,
+        revokedAt: row.revoked_at,
+      };
+      this.apiKeys.set(key.id, key);
+      this.apiKeysByPrefix.set(key.prefix, key);
+    }
+    for (const row of projectRows)
+      this.projects.set(row.id, { id: row.id, accountId: row.account_id, archivedAt: row.archived_at });
     for (const row of priceRows) {
       let timeline = this.models.get(row.model_id);
       if (!timeline) this.models.set(row.model_id, (timeline = new PriceTimeline()));

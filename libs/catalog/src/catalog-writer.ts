@@ -1,3 +1,4 @@
+import { AuditActor, AuditLogService } from '@app/audit';
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
 import { formatUsd, TokenPrices } from '@app/money';
 import { REDIS, RedisKeys } from '@app/redis';
@@ -9,6 +10,22 @@ export interface NewAccountInput {
   name: string;
   email: string;
   tier: AccountTier;
+}
+
+export interface AccountChange {
+  name?: string;
+  email?: string;
+  tier?: AccountTier;
+  status?: CachedAccount['status'];
+}
+
+export interface AccountRecord {
+  id: string;
+  name: string;
+  billing_email: string;
+  tier: AccountTier;
+  status: CachedAccount['status'];
+  created_at: Date;
 }
 
 export interface CreatedAccount extends CachedAccount {
@@ -32,20 +49,81 @@ export class CatalogWriter {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     @Inject(REDIS) private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    private readonly audit: AuditLogService,
   ) {}
 
-  async createAccount(input: NewAccountInput): Promise<CreatedAccount> {
+  async createAccount(input: NewAccountInput, actor: AuditActor): Promise<CreatedAccount> {
     const account = await this.database.sql.begin(async (tx) => {
       const [row] = await tx<{ id: string; tier: AccountTier; status: CachedAccount['status'] }[]>`
         insert into accounts (name, billing_email, tier) values (${input.name}, ${input.email}, ${input.tier})
         returning id, tier, status`;
+      // The billing contact owns the new workspace.
+      await tx`insert into account_members (account_id, email, role) values (${row.id}, ${input.email}, 'owner')`;
       await tx`
         insert into account_balances (account_id, shard, balance_micros)
         select ${row.id}, shard, 0 from generate_series(0, ${BALANCE_SHARDS - 1}) as shard`;
+      await this.audit.record(tx, {
+        accountId: row.id,
+        actor,
+        action: 'account.created',
+        targetType: 'account',
+        targetId: row.id,
+        before: null,
+        after: { name: input.name, email: input.email, tier: row.tier, status: row.status },
+      });
       return row;
     });
     await this.announce();
-    return { ...account, name: input.name, email: input.email, balanceMicros: 0n };
+    return {
+      ...account,
+      name: input.name,
+      email: input.email,
+      balanceMicros: 0n,
+      purchasedMicros: 0n,
+      ipAllowlist: [],
+    };
+  }
+
+  async findAccount(accountId: string): Promise<AccountRecord | null> {
+    const [row] = await this.database.sql<AccountRecord[]>`
+      select id, name, billing_email, tier, status, created_at from accounts where id = ${accountId}`;
+    return row ?? null;
+  }
+
+  /** Changes an account's name, billing email, tier or status (never automatically), with its audit row. */
+  async updateAccount(
+    accountId: string,
+    change: AccountChange,
+    actor: AuditActor,
+  ): Promise<AccountRecord | null> {
+    const updated = await this.database.sql.begin(async (tx) => {
+      const [before] = await tx<AccountRecord[]>`
+        select id, name, billing_email, tier, status, created_at from accounts where id = ${accountId} for update`;
+      if (!before) return null;
+      const [after] = await tx<AccountRecord[]>`
+        update accounts set name = ${change.name ?? before.name}, billing_email = ${change.email ?? before.billing_email},
+               tier = ${change.tier ?? before.tier}, status = ${change.status ?? before.status}, updated_at = now()
+        where id = ${accountId}
+        returning id, name, billing_email, tier, status, created_at`;
+      const view = (row: AccountRecord) => ({
+        name: row.name,
+        email: row.billing_email,
+        tier: row.tier,
+        status: row.status,
+      });
+      await this.audit.record(tx, {
+        accountId,
+        actor,
+        action: after.tier !== before.tier ? 'account.tier_changed' : 'account.updated',
+        targetType: 'account',
+        targetId: accountId,
+        before: view(before),
+        after: view(after),
+      });
+      return after;
+    });
+    if (updated) await this.announce();
+    return updated;
   }
 
   /** Appends the next price version of a model. Versions are numbered per model from 1. */
@@ -75,7 +153,8 @@ export class CatalogWriter {
     };
   }
 
-  private async announce(): Promise<void> {
+  /** Tells every process's CatalogCache that accounts, prices, keys or projects changed. Call after commit. */
+  async announce(): Promise<void> {
     const version = await this.redis.incr(this.keys.catalogVersion());
     await this.redis.publish(this.keys.catalogChannel(), String(version));
   }

@@ -38,6 +38,24 @@ export const httpEnvSchema = z.object({
     return tokens;
   }),
   HOST: z.string().default('127.0.0.1'),
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address (IP allowlists, audit log):
+   * "false" (default: the socket address), "true" (any), or a comma-separated list of addresses,
+   * CIDRs or the names loopback / linklocal / uniquelocal (Fastify trustProxy).
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((value): boolean | string => (value === 'true' ? true : value === 'false' ? false : value)),
+  /** Free-model request limits per account (libs/access TierPolicy). */
+  FREE_MODEL_REQUESTS_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  FREE_MODEL_REQUESTS_PER_DAY: z.coerce.number().int().min(1).default(50),
+  /** The daily limit once the account has bought FREE_MODEL_PURCHASE_THRESHOLD_USD of credits, ever. */
+  FREE_MODEL_REQUESTS_PER_DAY_AFTER_PURCHASE: z.coerce.number().int().min(1).default(1000),
+  FREE_MODEL_PURCHASE_THRESHOLD_USD: z
+    .string()
+    .regex(/^\d{1,12}(\.\d{1,6})?$/, 'a decimal USD amount, e.g. 10.00')
+    .default('10.00'),
 });
 
 export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
@@ -65,6 +83,12 @@ export const workerEnvSchema = baseEnvSchema
     /** A usage batch still running after this long is failed and retried (it is idempotent), so a hung connection cannot wedge it. */
     USAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60000),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
+    /** Audit rows are kept this many days by the account's current tier (libs/audit). */
+    AUDIT_RETENTION_FREE_DAYS: z.coerce.number().int().min(1).default(30),
+    AUDIT_RETENTION_DEVELOPER_DAYS: z.coerce.number().int().min(1).default(90),
+    AUDIT_RETENTION_ENTERPRISE_DAYS: z.coerce.number().int().min(1).default(400),
+    /** How often expired audit rows are pruned; 0 disables pruning. */
+    AUDIT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
     /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
     FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
   })

@@ -4,6 +4,8 @@ import * as schema from './schema';
 
 export type Database = PostgresJsDatabase<typeof schema>;
 export type Sql = postgres.Sql<{ bigint: bigint }>;
+/** A transaction of Sql (inside sql.begin). */
+export type Tx = postgres.TransactionSql<{ bigint: bigint }>;
 
 export interface DatabaseHandle {
   /** The raw postgres.js client, for set-based statements (unnest) on hot paths. */

@@ -1,7 +1,15 @@
-import { CanActivate, ExecutionContext, Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Inject, Injectable, Optional, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from './api-error';
+import {
+  ACCOUNT_PERMISSION_KEY,
+  API_KEY_AUTHORITY,
+  API_KEY_PATTERN,
+  ApiKeyAuthority,
+  Permission,
+  Principal,
+} from './principal';
 
 export type Scope = 'gateway' | 'admin';
 export const SCOPE_KEY = 'billing:scope';
@@ -37,16 +45,32 @@ export class TokenRegistry {
     this.gateway = tokens.gatewayTokens.map(digest);
   }
 
-  /** The caller's scope, or throws 401 for a missing, malformed or unknown token. */
-  identify(header: string | undefined): Scope {
-    // The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
-    const match = /^Bearer (.+)$/i.exec(header ?? '');
-    if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>');
-    const presented = digest(match[1]);
+  /**
+   * The caller's scope, 'api_key' for a token shaped like a workspace key (verified by
+   * ApiKeyAuthority), or throws 401 for a missing, malformed or unknown token.
+   */
+  identify(header: string | undefined): Scope | 'api_key' {
+    const token = bearerToken(header);
+    const presented = digest(token);
     if (matchesAny(presented, this.admin)) return 'admin';
     if (matchesAny(presented, this.gateway)) return 'gateway';
+    if (API_KEY_PATTERN.test(token)) return 'api_key';
     throw new ApiError(401, 'unauthorized', 'unknown token');
   }
+}
+
+export function bearerToken(header: string | undefined): string {
+  // The auth scheme is case-insensitive (RFC 9110 11.1); the token itself is compared exactly.
+  const match = /^Bearer (.+)$/i.exec(header ?? '');
+  if (!match) throw new ApiError(401, 'unauthorized', 'send Authorization: Bearer <token>');
+  return match[1];
+}
+
+interface GuardedRequest {
+  headers: Record<string, string | undefined>;
+  params?: Record<string, string | undefined>;
+  ip: string;
+  principal?: Principal;
 }
 
 @Injectable()
@@ -56,20 +80,37 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     @Inject(AUTH_TOKENS) tokens: AuthTokens,
+    @Optional() @Inject(API_KEY_AUTHORITY) private readonly keys?: ApiKeyAuthority,
   ) {
     this.registry = new TokenRegistry(tokens);
   }
 
-  canActivate(context: ExecutionContext): boolean {
-    const scope = this.reflector.getAllAndOverride<Scope | 'public' | undefined>(SCOPE_KEY, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    const scope = this.reflector.getAllAndOverride<Scope | 'public' | undefined>(SCOPE_KEY, targets);
     if (scope === 'public') return true;
-    const header = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>()
-      .headers.authorization;
-    const caller = this.registry.identify(header);
-    if (caller === 'admin' || scope === 'gateway') return true;
-    throw new ApiError(403, 'forbidden', 'this route needs the admin token');
+    const permission = this.reflector.getAllAndOverride<Permission | undefined>(
+      ACCOUNT_PERMISSION_KEY,
+      targets,
+    );
+    const request = context.switchToHttp().getRequest<GuardedRequest>();
+    const caller = this.registry.identify(request.headers.authorization);
+
+    if (caller === 'admin') {
+      request.principal = { kind: 'admin' };
+      return true;
+    }
+    if (caller === 'gateway') {
+      request.principal = { kind: 'gateway' };
+      // Gateways may read balances and usage (the gateway contract), nothing else of an account.
+      if (permission ? permission === 'usage:read' : scope === 'gateway') return true;
+      throw new ApiError(403, 'forbidden', 'this route needs the admin token or an API key of the account');
+    }
+    if (!this.keys) throw new ApiError(401, 'unauthorized', 'unknown token');
+    const principal = await this.keys.authenticate(bearerToken(request.headers.authorization));
+    request.principal = principal;
+    if (!permission) throw new ApiError(403, 'forbidden', 'API keys may only call account routes');
+    await this.keys.checkAccess(principal, (request.params?.id ?? '').toLowerCase(), permission, request.ip);
+    return true;
   }
 }

@@ -17,6 +17,8 @@ export interface HttpAppOptions {
    * 413) and cannot make the server parse a megabyte. Routes' scopes are checked by AuthGuard.
    */
   tokens?: AuthTokens;
+  /** Whose X-Forwarded-For to believe for request.ip (see TRUST_PROXY); false = the socket address. */
+  trustProxy?: boolean | string;
   /** OpenAPI documentation served at /docs; omitted for processes without a public API. */
   docs?: { title: string; description: string };
 }
@@ -30,7 +32,7 @@ export async function createHttpApp(
 ): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: false,
+    trustProxy: options.trustProxy ?? false,
   });
   parseJsonWithStableErrors(adapter);
   if (options.tokens) rejectUnknownTokensEarly(adapter, new TokenRegistry(options.tokens));

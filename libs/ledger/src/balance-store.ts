@@ -28,6 +28,8 @@ export interface Settlement {
   /** Token Postgres stored with the committed ledger row, "" when nothing was committed. */
   committedToken: string;
   committedDelta: bigint;
+  /** Spend to add to API-key spend counters (Redis keys of this account) if the change settles as committed. */
+  keySpend?: ReadonlyArray<{ counterKey: string; micros: bigint }>;
 }
 
 /**
@@ -71,12 +73,16 @@ export class BalanceStore {
     if (settlements.length === 0) return;
     const pipeline = this.redis.pipeline();
     for (const s of settlements) {
-      pipeline.settleChange(
+      const spend = s.keySpend ?? [];
+      pipeline.settleChangeWithSpend(
+        2 + spend.length,
         this.keys.balance(s.accountId),
         this.keys.pending(s.accountId),
+        ...spend.map((entry) => entry.counterKey),
         s.changeKey,
         s.committedToken,
         s.committedDelta.toString(),
+        ...spend.map((entry) => entry.micros.toString()),
       );
     }
     throwPipelineErrors(await pipeline.exec());

@@ -1,3 +1,5 @@
+import { AuditActor, AuditLogService } from '@app/audit';
+import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -9,6 +11,12 @@ export interface GrantRequest {
   reason: string;
   /** The caller's Idempotency-Key; the same key never grants twice. */
   requestKey: string;
+  /**
+   * grant: promotional or goodwill credits. purchase: credits paid for outside the card flow
+   * (wire, invoice); they count as bought credits (free-model daily limits rise at $10).
+   */
+  kind: 'grant' | 'purchase';
+  actor: AuditActor;
 }
 
 export interface GrantResult {
@@ -33,7 +41,7 @@ export function grantLedgerKey(accountId: string, requestKey: string): string {
 }
 
 /**
- * Admin credit grants. Postgres commits the ledger row and the balance together; Redis shows the
+ * Admin credit grants and recorded offline purchases, each with its audit row. Postgres commits the ledger row and the balance together; Redis shows the
  * credit only after that commit (reserve with delta 0, then settle), so a failed grant never
  * shows up and a replayed one never counts twice.
  */
@@ -42,6 +50,8 @@ export class GrantCreditsService {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly balanceStore: BalanceStore,
+    private readonly audit: AuditLogService,
+    private readonly catalog: CatalogWriter,
   ) {}
 
   async grant(request: GrantRequest): Promise<GrantResult> {
@@ -57,7 +67,7 @@ export class GrantCreditsService {
     const committed = await sql.begin(async (tx) => {
       const inserted = await tx<{ id: number }[]>`
         insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
-        values (${request.accountId}, 'grant', ${request.amountMicros}, ${changeKey}, ${reserved.token},
+        values (${request.accountId}, ${request.kind}, ${request.amountMicros}, ${changeKey}, ${reserved.token},
                 ${tx.json({ reason: request.reason, request_key: request.requestKey })})
         on conflict (idempotency_key) do nothing
         returning id`;
@@ -69,7 +79,22 @@ export class GrantCreditsService {
         const [{ balance_micros }] = await tx<{ balance_micros: bigint }[]>`
           select sum(balance_micros)::bigint as balance_micros from account_balances where account_id = ${request.accountId}`;
         await tx`update ledger_entries set balance_after_micros = ${balance_micros} where id = ${inserted[0].id}`;
+        if (request.kind === 'purchase') {
+          await tx`
+            update accounts set purchased_micros = purchased_micros + ${request.amountMicros}, updated_at = now()
+            where id = ${request.accountId}`;
+        }
+        await this.audit.record(tx, {
+          accountId: request.accountId,
+          actor: request.actor,
+          action: request.kind === 'purchase' ? 'credits.purchased' : 'credits.granted',
+          targetType: 'ledger_entry',
+          targetId: String(inserted[0].id),
+          before: { balance_micros: balance_micros - request.amountMicros },
+          after: { balance_micros, amount_micros: request.amountMicros, reason: request.reason },
+        });
         return {
+          kind: request.kind,
           amount: request.amountMicros,
           token: reserved.token,
           balance: balance_micros,
@@ -84,9 +109,11 @@ export class GrantCreditsService {
           balance_after_micros: bigint;
           source: { reason?: string };
           account_id: string;
+          kind: string;
         }[]
-      >`select amount_micros, redis_token, balance_after_micros, source, account_id from ledger_entries where idempotency_key = ${changeKey}`;
+      >`select amount_micros, redis_token, balance_after_micros, source, account_id, kind from ledger_entries where idempotency_key = ${changeKey}`;
       return {
+        kind: existing.kind,
         amount: existing.amount_micros,
         token: existing.redis_token,
         balance: existing.balance_after_micros,
@@ -103,9 +130,13 @@ export class GrantCreditsService {
         committedDelta: committed.amount,
       },
     ]);
+    // Bought credits raise limits cached in every process.
+    if (!committed.replayed && request.kind === 'purchase') await this.catalog.announce();
     if (
       committed.replayed &&
-      (committed.amount !== request.amountMicros || committed.reason !== request.reason)
+      (committed.amount !== request.amountMicros ||
+        committed.reason !== request.reason ||
+        committed.kind !== request.kind)
     ) {
       throw new IdempotencyKeyReusedError();
     }

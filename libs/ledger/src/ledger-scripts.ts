@@ -22,6 +22,8 @@ declare module 'ioredis' {
       committedToken: string,
       committedDelta: string,
     ): Result<SettleReply, Context>;
+    /** settle-change.lua with API-key spend counters: numKeys = 2 + counters, then keys, then args. */
+    settleChangeWithSpend(numKeys: number, ...keysAndArgs: string[]): Result<SettleReply, Context>;
     seedBalance(balanceKey: string, seed: string): Result<string, Context>;
     repairBalance(
       balanceKey: string,
@@ -35,6 +37,7 @@ declare module 'ioredis' {
 const SCRIPTS = {
   reserveChange: { file: 'reserve-change.lua', keys: 2 },
   settleChange: { file: 'settle-change.lua', keys: 2 },
+  settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined },
   seedBalance: { file: 'seed-balance.lua', keys: 1 },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
 } as const;

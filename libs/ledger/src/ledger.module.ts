@@ -1,3 +1,4 @@
+import { CatalogModule } from '@app/catalog';
 import { Module } from '@nestjs/common';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
@@ -5,6 +6,7 @@ import { GrantCreditsService } from './grant-credits.service';
 import { ReconcileBalancesService } from './reconcile-balances.service';
 
 @Module({
+  imports: [CatalogModule],
   providers: [BalanceRepository, BalanceStore, GrantCreditsService, ReconcileBalancesService],
   exports: [BalanceStore, GrantCreditsService, ReconcileBalancesService],
 })

@@ -34,6 +34,13 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly rateLimitRejections = new Counter({
+    name: 'billing_rate_limit_rejections_total',
+    help: 'Authorize requests refused by the free-model rate limits, by which limit (per_minute, per_day).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
   readonly batchSize = new Histogram({
     name: 'billing_usage_batch_events',
     help: 'Events per usage batch processed by the worker.',

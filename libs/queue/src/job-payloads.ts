@@ -27,6 +27,7 @@ export interface MeterUsageBatchPayload {
 export interface JobPayloads {
   [JobName.MeterUsageBatch]: MeterUsageBatchPayload;
   [JobName.ReconcileBalances]: Record<string, never>;
+  [JobName.PruneAuditLog]: Record<string, never>;
 }
 
 export type JobOf<N extends keyof JobPayloads> = JobPayloads[N];

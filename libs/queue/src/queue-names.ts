@@ -10,10 +10,12 @@ export enum QueueName {
 export enum JobName {
   MeterUsageBatch = 'meter-usage-batch',
   ReconcileBalances = 'reconcile-balances',
+  PruneAuditLog = 'prune-audit-log',
 }
 
 /** Which queue carries each job. */
 export const QUEUE_OF_JOB: Record<JobName, QueueName> = {
   [JobName.MeterUsageBatch]: QueueName.Usage,
   [JobName.ReconcileBalances]: QueueName.Maintenance,
+  [JobName.PruneAuditLog]: QueueName.Maintenance,
 };

@@ -20,6 +20,11 @@ export class RedisKeys {
     return `${this.prefix}:acct:{${accountId}}:pend`;
   }
 
+  /** Integer micros an API key spent in one limit period (d:/w:/m: id), counted once its usage is committed. */
+  keySpend(accountId: string, keyId: string, periodId: string): string {
+    return `${this.prefix}:acct:{${accountId}}:ks:${keyId}:${periodId}`;
+  }
+
   /**
    * Marks an accepted event id for the dedupe window, to answer `duplicates` at ingest. Markers
    * are spread over 16 hash tags by account rather than one per account, so ingest checks and

@@ -3,10 +3,12 @@ import { BalanceStore } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { eventCostMicros } from '@app/money';
 import { MeterUsageBatchPayload } from '@app/queue';
+import { RedisKeys } from '@app/redis';
+import { spendPeriodIdsOfDay } from '@app/access';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
-import { RatedEvent, UsageBatchRepository } from './usage-batch.repository';
+import { KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
 
 export interface MeterResult {
   events: number;
@@ -26,6 +28,7 @@ export class MeterUsageBatchService {
     private readonly balances: BalanceStore,
     private readonly repository: UsageBatchRepository,
     private readonly metrics: BillingMetrics,
+    private readonly keys: RedisKeys,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
   ) {}
 
@@ -67,6 +70,7 @@ export class MeterUsageBatchService {
           changeKey: batch.batchId,
           committedToken: usage?.redisToken ?? '',
           committedDelta: usage?.amountMicros ?? 0n,
+          keySpend: usage ? this.keySpendCounters(accountId, usage.keySpend) : [],
         };
       }),
     );
@@ -76,6 +80,21 @@ export class MeterUsageBatchService {
     this.metrics.batchSize.observe(events.length);
     this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
     return { events: events.length, accounts: debits.size, chargedMicros };
+  }
+
+  /** Each key's spend added to its day, ISO week and month counters (which exist only for keys with limits). */
+  private keySpendCounters(
+    accountId: string,
+    spend: KeyDaySpend[],
+  ): { counterKey: string; micros: bigint }[] {
+    const totals = new Map<string, bigint>();
+    for (const [keyId, day, micros] of spend) {
+      for (const periodId of spendPeriodIdsOfDay(day)) {
+        const counterKey = this.keys.keySpend(accountId, keyId, periodId);
+        totals.set(counterKey, (totals.get(counterKey) ?? 0n) + BigInt(micros));
+      }
+    }
+    return [...totals].map(([counterKey, micros]) => ({ counterKey, micros }));
   }
 
   private rate(event: MeterUsageBatchPayload['events'][number]): RatedEvent {

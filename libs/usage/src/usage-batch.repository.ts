@@ -22,7 +22,12 @@ export interface CommittedUsage {
   /** Negative: the usage debit recorded for the account by this batch, whichever attempt committed it. */
   amountMicros: bigint;
   redisToken: string;
+  /** What each API key spent in this debit, per UTC day of occurred_at (from the ledger row). */
+  keySpend: KeyDaySpend[];
 }
+
+/** [api key id, yyyy-mm-dd (UTC), micros as a decimal string], as kept in the ledger row's source. */
+export type KeyDaySpend = [keyId: string, day: string, micros: string];
 
 export interface PersistBatchInput {
   batchId: string;
@@ -55,30 +60,42 @@ export class UsageBatchRepository {
     const keys = accountIds.map((accountId) => usageLedgerKey(input.batchId, accountId));
 
     return this.database.sql.begin(async (tx) => {
-      const charged = await tx<{ account_id: string; amount: bigint; events: number }[]>`
+      const charged = await tx<
+        { account_id: string; amount: bigint; events: number; key_spend: KeyDaySpend[] }[]
+      >`
         with new_events as (
           insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
             completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
             metadata, occurred_at, received_at)
           select t.account_id, t.event_id, t.api_key_id, t.project_id, t.model_id, t.prompt_tokens,
             t.completion_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_micros, t.price_version_id,
-            ${input.batchId}, t.metadata, t.occurred_at, ${input.receivedAt}
+            ${input.batchId}, t.metadata::jsonb, t.occurred_at, ${input.receivedAt}
           from unnest(
             ${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
             ${events.map((e) => e.apiKeyId)}::text[], ${events.map((e) => e.projectId)}::text[],
             ${events.map((e) => e.modelId)}::text[], ${events.map((e) => e.promptTokens)}::int[],
             ${events.map((e) => e.completionTokens)}::int[], ${events.map((e) => e.cachedTokens)}::int[],
             ${events.map((e) => e.reasoningTokens)}::int[], ${events.map((e) => e.costMicros.toString())}::bigint[],
-            ${events.map((e) => e.priceVersionId)}::bigint[], ${events.map((e) => e.metadata)}::jsonb[],
+            ${events.map((e) => e.priceVersionId)}::bigint[], ${events.map((e) => e.metadata)}::text[],
             ${events.map((e) => e.occurredAt.toISOString())}::timestamptz[]
           ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
                  cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)
           on conflict (account_id, event_id) do nothing
-          returning account_id, cost_micros
+          returning account_id, api_key_id, cost_micros, occurred_at
+        ),
+        key_days as (
+          select account_id, jsonb_agg(jsonb_build_array(api_key_id, day, micros::text)) as spend
+          from (select account_id, api_key_id, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day,
+                       sum(cost_micros) as micros
+                from new_events where api_key_id is not null and cost_micros > 0
+                group by 1, 2, 3) k
+          group by account_id
         )
-        select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
-        from new_events group by account_id having sum(cost_micros) > 0
-        order by account_id`;
+        select a.account_id, a.amount, a.events, coalesce(k.spend, '[]'::jsonb) as key_spend
+        from (select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
+              from new_events group by account_id having sum(cost_micros) > 0) a
+        left join key_days k using (account_id)
+        order by a.account_id`;
 
       if (charged.length > 0) {
         const debited = charged.map((row) => row.account_id);
@@ -91,10 +108,12 @@ export class UsageBatchRepository {
           with entries as (
             insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
             select t.account_id, 'usage', -t.amount, 'usage:' || ${input.batchId} || ':' || t.account_id, t.token,
-                   jsonb_build_object('batch_id', ${input.batchId}::text, 'events', t.events)
+                   jsonb_build_object('batch_id', ${input.batchId}::text, 'events', t.events, 'key_spend', t.key_spend::jsonb)
             from unnest(${debited}::uuid[], ${charged.map((row) => row.amount.toString())}::bigint[],
                         ${charged.map((row) => input.tokens.get(row.account_id) ?? '')}::text[],
-                        ${charged.map((row) => row.events)}::int[]) as t(account_id, amount, token, events)
+                        ${charged.map((row) => row.events)}::int[],
+                        ${charged.map((row) => JSON.stringify(row.key_spend))}::text[])
+                   as t(account_id, amount, token, events, key_spend)
             on conflict (idempotency_key) do nothing
             returning account_id, amount_micros
           )
@@ -103,12 +122,15 @@ export class UsageBatchRepository {
           from entries e where b.account_id = e.account_id and b.shard = ${shard}`;
       }
       // A separate statement, so its snapshot includes rows a concurrent attempt of this batch committed.
-      const ledger = await tx<{ account_id: string; amount_micros: bigint; redis_token: string }[]>`
-        select account_id, amount_micros, redis_token from ledger_entries where idempotency_key = any(${keys}::text[])`;
+      const ledger = await tx<
+        { account_id: string; amount_micros: bigint; redis_token: string; key_spend: KeyDaySpend[] | null }[]
+      >`
+        select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
+        from ledger_entries where idempotency_key = any(${keys}::text[])`;
       return new Map(
         ledger.map((row) => [
           row.account_id,
-          { amountMicros: row.amount_micros, redisToken: row.redis_token },
+          { amountMicros: row.amount_micros, redisToken: row.redis_token, keySpend: row.key_spend ?? [] },
         ]),
       );
     });

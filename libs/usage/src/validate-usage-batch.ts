@@ -1,9 +1,13 @@
+import { TierPolicy } from '@app/access';
 import { CatalogCache } from '@app/catalog';
 import { UsageEventPayload } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject } from 'ajv';
 import { MAX_METADATA_BYTES, usageBatchSchema } from './usage-batch.schema';
 import { EventError, UsageValidationError } from './validation-error';
+
+/** Errors that a catalog change committed a moment ago could explain: look again before refusing. */
+const REFRESH_ON = new Set(['unknown_account', 'unknown_model', 'unknown_api_key', 'unknown_project']);
 
 /** Gateways' clocks may run a little ahead of ours. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -44,18 +48,25 @@ export class ValidateUsageBatch {
     usageBatchSchema,
   );
 
-  constructor(private readonly catalog: CatalogCache) {}
+  constructor(
+    private readonly catalog: CatalogCache,
+    private readonly tiers: TierPolicy,
+  ) {}
 
   async validate(body: unknown, nowMs = Date.now()): Promise<UsageEventPayload[]> {
     if (!this.checkShape(body)) throw new UsageValidationError(shapeErrors(this.checkShape.errors ?? []));
     // UUIDs are case-insensitive; Postgres and the caches use the lowercase form.
-    for (const event of body.events) event.account_id = event.account_id.toLowerCase();
+    for (const event of body.events) {
+      event.account_id = event.account_id.toLowerCase();
+      if (event.api_key_id !== undefined) event.api_key_id = event.api_key_id.toLowerCase();
+      if (event.project_id !== undefined) event.project_id = event.project_id.toLowerCase();
+    }
     const occurredAts = body.events.map((event) =>
       event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at),
     );
     let errors = this.checkMeaning(body, occurredAts, nowMs);
-    if (errors.some((error) => error.code === 'unknown_account' || error.code === 'unknown_model')) {
-      // The account or price may have been created a moment ago: make sure the cache has every committed change.
+    if (errors.some((error) => REFRESH_ON.has(error.code))) {
+      // The account, price, key or project may have been created a moment ago: make sure the cache has every committed change.
       await this.catalog.refreshIfStale();
       errors = this.checkMeaning(body, occurredAts, nowMs);
     }
@@ -94,12 +105,47 @@ export class ValidateUsageBatch {
       ) {
         fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
       }
-      if (!this.catalog.account(event.account_id)) fail('account_id', 'unknown_account', 'no such account');
-      if (!Number.isNaN(occurredAt) && !this.catalog.priceAt(event.model, occurredAt)) {
+      const account = this.catalog.account(event.account_id);
+      if (!account) fail('account_id', 'unknown_account', 'no such account');
+      const price = Number.isNaN(occurredAt) ? undefined : this.catalog.priceAt(event.model, occurredAt);
+      if (!Number.isNaN(occurredAt) && !price) {
         fail('model', 'unknown_model', 'model has no price in effect at occurred_at');
       }
+      if (account && price && !this.tiers.mayUseModel(account, price)) {
+        fail('model', 'model_not_allowed_on_free_tier', 'free-tier accounts use free models only');
+      }
+      if (account) this.checkAttribution(event, occurredAt, fail);
     });
     return errors;
+  }
+
+  /** The key and project must be the account's own; a key bound to a project attributes its usage there. */
+  private checkAttribution(
+    event: RawBatch['events'][number],
+    occurredAt: number,
+    fail: (field: string, code: string, message: string) => void,
+  ): void {
+    if (event.api_key_id !== undefined) {
+      const key = this.catalog.apiKey(event.api_key_id);
+      if (!key || key.accountId !== event.account_id) {
+        fail('api_key_id', 'unknown_api_key', 'no such API key in this account');
+      } else if (key.revokedAt && !(occurredAt < key.revokedAt.getTime())) {
+        fail('api_key_id', 'api_key_revoked', 'the key was revoked before occurred_at');
+      } else if (key.projectId) {
+        if (event.project_id === undefined) event.project_id = key.projectId;
+        else if (event.project_id !== key.projectId) {
+          fail('project_id', 'project_mismatch', 'the key belongs to another project');
+        }
+      }
+    }
+    if (event.project_id !== undefined) {
+      const project = this.catalog.project(event.project_id);
+      if (!project || project.accountId !== event.account_id) {
+        fail('project_id', 'unknown_project', 'no such project in this account');
+      } else if (project.archivedAt && !(occurredAt < project.archivedAt.getTime())) {
+        fail('project_id', 'project_archived', 'the project was archived before occurred_at');
+      }
+    }
   }
 }
 

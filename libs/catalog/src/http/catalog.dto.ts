@@ -33,6 +33,35 @@ export class CreateAccountDto {
   tier?: 'free' | 'developer' | 'enterprise';
 }
 
+export class UpdateAccountDto {
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  @Matches(/\S/, { message: 'name must not be blank' })
+  name?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsEmail()
+  @MaxLength(320)
+  email?: string;
+
+  @ApiPropertyOptional({
+    enum: ['free', 'developer', 'enterprise'],
+    description: 'Tiers change only here or on a first purchase',
+  })
+  @IsOptional()
+  @IsIn(['free', 'developer', 'enterprise'])
+  tier?: 'free' | 'developer' | 'enterprise';
+
+  @ApiPropertyOptional({ enum: ['active', 'suspended', 'closed'] })
+  @IsOptional()
+  @IsIn(['active', 'suspended', 'closed'])
+  status?: 'active' | 'suspended' | 'closed';
+}
+
 export class SetModelPriceDto {
   @ApiProperty({ example: '0.15', description: 'USD per million prompt tokens' })
   @Matches(USD_STRING, { message: `prompt_price_per_mtok ${USD_MESSAGE}` })

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { check, index, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const accountTier = pgEnum('account_tier', ['free', 'developer', 'enterprise']);
 export const accountStatus = pgEnum('account_status', ['active', 'suspended', 'closed']);
@@ -12,6 +12,18 @@ export const accounts = pgTable(
     billingEmail: text('billing_email').notNull(),
     tier: accountTier('tier').notNull().default('free'),
     status: accountStatus('status').notNull().default('active'),
+    /**
+     * Credits ever bought (purchases and auto-reloads, before refunds), in micros. Free-model
+     * daily limits rise once this reaches a threshold (libs/access); it only ever grows.
+     */
+    purchasedMicros: bigint('purchased_micros', { mode: 'bigint' })
+      .notNull()
+      .default(sql`0`),
+    /** Enterprise only: CIDRs (IPv4 or IPv6, normalised) allowed on account-facing routes; empty = any. */
+    ipAllowlist: text('ip_allowlist')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     // Caches in ingest and workers sync incrementally on this column.
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

@@ -3,3 +3,7 @@ export * from './account-balances.table';
 export * from './model-prices.table';
 export * from './usage-events.table';
 export * from './ledger-entries.table';
+export * from './account-members.table';
+export * from './projects.table';
+export * from './api-keys.table';
+export * from './audit-log.table';

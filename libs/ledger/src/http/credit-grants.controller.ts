@@ -1,8 +1,16 @@
-import { ApiError, RequireScope } from '@app/http';
+import { auditActorOf } from '@app/audit';
+import { AccountIdParam, ApiError, Caller, CurrentCaller, RequireScope } from '@app/http';
 import { formatUsd, parseUsd } from '@app/money';
-import { Body, Controller, Headers, HttpCode, Param, ParseUUIDPipe, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiHeader,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
+import { IsIn, IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import {
   AccountNotFoundError,
   GrantCreditsService,
@@ -25,6 +33,16 @@ export class CreditGrantDto {
   @MinLength(1)
   @MaxLength(500)
   reason: string;
+
+  @ApiPropertyOptional({
+    enum: ['grant', 'purchase'],
+    default: 'grant',
+    description:
+      'purchase records credits paid outside the card flow (wire, invoice); they count as bought credits',
+  })
+  @IsOptional()
+  @IsIn(['grant', 'purchase'])
+  kind?: 'grant' | 'purchase';
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -47,14 +65,9 @@ export class LedgerAdminController {
   })
   @ApiOperation({ summary: 'Grant credits; replaying the Idempotency-Key returns the first result' })
   async grant(
-    @Param(
-      'id',
-      new ParseUUIDPipe({
-        exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
-      }),
-    )
-    accountId: string,
+    @Param('id', AccountIdParam) accountId: string,
     @Body() body: CreditGrantDto,
+    @CurrentCaller() caller: Caller,
     @Headers('idempotency-key') requestKey?: string,
   ) {
     if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
@@ -67,7 +80,14 @@ export class LedgerAdminController {
     const amountMicros = parseUsd(body.amount);
     if (amountMicros <= 0n) throw new ApiError(422, 'validation_failed', 'amount must be more than 0');
     try {
-      const result = await this.grants.grant({ accountId, amountMicros, reason: body.reason, requestKey });
+      const result = await this.grants.grant({
+        accountId,
+        amountMicros,
+        reason: body.reason,
+        requestKey,
+        kind: body.kind ?? 'grant',
+        actor: auditActorOf(caller),
+      });
       return { balance: formatUsd(result.balanceMicros) };
     } catch (error) {
       if (error instanceof AccountNotFoundError) throw new ApiError(404, 'account_not_found', error.message);

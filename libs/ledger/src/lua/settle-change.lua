@@ -7,11 +7,18 @@
   attempt that came after the commit had already been settled, so it is undone entirely.
   Without a pending entry there is nothing to do: settling twice is harmless.
 
+  A settled usage change also adds its spend to the account's API-key spend counters
+  (KEYS[3..], amounts ARGV[4..]), exactly once: only on a token match, which happens once per
+  committed change. Only counters that exist are touched; a missing one is loaded from Postgres
+  by whoever reads it (libs/access), which already includes this change.
+
   KEYS[1] balance hash {bal, gen}
   KEYS[2] pending hash
+  KEYS[3..] API-key spend counters of the same account (same hash tag), optional
   ARGV[1] change key
   ARGV[2] token recorded by Postgres with the committed change ("" when nothing was committed)
   ARGV[3] committed delta in micros (integer string; "0" when nothing was committed)
+  ARGV[4..] spend in micros to add to KEYS[3..] (integer strings)
 
   Reply: {settled (0 or 1), balance after}
 ]]
@@ -32,6 +39,11 @@ if applied ~= '0' then
 end
 if token == ARGV[2] and ARGV[3] ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'bal', ARGV[3])
+  for i = 3, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      redis.call('INCRBY', KEYS[i], ARGV[i + 1])
+    end
+  end
 end
 redis.call('HINCRBY', KEYS[1], 'gen', 1)
 return {1, redis.call('HGET', KEYS[1], 'bal')}

@@ -1,34 +1,13 @@
 import { CatalogCache } from '@app/catalog';
-import { ApiError, RequireScope } from '@app/http';
+import { AccountIdParam, AccountRoute, ApiError, RequireScope } from '@app/http';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
-import {
-  ArgumentMetadata,
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  Param,
-  ParseUUIDPipe,
-  Post,
-  Query,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { AuthorizeUsageService } from '../authorize-usage.service';
 import { InvalidCursorError, UsageQueryService } from '../usage-query.service';
 import { AuthorizeRequestDto } from './authorize.dto';
-
-/** Account ids in paths: any UUID spelling, looked up in its lowercase form; anything else is 404. */
-const uuid = {
-  pipe: new ParseUUIDPipe({
-    exceptionFactory: () => new ApiError(404, 'account_not_found', 'no such account'),
-  }),
-  async transform(value: string, metadata: ArgumentMetadata): Promise<string> {
-    return (await this.pipe.transform(value, metadata)).toLowerCase();
-  },
-};
 
 function parseInstant(value: string | undefined, name: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
@@ -38,10 +17,12 @@ function parseInstant(value: string | undefined, name: string): Date | undefined
   return new Date(instant);
 }
 
-/** Gateway routes that read: balance, "may this run?", and per-event usage. */
+/**
+ * Gateway routes that read: balance, "may this run?", and per-event usage. Balance and usage are
+ * also account routes: the workspace's own API keys read them (never another workspace's).
+ */
 @ApiTags('gateway')
 @ApiBearerAuth()
-@RequireScope('gateway')
 @Controller('v1')
 export class AccountUsageController {
   constructor(
@@ -57,8 +38,9 @@ export class AccountUsageController {
   }
 
   @Get('accounts/:id/balance')
+  @AccountRoute('usage:read')
   @ApiOperation({ summary: 'Current balance (reflects usage once the worker has deducted it)' })
-  async balance(@Param('id', uuid) accountId: string) {
+  async balance(@Param('id', AccountIdParam) accountId: string) {
     await this.requireAccount(accountId);
     const balance = await this.balances.balanceOf(accountId);
     if (balance === null) throw new ApiError(404, 'account_not_found', 'no such account');
@@ -72,26 +54,60 @@ export class AccountUsageController {
 
   @Post('authorize')
   @HttpCode(200)
-  @ApiOperation({ summary: 'May this account run a request on this model? 200 yes, 402 no' })
+  @RequireScope('gateway')
+  @ApiOperation({
+    summary:
+      'May this account run a request on this model? 200 yes; 402 credits, tier or key limit; 403 key revoked or unknown; 429 free-model rate limit (Retry-After)',
+  })
   async authorize(@Body() body: AuthorizeRequestDto, @Res({ passthrough: true }) reply: FastifyReply) {
-    const decision = await this.authorizer.authorize(body.account_id.toLowerCase(), body.model);
+    const decision = await this.authorizer.authorize({
+      accountId: body.account_id.toLowerCase(),
+      modelId: body.model,
+      apiKeyId: body.api_key_id?.toLowerCase(),
+    });
     if (decision.allowed) return { allowed: true, balance: formatUsd(decision.balanceMicros) };
-    if (decision.reason === 'unknown_account')
-      throw new ApiError(404, 'account_not_found', 'no such account');
-    if (decision.reason === 'unknown_model')
-      throw new ApiError(422, 'unknown_model', 'model has no price in effect');
-    void reply.status(402);
-    return { allowed: false, reason: decision.reason, balance: formatUsd(decision.balanceMicros) };
+    switch (decision.reason) {
+      case 'unknown_account':
+        throw new ApiError(404, 'account_not_found', 'no such account');
+      case 'unknown_model':
+        throw new ApiError(422, 'unknown_model', 'model has no price in effect');
+      case 'api_key_not_found':
+      case 'api_key_revoked':
+        void reply.status(403);
+        return { allowed: false, reason: decision.reason };
+      case 'rate_limited':
+        void reply.status(429).header('retry-after', String(decision.retryAfterSeconds));
+        return {
+          allowed: false,
+          reason: decision.reason,
+          limit: decision.limit,
+          retry_after_seconds: decision.retryAfterSeconds,
+        };
+      case 'key_limit_exceeded':
+        void reply.status(402);
+        return {
+          allowed: false,
+          reason: decision.reason,
+          balance: formatUsd(decision.balanceMicros),
+          key_limit: formatUsd(decision.limitMicros),
+          key_spent: formatUsd(decision.spentMicros),
+          resets_at: decision.resetsAt.toISOString(),
+        };
+      default:
+        void reply.status(402);
+        return { allowed: false, reason: decision.reason, balance: formatUsd(decision.balanceMicros) };
+    }
   }
 
   @Get('accounts/:id/usage')
+  @AccountRoute('usage:read')
   @ApiOperation({ summary: 'Per-event usage, newest first, cursor-paginated; from inclusive, to exclusive' })
   @ApiQuery({ name: 'from', required: false })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
   @ApiQuery({ name: 'cursor', required: false })
   async list(
-    @Param('id', uuid) accountId: string,
+    @Param('id', AccountIdParam) accountId: string,
     @Query('from') from?: string,
     @Query('to') to?: string,
     @Query('limit') limitText?: string,

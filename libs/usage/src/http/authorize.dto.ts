@@ -1,5 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, IsUUID, MaxLength, MinLength } from 'class-validator';
 
 export class AuthorizeRequestDto {
   @ApiProperty({ format: 'uuid' })
@@ -11,4 +11,12 @@ export class AuthorizeRequestDto {
   @MinLength(1)
   @MaxLength(200)
   model: string;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'The workspace API key the request came with: its revocation and credit limit are enforced',
+  })
+  @IsOptional()
+  @IsUUID()
+  api_key_id?: string;
 }
