@@ -1,4 +1,4 @@
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { DATABASE, DatabaseHandle, decodeKeysetCursor, encodeKeysetCursor } from '@app/db';
 import { Inject, Injectable } from '@nestjs/common';
 import { AuditActor } from './audit-entry';
 
@@ -26,38 +26,6 @@ export interface AuditLogView {
   created_at: string;
 }
 
-export class InvalidAuditCursorError extends Error {
-  constructor() {
-    super('cursor is not one this API returned');
-  }
-}
-
-interface Cursor {
-  createdAt: string;
-  id: string;
-}
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
-}
-
-function decodeCursor(text: string): Cursor {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof createdAt !== 'string' ||
-      typeof id !== 'string' ||
-      !/^\d{1,19}$/.test(id) ||
-      Number.isNaN(Date.parse(createdAt))
-    ) {
-      throw new InvalidAuditCursorError();
-    }
-    return { createdAt, id };
-  } catch {
-    throw new InvalidAuditCursorError();
-  }
-}
-
 /** An account's audit trail, newest first, keyset-paginated on (created_at, id). */
 @Injectable()
 export class AuditQueryService {
@@ -68,7 +36,7 @@ export class AuditQueryService {
       throw new RangeError(`limit must be an integer from 1 to ${MAX_AUDIT_PAGE}`);
     }
     const { sql } = this.database;
-    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    const cursor = query.cursor ? decodeKeysetCursor(query.cursor, /^\d{1,19}$/) : null;
     const rows = await sql<
       {
         id: string;
@@ -92,7 +60,7 @@ export class AuditQueryService {
         ${query.action ? sql`and action = ${query.action}` : sql``}
         ${query.from ? sql`and created_at >= ${query.from}` : sql``}
         ${query.to ? sql`and created_at < ${query.to}` : sql``}
-        ${cursor ? sql`and (created_at, id) < (${cursor.createdAt}::timestamptz, ${cursor.id}::bigint)` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.at}::timestamptz, ${cursor.id}::bigint)` : sql``}
       order by created_at desc, id desc
       limit ${query.limit + 1}`;
     const page = rows.slice(0, query.limit);
@@ -111,7 +79,7 @@ export class AuditQueryService {
       // Microsecond precision: rows of one transaction share created_at and differ only by id.
       next_cursor:
         rows.length > query.limit && last
-          ? encodeCursor({ createdAt: last.created_at_text, id: last.id })
+          ? encodeKeysetCursor({ at: last.created_at_text, id: last.id })
           : null,
     };
   }

@@ -2,7 +2,8 @@ import { DatabaseHandle } from '@app/db';
 import { TestSql, TestStores } from '../../../test/support/test-stores';
 import { AuditEntry } from './audit-entry';
 import { AuditLogService } from './audit-log.service';
-import { AuditQueryService, InvalidAuditCursorError } from './audit-query.service';
+import { InvalidCursorError } from '@app/db';
+import { AuditQueryService } from './audit-query.service';
 import { AuditRetention, DEFAULT_AUDIT_RETENTION } from './audit-retention';
 import { PruneAuditLogService } from './prune-audit-log.service';
 
@@ -246,9 +247,7 @@ describe('audit log', () => {
       Buffer.from('["yesterday", "5"]').toString('base64url'),
       Buffer.from('["2030-06-01T12:00:00Z", "5; drop table"]').toString('base64url'),
     ])('rejects the cursor %p', async (cursor) => {
-      await expect(sut().list({ accountId, limit: 10, cursor })).rejects.toBeInstanceOf(
-        InvalidAuditCursorError,
-      );
+      await expect(sut().list({ accountId, limit: 10, cursor })).rejects.toBeInstanceOf(InvalidCursorError);
     });
 
     it('rejects a limit outside 1..1000', async () => {

@@ -2,3 +2,4 @@ export * from './schema';
 export * from './database';
 export * from './db.module';
 export * from './migrate';
+export * from './keyset-cursor';

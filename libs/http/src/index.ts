@@ -8,3 +8,4 @@ export * from './create-http-app';
 export * from './auth.module';
 export * from './with-deadline';
 export * from './uuid-param.pipe';
+export * from './query-params';

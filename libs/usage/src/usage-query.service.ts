@@ -1,4 +1,4 @@
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { DATABASE, DatabaseHandle, decodeKeysetCursor, encodeKeysetCursor } from '@app/db';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 
@@ -23,37 +23,6 @@ export interface UsageRow {
   occurred_at: string;
 }
 
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('cursor is not one this API returned');
-  }
-}
-
-interface Cursor {
-  occurredAt: string;
-  eventId: string;
-}
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.occurredAt, cursor.eventId])).toString('base64url');
-}
-
-function decodeCursor(text: string): Cursor {
-  try {
-    const [occurredAt, eventId] = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown[];
-    if (
-      typeof occurredAt !== 'string' ||
-      typeof eventId !== 'string' ||
-      Number.isNaN(Date.parse(occurredAt))
-    ) {
-      throw new InvalidCursorError();
-    }
-    return { occurredAt, eventId };
-  } catch {
-    throw new InvalidCursorError();
-  }
-}
-
 /** Per-event usage of one account, newest first, keyset-paginated on (occurred_at, event_id). */
 @Injectable()
 export class UsageQueryService {
@@ -61,7 +30,7 @@ export class UsageQueryService {
 
   async list(query: UsageQuery): Promise<{ data: UsageRow[]; next_cursor: string | null }> {
     const { sql } = this.database;
-    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    const cursor = query.cursor ? decodeKeysetCursor(query.cursor) : null;
     const rows = await sql<
       {
         event_id: string;
@@ -84,7 +53,7 @@ export class UsageQueryService {
       where account_id = ${query.accountId}
         ${query.from ? sql`and occurred_at >= ${query.from}` : sql``}
         ${query.to ? sql`and occurred_at < ${query.to}` : sql``}
-        ${cursor ? sql`and (occurred_at, event_id) < (${cursor.occurredAt}::timestamptz, ${cursor.eventId})` : sql``}
+        ${cursor ? sql`and (occurred_at, event_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
       order by occurred_at desc, event_id desc
       limit ${query.limit + 1}`;
     const page = rows.slice(0, query.limit);
@@ -105,7 +74,7 @@ export class UsageQueryService {
       // The cursor keeps microseconds (Postgres precision), so no row is skipped or repeated between pages.
       next_cursor:
         rows.length > query.limit && last
-          ? encodeCursor({ occurredAt: last.occurred_at_text, eventId: last.event_id })
+          ? encodeKeysetCursor({ at: last.occurred_at_text, id: last.event_id })
           : null,
     };
   }

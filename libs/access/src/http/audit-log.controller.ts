@@ -1,16 +1,10 @@
-import { AuditQueryService, InvalidAuditCursorError, MAX_AUDIT_PAGE } from '@app/audit';
+import { AuditQueryService, MAX_AUDIT_PAGE } from '@app/audit';
+import { InvalidCursorError } from '@app/db';
 import { CatalogCache } from '@app/catalog';
-import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
+import { AccountIdParam, AccountRoute, ApiError, instantQuery, pageLimitQuery } from '@app/http';
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { requireAccount } from './require-account';
-
-function instant(value: string | undefined, name: string): Date | undefined {
-  if (value === undefined || value === '') return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
-  return new Date(ms);
-}
 
 @ApiTags('workspace')
 @ApiBearerAuth()
@@ -40,10 +34,7 @@ export class AuditLogController {
     @Query('limit') limitText?: string,
     @Query('cursor') cursor?: string,
   ) {
-    const limit = limitText === undefined ? 100 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_PAGE) {
-      throw new ApiError(422, 'validation_failed', `limit must be an integer from 1 to ${MAX_AUDIT_PAGE}`);
-    }
+    const limit = pageLimitQuery(limitText, MAX_AUDIT_PAGE);
     await requireAccount(this.catalog, accountId);
     try {
       return await this.audit.list({
@@ -51,11 +42,11 @@ export class AuditLogController {
         limit,
         cursor,
         action: action || undefined,
-        from: instant(from, 'from'),
-        to: instant(to, 'to'),
+        from: instantQuery(from, 'from'),
+        to: instantQuery(to, 'to'),
       });
     } catch (error) {
-      if (error instanceof InvalidAuditCursorError) throw new ApiError(422, 'invalid_cursor', error.message);
+      if (error instanceof InvalidCursorError) throw new ApiError(422, 'invalid_cursor', error.message);
       throw error;
     }
   }

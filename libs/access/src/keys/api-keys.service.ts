@@ -91,15 +91,7 @@ export class ApiKeysService {
         values (${accountId}, ${input.projectId}, ${input.memberId}, ${input.name}, ${input.role}, ${secret.prefix},
                 ${secret.secretHash}, ${input.limit?.micros ?? null}, ${input.limit?.period ?? null})
         returning ${tx.unsafe(COLUMNS)}`;
-      await this.audit.record(tx, {
-        accountId,
-        actor: auditActorOf(caller),
-        action: 'api_key.created',
-        targetType: 'api_key',
-        targetId: row.id,
-        before: null,
-        after: auditView(row),
-      });
+      await this.recordChange(tx, caller, 'api_key.created', row.id, null, row);
       return row;
     });
     await this.catalog.announce();
@@ -138,15 +130,7 @@ export class ApiKeysService {
           updated_at = now()
         where id = ${keyId}
         returning ${tx.unsafe(COLUMNS)}`;
-      await this.audit.record(tx, {
-        accountId,
-        actor: auditActorOf(caller),
-        action: 'api_key.updated',
-        targetType: 'api_key',
-        targetId: keyId,
-        before: auditView(before),
-        after: auditView(after),
-      });
+      await this.recordChange(tx, caller, 'api_key.updated', keyId, before, after);
       return after;
     });
     await this.catalog.announce();
@@ -162,19 +146,30 @@ export class ApiKeysService {
       const [after] = await tx<ApiKeyRecord[]>`
         update api_keys set revoked_at = now(), updated_at = now() where id = ${keyId}
         returning ${tx.unsafe(COLUMNS)}`;
-      await this.audit.record(tx, {
-        accountId,
-        actor: auditActorOf(caller),
-        action: 'api_key.revoked',
-        targetType: 'api_key',
-        targetId: keyId,
-        before: auditView(before),
-        after: auditView(after),
-      });
+      await this.recordChange(tx, caller, 'api_key.revoked', keyId, before, after);
       return after;
     });
     await this.catalog.announce();
     return revoked;
+  }
+
+  private recordChange(
+    tx: Tx,
+    caller: Caller,
+    action: string,
+    keyId: string,
+    before: ApiKeyRecord | null,
+    after: ApiKeyRecord,
+  ): Promise<void> {
+    return this.audit.record(tx, {
+      accountId: after.account_id,
+      actor: auditActorOf(caller),
+      action,
+      targetType: 'api_key',
+      targetId: keyId,
+      before: before && auditView(before),
+      after: auditView(after),
+    });
   }
 
   private async lockKey(tx: Tx, accountId: string, keyId: string): Promise<ApiKeyRecord> {

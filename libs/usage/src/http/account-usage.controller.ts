@@ -1,21 +1,21 @@
 import { CatalogCache } from '@app/catalog';
-import { AccountIdParam, AccountRoute, ApiError, RequireScope } from '@app/http';
+import { InvalidCursorError } from '@app/db';
+import {
+  AccountIdParam,
+  AccountRoute,
+  ApiError,
+  instantQuery,
+  pageLimitQuery,
+  RequireScope,
+} from '@app/http';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { FastifyReply } from 'fastify';
 import { AuthorizeUsageService } from '../authorize-usage.service';
-import { InvalidCursorError, UsageQueryService } from '../usage-query.service';
+import { UsageQueryService } from '../usage-query.service';
 import { AuthorizeRequestDto } from './authorize.dto';
-
-function parseInstant(value: string | undefined, name: string): Date | undefined {
-  if (value === undefined || value === '') return undefined;
-  const instant = Date.parse(value);
-  if (Number.isNaN(instant))
-    throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
-  return new Date(instant);
-}
 
 /**
  * Gateway routes that read: balance, "may this run?", and per-event usage. Balance and usage are
@@ -113,16 +113,13 @@ export class AccountUsageController {
     @Query('limit') limitText?: string,
     @Query('cursor') cursor?: string,
   ) {
-    const limit = limitText === undefined ? 100 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
-      throw new ApiError(422, 'validation_failed', 'limit must be an integer from 1 to 1000');
-    }
+    const limit = pageLimitQuery(limitText, 1000);
     await this.requireAccount(accountId);
     try {
       return await this.usage.list({
         accountId,
-        from: parseInstant(from, 'from'),
-        to: parseInstant(to, 'to'),
+        from: instantQuery(from, 'from'),
+        to: instantQuery(to, 'to'),
         limit,
         cursor,
       });

@@ -1,0 +1,18 @@
+import { ApiError } from './api-error';
+
+/** An optional RFC 3339 query parameter; 422 when it names no instant. */
+export function instantQuery(value: string | undefined, name: string): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
+  return new Date(ms);
+}
+
+/** `limit` of a paginated list: an integer from 1 to `max`, `fallback` when absent. */
+export function pageLimitQuery(value: string | undefined, max: number, fallback = 100): number {
+  const limit = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) {
+    throw new ApiError(422, 'validation_failed', `limit must be an integer from 1 to ${max}`);
+  }
+  return limit;
+}
