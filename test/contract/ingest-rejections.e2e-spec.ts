@@ -173,7 +173,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       const json = JSON.stringify({ events: [validEvent()] });
       const body = json.slice(0, -1) + ' '.repeat(MIB + 1 - Buffer.byteLength(json)) + '}';
       expect(Buffer.byteLength(body)).toBe(MIB + 1);
-      const response = await ingest(body);
+      const response = await stack.gateway.postOversized('/v1/usage/events', body);
       await expectRefusedWithoutTrace(response, 413);
     });
 
@@ -181,7 +181,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       const metadata = { note: 'x'.repeat(1100) };
       const events = Array.from({ length: 1000 }, () => validEvent({ metadata }));
       expect(Buffer.byteLength(JSON.stringify({ events }))).toBeGreaterThan(MIB);
-      const response = await ingest({ events });
+      const response = await stack.gateway.postOversized('/v1/usage/events', JSON.stringify({ events }));
       await expectRefusedWithoutTrace(response, 413);
     });
   });

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { TEST_ADMIN_TOKEN, TEST_GATEWAY_TOKEN } from './test-stores';
 
 export interface JsonResponse<T = any> {
@@ -56,6 +57,42 @@ export class ApiClient {
 
   put<T = any>(path: string, body?: unknown) {
     return this.request<T>('PUT', path, body);
+  }
+
+  /**
+   * POSTs a body the server may refuse before reading it all (413): the server answers and closes
+   * the connection, so the rest of the upload fails with EPIPE or ECONNRESET. fetch reports only
+   * that failure; this keeps the answer, as a gateway reading the response would.
+   */
+  postOversized<T = any>(path: string, body: string): Promise<JsonResponse<T>> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      });
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (typeof value === 'string') headers.set(name, value);
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body: (text ? JSON.parse(text) : undefined) as T });
+        });
+      });
+      req.on('error', (error) => {
+        if (!answered) reject(error);
+      });
+      req.end(body);
+    });
   }
 
   patch<T = any>(path: string, body?: unknown) {
