@@ -60,7 +60,7 @@ export class AuditQueryService {
         ${query.action ? sql`and action = ${query.action}` : sql``}
         ${query.from ? sql`and created_at >= ${query.from}` : sql``}
         ${query.to ? sql`and created_at < ${query.to}` : sql``}
-        ${cursor ? sql`and (created_at, id) < (${cursor.at}::timestamptz, ${cursor.id}::bigint)` : sql``}
+        ${cursor ? sql`and (created_at, id) < (${cursor.at}::text::timestamptz, ${cursor.id}::bigint)` : sql``}
       order by created_at desc, id desc
       limit ${query.limit + 1}`;
     const page = rows.slice(0, query.limit);

@@ -50,5 +50,7 @@ export const API_KEY_PATTERN = /^bk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
 export const CurrentCaller = createParamDecorator((_data: unknown, context: ExecutionContext): Caller => {
   const request = context.switchToHttp().getRequest<{ principal?: Principal; ip: string }>();
-  return { principal: request.principal ?? { kind: 'admin' }, ip: request.ip };
+  // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; record the address people know.
+  const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(request.ip) ? request.ip.slice(7) : request.ip;
+  return { principal: request.principal ?? { kind: 'admin' }, ip };
 });

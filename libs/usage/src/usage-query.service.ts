@@ -53,7 +53,7 @@ export class UsageQueryService {
       where account_id = ${query.accountId}
         ${query.from ? sql`and occurred_at >= ${query.from}` : sql``}
         ${query.to ? sql`and occurred_at < ${query.to}` : sql``}
-        ${cursor ? sql`and (occurred_at, event_id) < (${cursor.at}::timestamptz, ${cursor.id})` : sql``}
+        ${cursor ? sql`and (occurred_at, event_id) < (${cursor.at}::text::timestamptz, ${cursor.id})` : sql``}
       order by occurred_at desc, event_id desc
       limit ${query.limit + 1}`;
     const page = rows.slice(0, query.limit);

@@ -4,6 +4,7 @@ import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError, Caller } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import { requireMayAssign } from '../caller';
+import { MEMBER_ROLES } from '../permissions';
 
 export interface MemberRecord {
   id: string;
@@ -65,7 +66,7 @@ export class MembersService {
     change: { name?: string | null; role?: MemberRole },
     caller: Caller,
   ): Promise<MemberRecord> {
-    return this.database.sql.begin(async (tx) => {
+    const updated = await this.database.sql.begin(async (tx) => {
       // Lock the workspace's members in one order: concurrent ownership moves cannot deadlock or leave two owners.
       const members = await tx<MemberRecord[]>`
         select ${tx.unsafe(COLUMNS)} from account_members where account_id = ${accountId} order by id for update`;
@@ -92,16 +93,21 @@ export class MembersService {
             auditView(demoted),
             accountId,
           );
+          await this.clampKeyRoles(tx, caller, accountId, owner.id, 'admin');
         }
       }
       const [after] = await tx<MemberRecord[]>`
         update account_members set role = ${role}, name = ${change.name === undefined ? before.name : change.name},
                updated_at = now()
         where id = ${memberId} returning ${tx.unsafe(COLUMNS)}`;
+      if (role !== before.role) await this.clampKeyRoles(tx, caller, accountId, memberId, role);
       const action = role !== before.role ? 'member.role_changed' : 'member.updated';
       await this.record(tx, caller, action, memberId, auditView(before), auditView(after), accountId);
       return after;
     });
+    // Key roles may have changed with the member's: every process must see it.
+    await this.catalog.announce();
+    return updated;
   }
 
   /** Removes a member and revokes the API keys that belong to them, in one transaction. */
@@ -110,9 +116,9 @@ export class MembersService {
       const [member] = await tx<MemberRecord[]>`
         select ${tx.unsafe(COLUMNS)} from account_members where id = ${memberId} and account_id = ${accountId} for update`;
       if (!member) throw new ApiError(404, 'member_not_found', 'no such member');
+      requireMayAssign(caller, member.role);
       if (member.role === 'owner')
         throw new ApiError(409, 'owner_transfer_required', 'the owner cannot be removed');
-      requireMayAssign(caller, member.role);
       const keys = await tx<{ id: string; name: string; prefix: string }[]>`
         update api_keys set revoked_at = now(), updated_at = now()
         where member_id = ${memberId} and revoked_at is null returning id, name, prefix`;
@@ -133,6 +139,26 @@ export class MembersService {
       await this.record(tx, caller, 'member.removed', memberId, auditView(member), null, accountId);
     });
     await this.catalog.announce();
+  }
+
+  /** A member's keys never act above the member's role: a demotion lowers them too, audited. */
+  private async clampKeyRoles(
+    tx: Tx,
+    caller: Caller,
+    accountId: string,
+    memberId: string,
+    role: MemberRole,
+  ): Promise<void> {
+    const above = MEMBER_ROLES.slice(0, MEMBER_ROLES.indexOf(role));
+    if (above.length === 0) return;
+    const lowered = await tx<{ id: string }[]>`
+      update api_keys set role = ${role}, updated_at = now()
+      where member_id = ${memberId} and revoked_at is null and role::text = any(${above}::text[])
+      returning id`;
+    for (const key of lowered) {
+      const change = { role, reason: 'member_role_changed' };
+      await this.record(tx, caller, 'api_key.updated', key.id, null, change, accountId, 'api_key');
+    }
   }
 
   private record(
