@@ -58,6 +58,23 @@ export const httpEnvSchema = z.object({
     .default('10.00'),
 });
 
+/** Stripe, reached only through the official SDK; by default the repo's own test server (apps/stripe-server). */
+export const stripeEnvSchema = z.object({
+  STRIPE_SECRET_KEY: secret('sk_test_local_stripe_server'),
+  /** Where the SDK sends requests; empty means Stripe itself (api.stripe.com). */
+  STRIPE_API_URL: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:12111'),
+  STRIPE_WEBHOOK_SECRET: secret('whsec_dev_secret_change_me'),
+  /** Smallest and largest credit purchase, USD. */
+  PURCHASE_MIN_USD: z
+    .string()
+    .regex(/^\d{1,12}(\.\d{1,2})?$/, 'a USD amount in whole cents')
+    .default('5.00'),
+  PURCHASE_MAX_USD: z
+    .string()
+    .regex(/^\d{1,12}(\.\d{1,2})?$/, 'a USD amount in whole cents')
+    .default('25000.00'),
+});
+
 export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   INGEST_PORT: port(3000),
   /** Above this many waiting usage jobs, ingest answers 503 so Redis cannot fill up (noeviction). */
@@ -69,11 +86,15 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   DEDUPE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(120),
 });
 
-export const apiEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
-  API_PORT: port(3001),
-});
+export const apiEnvSchema = baseEnvSchema
+  .merge(httpEnvSchema)
+  .merge(stripeEnvSchema)
+  .extend({
+    API_PORT: port(3001),
+  });
 
 export const workerEnvSchema = baseEnvSchema
+  .merge(stripeEnvSchema)
   .extend({
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -100,4 +121,5 @@ export const workerEnvSchema = baseEnvSchema
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 export type IngestEnv = z.infer<typeof ingestEnvSchema>;
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
+export type StripeEnv = z.infer<typeof stripeEnvSchema>;
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -5,3 +5,4 @@ export * from './reconcile-balances.service';
 export * from './ledger.module';
 export * from './ledger-scripts';
 export * from './http/credit-grants.controller';
+export * from './ledger-change.service';

@@ -3,11 +3,18 @@ import { Module } from '@nestjs/common';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
 import { GrantCreditsService } from './grant-credits.service';
+import { LedgerChangeService } from './ledger-change.service';
 import { ReconcileBalancesService } from './reconcile-balances.service';
 
 @Module({
   imports: [CatalogModule],
-  providers: [BalanceRepository, BalanceStore, GrantCreditsService, ReconcileBalancesService],
-  exports: [BalanceStore, GrantCreditsService, ReconcileBalancesService],
+  providers: [
+    BalanceRepository,
+    BalanceStore,
+    LedgerChangeService,
+    GrantCreditsService,
+    ReconcileBalancesService,
+  ],
+  exports: [BalanceStore, LedgerChangeService, GrantCreditsService, ReconcileBalancesService],
 })
 export class LedgerModule {}

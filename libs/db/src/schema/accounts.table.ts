@@ -19,6 +19,10 @@ export const accounts = pgTable(
     purchasedMicros: bigint('purchased_micros', { mode: 'bigint' })
       .notNull()
       .default(sql`0`),
+    /** Stripe customer (cus_...), created when first needed. */
+    stripeCustomerId: text('stripe_customer_id').unique(),
+    /** Set when a charge is disputed: ops review the account (payments). */
+    disputedAt: timestamp('disputed_at', { withTimezone: true }),
     /** Enterprise only: CIDRs (IPv4 or IPv6, normalised) allowed on account-facing routes; empty = any. */
     ipAllowlist: text('ip_allowlist')
       .array()

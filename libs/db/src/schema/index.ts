@@ -7,3 +7,7 @@ export * from './account-members.table';
 export * from './projects.table';
 export * from './api-keys.table';
 export * from './audit-log.table';
+export * from './payment-methods.table';
+export * from './credit-purchases.table';
+export * from './auto-reload-settings.table';
+export * from './stripe-events.table';

@@ -1,0 +1,73 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  index,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { accounts } from './accounts.table';
+
+export const purchaseStatus = pgEnum('purchase_status', [
+  'pending',
+  'requires_action',
+  'succeeded',
+  'failed',
+  'canceled',
+]);
+export const purchaseKind = pgEnum('purchase_kind', ['purchase', 'auto_reload']);
+
+/**
+ * A credit purchase (or auto-reload): written before Stripe is called, so every PaymentIntent
+ * has a row to settle against, and its id is the Stripe idempotency key. Credits are granted
+ * once, by the ledger row purchase:<id>, whoever sees the success first (API answer or webhook).
+ */
+export const creditPurchases = pgTable(
+  'credit_purchases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    accountId: uuid('account_id')
+      .notNull()
+      .references(() => accounts.id),
+    kind: purchaseKind('kind').notNull(),
+    /** What started it: purchase:<account>:<Idempotency-Key> or auto-reload:<account>:<crossing>. Unique. */
+    requestKey: text('request_key').notNull(),
+    /** Credits bought, in micros; always whole cents (Stripe charges cents). */
+    amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
+    currency: text('currency').notNull().default('usd'),
+    status: purchaseStatus('status').notNull().default('pending'),
+    paymentIntentId: text('payment_intent_id'),
+    chargeId: text('charge_id'),
+    /** The card as it was at purchase (kept when the card is later removed). */
+    paymentMethodId: text('payment_method_id'),
+    cardBrand: text('card_brand'),
+    cardLast4: text('card_last4'),
+    failureCode: text('failure_code'),
+    declineCode: text('decline_code'),
+    failureMessage: text('failure_message'),
+    /** Micros refunded so far (debited from the balance by refund ledger rows). */
+    refundedMicros: bigint('refunded_micros', { mode: 'bigint' })
+      .notNull()
+      .default(sql`0`),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    succeededAt: timestamp('succeeded_at', { withTimezone: true }),
+  },
+  (table) => [
+    uniqueIndex('credit_purchases_request_key').on(table.requestKey),
+    uniqueIndex('credit_purchases_payment_intent_key').on(table.paymentIntentId),
+    index('credit_purchases_account_idx').on(table.accountId, table.createdAt),
+    check('credit_purchases_amount_positive', sql`${table.amountMicros} > 0`),
+    check('credit_purchases_whole_cents', sql`${table.amountMicros} % 10000 = 0`),
+    check(
+      'credit_purchases_refund_bounded',
+      sql`${table.refundedMicros} between 0 and ${table.amountMicros}`,
+    ),
+  ],
+);
+
+export type CreditPurchase = typeof creditPurchases.$inferSelect;

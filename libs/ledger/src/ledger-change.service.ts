@@ -1,0 +1,105 @@
+import { DATABASE, DatabaseHandle, LedgerEntryKind, Tx } from '@app/db';
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { BalanceStore } from './balance-store';
+
+export interface LedgerChange {
+  accountId: string;
+  kind: Exclude<LedgerEntryKind, 'usage'>;
+  /** Signed micros: credits positive, refunds and adjustments down negative. */
+  amountMicros: bigint;
+  /** Names the cause; unique across the ledger, so the same cause never applies twice (I4). */
+  ledgerKey: string;
+  source: Record<string, unknown>;
+  /**
+   * Runs in the change's transaction only when it applies for the first time, after the balance
+   * moved: the rest of the cause (purchase status, audit row, ...) commits with it or not at all.
+   */
+  alsoInTransaction?: (tx: Tx, balanceAfterMicros: bigint) => Promise<void>;
+}
+
+export interface AppliedChange {
+  /** Balance right after this change, as recorded with it. */
+  balanceMicros: bigint;
+  /** True when the change was already in the ledger (a replay); nothing moved this time. */
+  replayed: boolean;
+  amountMicros: bigint;
+  kind: LedgerEntryKind;
+  source: Record<string, unknown>;
+}
+
+/**
+ * Applies one non-usage balance change (grant, purchase, refund, adjustment) exactly once.
+ * Postgres commits the ledger row with the balance; Redis shows the change only after that
+ * commit (reserve with delta 0, then settle with the committed amount), so a failed change never
+ * shows up and a replayed one never counts twice.
+ */
+@Injectable()
+export class LedgerChangeService {
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly balanceStore: BalanceStore,
+  ) {}
+
+  async apply(change: LedgerChange): Promise<AppliedChange> {
+    const [reserved] = await this.balanceStore.reserve([
+      { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: randomUUID() },
+    ]);
+    const committed = await this.database.sql.begin(async (tx) => {
+      const inserted = await tx<{ id: number }[]>`
+        insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
+        values (${change.accountId}, ${change.kind}, ${change.amountMicros}, ${change.ledgerKey}, ${reserved.token},
+                ${tx.json(change.source as never)})
+        on conflict (idempotency_key) do nothing
+        returning id`;
+      if (inserted.length === 1) {
+        // Non-usage changes go to shard 0; the account's balance is the sum of its shards.
+        await tx`
+          update account_balances set balance_micros = balance_micros + ${change.amountMicros}, updated_at = now()
+          where account_id = ${change.accountId} and shard = 0`;
+        const [{ balance }] = await tx<{ balance: bigint }[]>`
+          select sum(balance_micros)::bigint as balance from account_balances where account_id = ${change.accountId}`;
+        await tx`update ledger_entries set balance_after_micros = ${balance} where id = ${inserted[0].id}`;
+        await change.alsoInTransaction?.(tx, balance);
+        return {
+          token: reserved.token,
+          applied: {
+            balanceMicros: balance,
+            replayed: false,
+            amountMicros: change.amountMicros,
+            kind: change.kind,
+            source: change.source,
+          },
+        };
+      }
+      const [existing] = await tx<
+        {
+          amount_micros: bigint;
+          redis_token: string;
+          balance_after_micros: bigint;
+          source: Record<string, unknown>;
+          kind: LedgerEntryKind;
+        }[]
+      >`select amount_micros, redis_token, balance_after_micros, source, kind from ledger_entries where idempotency_key = ${change.ledgerKey}`;
+      return {
+        token: existing.redis_token,
+        applied: {
+          balanceMicros: existing.balance_after_micros,
+          replayed: true,
+          amountMicros: existing.amount_micros,
+          kind: existing.kind,
+          source: existing.source,
+        },
+      };
+    });
+    await this.balanceStore.settle([
+      {
+        accountId: change.accountId,
+        changeKey: change.ledgerKey,
+        committedToken: committed.token,
+        committedDelta: committed.applied.amountMicros,
+      },
+    ]);
+    return committed.applied;
+  }
+}

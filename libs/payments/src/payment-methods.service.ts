@@ -1,0 +1,216 @@
+import { AuditActor, AuditLogService } from '@app/audit';
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { ApiError } from '@app/http';
+import { Inject, Injectable } from '@nestjs/common';
+import Stripe from 'stripe';
+import { STRIPE } from './stripe-client';
+import { StripeCustomersService } from './stripe-customers.service';
+
+export interface PaymentMethodRecord {
+  id: string;
+  account_id: string;
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  is_default: boolean;
+  created_at: Date;
+}
+
+const COLUMNS = 'id, account_id, brand, last4, exp_month, exp_year, is_default, created_at';
+
+/**
+ * Saved cards. Adding one goes through a SetupIntent confirmed by Stripe.js on the client (card
+ * numbers never reach us); we record the resulting PaymentMethod once Stripe says it succeeded,
+ * from the client's call or from the setup_intent.succeeded webhook, whichever comes first.
+ */
+@Injectable()
+export class PaymentMethodsService {
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    private readonly customers: StripeCustomersService,
+    private readonly audit: AuditLogService,
+  ) {}
+
+  /** A SetupIntent for off-session use; the client confirms it with Stripe.js. */
+  async startSetup(accountId: string): Promise<{ setupIntentId: string; clientSecret: string }> {
+    const customer = await this.customers.customerOf(accountId);
+    const intent = await this.stripe.setupIntents.create({
+      customer,
+      usage: 'off_session',
+      metadata: { account_id: accountId },
+    });
+    return { setupIntentId: intent.id, clientSecret: intent.client_secret ?? '' };
+  }
+
+  /** Records the card of a succeeded SetupIntent of this account; recording it again changes nothing. */
+  async completeSetup(
+    accountId: string,
+    setupIntentId: string,
+    actor: AuditActor,
+  ): Promise<PaymentMethodRecord> {
+    const customer = await this.customers.customerOf(accountId);
+    const intent = await this.stripe.setupIntents.retrieve(setupIntentId).catch((error: unknown) => {
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+        throw new ApiError(404, 'setup_intent_not_found', 'no such SetupIntent');
+      }
+      throw error;
+    });
+    const customerId = typeof intent.customer === 'string' ? intent.customer : intent.customer?.id;
+    if (customerId !== customer) throw new ApiError(404, 'setup_intent_not_found', 'no such SetupIntent');
+    if (intent.status !== 'succeeded' || !intent.payment_method) {
+      throw new ApiError(409, 'setup_incomplete', `the SetupIntent is ${intent.status}; confirm it first`);
+    }
+    const paymentMethodId =
+      typeof intent.payment_method === 'string' ? intent.payment_method : intent.payment_method.id;
+    return this.record(accountId, await this.stripe.paymentMethods.retrieve(paymentMethodId), actor);
+  }
+
+  /** Saves a card Stripe attached to this account's customer; the first card becomes the default. */
+  async record(
+    accountId: string,
+    method: Stripe.PaymentMethod,
+    actor: AuditActor,
+  ): Promise<PaymentMethodRecord> {
+    if (!method.card) throw new ApiError(422, 'unsupported_payment_method', 'only cards are supported');
+    const card = method.card;
+    return this.database.sql.begin(async (tx) => {
+      await this.lockAccount(tx, accountId);
+      const [existing] = await tx<
+        PaymentMethodRecord[]
+      >`select ${tx.unsafe(COLUMNS)} from payment_methods where id = ${method.id}`;
+      if (existing) return existing;
+      const [{ has_default }] = await tx<{ has_default: boolean }[]>`
+        select exists (select 1 from payment_methods where account_id = ${accountId} and is_default and detached_at is null) as has_default`;
+      const [row] = await tx<PaymentMethodRecord[]>`
+        insert into payment_methods (id, account_id, brand, last4, exp_month, exp_year, is_default)
+        values (${method.id}, ${accountId}, ${card.brand}, ${card.last4}, ${card.exp_month}, ${card.exp_year}, ${!has_default})
+        returning ${tx.unsafe(COLUMNS)}`;
+      if (row.is_default) await this.cardChanged(tx, accountId);
+      await this.audit.record(tx, {
+        accountId,
+        actor,
+        action: 'payment_method.added',
+        targetType: 'payment_method',
+        targetId: row.id,
+        before: null,
+        after: cardView(row),
+      });
+      return row;
+    });
+  }
+
+  list(accountId: string): Promise<PaymentMethodRecord[]> {
+    return this.database.sql<PaymentMethodRecord[]>`
+      select ${this.database.sql.unsafe(COLUMNS)} from payment_methods
+      where account_id = ${accountId} and detached_at is null order by is_default desc, created_at desc`;
+  }
+
+  /** The card auto-reload charges, if any. */
+  async defaultOf(accountId: string): Promise<PaymentMethodRecord | null> {
+    const [row] = await this.database.sql<PaymentMethodRecord[]>`
+      select ${this.database.sql.unsafe(COLUMNS)} from payment_methods
+      where account_id = ${accountId} and is_default and detached_at is null`;
+    return row ?? null;
+  }
+
+  async find(accountId: string, paymentMethodId: string): Promise<PaymentMethodRecord> {
+    const [row] = await this.database.sql<PaymentMethodRecord[]>`
+      select ${this.database.sql.unsafe(COLUMNS)} from payment_methods
+      where id = ${paymentMethodId} and account_id = ${accountId} and detached_at is null`;
+    if (!row) throw new ApiError(404, 'payment_method_not_found', 'no such payment method');
+    return row;
+  }
+
+  async setDefault(
+    accountId: string,
+    paymentMethodId: string,
+    actor: AuditActor,
+  ): Promise<PaymentMethodRecord> {
+    const chosen = await this.find(accountId, paymentMethodId);
+    const customer = await this.customers.customerOf(accountId);
+    await this.stripe.customers.update(customer, { invoice_settings: { default_payment_method: chosen.id } });
+    return this.database.sql.begin(async (tx) => {
+      await this.lockAccount(tx, accountId);
+      const [before] = await tx<PaymentMethodRecord[]>`
+        select ${tx.unsafe(COLUMNS)} from payment_methods where account_id = ${accountId} and is_default and detached_at is null`;
+      await tx`update payment_methods set is_default = false where account_id = ${accountId} and is_default`;
+      const [row] = await tx<PaymentMethodRecord[]>`
+        update payment_methods set is_default = true where id = ${chosen.id} and detached_at is null
+        returning ${tx.unsafe(COLUMNS)}`;
+      if (!row) throw new ApiError(404, 'payment_method_not_found', 'no such payment method');
+      if (before?.id !== row.id) await this.cardChanged(tx, accountId);
+      await this.audit.record(tx, {
+        accountId,
+        actor,
+        action: 'payment_method.default_changed',
+        targetType: 'payment_method',
+        targetId: row.id,
+        before: before ? cardView(before) : null,
+        after: cardView(row),
+      });
+      return row;
+    });
+  }
+
+  /** Detaches the card in Stripe and forgets it here; purchases keep their copy of brand and last4. */
+  async remove(accountId: string, paymentMethodId: string, actor: AuditActor): Promise<void> {
+    const card = await this.find(accountId, paymentMethodId);
+    await this.stripe.paymentMethods.detach(card.id).catch((error: unknown) => {
+      // Already detached in Stripe (e.g. by the webhook's cause): nothing left to do there.
+      if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+    });
+    await this.markDetached(accountId, card.id, actor);
+  }
+
+  /** Forgets a card detached in Stripe (our call or payment_method.detached). Idempotent. */
+  async markDetached(
+    accountId: string,
+    paymentMethodId: string,
+    actor: AuditActor,
+    tx?: Tx,
+  ): Promise<boolean> {
+    const run = async (t: Tx) => {
+      const [row] = await t<PaymentMethodRecord[]>`
+        update payment_methods set detached_at = now(), is_default = false
+        where id = ${paymentMethodId} and account_id = ${accountId} and detached_at is null
+        returning ${t.unsafe(COLUMNS)}`;
+      if (!row) return false;
+      await this.audit.record(t, {
+        accountId,
+        actor,
+        action: 'payment_method.removed',
+        targetType: 'payment_method',
+        targetId: row.id,
+        before: cardView(row),
+        after: null,
+      });
+      return true;
+    };
+    return tx ? run(tx) : this.database.sql.begin(run);
+  }
+
+  /** A new default card ends an auto-reload pause and its failure count. */
+  private async cardChanged(tx: Tx, accountId: string): Promise<void> {
+    await tx`
+      update auto_reload_settings set consecutive_failures = 0, paused_at = null, paused_reason = null, updated_at = now()
+      where account_id = ${accountId} and (consecutive_failures > 0 or paused_at is not null)`;
+  }
+
+  private async lockAccount(tx: Tx, accountId: string): Promise<void> {
+    // Serialises card changes per account, so "exactly one default" holds under concurrency.
+    await tx`select 1 from accounts where id = ${accountId} for update`;
+  }
+}
+
+export function cardView(card: PaymentMethodRecord) {
+  return {
+    id: card.id,
+    brand: card.brand,
+    last4: card.last4,
+    exp_month: card.exp_month,
+    exp_year: card.exp_year,
+    is_default: card.is_default,
+  };
+}

@@ -1,0 +1,157 @@
+import { AuditActor, AuditLogService, SYSTEM_ACTOR } from '@app/audit';
+import { CatalogWriter } from '@app/catalog';
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { LedgerChangeService } from '@app/ledger';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import Stripe from 'stripe';
+import { PURCHASE_COLUMNS, purchaseLedgerKey, PurchaseRecord } from './purchase-records';
+import { centsToMicros } from './stripe-client';
+
+export interface SettledPurchase {
+  purchase: PurchaseRecord;
+  balanceMicros: bigint | null;
+  /** True when this call granted the credits; false when they had been granted before (or not at all). */
+  credited: boolean;
+}
+
+export interface FailureDetails {
+  code: string | null;
+  declineCode: string | null;
+  message: string | null;
+}
+
+/** Runs inside a purchase's credit transaction; e.g. recording the webhook event that caused it. */
+export type InTransaction = (tx: Tx) => Promise<void>;
+
+/**
+ * Moves a purchase to its final state from what Stripe says of its PaymentIntent. Credits are
+ * granted exactly once, by the ledger row purchase:<id>, in the same transaction as the purchase
+ * status, the bought-credits total, the Free -> Developer move on a first purchase and the audit
+ * row, whether the success is seen in the API answer, the webhook, or both at once.
+ */
+@Injectable()
+export class PurchaseSettlementService {
+  private readonly logger = new Logger(PurchaseSettlementService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly ledger: LedgerChangeService,
+    private readonly audit: AuditLogService,
+    private readonly catalog: CatalogWriter,
+  ) {}
+
+  async byPaymentIntent(intent: Stripe.PaymentIntent): Promise<PurchaseRecord | null> {
+    const purchaseId = intent.metadata?.purchase_id;
+    const [row] = await this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases
+      where payment_intent_id = ${intent.id} or (${purchaseId ?? null}::uuid is not null and id = ${purchaseId ?? null}::uuid)
+      limit 1`;
+    return row ?? null;
+  }
+
+  async succeeded(
+    purchase: PurchaseRecord,
+    intent: Stripe.PaymentIntent,
+    actor: AuditActor = SYSTEM_ACTOR,
+    alsoInTransaction?: InTransaction,
+  ): Promise<SettledPurchase> {
+    if (intent.status !== 'succeeded')
+      throw new Error(`PaymentIntent ${intent.id} is ${intent.status}, not succeeded`);
+    const received = centsToMicros(intent.amount_received);
+    if (received !== purchase.amount_micros || intent.currency !== purchase.currency) {
+      // Never credit what was not paid; this needs a person.
+      this.logger.error(
+        `purchase ${purchase.id}: PaymentIntent ${intent.id} received ${intent.amount_received} ${intent.currency}, expected ${purchase.amount_micros} micros`,
+      );
+      return { purchase, balanceMicros: null, credited: false };
+    }
+    let tierChanged = false;
+    const applied = await this.ledger.apply({
+      accountId: purchase.account_id,
+      kind: purchase.kind === 'auto_reload' ? 'auto_reload' : 'purchase',
+      amountMicros: purchase.amount_micros,
+      ledgerKey: purchaseLedgerKey(purchase.id),
+      source: { purchase_id: purchase.id, payment_intent: intent.id },
+      alsoInTransaction: async (tx, balanceMicros) => {
+        const chargeId =
+          typeof intent.latest_charge === 'string'
+            ? intent.latest_charge
+            : (intent.latest_charge?.id ?? null);
+        await tx`
+          update credit_purchases set status = 'succeeded', succeeded_at = now(), updated_at = now(),
+                 payment_intent_id = ${intent.id}, charge_id = ${chargeId},
+                 failure_code = null, decline_code = null, failure_message = null
+          where id = ${purchase.id}`;
+        const [account] = await tx<{ tier: string }[]>`
+          select tier from accounts where id = ${purchase.account_id} for update`;
+        // The first successful purchase moves a Free account to Developer; nothing else changes a tier automatically.
+        tierChanged = account.tier === 'free';
+        await tx`
+          update accounts set purchased_micros = purchased_micros + ${purchase.amount_micros},
+                 tier = case when tier = 'free' then 'developer'::account_tier else tier end, updated_at = now()
+          where id = ${purchase.account_id}`;
+        // A successful purchase ends an auto-reload pause.
+        await tx`
+          update auto_reload_settings set consecutive_failures = 0, paused_at = null, paused_reason = null, updated_at = now()
+          where account_id = ${purchase.account_id} and (consecutive_failures > 0 or paused_at is not null)`;
+        await this.audit.recordMany(tx, [
+          {
+            accountId: purchase.account_id,
+            actor,
+            action: purchase.kind === 'auto_reload' ? 'credits.auto_reloaded' : 'credits.purchased',
+            targetType: 'purchase',
+            targetId: purchase.id,
+            before: { balance_micros: balanceMicros - purchase.amount_micros },
+            after: {
+              balance_micros: balanceMicros,
+              amount_micros: purchase.amount_micros,
+              payment_intent: intent.id,
+            },
+          },
+          ...(tierChanged
+            ? [
+                {
+                  accountId: purchase.account_id,
+                  actor,
+                  action: 'account.tier_changed',
+                  targetType: 'account',
+                  targetId: purchase.account_id,
+                  before: { tier: 'free' },
+                  after: { tier: 'developer', reason: 'first purchase' },
+                },
+              ]
+            : []),
+        ]);
+        await alsoInTransaction?.(tx);
+      },
+    });
+    // Bought credits and the tier are cached in every process.
+    if (!applied.replayed) await this.catalog.announce();
+    const [row] = await this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchase.id}`;
+    return { purchase: row, balanceMicros: applied.balanceMicros, credited: !applied.replayed };
+  }
+
+  /** Records a failed or abandoned attempt; never touches a purchase that already succeeded. */
+  async failed(
+    purchase: PurchaseRecord,
+    status: 'failed' | 'canceled' | 'requires_action',
+    failure: FailureDetails,
+    paymentIntentId: string | null,
+    alsoInTransaction?: InTransaction,
+  ): Promise<PurchaseRecord> {
+    return this.database.sql.begin(async (tx) => {
+      const [row] = await tx<PurchaseRecord[]>`
+        update credit_purchases set status = ${status}, failure_code = ${failure.code}, decline_code = ${failure.declineCode},
+               failure_message = ${failure.message}, payment_intent_id = coalesce(payment_intent_id, ${paymentIntentId}),
+               updated_at = now()
+        where id = ${purchase.id} and status <> 'succeeded'
+        returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
+      await alsoInTransaction?.(tx);
+      if (row) return row;
+      const [current] = await tx<PurchaseRecord[]>`
+        select ${tx.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchase.id}`;
+      return current;
+    });
+  }
+}

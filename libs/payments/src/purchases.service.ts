@@ -1,0 +1,203 @@
+import { AuditActor } from '@app/audit';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { ApiError } from '@app/http';
+import { formatUsd } from '@app/money';
+import { Inject, Injectable } from '@nestjs/common';
+import Stripe from 'stripe';
+import { PaymentMethodsService } from './payment-methods.service';
+import { PURCHASE_COLUMNS, purchaseIntentKey, PurchaseRecord } from './purchase-records';
+import { PurchaseSettlementService } from './purchase-settlement.service';
+import { microsToCents, PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
+import { StripeCustomersService } from './stripe-customers.service';
+
+export interface PurchaseRequest {
+  accountId: string;
+  amountMicros: bigint;
+  /** A saved card of the account; the default card when omitted. */
+  paymentMethodId?: string;
+  /** The client's Idempotency-Key: the same key is the same purchase, charged at most once. */
+  requestKey: string;
+  actor: AuditActor;
+}
+
+export interface PurchaseOutcome {
+  purchase: PurchaseRecord;
+  balanceMicros: bigint | null;
+  /** For requires_action: what Stripe.js needs to let the card holder authenticate. */
+  clientSecret: string | null;
+  nextAction: Stripe.PaymentIntent.NextAction | null;
+}
+
+/**
+ * Credit purchases by card. The purchase row is written first; then a PaymentIntent is created
+ * and confirmed with an idempotency key derived from that row, so a retry (ours, the SDK's or
+ * the client's with the same Idempotency-Key) reaches the same PaymentIntent and never charges
+ * twice. Credits come only from a succeeded PaymentIntent (PurchaseSettlementService).
+ */
+@Injectable()
+export class PurchasesService {
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    @Inject(PAYMENTS_OPTIONS) private readonly options: PaymentsOptions,
+    private readonly customers: StripeCustomersService,
+    private readonly cards: PaymentMethodsService,
+    private readonly settlement: PurchaseSettlementService,
+  ) {}
+
+  async purchase(request: PurchaseRequest): Promise<PurchaseOutcome> {
+    const { minPurchaseMicros: min, maxPurchaseMicros: max } = this.options;
+    if (request.amountMicros < min || request.amountMicros > max || request.amountMicros % 10_000n !== 0n) {
+      throw new ApiError(
+        422,
+        'invalid_amount',
+        `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
+      );
+    }
+    const card = request.paymentMethodId
+      ? await this.cards.find(request.accountId, request.paymentMethodId)
+      : await this.cards.defaultOf(request.accountId);
+    if (!card)
+      throw new ApiError(422, 'no_payment_method', 'add a card or choose one with payment_method_id');
+
+    const purchase = await this.openPurchase(request, card);
+    if (purchase.status === 'succeeded' || purchase.status === 'failed' || purchase.status === 'canceled') {
+      return {
+        purchase,
+        balanceMicros: await this.balanceIfSucceeded(purchase),
+        clientSecret: null,
+        nextAction: null,
+      };
+    }
+    const customer = await this.customers.customerOf(request.accountId);
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = await this.stripe.paymentIntents.create(
+        {
+          amount: microsToCents(purchase.amount_micros),
+          currency: purchase.currency,
+          customer,
+          payment_method: purchase.payment_method_id ?? undefined,
+          confirm: true,
+          description: `Credits ${formatUsd(purchase.amount_micros)} USD`,
+          metadata: { purchase_id: purchase.id, account_id: purchase.account_id, kind: purchase.kind },
+          // Cards only, confirmed here: no redirect-based methods to return from.
+          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+        },
+        { idempotencyKey: purchaseIntentKey(purchase.id) },
+      );
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeCardError) {
+        const failed = await this.settlement.failed(
+          purchase,
+          'failed',
+          {
+            code: error.code ?? 'card_declined',
+            declineCode: error.decline_code ?? null,
+            message: error.message,
+          },
+          error.payment_intent?.id ?? null,
+        );
+        throw declined(failed);
+      }
+      throw error;
+    }
+    return this.afterConfirm(purchase, intent, request.actor);
+  }
+
+  async find(accountId: string, purchaseId: string): Promise<PurchaseRecord> {
+    const [row] = await this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchaseId} and account_id = ${accountId}`;
+    if (!row) throw new ApiError(404, 'purchase_not_found', 'no such purchase');
+    return row;
+  }
+
+  list(accountId: string, limit = 100): Promise<PurchaseRecord[]> {
+    return this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where account_id = ${accountId}
+      order by created_at desc limit ${limit}`;
+  }
+
+  private async afterConfirm(
+    purchase: PurchaseRecord,
+    intent: Stripe.PaymentIntent,
+    actor: AuditActor,
+  ): Promise<PurchaseOutcome> {
+    if (intent.status === 'succeeded') {
+      const settled = await this.settlement.succeeded(purchase, intent, actor);
+      return {
+        purchase: settled.purchase,
+        balanceMicros: settled.balanceMicros,
+        clientSecret: null,
+        nextAction: null,
+      };
+    }
+    if (intent.status === 'requires_action') {
+      const pending = await this.settlement.failed(
+        purchase,
+        'requires_action',
+        {
+          code: 'authentication_required',
+          declineCode: null,
+          message: 'the card holder must authenticate this payment',
+        },
+        intent.id,
+      );
+      return {
+        purchase: pending,
+        balanceMicros: null,
+        clientSecret: intent.client_secret,
+        nextAction: intent.next_action,
+      };
+    }
+    const error = intent.last_payment_error;
+    const failed = await this.settlement.failed(
+      purchase,
+      'failed',
+      {
+        code: error?.code ?? intent.status,
+        declineCode: error?.decline_code ?? null,
+        message: error?.message ?? null,
+      },
+      intent.id,
+    );
+    throw declined(failed);
+  }
+
+  /** The purchase row for this Idempotency-Key: new, or the one an earlier attempt wrote. */
+  private async openPurchase(
+    request: PurchaseRequest,
+    card: { id: string; brand: string; last4: string },
+  ): Promise<PurchaseRecord> {
+    const requestKey = `purchase:${request.accountId}:${request.requestKey}`;
+    const { sql } = this.database;
+    const [created] = await sql<PurchaseRecord[]>`
+      insert into credit_purchases (account_id, kind, request_key, amount_micros, payment_method_id, card_brand, card_last4)
+      values (${request.accountId}, 'purchase', ${requestKey}, ${request.amountMicros}, ${card.id}, ${card.brand}, ${card.last4})
+      on conflict (request_key) do nothing
+      returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
+    if (created) return created;
+    const [existing] = await sql<PurchaseRecord[]>`
+      select ${sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where request_key = ${requestKey}`;
+    if (existing.amount_micros !== request.amountMicros || existing.payment_method_id !== card.id) {
+      throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another purchase');
+    }
+    return existing;
+  }
+
+  private async balanceIfSucceeded(purchase: PurchaseRecord): Promise<bigint | null> {
+    if (purchase.status !== 'succeeded') return null;
+    const [row] = await this.database.sql<{ balance_after_micros: bigint }[]>`
+      select balance_after_micros from ledger_entries where idempotency_key = ${'purchase:' + purchase.id}`;
+    return row?.balance_after_micros ?? null;
+  }
+}
+
+function declined(purchase: PurchaseRecord): ApiError {
+  return new ApiError(
+    402,
+    purchase.failure_code ?? 'card_declined',
+    purchase.failure_message ?? 'the card was declined',
+    { decline_code: purchase.decline_code, purchase_id: purchase.id },
+  );
+}
