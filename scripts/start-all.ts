@@ -1,5 +1,5 @@
 /**
- * `npm start`: runs ingest, api and usage-worker as one supervised group (after build and
+ * `npm start`: runs ingest, api, usage-worker (and the Stripe test server) as one supervised group (after build and
  * migrate). A crashed app is restarted; SIGINT/SIGTERM stop every app and wait for them.
  * Docker and production run each app as its own process instead (docker-compose.yml).
  */
@@ -22,11 +22,16 @@ const SHUTDOWN_TIMEOUT_MS = 20_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const PARENT_CHECK_MS = 500;
 
-const APPS = [
+const APPS: { name: string; color: string; env?: Record<string, string> }[] = [
   { name: 'ingest', color: 'cyan' },
   { name: 'api', color: 'magenta' },
   { name: 'usage-worker', color: 'yellow' },
-] as const;
+];
+
+/** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */
+function usesLocalStripeServer(url: string): boolean {
+  return url !== '' && ['127.0.0.1', 'localhost'].includes(new URL(url).hostname);
+}
 
 function shellQuote(value: string): string {
   return /^[\w./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
@@ -37,10 +42,28 @@ function describeEndpoints(): string[] {
   const ingest = loadConfig(ingestEnvSchema);
   const api = loadConfig(apiEnvSchema);
   const worker = loadConfig(workerEnvSchema);
+  if (usesLocalStripeServer(api.STRIPE_API_URL)) {
+    const stripeUrl = new URL(api.STRIPE_API_URL);
+    APPS.push({
+      name: 'stripe-server',
+      color: 'green',
+      env: {
+        STRIPE_SERVER_HOST: stripeUrl.hostname,
+        STRIPE_SERVER_PORT: stripeUrl.port || '80',
+        // Webhooks go to the api app, signed with the secret the api checks.
+        STRIPE_WEBHOOK_URL:
+          process.env.STRIPE_WEBHOOK_URL ?? `http://${api.HOST}:${api.API_PORT}/webhooks/stripe`,
+        STRIPE_WEBHOOK_SECRET: api.STRIPE_WEBHOOK_SECRET,
+      },
+    });
+  }
   return [
     `ingest        http://${ingest.HOST}:${ingest.INGEST_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `api           http://${api.HOST}:${api.API_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `usage-worker  http://${worker.WORKER_METRICS_HOST}:${worker.WORKER_METRICS_PORT}  (metrics /metrics, health /health)`,
+    api.STRIPE_API_URL
+      ? `stripe        ${api.STRIPE_API_URL}${usesLocalStripeServer(api.STRIPE_API_URL) ? "  (the repo's Stripe-compatible test server)" : ''}`
+      : 'stripe        api.stripe.com',
   ];
 }
 
@@ -56,6 +79,7 @@ function main(): void {
       prefixColor: app.color,
       // exec: the app replaces the shell, so signals reach Node directly.
       command: `exec ${shellQuote(process.execPath)} ${shellQuote(join('dist', 'apps', app.name, 'src', 'main.js'))}`,
+      env: app.env,
     })),
     {
       cwd: ROOT,

@@ -13,6 +13,7 @@ import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
 import { LedgerAdminController, LedgerModule } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
+import { PaymentMethodsController, PaymentsModule, PurchasesController } from '@app/payments';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
 
@@ -35,6 +36,7 @@ export class ApiModule {
         AccessModule.forRoot(freeModelLimitsFromEnv(config)),
         CatalogModule,
         LedgerModule,
+        PaymentsModule.forRoot(config),
       ],
       controllers: [
         AccountsAdminController,
@@ -46,6 +48,8 @@ export class ApiModule {
         ApiKeysController,
         IpAllowlistController,
         AuditLogController,
+        PaymentMethodsController,
+        PurchasesController,
       ],
     };
   }
