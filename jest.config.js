@@ -1,5 +1,20 @@
 /** Unit specs live beside the code; integration suites under test/ use real Postgres, Redis and processes. */
-const libs = ['access', 'audit', 'config', 'db', 'http', 'ledger', 'metrics', 'money', 'payments', 'queue', 'catalog', 'redis', 'stripe-server', 'usage'];
+const libs = [
+  'access',
+  'audit',
+  'config',
+  'db',
+  'http',
+  'ledger',
+  'metrics',
+  'money',
+  'payments',
+  'queue',
+  'catalog',
+  'redis',
+  'stripe-server',
+  'usage',
+];
 
 module.exports = {
   rootDir: '.',

@@ -9,12 +9,16 @@ const MODEL = 'openai/gpt-4o-mini';
 type AppKey = 'ingest' | 'api';
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** The ids a route path can name: placeholders :id, :memberId, :projectId and :keyId. */
+/** The ids a route path (or body) can name: placeholders :id, :memberId, :projectId, :keyId, :paymentMethodId and :purchaseId. */
 interface Target {
   accountId: string;
   memberId: string;
   projectId: string;
   keyId: string;
+  paymentMethodId: string;
+  purchaseId: string;
+  /** A SetupIntent confirmed with a card but not saved yet. */
+  setupIntentId: string;
 }
 
 /**
@@ -26,7 +30,8 @@ interface AccountRouteCase {
   method: Method;
   path: string;
   ok: number;
-  body?: () => unknown;
+  body?: (target: Target) => unknown;
+  headers?: () => Record<string, string>;
 }
 
 /** Every account-facing route of both apps. A new route is one more line here. */
@@ -92,6 +97,36 @@ const ACCOUNT_ROUTES: AccountRouteCase[] = [
     body: () => ({ cidrs: [] }),
   },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/audit-log', ok: 200 },
+  { app: 'api', method: 'POST', path: '/v1/accounts/:id/payment-methods/setup-intents', ok: 201 },
+  {
+    app: 'api',
+    method: 'POST',
+    path: '/v1/accounts/:id/payment-methods',
+    ok: 201,
+    body: (target) => ({ setup_intent_id: target.setupIntentId }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/payment-methods', ok: 200 },
+  { app: 'api', method: 'POST', path: '/v1/accounts/:id/payment-methods/:paymentMethodId/default', ok: 200 },
+  { app: 'api', method: 'DELETE', path: '/v1/accounts/:id/payment-methods/:paymentMethodId', ok: 204 },
+  {
+    app: 'api',
+    method: 'POST',
+    path: '/v1/accounts/:id/purchases',
+    ok: 201,
+    // The account's default card, or the named one: B's card must not be chargeable through B's id either.
+    body: (target) => ({ amount: '5.00', payment_method_id: target.paymentMethodId }),
+    headers: () => ({ 'idempotency-key': randomUUID() }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/purchases', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/purchases/:purchaseId', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/auto-reload', ok: 200 },
+  {
+    app: 'api',
+    method: 'PUT',
+    path: '/v1/accounts/:id/auto-reload',
+    ok: 200,
+    body: () => ({ enabled: false, threshold: '5.00', amount: '20.00' }),
+  },
 ];
 
 const label = (route: { method: string; path: string }) => `${route.method} ${route.path}`;
@@ -101,11 +136,13 @@ function fill(path: string, target: Target): string {
     .replace(':id', target.accountId)
     .replace(':memberId', target.memberId)
     .replace(':projectId', target.projectId)
-    .replace(':keyId', target.keyId);
+    .replace(':keyId', target.keyId)
+    .replace(':paymentMethodId', target.paymentMethodId)
+    .replace(':purchaseId', target.purchaseId);
 }
 
 describe('workspaces are isolated from each other, and roles limit what a key may do', () => {
-  const stack = new BillingStack({ workers: 1 });
+  const stack = new BillingStack({ workers: 1, stripe: true });
   const tag = randomBytes(4).toString('hex');
 
   let a: Workspace;
@@ -117,12 +154,60 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
   /** Strings only B's data contains: none may appear in an answer to A. */
   let bMarkers: string[];
   let bSnapshotBefore: unknown;
+  let bCustomerId: string;
+  let bStripeBefore: unknown;
 
   const clientOf = (app: AppKey, token: string | null) =>
     new ApiClient(app === 'ingest' ? stack.ingest.url : stack.api.url, token);
 
   function call(route: AccountRouteCase, target: Target, token: string): Promise<JsonResponse> {
-    return clientOf(route.app, token).request(route.method, fill(route.path, target), route.body?.());
+    return clientOf(route.app, token).request(
+      route.method,
+      fill(route.path, target),
+      route.body?.(target),
+      route.headers?.() ?? {},
+    );
+  }
+
+  /** A SetupIntent of the workspace confirmed with a test card, as Stripe.js would on the client. */
+  async function confirmedSetup(ws: Workspace, card = 'pm_card_visa'): Promise<string> {
+    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
+    if (setup.status !== 201) throw new Error(`setup intent: ${JSON.stringify(setup.body)}`);
+    await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
+    return setup.body.setup_intent_id;
+  }
+
+  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<string> {
+    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
+      setup_intent_id: await confirmedSetup(ws, card),
+    });
+    if (saved.status !== 201) throw new Error(`save card: ${JSON.stringify(saved.body)}`);
+    return saved.body.id;
+  }
+
+  /** B's side in Stripe: its PaymentIntents, attached cards and default card. */
+  async function stripeStateOf(customerId: string) {
+    const stripe = stack.stripeClient();
+    const customer = await stripe.customers.retrieve(customerId);
+    return {
+      intents: (await stripe.paymentIntents.list({ customer: customerId, limit: 100 })).data.map((pi) => [
+        pi.id,
+        pi.status,
+        pi.amount,
+      ]),
+      cards: (await stripe.customers.listPaymentMethods(customerId, { limit: 100 })).data.map((pm) => pm.id),
+      defaultCard: 'deleted' in customer ? null : customer.invoice_settings.default_payment_method,
+    };
+  }
+
+  async function buyCredits(ws: Workspace, amount = '5.00'): Promise<string> {
+    const bought = await stack.admin.post(
+      `${ws.path}/purchases`,
+      { amount },
+      { 'idempotency-key': randomUUID() },
+    );
+    if (bought.status !== 201) throw new Error(`purchase: ${JSON.stringify(bought.body)}`);
+    return bought.body.id;
   }
 
   async function createWorkspace(name: string, email: string): Promise<Workspace> {
@@ -159,6 +244,8 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       projects: await read(stack.admin, `${ws.path}/projects`),
       apiKeys: await read(stack.admin, `${ws.path}/api-keys`),
       allowlist: await read(stack.admin, `${ws.path}/ip-allowlist`),
+      paymentMethods: await read(stack.admin, `${ws.path}/payment-methods`),
+      purchases: await read(stack.admin, `${ws.path}/purchases`),
       audit: await read(stack.admin, `${ws.path}/audit-log?limit=1000`),
       balance,
       usage: await read(stack.gateway, `${ws.path}/usage?limit=1000`),
@@ -176,13 +263,16 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   }
 
-  /** A member, project and key of A's own, for one call of the owner key on its workspace. */
+  /** A member, project, key, card, purchase and SetupIntent of A's own, for one call of the owner key on its workspace. */
   async function freshTargetOfA(): Promise<Target> {
     return {
       accountId: a.accountId,
       memberId: await a.addMember(`fresh-${randomUUID().slice(0, 8)}@a.test`, 'member'),
       projectId: await a.createProject(),
       keyId: (await a.createKey({ role: 'member' })).id,
+      paymentMethodId: await addCard(a, 'pm_card_mastercard'),
+      purchaseId: await buyCredits(a),
+      setupIntentId: await confirmedSetup(a, 'pm_card_amex'),
     };
   }
 
@@ -216,6 +306,15 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     const allowlist = await stack.admin.put(`${b.path}/ip-allowlist`, { cidrs: ['127.0.0.1/32', '::1/128'] });
     expect(allowlist.status).toBe(200);
 
+    // A's default card pays for the purchases of the owner key's own calls.
+    await addCard(a);
+    const bCard = await addCard(b, 'pm_card_discover');
+    const bPurchase = await buyCredits(b, '7.00');
+    const bSetupIntent = await confirmedSetup(b, 'pm_card_amex');
+    const [{ stripe_customer_id: bCustomer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
+      select stripe_customer_id from accounts where id = ${b.accountId}`;
+    bCustomerId = bCustomer;
+
     await pushUsage(a.accountId, 2);
     const bEvents = await pushUsage(b.accountId, 3);
     await stack.drained();
@@ -225,7 +324,15 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       { what: "B's usage to be readable" },
     );
 
-    bTarget = { accountId: b.accountId, memberId: bMember, projectId: bProject, keyId: bMemberKey.id };
+    bTarget = {
+      accountId: b.accountId,
+      memberId: bMember,
+      projectId: bProject,
+      keyId: bMemberKey.id,
+      paymentMethodId: bCard,
+      purchaseId: bPurchase,
+      setupIntentId: bSetupIntent,
+    };
     bMarkers = [
       b.accountId,
       `Tenant B ${tag}`,
@@ -238,12 +345,22 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       bProject,
       bOwner.id,
       bMemberKey.id,
+      bCard,
+      bPurchase,
+      bSetupIntent,
+      bCustomer,
       ...bEvents,
     ];
     bSnapshotBefore = await snapshot(b);
+    bStripeBefore = await stripeStateOf(bCustomerId);
     // The snapshot really holds B's data, so "unchanged" below means something.
     expect(JSON.stringify(bSnapshotBefore)).toContain(`b-secret-project-${tag}`);
     expect(JSON.stringify(bSnapshotBefore)).toContain(bEvents[0]);
+    expect(JSON.stringify(bSnapshotBefore)).toContain(bPurchase);
+    expect(bStripeBefore).toMatchObject({
+      intents: [[expect.any(String), 'succeeded', 700]],
+      cards: expect.arrayContaining([bCard]),
+    });
   });
 
   afterAll(() => stack.stop());
@@ -364,6 +481,46 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
         'api_key_not_found',
       ],
       [
+        "POST payment-methods with B's confirmed SetupIntent",
+        'POST',
+        () => '/payment-methods',
+        () => ({ setup_intent_id: bTarget.setupIntentId }),
+        404,
+        'setup_intent_not_found',
+      ],
+      [
+        'POST payment-methods/:paymentMethodId/default',
+        'POST',
+        (t) => `/payment-methods/${t.paymentMethodId}/default`,
+        () => undefined,
+        404,
+        'payment_method_not_found',
+      ],
+      [
+        'DELETE payment-methods/:paymentMethodId',
+        'DELETE',
+        (t) => `/payment-methods/${t.paymentMethodId}`,
+        () => undefined,
+        404,
+        'payment_method_not_found',
+      ],
+      [
+        "POST purchases charged to B's card",
+        'POST',
+        () => '/purchases',
+        () => ({ amount: '5.00', payment_method_id: bTarget.paymentMethodId }),
+        404,
+        'payment_method_not_found',
+      ],
+      [
+        'GET purchases/:purchaseId',
+        'GET',
+        (t) => `/purchases/${t.purchaseId}`,
+        () => undefined,
+        404,
+        'purchase_not_found',
+      ],
+      [
         "POST api-keys attributed to B's project",
         'POST',
         () => '/api-keys',
@@ -386,6 +543,8 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
         method,
         `${a.path}${suffix(bTarget)}`,
         body(),
+        // Only purchases read it; elsewhere it is ignored.
+        { 'idempotency-key': randomUUID() },
       );
       expectError(response, status, code);
       expectNoDataOfB(response);
@@ -531,6 +690,10 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       ['read the audit log', 'GET', '/audit-log', () => undefined],
       ['read the IP allowlist', 'GET', '/ip-allowlist', () => undefined],
       ['change the IP allowlist', 'PUT', '/ip-allowlist', () => ({ cidrs: [] })],
+      ['list cards', 'GET', '/payment-methods', () => undefined],
+      ['start adding a card', 'POST', '/payment-methods/setup-intents', () => undefined],
+      ['buy credits', 'POST', '/purchases', () => ({ amount: '5.00' })],
+      ['list purchases', 'GET', '/purchases', () => undefined],
     ];
 
     it.each(memberRefusals)(
@@ -565,6 +728,26 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       const after = await stack.admin.get(`${a.path}/api-keys/${victim.id}`);
       expect(after.body).toEqual(expect.objectContaining({ name: victim.body.name, status: 'active' }));
       expect((await ingestAs(victim.key).get(`${a.path}/balance`)).status).toBe(200);
+    });
+
+    it('a billing key may add a card, buy credits and read its purchases', async () => {
+      const billing = apiAs(billingKey);
+      const setup = await billing.post(`${a.path}/payment-methods/setup-intents`);
+      expect(setup.status).toBe(201);
+      await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, {
+        payment_method: 'pm_card_visa_debit',
+      });
+      const card = await billing.post(`${a.path}/payment-methods`, {
+        setup_intent_id: setup.body.setup_intent_id,
+      });
+      expect(card.status).toBe(201);
+      const purchase = await billing.post(
+        `${a.path}/purchases`,
+        { amount: '5.00', payment_method_id: card.body.id },
+        { 'idempotency-key': randomUUID() },
+      );
+      expect(purchase.status).toBe(201);
+      expect((await billing.get(`${a.path}/purchases/${purchase.body.id}`)).status).toBe(200);
     });
 
     it('an admin key may not create an owner key', async () => {
@@ -624,6 +807,10 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       // Had a refused usage batch been accepted after all, it would show once the queue is empty.
       await stack.drained();
       expect(await snapshot(b)).toEqual(bSnapshotBefore);
+    });
+
+    it("B's Stripe customer is untouched: no charge, no card attached, detached or made default", async () => {
+      expect(await stripeStateOf(bCustomerId)).toEqual(bStripeBefore);
     });
 
     it("B's keys still work from B's allowed addresses", async () => {

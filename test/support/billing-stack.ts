@@ -1,6 +1,9 @@
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import Stripe from 'stripe';
 import { ApiClient } from './api-client';
-import { AppProcess } from './app-process';
+import { AppProcess, freePort } from './app-process';
 import { TestStores } from './test-stores';
 import { waitFor } from './wait-for';
 
@@ -9,6 +12,64 @@ export interface StackOptions {
   env?: Record<string, string>;
   workerEnv?: Record<string, string>;
   redisUrl?: string;
+  /**
+   * Also run the Stripe-compatible test server (apps/stripe-server) as a process of the stack,
+   * with its webhooks going to the api app, and point api and workers at it.
+   */
+  stripe?: boolean;
+  /** Extra settings of that stripe server (apps/stripe-server/README.md), e.g. STRIPE_WEBHOOK_DUPLICATE_DELIVERY. */
+  stripeServerEnv?: Record<string, string>;
+}
+
+/** Shared by the stripe server (signing) and the apps (verifying). */
+export const STACK_WEBHOOK_SECRET = 'whsec_billing_stack_test_secret';
+const STACK_STRIPE_KEY = 'sk_test_billing_stack_0123456789';
+
+/** The compiled stripe-server app as a child process on a free port, as npm start runs it. */
+export class StripeServerProcess {
+  private child: ChildProcess | null = null;
+  private exited: Promise<unknown> = Promise.resolve();
+  output = '';
+  port = 0;
+
+  constructor(private readonly env: Record<string, string>) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    if (!this.port) this.port = await freePort();
+    const main = join(__dirname, '..', '..', 'dist', 'apps', 'stripe-server', 'src', 'main.js');
+    const child = spawn(process.execPath, [main], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...this.env,
+        STRIPE_SERVER_HOST: '127.0.0.1',
+        STRIPE_SERVER_PORT: String(this.port),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    child.stdout?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`stripe-server exited: ${this.output}`);
+        return (await fetch(`${this.url}/health/ready`)).status;
+      },
+      (status) => status === 200,
+      { what: 'stripe-server to be ready' },
+    );
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
 }
 
 /**
@@ -20,6 +81,8 @@ export class BillingStack {
   ingest!: AppProcess;
   api!: AppProcess;
   workers: AppProcess[] = [];
+  /** Set with `stripe: true`. */
+  stripeServer: StripeServerProcess | null = null;
   gateway!: ApiClient;
   admin!: ApiClient;
 
@@ -29,9 +92,24 @@ export class BillingStack {
 
   async start(): Promise<this> {
     await this.stores.setUp();
-    const env = this.stores.env({ RECONCILE_INTERVAL_MS: '0', ...this.options.env });
+    const apiPort = await freePort();
+    let stripeEnv: Record<string, string> = {};
+    if (this.options.stripe) {
+      this.stripeServer = await new StripeServerProcess({
+        STRIPE_WEBHOOK_URL: `http://127.0.0.1:${apiPort}/webhooks/stripe`,
+        STRIPE_WEBHOOK_SECRET: STACK_WEBHOOK_SECRET,
+        ...this.options.stripeServerEnv,
+      }).start();
+      stripeEnv = {
+        STRIPE_API_URL: this.stripeServer.url,
+        STRIPE_SECRET_KEY: STACK_STRIPE_KEY,
+        STRIPE_WEBHOOK_SECRET: STACK_WEBHOOK_SECRET,
+      };
+    }
+    const env = this.stores.env({ RECONCILE_INTERVAL_MS: '0', ...stripeEnv, ...this.options.env });
     this.ingest = new AppProcess('ingest', env);
     this.api = new AppProcess('api', env);
+    this.api.port = apiPort;
     for (let i = 0; i < (this.options.workers ?? 1); i++) {
       this.workers.push(
         new AppProcess('usage-worker', { ...env, USAGE_LOCK_DURATION_MS: '3000', ...this.options.workerEnv }),
@@ -49,7 +127,19 @@ export class BillingStack {
 
   async stop(): Promise<void> {
     await Promise.all([this.ingest, this.api, ...this.workers].filter(Boolean).map((app) => app.stop()));
+    await this.stripeServer?.stop();
     await this.stores.tearDown();
+  }
+
+  /** The official SDK pointed at the stack's stripe server (`stripe: true`), as Stripe.js or a test would use it. */
+  stripeClient(): Stripe {
+    if (!this.stripeServer) throw new Error('start the stack with { stripe: true }');
+    return new Stripe(STACK_STRIPE_KEY, {
+      telemetry: false,
+      host: '127.0.0.1',
+      port: this.stripeServer.port,
+      protocol: 'http',
+    });
   }
 
   async createAccount(tier: 'free' | 'developer' | 'enterprise' = 'developer'): Promise<string> {

@@ -13,7 +13,14 @@ import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
 import { LedgerAdminController, LedgerModule } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
-import { PaymentMethodsController, PaymentsModule, PurchasesController } from '@app/payments';
+import {
+  AutoReloadController,
+  PaymentMethodsController,
+  PaymentsModule,
+  PurchasesController,
+  RefundsController,
+  StripeWebhooksController,
+} from '@app/payments';
 import { RedisModule } from '@app/redis';
 import { DynamicModule, Module } from '@nestjs/common';
 
@@ -50,6 +57,9 @@ export class ApiModule {
         AuditLogController,
         PaymentMethodsController,
         PurchasesController,
+        AutoReloadController,
+        RefundsController,
+        StripeWebhooksController,
       ],
     };
   }

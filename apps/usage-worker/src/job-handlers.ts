@@ -2,12 +2,14 @@ import { PruneAuditLogService } from '@app/audit';
 import { ReconcileBalancesService } from '@app/ledger';
 import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
-import { JobName, JobPayloads } from '@app/queue';
+import { ChargeAutoReloadService } from '@app/payments';
+import { JobAttempt, JobName, JobPayloads } from '@app/queue';
 import { MeterUsageBatchService } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { UnrecoverableError } from 'bullmq';
 
-type Handlers = { [N in JobName]: (payload: JobPayloads[N]) => Promise<unknown> };
+type Handlers = { [N in JobName]: (payload: JobPayloads[N], attempt: JobAttempt) => Promise<unknown> };
 
 /**
  * The one handler of every job name. A processor only checks the payload's shape and calls one
@@ -22,6 +24,7 @@ export class JobHandlers {
     meter: MeterUsageBatchService,
     reconciler: ReconcileBalancesService,
     auditPruner: PruneAuditLogService,
+    autoReload: ChargeAutoReloadService,
     metrics: BillingMetrics,
     @Inject(APP_CONFIG) config: WorkerEnv,
   ) {
@@ -46,6 +49,12 @@ export class JobHandlers {
         const result = await auditPruner.prune();
         this.logger.log(`pruned ${result.deleted} expired audit log row(s)`);
         return result;
+      },
+      [JobName.AutoReload]: async (payload, attempt) => {
+        if (typeof payload?.accountId !== 'string' || !Number.isSafeInteger(payload.crossing))
+          throw new UnrecoverableError('malformed auto-reload payload');
+        const outcome = await autoReload.reload(payload, attempt);
+        return { outcome: outcome?.kind ?? 'recorded_before', purchaseId: outcome?.purchase.id ?? null };
       },
     };
   }

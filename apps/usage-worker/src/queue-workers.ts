@@ -1,11 +1,21 @@
 import { WorkerEnv } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
-import { cappedBackoff, JobName, QUEUE_OF_JOB, QUEUE_SETTINGS, QueueName } from '@app/queue';
+import { cappedBackoff, JobAttempt, JobName, QUEUE_OF_JOB, QUEUE_SETTINGS, QueueName } from '@app/queue';
 import { openBullRedis, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { JobHandlers } from './job-handlers';
+
+/** The fields of QUEUE_SETTINGS entries; those a queue leaves out come from the worker's config. */
+interface QueueSettings {
+  stalledIntervalMs: number;
+  maxStalledCount: number;
+  concurrency?: number;
+  lockDurationMs?: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
 
 /**
  * Runs a BullMQ worker per queue with the settings from @app/queue, dispatching each job to its
@@ -26,21 +36,26 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   async onApplicationBootstrap(): Promise<void> {
     const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
-    for (const queueName of [QueueName.Usage, QueueName.Maintenance]) {
+    for (const queueName of [QueueName.Usage, QueueName.Maintenance, QueueName.Payments]) {
       const queue = new Queue(queueName, { connection: openBullRedis(this.config.REDIS_URL), prefix });
       this.queues.push(queue);
       this.metrics.watchQueue(queueName, () =>
         queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
       );
-      const settings = QUEUE_SETTINGS[queueName];
+      const settings: QueueSettings = QUEUE_SETTINGS[queueName];
+      const lockDuration = settings.lockDurationMs ?? this.config.USAGE_LOCK_DURATION_MS;
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
         connection: openBullRedis(this.config.REDIS_URL),
         prefix,
-        concurrency: queueName === QueueName.Usage ? this.config.USAGE_WORKER_CONCURRENCY : 1,
-        lockDuration: this.config.USAGE_LOCK_DURATION_MS,
-        stalledInterval: Math.min(settings.stalledIntervalMs, this.config.USAGE_LOCK_DURATION_MS),
+        concurrency:
+          queueName === QueueName.Usage ? this.config.USAGE_WORKER_CONCURRENCY : (settings.concurrency ?? 1),
+        lockDuration,
+        stalledInterval: Math.min(settings.stalledIntervalMs, lockDuration),
         maxStalledCount: settings.maxStalledCount,
-        settings: { backoffStrategy: (attemptsMade: number) => cappedBackoff(attemptsMade) },
+        settings: {
+          backoffStrategy: (attemptsMade: number) =>
+            cappedBackoff(attemptsMade, settings.backoffBaseMs, settings.backoffCapMs),
+        },
       });
       worker.on('failed', (job, error) => {
         this.metrics.batchFailures.inc({ stage: queueName });
@@ -87,10 +102,15 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async process(queueName: QueueName, job: Job): Promise<unknown> {
     const name = job.name as JobName;
-    const handler = this.handlers.byName[name] as ((payload: unknown) => Promise<unknown>) | undefined;
+    const handler = this.handlers.byName[name] as
+      ((payload: unknown, attempt: JobAttempt) => Promise<unknown>) | undefined;
     if (!handler || QUEUE_OF_JOB[name] !== queueName) {
       throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queueName}`);
     }
-    return handler(job.data);
+    // attemptsMade counts finished attempts, so this one is attemptsMade + 1.
+    return handler(job.data, {
+      attempt: job.attemptsMade + 1,
+      lastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+    });
   }
 }

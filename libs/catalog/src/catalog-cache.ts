@@ -39,6 +39,12 @@ interface ProjectRow {
   archived_at: Date | null;
 }
 
+interface AutoReloadRow {
+  account_id: string;
+  enabled: boolean;
+  threshold_micros: bigint;
+}
+
 interface PriceRow {
   id: number;
   model_id: string;
@@ -64,6 +70,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private readonly apiKeys = new Map<string, CachedApiKey>();
   private readonly apiKeysByPrefix = new Map<string, CachedApiKey>();
   private readonly projects = new Map<string, CachedProject>();
+  /** Thresholds of accounts with auto-reload enabled (paused ones included: their reload job records the skip). */
+  private readonly autoReloadThresholds = new Map<string, bigint>();
   private loadedVersion: string | null = null;
   private syncedFrom: Date | null = null;
   private running: Promise<void> | null = null;
@@ -119,6 +127,11 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     return this.projects.get(projectId);
   }
 
+  /** The balance below which the account's usage triggers an auto-reload; null when auto-reload is off. */
+  autoReloadThreshold(accountId: string): bigint | null {
+    return this.autoReloadThresholds.get(accountId) ?? null;
+  }
+
   /** The price version of `modelId` in effect at `atMs`; undefined for unknown or not-yet-priced models. */
   priceAt(modelId: string, atMs: number): PriceVersion | undefined {
     return this.models.get(modelId)?.at(atMs);
@@ -164,7 +177,7 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     const version = await this.redis.get(this.keys.catalogVersion());
     const since = this.syncedFrom ? new Date(this.syncedFrom.getTime() - RESYNC_MARGIN_MS) : new Date(0);
     const { sql } = this.database;
-    const [[{ now }], accountRows, priceRows, keyRows, projectRows] = await Promise.all([
+    const [[{ now }], accountRows, priceRows, keyRows, projectRows, autoReloadRows] = await Promise.all([
       sql<{ now: Date }[]>`select now() as now`,
       sql<AccountRow[]>`
         select id, tier, status, purchased_micros, ip_allowlist from accounts where updated_at >= ${since}`,
@@ -176,6 +189,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
         select id, account_id, project_id, role, prefix, secret_hash, limit_micros, limit_period, revoked_at
         from api_keys where updated_at >= ${since}`,
       sql<ProjectRow[]>`select id, account_id, archived_at from projects where updated_at >= ${since}`,
+      sql<AutoReloadRow[]>`
+        select account_id, enabled, threshold_micros from auto_reload_settings where updated_at >= ${since}`,
     ]);
     for (const row of accountRows) {
       this.accounts.set(row.id, {
@@ -200,6 +215,10 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
       };
       this.apiKeys.set(key.id, key);
       this.apiKeysByPrefix.set(key.prefix, key);
+    }
+    for (const row of autoReloadRows) {
+      if (row.enabled) this.autoReloadThresholds.set(row.account_id, row.threshold_micros);
+      else this.autoReloadThresholds.delete(row.account_id);
     }
     for (const row of projectRows)
       this.projects.set(row.id, { id: row.id, accountId: row.account_id, archivedAt: row.archived_at });

@@ -49,13 +49,21 @@ export async function createHttpApp(
   return app;
 }
 
-const PUBLIC_PATHS = /^\/(health|metrics|docs)(\/|\?|$|-json|-yaml)/;
+// The Stripe webhook carries no token: its signature over the raw body authenticates it.
+const PUBLIC_PATHS = /^\/(health|metrics|docs)(\/|\?|$|-json|-yaml)|^\/webhooks\/stripe(\?|$)/;
+
+/** A request whose JSON body is also kept as sent, for signatures computed over the raw bytes (webhooks). */
+export interface RawBodyRequest {
+  rawBody?: string;
+}
 
 /** JSON bodies parsed as Fastify does (prototype-poisoning safe), with our error code when they are not JSON. */
 function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
   const fastify = adapter.getInstance();
   fastify.removeContentTypeParser('application/json');
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // Only where a signature needs it: ingest's large batches are not kept twice.
+    if (request.url.startsWith('/webhooks/')) (request as RawBodyRequest).rawBody = body as string;
     if (body === '') return done(null, undefined);
     try {
       done(

@@ -14,4 +14,30 @@ export class BalanceRepository {
       where account_id = any(${accountIds as string[]}::uuid[]) group by account_id`;
     return new Map(rows.map((row) => [row.account_id, row.balance_micros]));
   }
+
+  /**
+   * What a balance missing from Redis is rebuilt from: the balance, and the last auto-reload
+   * crossing number committed with a ledger row ("<token>#<n>"), so numbering continues after
+   * Redis lost its data instead of reusing numbers whose reloads already ran.
+   */
+  async seedsOf(accountIds: readonly string[]): Promise<Map<string, BalanceSeed>> {
+    const balances = await this.balancesOf(accountIds);
+    if (balances.size === 0) return new Map();
+    const rows = await this.database.sql<{ account_id: string; reloads: string }[]>`
+      select account_id, max(split_part(redis_token, '#', 2)::bigint)::text as reloads from ledger_entries
+      where account_id = any(${[...balances.keys()]}::uuid[]) and redis_token like '%#%' group by account_id`;
+    const reloads = new Map(rows.map((row) => [row.account_id, row.reloads]));
+    return new Map(
+      [...balances].map(([accountId, balance]) => [
+        accountId,
+        { balance, reloads: reloads.get(accountId) ?? '0' },
+      ]),
+    );
+  }
+}
+
+export interface BalanceSeed {
+  balance: bigint;
+  /** Auto-reload crossings numbered so far (decimal string). */
+  reloads: string;
 }

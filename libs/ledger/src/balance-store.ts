@@ -1,7 +1,7 @@
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
-import { BalanceRepository } from './balance-repository';
+import { BalanceRepository, BalanceSeed } from './balance-repository';
 import { defineLedgerScripts, ReserveReply } from './ledger-scripts';
 
 export interface PendingChange {
@@ -11,6 +11,8 @@ export interface PendingChange {
   /** Micros applied in Redis now: negative for usage, 0 for credits that wait for Postgres. */
   appliedDelta: bigint;
   token: string;
+  /** Auto-reload threshold of the account; the reply says whether this change crossed below it. */
+  thresholdMicros?: bigint | null;
 }
 
 export interface ReservedChange {
@@ -20,6 +22,8 @@ export interface ReservedChange {
   status: 'created' | 'exists';
   balanceBefore: bigint;
   balanceAfter: bigint;
+  /** Auto-reload crossing number when this call moved the balance below the threshold (also in `token`). */
+  crossing: number | null;
 }
 
 export interface Settlement {
@@ -52,7 +56,7 @@ export class BalanceStore {
     let replies = await this.runReserve(changes, new Map());
     const missing = changes.filter((_, index) => replies[index][0] === 'missing');
     if (missing.length > 0) {
-      const seeds = await this.balances.balancesOf(missing.map((change) => change.accountId));
+      const seeds = await this.balances.seedsOf(missing.map((change) => change.accountId));
       const retried = await this.runReserve(missing, seeds);
       let next = 0;
       replies = replies.map((reply) => (reply[0] === 'missing' ? retried[next++] : reply));
@@ -65,6 +69,7 @@ export class BalanceStore {
         token: reply[1],
         balanceBefore: BigInt(reply[2]),
         balanceAfter: BigInt(reply[3]),
+        crossing: reply[4] ? Number(reply[4]) : null,
       };
     });
   }
@@ -92,14 +97,16 @@ export class BalanceStore {
   async balanceOf(accountId: string): Promise<bigint | null> {
     const cached = await this.redis.hget(this.keys.balance(accountId), 'bal');
     if (cached !== null) return BigInt(cached);
-    const seed = (await this.balances.balancesOf([accountId])).get(accountId);
+    const seed = (await this.balances.seedsOf([accountId])).get(accountId);
     if (seed === undefined) return null;
-    return BigInt(await this.redis.seedBalance(this.keys.balance(accountId), seed.toString()));
+    return BigInt(
+      await this.redis.seedBalance(this.keys.balance(accountId), seed.balance.toString(), seed.reloads),
+    );
   }
 
   private async runReserve(
     changes: readonly PendingChange[],
-    seeds: Map<string, bigint>,
+    seeds: Map<string, BalanceSeed>,
   ): Promise<ReserveReply[]> {
     if (changes.length === 0) return [];
     const pipeline = this.redis.pipeline();
@@ -111,7 +118,9 @@ export class BalanceStore {
         change.changeKey,
         change.appliedDelta.toString(),
         change.token,
-        seed === undefined ? '' : seed.toString(),
+        seed === undefined ? '' : seed.balance.toString(),
+        change.thresholdMicros == null ? '' : change.thresholdMicros.toString(),
+        seed?.reloads ?? '',
       );
     }
     return throwPipelineErrors(await pipeline.exec()) as ReserveReply[];

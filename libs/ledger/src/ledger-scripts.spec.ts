@@ -31,6 +31,7 @@ describe('ledger Lua scripts', () => {
       '',
       '0',
       '0',
+      '',
     ]);
     expect(await redis.exists(bal, pend)).toBe(0);
   });
@@ -41,6 +42,7 @@ describe('ledger Lua scripts', () => {
       't1',
       '1000',
       '900',
+      '',
     ]);
     expect(await redis.hget(pend, 'batch-1')).toBe('-100:t1');
   });
@@ -52,6 +54,7 @@ describe('ledger Lua scripts', () => {
       't1',
       '900',
       '900',
+      '',
     ]);
     expect(await balance()).toBe(900n);
   });
@@ -113,9 +116,113 @@ describe('ledger Lua scripts', () => {
   it('stays exact for balances far beyond 2^53 micros', async () => {
     const huge = 9_000_000_000_000_000_123n; // about $9 trillion: above 2^53, below 2^63
     const reply = await redis.reserveChange(bal, pend, 'batch-1', '-7', 't1', huge.toString());
-    expect(reply).toEqual(['created', 't1', huge.toString(), (huge - 7n).toString()]);
+    expect(reply).toEqual(['created', 't1', huge.toString(), (huge - 7n).toString(), '']);
     expect(await redis.settleChange(bal, pend, 'batch-1', 't1', '-5')).toEqual([1, (huge - 5n).toString()]);
     expect(await balance()).toBe(huge - 5n);
+  });
+
+  describe('auto-reload threshold', () => {
+    it('reports a crossing when a deduction moves the balance from the threshold to below it', async () => {
+      expect(await redis.reserveChange(bal, pend, 'batch-1', '-1', 't1', '1000', '1000')).toEqual([
+        'created',
+        't1#1',
+        '1000',
+        '999',
+        '1',
+      ]);
+      expect(await redis.hget(bal, 'reloads')).toBe('1');
+      expect(await redis.hget(pend, 'batch-1')).toBe('-1:t1#1');
+    });
+
+    it('reports no crossing for a deduction that stays at or above the threshold', async () => {
+      const reply = await redis.reserveChange(bal, pend, 'batch-1', '-500', 't1', '1500', '1000');
+      expect(reply).toEqual(['created', 't1', '1500', '1000', '']);
+      expect(await redis.hexists(bal, 'reloads')).toBe(0);
+    });
+
+    it('reports no crossing for a deduction that starts below the threshold', async () => {
+      await redis.reserveChange(bal, pend, 'batch-1', '-600', 't1', '1500', '1000');
+      const reply = await redis.reserveChange(bal, pend, 'batch-2', '-100', 't2', '', '1000');
+      expect(reply).toEqual(['created', 't2', '900', '800', '']);
+      expect(await redis.hget(bal, 'reloads')).toBe('1');
+    });
+
+    it('reports no crossing without a threshold', async () => {
+      const reply = await redis.reserveChange(bal, pend, 'batch-1', '-600', 't1', '1500', '');
+      expect(reply).toEqual(['created', 't1', '1500', '900', '']);
+    });
+
+    it('does not cross again when a redelivered change finds its pending entry', async () => {
+      await redis.reserveChange(bal, pend, 'batch-1', '-600', 't1', '1500', '1000');
+      const again = await redis.reserveChange(bal, pend, 'batch-1', '-600', 't2', '', '1000');
+      // The token of the pending entry still names its crossing; no new one is counted.
+      expect(again).toEqual(['exists', 't1#1', '900', '900', '']);
+      expect(await redis.hget(bal, 'reloads')).toBe('1');
+      expect(await redis.settleChange(bal, pend, 'batch-1', 't1#1', '-600')).toEqual([1, '900']);
+    });
+
+    it('continues crossing numbers from Postgres when Redis lost the balance', async () => {
+      // Crossings 1-7 already ran as reloads; reusing their numbers would make new ones no-ops.
+      const reply = await redis.reserveChange(bal, pend, 'batch-1', '-600', 't1', '1500', '1000', '7');
+      expect(reply).toEqual(['created', 't1#8', '1500', '900', '8']);
+      await redis.del(bal);
+      expect(await redis.seedBalance(bal, '1500', '9')).toBe('1500');
+      expect(await redis.hget(bal, 'reloads')).toBe('9');
+    });
+
+    it('numbers a second crossing after the balance recovered', async () => {
+      await redis.reserveChange(bal, pend, 'batch-1', '-600', 't1', '1500', '1000');
+      await redis.settleChange(bal, pend, 'batch-1', 't1#1', '-600');
+      await redis.reserveChange(bal, pend, 'reload-1', '0', 't2', '', '1000');
+      await redis.settleChange(bal, pend, 'reload-1', 't2', '2000');
+      const reply = await redis.reserveChange(bal, pend, 'batch-2', '-2000', 't3', '', '1000');
+      expect(reply).toEqual(['created', 't3#2', '2900', '900', '2']);
+    });
+
+    it('counts exactly one crossing among concurrent deductions', async () => {
+      await redis.reserveChange(bal, pend, 'seed', '0', 't0', '10000', '5000');
+      const replies = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          redis.reserveChange(bal, pend, `batch-${i}`, '-250', `t${i}`, '', '5000'),
+        ),
+      );
+      expect(replies.filter((reply) => reply[4] !== '')).toEqual([
+        ['created', expect.stringMatching(/#1$/), '5000', '4750', '1'],
+      ]);
+      expect(await balance()).toBe(0n);
+    });
+
+    it('compares negative balances and thresholds exactly', async () => {
+      const cases: [string, string, string, string][] = [
+        // seed, delta, threshold, expected crossing
+        ['0', '-1', '0', '1'],
+        ['-5', '-1', '-5', '1'],
+        ['-4', '-2', '-5', '1'],
+        ['-6', '-1', '-5', ''],
+        ['10', '-20', '-5', '1'],
+        ['100', '-1', '99', ''],
+        ['9007199254740993', '-1', '9007199254740993', '1'],
+        ['9007199254740993', '-1', '9007199254740992', ''],
+      ];
+      for (const [seed, delta, threshold, expected] of cases) {
+        const id = randomUUID();
+        const reply = await redis.reserveChange(
+          keys.balance(id),
+          keys.pending(id),
+          'batch-1',
+          delta,
+          't1',
+          seed,
+          threshold,
+        );
+        expect({ seed, delta, threshold, crossing: reply[4] }).toEqual({
+          seed,
+          delta,
+          threshold,
+          crossing: expected,
+        });
+      }
+    });
   });
 
   it('keeps every key of an account in one cluster slot', () => {

@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis, { ChainableCommander, Result } from 'ioredis';
 
-type ReserveReply = [status: 'missing' | 'created' | 'exists', token: string, before: string, after: string];
+type ReserveReply = [
+  status: 'missing' | 'created' | 'exists',
+  token: string,
+  before: string,
+  after: string,
+  /** Auto-reload crossing number if this call moved the balance below the threshold, else "". */
+  crossing: string,
+];
 type SettleReply = [settled: 0 | 1, balanceAfter: string];
 
 declare module 'ioredis' {
@@ -14,6 +21,10 @@ declare module 'ioredis' {
       appliedDelta: string,
       token: string,
       seed: string,
+      /** Auto-reload threshold in micros, "" for none. */
+      threshold?: string,
+      /** Auto-reload crossings so far, to seed with the balance ("" = 0). */
+      reloadsSeed?: string,
     ): Result<ReserveReply, Context>;
     settleChange(
       balanceKey: string,
@@ -24,7 +35,7 @@ declare module 'ioredis' {
     ): Result<SettleReply, Context>;
     /** settle-change.lua with API-key spend counters: numKeys = 2 + counters, then keys, then args. */
     settleChangeWithSpend(numKeys: number, ...keysAndArgs: string[]): Result<SettleReply, Context>;
-    seedBalance(balanceKey: string, seed: string): Result<string, Context>;
+    seedBalance(balanceKey: string, seed: string, reloadsSeed?: string): Result<string, Context>;
     repairBalance(
       balanceKey: string,
       pendingKey: string,
@@ -41,6 +52,16 @@ const SCRIPTS = {
   seedBalance: { file: 'seed-balance.lua', keys: 1 },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
 } as const;
+
+/**
+ * The auto-reload crossing a committed change made, from its token: reserve-change.lua appends
+ * "#<crossing>" to the token of a change that moved the balance below the threshold, and that
+ * token is what Postgres records with the change. Null when the change crossed nothing.
+ */
+export function crossingOfToken(token: string): number | null {
+  const match = /#(\d+)$/.exec(token);
+  return match ? Number(match[1]) : null;
+}
 
 const sources = new Map<string, string>();
 

@@ -88,6 +88,26 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly autoReloads = new Counter({
+    name: 'billing_auto_reloads_total',
+    help: 'Auto-reload outcomes, each counted once per crossing (succeeded, declined, authentication_required, skipped); paused counts the pauses those failures caused.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stripeWebhooks = new Counter({
+    name: 'billing_stripe_webhooks_total',
+    help: 'Stripe webhook deliveries by event type and outcome (handled, ignored, duplicate, failed, invalid_signature).',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly disputes = new Counter({
+    name: 'billing_disputes_total',
+    help: 'Charge disputes opened (charge.dispute.created), each counted once; the account is flagged for review.',
+    registers: [this.registry],
+  });
+
   private readonly queueSources = new Map<string, () => Promise<Record<string, number>>>();
 
   readonly queueJobs: Gauge<'queue' | 'state'> = new Gauge({

@@ -2,13 +2,44 @@ import { CatalogModule } from '@app/catalog';
 import { StripeEnv } from '@app/config';
 import { LedgerModule } from '@app/ledger';
 import { DynamicModule, Module } from '@nestjs/common';
+import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
+import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
+import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
 import { PaymentMethodsService } from './payment-methods.service';
 import { PurchaseSettlementService } from './purchase-settlement.service';
 import { PurchasesService } from './purchases.service';
+import { RecordRefundService } from './refunds/record-refund.service';
+import { RefundPurchaseService } from './refunds/refund-purchase.service';
 import { createStripeClient, PAYMENTS_OPTIONS, paymentsOptionsFromEnv, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
+import { FlagDisputeService } from './webhooks/flag-dispute.service';
+import { HandleStripeEventService } from './webhooks/handle-stripe-event.service';
+import { StripeOwnersService } from './webhooks/stripe-owners.service';
+import { SyncCardsService } from './webhooks/sync-cards.service';
+import { SyncPaymentIntentService } from './webhooks/sync-payment-intent.service';
+import { SyncRefundsService } from './webhooks/sync-refunds.service';
 
-const SERVICES = [StripeCustomersService, PaymentMethodsService, PurchaseSettlementService, PurchasesService];
+const SERVICES = [
+  StripeCustomersService,
+  PaymentMethodsService,
+  PurchaseSettlementService,
+  PurchasesService,
+  AutoReloadSettingsService,
+  RecordAutoReloadOutcomeService,
+  ChargeAutoReloadService,
+];
+
+/** Refunds (admin route and charge.refunded) and the Stripe webhook's handlers. */
+const REFUND_AND_WEBHOOK_SERVICES = [
+  RecordRefundService,
+  RefundPurchaseService,
+  StripeOwnersService,
+  SyncPaymentIntentService,
+  SyncCardsService,
+  SyncRefundsService,
+  FlagDisputeService,
+  HandleStripeEventService,
+];
 
 /** Cards, purchases and their settlement; Stripe only through the official SDK. */
 @Module({})
@@ -21,8 +52,9 @@ export class PaymentsModule {
         { provide: STRIPE, useValue: createStripeClient(env) },
         { provide: PAYMENTS_OPTIONS, useValue: paymentsOptionsFromEnv(env) },
         ...SERVICES,
+        ...REFUND_AND_WEBHOOK_SERVICES,
       ],
-      exports: [STRIPE, PAYMENTS_OPTIONS, ...SERVICES],
+      exports: [STRIPE, PAYMENTS_OPTIONS, ...SERVICES, ...REFUND_AND_WEBHOOK_SERVICES],
     };
   }
 }

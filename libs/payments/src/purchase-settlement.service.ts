@@ -83,7 +83,7 @@ export class PurchaseSettlementService {
                  failure_code = null, decline_code = null, failure_message = null
           where id = ${purchase.id}`;
         const [account] = await tx<{ tier: string }[]>`
-          select tier from accounts where id = ${purchase.account_id} for update`;
+          select tier from accounts where id = ${purchase.account_id} for no key update`;
         // The first successful purchase moves a Free account to Developer; nothing else changes a tier automatically.
         tierChanged = account.tier === 'free';
         await tx`

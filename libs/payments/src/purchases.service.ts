@@ -69,6 +69,14 @@ export class PurchasesService {
         nextAction: null,
       };
     }
+    if (purchase.payment_intent_id) {
+      // An earlier attempt reached Stripe: act on that PaymentIntent's state now (the card holder
+      // may have authenticated since). Creating again could charge twice once Stripe forgets the key.
+      const earlier = await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id);
+      if (earlier.status !== 'requires_payment_method' && earlier.status !== 'canceled') {
+        return this.afterConfirm(purchase, earlier, request.actor);
+      }
+    }
     const customer = await this.customers.customerOf(request.accountId);
     let intent: Stripe.PaymentIntent;
     try {
@@ -131,6 +139,10 @@ export class PurchasesService {
         clientSecret: null,
         nextAction: null,
       };
+    }
+    if (intent.status === 'processing') {
+      // Cards settle at once in practice; if not, the webhook credits it when it does.
+      return { purchase, balanceMicros: null, clientSecret: null, nextAction: null };
     }
     if (intent.status === 'requires_action') {
       const pending = await this.settlement.failed(

@@ -7,3 +7,14 @@ import { randomUUID } from 'node:crypto';
 export function newUsageBatchId(): string {
   return randomUUID();
 }
+
+/**
+ * The job id of an auto-reload crossing. BullMQ drops an add whose id it already holds, so each
+ * crossing gets one job however often its batch is redelivered; the same value is the request
+ * key of the purchase row and the Stripe idempotency key of its PaymentIntent, so the card is
+ * charged at most once per crossing even after the job itself is gone. (BullMQ refuses ':' in
+ * custom ids except for exactly three parts, which this is.)
+ */
+export function autoReloadJobId(accountId: string, crossing: number): string {
+  return `auto-reload:${accountId}:${crossing}`;
+}

@@ -23,11 +23,27 @@ export interface MeterUsageBatchPayload {
   events: UsageEventPayload[];
 }
 
+/** One auto-reload crossing of an account (libs/ledger reserve-change.lua numbers them). */
+export interface AutoReloadPayload {
+  accountId: string;
+  /** The account's crossing number; with the account it names the job, the purchase and the charge. */
+  crossing: number;
+}
+
+/** Which delivery of a job a handler is running; a handler may act differently on the last one. */
+export interface JobAttempt {
+  /** 1 for the first delivery. */
+  attempt: number;
+  /** No retry follows if this attempt throws. */
+  lastAttempt: boolean;
+}
+
 /** Payload types looked up by job name, declared once. */
 export interface JobPayloads {
   [JobName.MeterUsageBatch]: MeterUsageBatchPayload;
   [JobName.ReconcileBalances]: Record<string, never>;
   [JobName.PruneAuditLog]: Record<string, never>;
+  [JobName.AutoReload]: AutoReloadPayload;
 }
 
 export type JobOf<N extends keyof JobPayloads> = JobPayloads[N];

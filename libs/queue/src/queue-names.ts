@@ -5,12 +5,14 @@
 export enum QueueName {
   Usage = 'usage-events',
   Maintenance = 'maintenance',
+  Payments = 'payments',
 }
 
 export enum JobName {
   MeterUsageBatch = 'meter-usage-batch',
   ReconcileBalances = 'reconcile-balances',
   PruneAuditLog = 'prune-audit-log',
+  AutoReload = 'auto-reload',
 }
 
 /** Which queue carries each job. */
@@ -18,4 +20,5 @@ export const QUEUE_OF_JOB: Record<JobName, QueueName> = {
   [JobName.MeterUsageBatch]: QueueName.Usage,
   [JobName.ReconcileBalances]: QueueName.Maintenance,
   [JobName.PruneAuditLog]: QueueName.Maintenance,
+  [JobName.AutoReload]: QueueName.Payments,
 };

@@ -33,4 +33,25 @@ export const QUEUE_SETTINGS = {
     stalledIntervalMs: 30_000,
     maxStalledCount: 3,
   },
+  /**
+   * Auto-reload charges. A job retries only for soft failures (processing errors, rate limits,
+   * network), a few times minutes apart; hard declines complete the job with the decline recorded,
+   * so a bad card is never charged in a loop. Completed jobs are kept a week so a redelivered
+   * usage batch re-adding its crossing's job id is dropped by BullMQ (the purchase's request key
+   * dedupes after that). The lock outlasts a slow Stripe call with the SDK's own retries.
+   */
+  [QueueName.Payments]: {
+    jobOptions: {
+      attempts: 5,
+      backoff: { type: 'capped' },
+      removeOnComplete: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    } satisfies JobsOptions,
+    concurrency: 4,
+    lockDurationMs: 120_000,
+    backoffBaseMs: 15_000,
+    backoffCapMs: 10 * 60_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 3,
+  },
 } as const;

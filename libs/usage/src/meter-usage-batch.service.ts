@@ -1,11 +1,20 @@
 import { CatalogCache } from '@app/catalog';
-import { BalanceStore } from '@app/ledger';
+import { BalanceStore, crossingOfToken } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { eventCostMicros } from '@app/money';
-import { MeterUsageBatchPayload } from '@app/queue';
+import {
+  AutoReloadPayload,
+  autoReloadJobId,
+  JobName,
+  MeterUsageBatchPayload,
+  QUEUE_SETTINGS,
+  QueueName,
+} from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import { spendPeriodIdsOfDay } from '@app/access';
+import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
+import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
 import { KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
@@ -20,6 +29,11 @@ export interface MeterResult {
  * Charges one usage batch: deduct in Redis (one Lua call per account), commit events and ledger
  * rows to Postgres in one transaction, then settle Redis with what Postgres committed. Each step
  * is safe to repeat: a redelivered batch finds its pending Redis entries and its ledger rows.
+ *
+ * The deduction also detects auto-reload crossings (reserve-change.lua). A crossing counts only
+ * if the attempt that made it is the one Postgres committed (its number is in the committed
+ * token), and its reload job is added after the settle on every attempt that gets there, under
+ * the crossing's job id: a crash anywhere re-adds the same job, never a second one.
  */
 @Injectable()
 export class MeterUsageBatchService {
@@ -30,6 +44,7 @@ export class MeterUsageBatchService {
     private readonly metrics: BillingMetrics,
     private readonly keys: RedisKeys,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
+    @InjectQueue(QueueName.Payments) private readonly payments: Queue<AutoReloadPayload>,
   ) {}
 
   async meter(batch: MeterUsageBatchPayload): Promise<MeterResult> {
@@ -47,6 +62,7 @@ export class MeterUsageBatchService {
         changeKey: batch.batchId,
         appliedDelta: -micros,
         token,
+        thresholdMicros: this.catalog.autoReloadThreshold(accountId),
       })),
     );
     deductTimer();
@@ -75,11 +91,32 @@ export class MeterUsageBatchService {
       }),
     );
 
+    await this.enqueueReloads(committed);
+
     let chargedMicros = 0n;
     for (const usage of committed.values()) chargedMicros -= usage.amountMicros;
     this.metrics.batchSize.observe(events.length);
     this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
     return { events: events.length, accounts: debits.size, chargedMicros };
+  }
+
+  /** One reload job per crossing that committed; BullMQ drops a job id it already holds. */
+  private async enqueueReloads(committed: Map<string, { redisToken: string }>): Promise<void> {
+    const jobs = [...committed].flatMap(([accountId, usage]) => {
+      const crossing = crossingOfToken(usage.redisToken);
+      if (crossing === null) return [];
+      return [
+        {
+          name: JobName.AutoReload,
+          data: { accountId, crossing },
+          opts: {
+            ...QUEUE_SETTINGS[QueueName.Payments].jobOptions,
+            jobId: autoReloadJobId(accountId, crossing),
+          },
+        },
+      ];
+    });
+    if (jobs.length > 0) await this.payments.addBulk(jobs);
   }
 
   /** Each key's spend added to its day, ISO week and month counters (which exist only for keys with limits). */

@@ -36,11 +36,11 @@ export class UsageModule {
     };
   }
 
-  /** What the usage worker needs: rating, deduction and persistence. */
+  /** What the usage worker needs: rating, deduction and persistence, and adding auto-reload jobs. */
   static forWorker(failpoint: FailpointName | undefined): DynamicModule {
     return {
       module: UsageModule,
-      imports: [CatalogModule, LedgerModule],
+      imports: [CatalogModule, LedgerModule, BullModule.registerQueue({ name: QueueName.Payments })],
       providers: [{ provide: FAILPOINT, useValue: failpoint }, UsageBatchRepository, MeterUsageBatchService],
       exports: [MeterUsageBatchService, LedgerModule],
     };

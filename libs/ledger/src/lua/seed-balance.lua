@@ -5,10 +5,14 @@
 
   KEYS[1] balance hash {bal, gen}
   ARGV[1] balance from Postgres in micros
+  ARGV[2] auto-reload crossings already numbered in Postgres, or "" (or absent)
 
   Reply: the balance now in Redis (string)
 ]]
 if redis.call('HSETNX', KEYS[1], 'bal', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'gen', 0)
+  if ARGV[2] and ARGV[2] ~= '' then
+    redis.call('HSET', KEYS[1], 'reloads', ARGV[2])
+  end
 end
 return redis.call('HGET', KEYS[1], 'bal')

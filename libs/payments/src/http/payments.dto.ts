@@ -13,8 +13,9 @@ export class PurchaseDto {
     example: '25.00',
     description: 'USD in whole cents, between the configured minimum and maximum',
   })
-  @Matches(/^\d{1,12}(\.\d{1,2})?$/, {
-    message: 'amount must be a decimal string in USD with at most 2 decimals',
+  // Up to 6 decimals parse, so a fraction of a cent is refused by the service as invalid_amount.
+  @Matches(/^\d{1,12}(\.\d{1,6})?$/, {
+    message: 'amount must be a decimal string in USD with at most 6 decimals',
   })
   amount: string;
 

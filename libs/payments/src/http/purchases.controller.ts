@@ -26,7 +26,7 @@ export class PurchasesController {
   })
   @ApiOperation({
     summary:
-      'Buy credits with a saved card. 201 paid and credited; 200 requires_action (finish with Stripe.js and client_secret); 402 declined (with decline_code)',
+      'Buy credits with a saved card. 201 paid and credited; 202 still processing (credited by webhook); 200 requires_action (finish with Stripe.js and client_secret); 402 declined (with decline_code)',
   })
   async purchase(
     @Param('id', AccountIdParam) accountId: string,
@@ -56,6 +56,10 @@ export class PurchasesController {
         client_secret: outcome.clientSecret,
         next_action: outcome.nextAction,
       };
+    }
+    if (outcome.purchase.status === 'pending') {
+      void reply.status(202);
+      return purchaseView(outcome.purchase);
     }
     if (outcome.purchase.status !== 'succeeded') {
       throw new ApiError(

@@ -1,0 +1,52 @@
+import { Tx } from '@app/db';
+import { PurchaseRecord } from '../purchase-records';
+
+/** Why a crossing was not charged; stored as the skipped purchase's failure_code. */
+export type AutoReloadSkipReason =
+  'disabled' | 'paused' | 'balance_recovered' | 'no_default_card' | 'monthly_cap_reached';
+
+export type AutoReloadOutcomeKind = 'succeeded' | 'declined' | 'authentication_required' | 'skipped';
+
+/** The audit action of each outcome (and of the pause that failures can cause). */
+export const AUTO_RELOAD_AUDIT = {
+  succeeded: 'auto_reload.succeeded',
+  declined: 'auto_reload.declined',
+  authentication_required: 'auto_reload.authentication_required',
+  skipped: 'auto_reload.skipped',
+  paused: 'auto_reload.paused',
+} as const;
+
+/** What the card holder must do to finish a payment that needs authentication (3-D Secure). */
+export interface AuthenticationStep {
+  paymentIntentId: string;
+  paymentMethodId: string | null;
+  /**
+   * For Stripe.js, on session: confirm the PaymentIntent with this secret. Given to observers
+   * (the message to the owner) and never stored: Stripe asks that it is not logged or kept.
+   */
+  clientSecret: string | null;
+}
+
+/** One crossing's final outcome, recorded once (purchase row + audit row) in one transaction. */
+export interface AutoReloadOutcome {
+  kind: AutoReloadOutcomeKind;
+  accountId: string;
+  crossing: number;
+  purchase: PurchaseRecord;
+  skipReason: AutoReloadSkipReason | null;
+  authentication: AuthenticationStep | null;
+  /** This outcome was the failure that paused auto-reload. */
+  paused: boolean;
+}
+
+/**
+ * Called inside the transaction that records each outcome, so whatever an observer writes
+ * commits with the outcome or not at all, exactly once per crossing. The invoices work renders
+ * the invoice of a `succeeded` reload here; alerts email the owner about the others.
+ */
+export interface AutoReloadObserver {
+  onAutoReloadOutcome(tx: Tx, outcome: AutoReloadOutcome): Promise<void>;
+}
+
+/** Multi-provider token: the observers registered in PaymentsModule (none yet). */
+export const AUTO_RELOAD_OBSERVERS = Symbol('AUTO_RELOAD_OBSERVERS');

@@ -1,0 +1,242 @@
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { BalanceStore } from '@app/ledger';
+import { formatUsd } from '@app/money';
+import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
+import { Inject, Injectable } from '@nestjs/common';
+import Stripe from 'stripe';
+import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
+import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
+import { microsToCents, STRIPE } from '../stripe-client';
+import { StripeCustomersService } from '../stripe-customers.service';
+import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
+import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
+import { RecordAutoReloadOutcomeService } from './record-auto-reload-outcome.service';
+
+interface SettingsRow {
+  enabled: boolean;
+  threshold_micros: bigint;
+  amount_micros: bigint;
+  monthly_cap_micros: bigint | null;
+  paused_at: Date | null;
+}
+
+const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
+  disabled: 'auto-reload was turned off',
+  paused: 'auto-reload is paused after failed charges',
+  balance_recovered: 'the balance was back at or above the threshold',
+  no_default_card: 'the account has no default card',
+  monthly_cap_reached: 'this reload would exceed the monthly cap',
+};
+
+/** A temporary failure; the job is retried with back-off (QUEUE_SETTINGS). */
+export class RetryableChargeError extends Error {}
+
+/**
+ * Charges the default card off-session for one auto-reload crossing. The purchase row (request
+ * key = the crossing's job id) is written first, or a skip is recorded instead; then the
+ * PaymentIntent is created with that key as its Stripe idempotency key, so however often the
+ * job runs, a crossing charges the card at most once. Each run asks Stripe for the truth of an
+ * existing PaymentIntent rather than trusting what an earlier run got to record.
+ */
+@Injectable()
+export class ChargeAutoReloadService {
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    private readonly cards: PaymentMethodsService,
+    private readonly customers: StripeCustomersService,
+    private readonly balances: BalanceStore,
+    private readonly outcomes: RecordAutoReloadOutcomeService,
+  ) {}
+
+  /** The crossing's outcome, or null when an earlier run recorded it (or the account has no settings). */
+  async reload(payload: AutoReloadPayload, attempt: JobAttempt): Promise<AutoReloadOutcome | null> {
+    const requestKey = autoReloadJobId(payload.accountId, payload.crossing);
+    let purchase = await this.findPurchase(payload.accountId, requestKey);
+    if (!purchase) {
+      const opened = await this.open(payload, requestKey);
+      if (opened.skipped) return opened.skipped;
+      purchase = opened.purchase;
+    }
+    if (!purchase || (await this.outcomes.isRecorded(purchase))) return null;
+    return this.charge(purchase, payload.crossing, attempt);
+  }
+
+  /**
+   * Writes the crossing's purchase row, or records why it is skipped, under the settings row's
+   * lock: concurrent crossings of one account see each other's purchases (the monthly cap).
+   */
+  private async open(
+    payload: AutoReloadPayload,
+    requestKey: string,
+  ): Promise<{ purchase: PurchaseRecord | null; skipped: AutoReloadOutcome | null }> {
+    // Read before the transaction takes its connection: these use others from the same pool.
+    const card = await this.cards.defaultOf(payload.accountId);
+    const balance = await this.balances.balanceOf(payload.accountId);
+    let skipped: AutoReloadOutcome | null = null;
+    const purchase = await this.database.sql.begin(async (tx) => {
+      const [settings] = await tx<SettingsRow[]>`
+        select enabled, threshold_micros, amount_micros, monthly_cap_micros, paused_at
+        from auto_reload_settings where account_id = ${payload.accountId} for update`;
+      if (!settings) return null;
+      const existing = await this.findPurchase(payload.accountId, requestKey, tx);
+      if (existing) return existing;
+      const reason = await this.skipReason(tx, payload.accountId, settings, card, balance);
+      const [row] = await tx<PurchaseRecord[]>`
+        insert into credit_purchases (account_id, kind, request_key, amount_micros, status, payment_method_id,
+                                      card_brand, card_last4, failure_code, failure_message)
+        values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros},
+                ${reason ? 'canceled' : 'pending'}, ${card?.id ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
+                ${reason}, ${reason ? SKIP_MESSAGES[reason] : null})
+        returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
+      if (reason) skipped = await this.outcomes.skipped(tx, row, payload.crossing, reason);
+      return row;
+    });
+    this.outcomes.counted(skipped);
+    return { purchase, skipped };
+  }
+
+  private async skipReason(
+    tx: Tx,
+    accountId: string,
+    settings: SettingsRow,
+    card: PaymentMethodRecord | null,
+    balance: bigint | null,
+  ): Promise<AutoReloadSkipReason | null> {
+    if (!settings.enabled) return 'disabled';
+    if (settings.paused_at) return 'paused';
+    // A grant or purchase may have arrived since the crossing: nothing to top up.
+    if (balance !== null && balance >= settings.threshold_micros) return 'balance_recovered';
+    if (!card) return 'no_default_card';
+    if (settings.monthly_cap_micros !== null) {
+      // Reloads still in flight count too, so concurrent crossings cannot overshoot the cap together.
+      const [{ total }] = await tx<{ total: bigint }[]>`
+        select coalesce(sum(amount_micros), 0)::bigint as total from credit_purchases
+        where account_id = ${accountId} and kind = 'auto_reload' and status in ('succeeded', 'pending')
+          and coalesce(succeeded_at, created_at) >= date_trunc('month', now(), 'UTC')`;
+      if (total + settings.amount_micros > settings.monthly_cap_micros) return 'monthly_cap_reached';
+    }
+    return null;
+  }
+
+  private async charge(
+    purchase: PurchaseRecord,
+    crossing: number,
+    attempt: JobAttempt,
+  ): Promise<AutoReloadOutcome | null> {
+    let intent: Stripe.PaymentIntent;
+    try {
+      intent = purchase.payment_intent_id
+        ? await this.resume(purchase, purchase.payment_intent_id, attempt)
+        : await this.createIntent(purchase, crossing);
+    } catch (error) {
+      const failure = classifyChargeError(error);
+      if (!failure) throw error;
+      return this.failed(purchase, crossing, failure, attempt);
+    }
+    switch (intent.status) {
+      case 'succeeded':
+        return this.outcomes.succeeded(purchase, crossing, intent);
+      case 'requires_payment_method':
+        return this.failed(purchase, crossing, classifyLastPaymentError(intent), attempt);
+      case 'requires_action':
+      case 'requires_confirmation':
+        return this.failed(
+          purchase,
+          crossing,
+          {
+            kind: 'authentication',
+            code: 'authentication_required',
+            declineCode: null,
+            message: 'the card holder must authenticate this payment',
+            paymentIntent: intent,
+          },
+          attempt,
+        );
+      case 'canceled':
+        return this.failed(
+          purchase,
+          crossing,
+          { kind: 'hard', code: 'canceled', declineCode: null, message: null, paymentIntent: intent },
+          attempt,
+        );
+      default:
+        // processing: the charge is not decided yet; ask again later (the webhook may settle it first).
+        throw new RetryableChargeError(`PaymentIntent ${intent.id} is ${intent.status}`);
+    }
+  }
+
+  private async createIntent(purchase: PurchaseRecord, crossing: number): Promise<Stripe.PaymentIntent> {
+    const customer = await this.customers.customerOf(purchase.account_id);
+    return this.stripe.paymentIntents.create(
+      {
+        amount: microsToCents(purchase.amount_micros),
+        currency: purchase.currency,
+        customer,
+        payment_method: purchase.payment_method_id ?? undefined,
+        confirm: true,
+        off_session: true,
+        description: `Auto-reload ${formatUsd(purchase.amount_micros)} USD`,
+        metadata: {
+          purchase_id: purchase.id,
+          account_id: purchase.account_id,
+          kind: purchase.kind,
+          crossing: String(crossing),
+        },
+        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+      },
+      // The crossing's job id, written on the row before this call: every run of the job sends it.
+      { idempotencyKey: purchase.request_key },
+    );
+  }
+
+  /**
+   * A run after an earlier one reached Stripe: the PaymentIntent as it is now, confirmed again
+   * only if the earlier attempt was a soft decline (the key per attempt keeps that attempt's
+   * confirm single, while a new attempt really tries again).
+   */
+  private async resume(
+    purchase: PurchaseRecord,
+    paymentIntentId: string,
+    attempt: JobAttempt,
+  ): Promise<Stripe.PaymentIntent> {
+    const intent = await this.stripe.paymentIntents.retrieve(paymentIntentId);
+    if (intent.status !== 'requires_payment_method' || classifyLastPaymentError(intent).kind !== 'soft')
+      return intent;
+    return this.stripe.paymentIntents.confirm(
+      intent.id,
+      { payment_method: purchase.payment_method_id ?? undefined, off_session: true },
+      { idempotencyKey: `${purchase.request_key}:attempt-${attempt.attempt}` },
+    );
+  }
+
+  private async failed(
+    purchase: PurchaseRecord,
+    crossing: number,
+    failure: ChargeFailure,
+    attempt: JobAttempt,
+  ): Promise<AutoReloadOutcome | null> {
+    const retry = failure.kind === 'soft' || failure.kind === 'transient';
+    if (!retry || attempt.lastAttempt) return this.outcomes.failed(purchase, crossing, failure);
+    // Remember the PaymentIntent, so the retry confirms it again instead of replaying the create.
+    await this.database.sql`
+      update credit_purchases set payment_intent_id = coalesce(payment_intent_id, ${failure.paymentIntent?.id ?? null}),
+             failure_code = ${failure.code}, decline_code = ${failure.declineCode},
+             failure_message = ${failure.message}, updated_at = now()
+      where id = ${purchase.id} and status = 'pending'`;
+    throw new RetryableChargeError(
+      `auto-reload ${purchase.request_key}: ${failure.code}/${failure.declineCode ?? '-'}; retrying`,
+    );
+  }
+
+  private async findPurchase(
+    accountId: string,
+    requestKey: string,
+    tx: Tx | DatabaseHandle['sql'] = this.database.sql,
+  ): Promise<PurchaseRecord | null> {
+    const [row] = await tx<PurchaseRecord[]>`
+      select ${tx.unsafe(PURCHASE_COLUMNS)} from credit_purchases
+      where request_key = ${requestKey} and account_id = ${accountId}`;
+    return row ?? null;
+  }
+}

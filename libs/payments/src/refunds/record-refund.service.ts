@@ -1,0 +1,151 @@
+import { AuditActor, AuditLogService, SYSTEM_ACTOR } from '@app/audit';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { AppliedChange, LedgerChangeService } from '@app/ledger';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import Stripe from 'stripe';
+import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
+import { InTransaction, PurchaseSettlementService } from '../purchase-settlement.service';
+import { centsToMicros, STRIPE } from '../stripe-client';
+
+/** The ledger row that debits one Stripe refund; unique, so admin route and webhook debit it once. */
+export function refundLedgerKey(refundId: string): string {
+  return `refund:${refundId}`;
+}
+
+export interface RefundSync {
+  /** Refunds debited by this call. */
+  debited: number;
+  /** True when `alsoInTransaction` committed with one of those debits. */
+  ranInTransaction: boolean;
+  /** Why nothing could be debited (the purchase was never credited), if so. */
+  skipped: string | null;
+}
+
+/**
+ * Debits refunded credits: one ledger row refund:<re_id> (kind refund, negative) per succeeded
+ * Stripe refund, committed with credit_purchases.refunded_micros and the audit row, whoever sees
+ * the refund first (the admin route's answer from Stripe or charge.refunded).
+ */
+@Injectable()
+export class RecordRefundService {
+  private readonly logger = new Logger(RecordRefundService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    private readonly ledger: LedgerChangeService,
+    private readonly audit: AuditLogService,
+    private readonly settlement: PurchaseSettlementService,
+  ) {}
+
+  async apply(
+    purchase: PurchaseRecord,
+    refund: Stripe.Refund,
+    actor: AuditActor,
+    alsoInTransaction?: InTransaction,
+  ): Promise<AppliedChange> {
+    const paymentIntentId =
+      typeof refund.payment_intent === 'string' ? refund.payment_intent : refund.payment_intent?.id;
+    if (
+      refund.status !== 'succeeded' ||
+      paymentIntentId !== purchase.payment_intent_id ||
+      refund.currency !== purchase.currency
+    ) {
+      throw new Error(
+        `refund ${refund.id} (${refund.status}, ${paymentIntentId}) is not a succeeded refund of purchase ${purchase.id}`,
+      );
+    }
+    const micros = centsToMicros(refund.amount);
+    return this.ledger.apply({
+      accountId: purchase.account_id,
+      kind: 'refund',
+      amountMicros: -micros,
+      ledgerKey: refundLedgerKey(refund.id),
+      source: { purchase_id: purchase.id, refund: refund.id, payment_intent: paymentIntentId },
+      alsoInTransaction: async (tx, balanceMicros) => {
+        // The check constraint keeps refunded_micros within the purchase; Stripe never refunds more than the charge.
+        const [row] = await tx<{ refunded_micros: bigint }[]>`
+          update credit_purchases set refunded_micros = refunded_micros + ${micros}, updated_at = now()
+          where id = ${purchase.id}
+          returning refunded_micros`;
+        await this.audit.record(tx, {
+          accountId: purchase.account_id,
+          actor,
+          action: 'credits.refunded',
+          targetType: 'purchase',
+          targetId: purchase.id,
+          before: { balance_micros: balanceMicros + micros, refunded_micros: row.refunded_micros - micros },
+          after: {
+            balance_micros: balanceMicros,
+            refunded_micros: row.refunded_micros,
+            amount_micros: micros,
+            refund: refund.id,
+            reason: refund.metadata?.reason ?? refund.reason ?? null,
+          },
+        });
+        await alsoInTransaction?.(tx);
+      },
+    });
+  }
+
+  /**
+   * Debits every succeeded refund of the purchase's PaymentIntent that the ledger does not have
+   * yet, wherever it was made (our route, the Stripe dashboard). `alsoInTransaction` joins the
+   * last new debit. A purchase whose success we have not seen yet is credited first, so the
+   * debit never precedes its credit.
+   */
+  async syncPurchase(
+    purchase: PurchaseRecord,
+    intent: Stripe.PaymentIntent,
+    alsoInTransaction?: InTransaction,
+  ): Promise<RefundSync> {
+    let current = purchase;
+    if (current.status !== 'succeeded') {
+      if (intent.status !== 'succeeded')
+        return { debited: 0, ranInTransaction: false, skipped: `${intent.id} is ${intent.status}` };
+      current = (await this.settlement.succeeded(current, intent, SYSTEM_ACTOR)).purchase;
+      if (current.status !== 'succeeded')
+        return { debited: 0, ranInTransaction: false, skipped: `purchase ${purchase.id} was never credited` };
+    }
+    const refunds = (
+      await this.stripe.refunds
+        .list({ payment_intent: intent.id, limit: 100 })
+        .autoPagingToArray({ limit: 10_000 })
+    )
+      .filter((refund) => refund.status === 'succeeded')
+      .sort((a, b) => a.created - b.created);
+    const keys = refunds.map((refund) => refundLedgerKey(refund.id));
+    const known = new Set(
+      (
+        await this.database.sql<{ idempotency_key: string }[]>`
+          select idempotency_key from ledger_entries where idempotency_key = any(${keys}::text[])`
+      ).map((row) => row.idempotency_key),
+    );
+    const missing = refunds.filter((refund) => !known.has(refundLedgerKey(refund.id)));
+    let debited = 0;
+    let ranInTransaction = false;
+    for (const [index, refund] of missing.entries()) {
+      const last = index === missing.length - 1;
+      const applied = await this.apply(
+        current,
+        refund,
+        SYSTEM_ACTOR,
+        last && alsoInTransaction
+          ? async (tx) => {
+              await alsoInTransaction(tx);
+              ranInTransaction = true;
+            }
+          : undefined,
+      );
+      if (!applied.replayed) debited++;
+    }
+    if (debited > 0) this.logger.log(`purchase ${purchase.id}: debited ${debited} refund(s) found in Stripe`);
+    return { debited, ranInTransaction, skipped: null };
+  }
+
+  async purchase(purchaseId: string): Promise<PurchaseRecord | null> {
+    const [row] = await this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchaseId}`;
+    return row ?? null;
+  }
+}

@@ -1,0 +1,77 @@
+import { AuditLogService, SYSTEM_ACTOR } from '@app/audit';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { BillingMetrics } from '@app/metrics';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import Stripe from 'stripe';
+import { STRIPE } from '../stripe-client';
+import {
+  duplicate,
+  eventObjectId,
+  EventOutcome,
+  handled,
+  idOf,
+  ignored,
+  recordStripeEvent,
+} from './stripe-event-log';
+import { StripeOwnersService } from './stripe-owners.service';
+
+/**
+ * charge.dispute.created: a card holder's bank is taking the money back. The account is flagged
+ * (accounts.disputed_at) for ops to review, with an audit row, an error log line and
+ * billing_disputes_total. Credits are left alone: whether to claw them back is a person's call.
+ */
+@Injectable()
+export class FlagDisputeService {
+  private readonly logger = new Logger(FlagDisputeService.name);
+
+  constructor(
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly owners: StripeOwnersService,
+    private readonly audit: AuditLogService,
+    private readonly metrics: BillingMetrics,
+  ) {}
+
+  async handle(event: Stripe.Event): Promise<EventOutcome> {
+    const dispute = await this.stripe.disputes.retrieve(eventObjectId(event));
+    const charge = await this.stripe.charges.retrieve(idOf(dispute.charge) ?? '');
+    const accountId = await this.owners.accountOfCustomer(charge.customer);
+    if (!accountId) return ignored(`${dispute.id}: charge ${charge.id} is not of one of our customers`);
+    const [purchase] = await this.database.sql<{ id: string }[]>`
+      select id from credit_purchases where account_id = ${accountId} and payment_intent_id = ${idOf(charge.payment_intent)}`;
+    const detail = `account ${accountId} flagged for dispute ${dispute.id}`;
+    const recorded = await this.database.sql.begin(async (tx) => {
+      // First: a parallel delivery of this event waits here and then finds it done.
+      if (!(await recordStripeEvent(tx, event, detail))) return false;
+      const [before] = await tx<{ disputed_at: Date | null }[]>`
+        select disputed_at from accounts where id = ${accountId} for no key update`;
+      const [after] = await tx<{ disputed_at: Date }[]>`
+        update accounts set disputed_at = coalesce(disputed_at, now()) where id = ${accountId}
+        returning disputed_at`;
+      await this.audit.record(tx, {
+        accountId,
+        actor: SYSTEM_ACTOR,
+        action: 'account.disputed',
+        targetType: 'account',
+        targetId: accountId,
+        before: { disputed_at: before.disputed_at },
+        after: {
+          disputed_at: after.disputed_at,
+          dispute: dispute.id,
+          charge: charge.id,
+          purchase_id: purchase?.id ?? null,
+          amount_cents: dispute.amount,
+          currency: dispute.currency,
+          reason: dispute.reason,
+        },
+      });
+      return true;
+    });
+    if (!recorded) return duplicate(`dispute ${dispute.id} already flagged`);
+    this.metrics.disputes.inc();
+    this.logger.error(
+      `DISPUTE ${dispute.id} on charge ${charge.id} (${dispute.amount} ${dispute.currency}, ${dispute.reason}): account ${accountId} flagged for review; respond by ${new Date((dispute.evidence_details?.due_by ?? 0) * 1000).toISOString()}`,
+    );
+    return handled(detail, true);
+  }
+}

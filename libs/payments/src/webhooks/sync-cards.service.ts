@@ -1,0 +1,83 @@
+import { SYSTEM_ACTOR } from '@app/audit';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { ApiError } from '@app/http';
+import { Inject, Injectable } from '@nestjs/common';
+import Stripe from 'stripe';
+import { PaymentMethodsService } from '../payment-methods.service';
+import { STRIPE } from '../stripe-client';
+import { eventObjectId, EventOutcome, handled, idOf, ignored, recordStripeEvent } from './stripe-event-log';
+import { StripeOwnersService } from './stripe-owners.service';
+
+/** setup_intent.succeeded and payment_method.detached: our card list follows Stripe's. */
+@Injectable()
+export class SyncCardsService {
+  constructor(
+    @Inject(STRIPE) private readonly stripe: Stripe,
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly owners: StripeOwnersService,
+    private readonly cards: PaymentMethodsService,
+  ) {}
+
+  /**
+   * Saves the card of a SetupIntent the client confirmed but never reported to us (closed tab).
+   * Recording a card is idempotent (keyed by the PaymentMethod id), so it is not in the event's
+   * transaction: a crash in between makes the redelivery find the card already there.
+   */
+  async setupSucceeded(event: Stripe.Event): Promise<EventOutcome> {
+    const intent = await this.stripe.setupIntents.retrieve(eventObjectId(event));
+    const paymentMethodId = idOf(intent.payment_method);
+    if (intent.status !== 'succeeded' || !paymentMethodId) return ignored(`${intent.id} is ${intent.status}`);
+    const accountId = await this.owners.accountOfCustomer(intent.customer);
+    if (!accountId) return ignored(`${intent.id}: no account has customer ${idOf(intent.customer)}`);
+    const method = await this.currentPaymentMethod(paymentMethodId);
+    // Removed since (by the account or in Stripe): saving it now would resurrect it.
+    if (!method || idOf(method.customer) !== idOf(intent.customer)) {
+      return ignored(`${paymentMethodId} is no longer attached`);
+    }
+    try {
+      const card = await this.cards.record(accountId, method, SYSTEM_ACTOR);
+      return handled(`card ${card.id} of account ${accountId}`);
+    } catch (error) {
+      // E.g. not a card: retrying would never change that.
+      if (error instanceof ApiError && error.getStatus() < 500) return ignored(`${method.id}: ${error.code}`);
+      throw error;
+    }
+  }
+
+  /** A card detached in Stripe (dashboard, or our own DELETE) leaves the account's list. */
+  async paymentMethodDetached(event: Stripe.Event): Promise<EventOutcome> {
+    const paymentMethodId = eventObjectId(event);
+    const method = await this.currentPaymentMethod(paymentMethodId);
+    if (method?.customer) return ignored(`${paymentMethodId} is attached again`);
+    const [row] = await this.database.sql<{ account_id: string }[]>`
+      select account_id from payment_methods where id = ${paymentMethodId}`;
+    if (!row) return ignored(`${paymentMethodId} is not a saved card`);
+    const detail = `card ${paymentMethodId} of account ${row.account_id} detached`;
+    let recorded = false;
+    const removed = await this.database.sql.begin(async (tx) => {
+      const changed = await this.cards.markDetached(row.account_id, paymentMethodId, SYSTEM_ACTOR, tx);
+      recorded = await recordStripeEvent(tx, event, changed ? detail : `${detail} already`);
+      return changed;
+    });
+    return removed ? handled(detail, recorded) : handled(`${detail} already`, recorded);
+  }
+
+  /**
+   * The PaymentMethod as Stripe has it now; null when Stripe refuses to read it because it was
+   * detached and can never be used again (the stripe test server answers that; Stripe itself
+   * returns it with customer null).
+   */
+  private async currentPaymentMethod(id: string): Promise<Stripe.PaymentMethod | null> {
+    try {
+      return await this.stripe.paymentMethods.retrieve(id);
+    } catch (error) {
+      if (
+        error instanceof Stripe.errors.StripeInvalidRequestError &&
+        error.code === 'payment_method_unexpected_state'
+      ) {
+        return null;
+      }
+      throw error;
+    }
+  }
+}
