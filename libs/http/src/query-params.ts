@@ -16,3 +16,17 @@ export function pageLimitQuery(value: string | undefined, max: number, fallback 
   }
   return limit;
 }
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The Idempotency-Key header of a money-moving request: required, 1-255 printable ASCII characters. */
+export function requireIdempotencyKey(header: string | undefined): string {
+  if (!header || !IDEMPOTENCY_KEY.test(header)) {
+    throw new ApiError(
+      400,
+      'idempotency_key_required',
+      'send an Idempotency-Key header (1-255 printable characters)',
+    );
+  }
+  return header;
+}

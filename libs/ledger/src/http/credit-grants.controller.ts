@@ -1,5 +1,12 @@
 import { auditActorOf } from '@app/audit';
-import { AccountIdParam, ApiError, Caller, CurrentCaller, RequireScope } from '@app/http';
+import {
+  AccountIdParam,
+  ApiError,
+  Caller,
+  CurrentCaller,
+  requireIdempotencyKey,
+  RequireScope,
+} from '@app/http';
 import { formatUsd, parseUsd } from '@app/money';
 import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common';
 import {
@@ -45,8 +52,6 @@ export class CreditGrantDto {
   kind?: 'grant' | 'purchase';
 }
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 @ApiTags('admin')
 @ApiBearerAuth()
 @RequireScope('admin')
@@ -70,13 +75,7 @@ export class LedgerAdminController {
     @CurrentCaller() caller: Caller,
     @Headers('idempotency-key') requestKey?: string,
   ) {
-    if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
-      throw new ApiError(
-        400,
-        'idempotency_key_required',
-        'send an Idempotency-Key header (1-255 printable characters)',
-      );
-    }
+    const idempotencyKey = requireIdempotencyKey(requestKey);
     const amountMicros = parseUsd(body.amount);
     if (amountMicros <= 0n) throw new ApiError(422, 'validation_failed', 'amount must be more than 0');
     try {
@@ -84,7 +83,7 @@ export class LedgerAdminController {
         accountId,
         amountMicros,
         reason: body.reason,
-        requestKey,
+        requestKey: idempotencyKey,
         kind: body.kind ?? 'grant',
         actor: auditActorOf(caller),
       });

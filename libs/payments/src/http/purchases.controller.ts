@@ -1,5 +1,13 @@
 import { auditActorOf } from '@app/audit';
-import { AccountIdParam, AccountRoute, ApiError, Caller, CurrentCaller, UuidParam } from '@app/http';
+import {
+  AccountIdParam,
+  AccountRoute,
+  ApiError,
+  Caller,
+  CurrentCaller,
+  requireIdempotencyKey,
+  UuidParam,
+} from '@app/http';
 import { formatUsd, parseUsd } from '@app/money';
 import { Body, Controller, Get, Headers, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
@@ -8,7 +16,6 @@ import { PurchasesService } from '../purchases.service';
 import { PurchaseDto } from './payments.dto';
 import { purchaseView } from './views';
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const PurchaseIdParam = new UuidParam('purchase_not_found', 'no such purchase');
 
 @ApiTags('billing')
@@ -35,18 +42,12 @@ export class PurchasesController {
     @Res({ passthrough: true }) reply: FastifyReply,
     @Headers('idempotency-key') requestKey?: string,
   ) {
-    if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
-      throw new ApiError(
-        400,
-        'idempotency_key_required',
-        'send an Idempotency-Key header (1-255 printable characters)',
-      );
-    }
+    const idempotencyKey = requireIdempotencyKey(requestKey);
     const outcome = await this.purchases.purchase({
       accountId,
       amountMicros: parseUsd(body.amount),
       paymentMethodId: body.payment_method_id,
-      requestKey,
+      requestKey: idempotencyKey,
       actor: auditActorOf(caller),
     });
     if (outcome.purchase.status === 'requires_action') {

@@ -1,5 +1,5 @@
 import { auditActorOf } from '@app/audit';
-import { ApiError, Caller, CurrentCaller, RequireScope, UuidParam } from '@app/http';
+import { Caller, CurrentCaller, requireIdempotencyKey, RequireScope, UuidParam } from '@app/http';
 import { formatUsd, parseUsd } from '@app/money';
 import { Body, Controller, Headers, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
@@ -7,7 +7,6 @@ import { centsToMicros } from '../../stripe-client';
 import { RefundOutcome, RefundPurchaseService } from '../refund-purchase.service';
 import { RefundPurchaseDto } from './refunds.dto';
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const PurchaseIdParam = new UuidParam('purchase_not_found', 'no such purchase');
 
 function refundView({ refund, purchase, balanceMicros }: RefundOutcome) {
@@ -46,18 +45,12 @@ export class RefundsController {
     @CurrentCaller() caller: Caller,
     @Headers('idempotency-key') requestKey?: string,
   ) {
-    if (!requestKey || !IDEMPOTENCY_KEY.test(requestKey)) {
-      throw new ApiError(
-        400,
-        'idempotency_key_required',
-        'send an Idempotency-Key header (1-255 printable characters)',
-      );
-    }
+    const idempotencyKey = requireIdempotencyKey(requestKey);
     const outcome = await this.refunds.refund({
       purchaseId,
       amountMicros: body.amount === undefined ? null : parseUsd(body.amount),
       reason: body.reason ?? null,
-      requestKey,
+      requestKey: idempotencyKey,
       actor: auditActorOf(caller),
     });
     return refundView(outcome);
