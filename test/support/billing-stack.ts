@@ -85,6 +85,8 @@ export class BillingStack {
   stripeServer: StripeServerProcess | null = null;
   gateway!: ApiClient;
   admin!: ApiClient;
+  /** The environment every app of the stack got (stores, Stripe, options.env), e.g. to start another worker. */
+  appEnv: Record<string, string> = {};
 
   constructor(private readonly options: StackOptions = {}) {
     this.stores = new TestStores(options.redisUrl);
@@ -107,6 +109,7 @@ export class BillingStack {
       };
     }
     const env = this.stores.env({ RECONCILE_INTERVAL_MS: '0', ...stripeEnv, ...this.options.env });
+    this.appEnv = env;
     this.ingest = new AppProcess('ingest', env);
     this.api = new AppProcess('api', env);
     this.api.port = apiPort;

@@ -30,7 +30,7 @@ export class UsageWorkerModule {
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
         }),
         UsageModule.forWorker(config.FAILPOINT),
-        PaymentsModule.forRoot(config),
+        PaymentsModule.forRoot(config, config.FAILPOINT),
         AuditModule.forRoot({
           freeDays: config.AUDIT_RETENTION_FREE_DAYS,
           developerDays: config.AUDIT_RETENTION_DEVELOPER_DAYS,

@@ -111,7 +111,7 @@ export const workerEnvSchema = baseEnvSchema
     /** How often expired audit rows are pruned; 0 disables pruning. */
     AUDIT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
     /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
-    FAILPOINT: z.enum(['after-deduct', 'after-commit']).optional(),
+    FAILPOINT: z.enum(['after-deduct', 'after-commit', 'after-charge']).optional(),
   })
   .refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
     message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',

@@ -1,6 +1,7 @@
 import { CatalogModule } from '@app/catalog';
 import { StripeEnv } from '@app/config';
 import { LedgerModule } from '@app/ledger';
+import { FAILPOINT, FailpointName } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
@@ -44,13 +45,15 @@ const REFUND_AND_WEBHOOK_SERVICES = [
 /** Cards, purchases and their settlement; Stripe only through the official SDK. */
 @Module({})
 export class PaymentsModule {
-  static forRoot(env: StripeEnv): DynamicModule {
+  /** `failpoint`: the worker's test-only crash point (libs/usage/src/failpoint.ts); the api has none. */
+  static forRoot(env: StripeEnv, failpoint?: FailpointName): DynamicModule {
     return {
       module: PaymentsModule,
       imports: [CatalogModule, LedgerModule],
       providers: [
         { provide: STRIPE, useValue: createStripeClient(env) },
         { provide: PAYMENTS_OPTIONS, useValue: paymentsOptionsFromEnv(env) },
+        { provide: FAILPOINT, useValue: failpoint },
         ...SERVICES,
         ...REFUND_AND_WEBHOOK_SERVICES,
       ],

@@ -2,7 +2,11 @@
  * Crash points for tests of I2: a worker started with FAILPOINT=<name> kills itself with SIGKILL
  * when it reaches that point, as a power cut would. Production config refuses FAILPOINT.
  */
-export type FailpointName = 'after-deduct' | 'after-commit';
+/**
+ * after-deduct / after-commit: the usage batch (MeterUsageBatchService); after-charge: an auto-reload
+ * whose PaymentIntent succeeded, before the credit is recorded (ChargeAutoReloadService).
+ */
+export type FailpointName = 'after-deduct' | 'after-commit' | 'after-charge';
 
 export const FAILPOINT = Symbol('FAILPOINT');
 

@@ -2,6 +2,7 @@ import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
 import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
+import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
@@ -47,6 +48,7 @@ export class ChargeAutoReloadService {
     private readonly customers: StripeCustomersService,
     private readonly balances: BalanceStore,
     private readonly outcomes: RecordAutoReloadOutcomeService,
+    @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
   ) {}
 
   /** The crossing's outcome, or null when an earlier run recorded it (or the account has no settings). */
@@ -136,6 +138,8 @@ export class ChargeAutoReloadService {
     }
     switch (intent.status) {
       case 'succeeded':
+        // Test-only: the card is charged, the credit not yet recorded (judged c).
+        crashAt(this.failpoint, 'after-charge');
         return this.outcomes.succeeded(purchase, crossing, intent);
       case 'requires_payment_method':
         return this.failed(purchase, crossing, classifyLastPaymentError(intent), attempt);
