@@ -60,26 +60,27 @@ export class ApiClient {
   }
 
   /**
-   * POSTs a body the server may refuse before reading it all (413): the server answers and closes
-   * the connection, so the rest of the upload fails with EPIPE or ECONNRESET. fetch reports only
-   * that failure; this keeps the answer, as a gateway reading the response would.
+   * POSTs a body whose Content-Length is over the server's limit, the way a client sees the
+   * refusal: the server answers 413 from the headers and closes the connection, so a client that
+   * kept uploading races its own EPIPE against reading that answer. This sends the headers and a
+   * first slice of the body, then waits for the answer (and the server must not need the rest).
    */
   postOversized<T = any>(path: string, body: string): Promise<JsonResponse<T>> {
     return new Promise((resolve, reject) => {
+      const bytes = Buffer.from(body);
       const req = httpRequest(`${this.baseUrl}${path}`, {
         method: 'POST',
         headers: {
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
           'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
+          'content-length': bytes.length,
         },
       });
-      let answered = false;
       req.on('response', (res) => {
-        answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
+          req.destroy();
           const text = Buffer.concat(chunks).toString('utf8');
           const headers = new Headers();
           for (const [name, value] of Object.entries(res.headers)) {
@@ -88,10 +89,8 @@ export class ApiClient {
           resolve({ status: res.statusCode ?? 0, headers, body: (text ? JSON.parse(text) : undefined) as T });
         });
       });
-      req.on('error', (error) => {
-        if (!answered) reject(error);
-      });
-      req.end(body);
+      req.on('error', reject);
+      req.write(bytes.subarray(0, 16 * 1024));
     });
   }
 
