@@ -12,7 +12,6 @@ interface QueueSettings {
   stalledIntervalMs: number;
   maxStalledCount: number;
   concurrency?: number;
-  lockDurationMs?: number;
   backoffBaseMs?: number;
   backoffCapMs?: number;
 }
@@ -43,7 +42,10 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
         queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
       );
       const settings: QueueSettings = QUEUE_SETTINGS[queueName];
-      const lockDuration = settings.lockDurationMs ?? this.config.USAGE_LOCK_DURATION_MS;
+      const lockDuration =
+        queueName === QueueName.Payments
+          ? this.config.PAYMENTS_LOCK_DURATION_MS
+          : this.config.USAGE_LOCK_DURATION_MS;
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
         connection: openBullRedis(this.config.REDIS_URL),
         prefix,

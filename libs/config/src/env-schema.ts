@@ -101,6 +101,8 @@ export const workerEnvSchema = baseEnvSchema
     USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
     USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
+    /** BullMQ lock of auto-reload charges: long enough for a slow Stripe call; a dead worker's charge resumes after about this long. */
+    PAYMENTS_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(120000),
     /** A usage batch still running after this long is failed and retried (it is idempotent), so a hung connection cannot wedge it. */
     USAGE_JOB_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60000),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),

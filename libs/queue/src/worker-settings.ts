@@ -38,7 +38,8 @@ export const QUEUE_SETTINGS = {
    * network), a few times minutes apart; hard declines complete the job with the decline recorded,
    * so a bad card is never charged in a loop. Completed jobs are kept a week so a redelivered
    * usage batch re-adding its crossing's job id is dropped by BullMQ (the purchase's request key
-   * dedupes after that). The lock outlasts a slow Stripe call with the SDK's own retries.
+   * dedupes after that). The lock (PAYMENTS_LOCK_DURATION_MS, 120 s by default) outlasts a slow
+   * Stripe call with the SDK's own retries.
    */
   [QueueName.Payments]: {
     jobOptions: {
@@ -48,7 +49,6 @@ export const QUEUE_SETTINGS = {
       removeOnFail: { age: 30 * 24 * 3600 },
     } satisfies JobsOptions,
     concurrency: 4,
-    lockDurationMs: 120_000,
     backoffBaseMs: 15_000,
     backoffCapMs: 10 * 60_000,
     stalledIntervalMs: 30_000,
