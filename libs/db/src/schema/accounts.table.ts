@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
-import { bigint, check, index, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, check, index, integer, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 
 export const accountTier = pgEnum('account_tier', ['free', 'developer', 'enterprise']);
 export const accountStatus = pgEnum('account_status', ['active', 'suspended', 'closed']);
+/** prepaid: credits bought up front; invoice: enterprise net terms, usage runs on credit and is invoiced monthly. */
+export const billingMode = pgEnum('billing_mode', ['prepaid', 'invoice']);
 
 export const accounts = pgTable(
   'accounts',
@@ -28,6 +30,16 @@ export const accounts = pgTable(
       .array()
       .notNull()
       .default(sql`'{}'::text[]`),
+    billingMode: billingMode('billing_mode').notNull().default('prepaid'),
+    /** Invoice billing: net terms in days (15, 30 or 60). */
+    paymentTermsDays: integer('payment_terms_days'),
+    /**
+     * Invoice billing: how far below zero the balance may run before requests are refused. The
+     * monthly invoice's payment brings the balance back up.
+     */
+    creditLimitMicros: bigint('credit_limit_micros', { mode: 'bigint' })
+      .notNull()
+      .default(sql`0`),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     // Caches in ingest and workers sync incrementally on this column.
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -35,6 +47,11 @@ export const accounts = pgTable(
   (table) => [
     index('accounts_updated_at_idx').on(table.updatedAt),
     check('accounts_name_not_blank', sql`length(trim(${table.name})) > 0`),
+    check('accounts_credit_limit_nonnegative', sql`${table.creditLimitMicros} >= 0`),
+    check(
+      'accounts_invoice_terms',
+      sql`(${table.billingMode} = 'invoice') = (${table.paymentTermsDays} is not null)`,
+    ),
   ],
 );
 

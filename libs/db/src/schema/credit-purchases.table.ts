@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   check,
   index,
+  integer,
   pgEnum,
   pgTable,
   text,
@@ -39,6 +41,16 @@ export const creditPurchases = pgTable(
     /** Credits bought, in micros; always whole cents (Stripe charges cents). */
     amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
     currency: text('currency').notNull().default('usd'),
+    /**
+     * Tax on top of the credits, computed once when the purchase is opened (libs/invoices); the
+     * card is charged amount + tax, and the invoice copies these.
+     */
+    taxMicros: bigint('tax_micros', { mode: 'bigint' })
+      .notNull()
+      .default(sql`0`),
+    taxRatePpm: integer('tax_rate_ppm').notNull().default(0),
+    taxJurisdiction: text('tax_jurisdiction'),
+    taxExempt: boolean('tax_exempt').notNull().default(false),
     status: purchaseStatus('status').notNull().default('pending'),
     paymentIntentId: text('payment_intent_id'),
     chargeId: text('charge_id'),
@@ -63,6 +75,10 @@ export const creditPurchases = pgTable(
     index('credit_purchases_account_idx').on(table.accountId, table.createdAt),
     check('credit_purchases_amount_positive', sql`${table.amountMicros} > 0`),
     check('credit_purchases_whole_cents', sql`${table.amountMicros} % 10000 = 0`),
+    check(
+      'credit_purchases_tax_whole_cents',
+      sql`${table.taxMicros} >= 0 and ${table.taxMicros} % 10000 = 0`,
+    ),
     check(
       'credit_purchases_refund_bounded',
       sql`${table.refundedMicros} between 0 and ${table.amountMicros}`,

@@ -19,6 +19,7 @@ export const ledgerEntryKind = pgEnum('ledger_entry_kind', [
   'grant',
   'refund',
   'adjustment',
+  'invoice_payment',
 ]);
 
 /**
