@@ -18,3 +18,7 @@ export * from './invoices.table';
 export * from './invoice-lines.table';
 export * from './invoice-exports.table';
 export * from './volume-discount-tiers.table';
+export * from './budgets.table';
+export * from './alert-settings.table';
+export * from './alerts.table';
+export * from './email-deliveries.table';
