@@ -35,7 +35,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   async onApplicationBootstrap(): Promise<void> {
     const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
-    for (const queueName of [QueueName.Usage, QueueName.Maintenance, QueueName.Payments]) {
+    for (const queueName of Object.values(QueueName)) {
       const queue = new Queue(queueName, { connection: openBullRedis(this.config.REDIS_URL), prefix });
       this.queues.push(queue);
       this.metrics.watchQueue(queueName, () =>
@@ -76,7 +76,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     }
     if (this.config.AUDIT_PRUNE_INTERVAL_MS === 0) {
       // A scheduler outlives the process in Redis: turning pruning off must remove one left by an earlier run.
-      await this.queues[1].removeJobScheduler(JobName.PruneAuditLog);
+      await this.queueOf(QueueName.Maintenance).removeJobScheduler(JobName.PruneAuditLog);
     }
   }
 
@@ -88,12 +88,16 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     ] as const;
     for (const [name, every] of schedule) {
       if (every === 0) continue;
-      await this.queues[1].upsertJobScheduler(
+      await this.queueOf(QueueName.Maintenance).upsertJobScheduler(
         name,
         { every },
         { name, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
       );
     }
+  }
+
+  private queueOf(name: QueueName): Queue {
+    return this.queues.find((queue) => queue.name === name)!;
   }
 
   async onApplicationShutdown(): Promise<void> {
