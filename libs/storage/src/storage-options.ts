@@ -1,0 +1,43 @@
+import { StorageEnv } from '@app/config';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** Where objects live; one bucket per deployment. */
+export interface StorageOptions {
+  /** Empty: AWS S3 itself. */
+  endpoint: string;
+  /** Presigned links are signed for this endpoint; empty: `endpoint`. */
+  publicEndpoint?: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+}
+
+export const STORAGE_OPTIONS = Symbol('STORAGE_OPTIONS');
+export const S3_CLIENT = Symbol('S3_CLIENT');
+
+export function storageOptionsFromEnv(env: StorageEnv): StorageOptions {
+  return {
+    endpoint: env.S3_ENDPOINT,
+    publicEndpoint: env.S3_PUBLIC_ENDPOINT,
+    region: env.S3_REGION,
+    bucket: env.S3_BUCKET,
+    accessKeyId: env.S3_ACCESS_KEY_ID,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE,
+  };
+}
+
+export function createS3Client(options: StorageOptions): S3Client {
+  return new S3Client({
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    region: options.region,
+    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
+    forcePathStyle: options.forcePathStyle,
+    // The SDK's default CRC checksums on every request corrupt streamed uploads on s3rver and
+    // are not understood by every S3-compatible store; we keep our own SHA-256 instead.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
