@@ -1,8 +1,11 @@
+import { AlertsModule, AutoReloadAlertsObserver } from '@app/alerts';
 import { CatalogModule } from '@app/catalog';
+import { InvoiceIssueModule } from '@app/invoices';
 import { StripeEnv } from '@app/config';
 import { LedgerModule } from '@app/ledger';
 import { FAILPOINT, FailpointName } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
+import { AUTO_RELOAD_OBSERVERS, AutoReloadObserver } from './auto-reload/auto-reload-outcome';
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
 import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
@@ -49,11 +52,17 @@ export class PaymentsModule {
   static forRoot(env: StripeEnv, failpoint?: FailpointName): DynamicModule {
     return {
       module: PaymentsModule,
-      imports: [CatalogModule, LedgerModule],
+      imports: [CatalogModule, LedgerModule, InvoiceIssueModule, AlertsModule.forRaisers()],
       providers: [
         { provide: STRIPE, useValue: createStripeClient(env) },
         { provide: PAYMENTS_OPTIONS, useValue: paymentsOptionsFromEnv(env) },
         { provide: FAILPOINT, useValue: failpoint },
+        // Every observer of auto-reload outcomes (libs/payments auto-reload-outcome.ts): add more to inject.
+        {
+          provide: AUTO_RELOAD_OBSERVERS,
+          useFactory: (...observers: AutoReloadObserver[]) => observers,
+          inject: [AutoReloadAlertsObserver],
+        },
         ...SERVICES,
         ...REFUND_AND_WEBHOOK_SERVICES,
       ],

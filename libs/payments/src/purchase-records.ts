@@ -4,6 +4,11 @@ export interface PurchaseRecord {
   kind: 'purchase' | 'auto_reload';
   request_key: string;
   amount_micros: bigint;
+  /** Tax charged on top of amount_micros, fixed when the row was opened (libs/invoices TaxQuoteService). */
+  tax_micros: bigint;
+  tax_rate_ppm: number;
+  tax_jurisdiction: string | null;
+  tax_exempt: boolean;
   currency: string;
   status: 'pending' | 'requires_action' | 'succeeded' | 'failed' | 'canceled';
   payment_intent_id: string | null;
@@ -20,8 +25,13 @@ export interface PurchaseRecord {
 }
 
 export const PURCHASE_COLUMNS =
-  'id, account_id, kind, request_key, amount_micros, currency, status, payment_intent_id, charge_id, payment_method_id, ' +
+  'id, account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction, tax_exempt, currency, status, payment_intent_id, charge_id, payment_method_id, ' +
   'card_brand, card_last4, failure_code, decline_code, failure_message, refunded_micros, created_at, succeeded_at';
+
+/** What the card is charged: the credits plus their tax. The credits granted stay amount_micros. */
+export function purchaseChargeMicros(purchase: Pick<PurchaseRecord, 'amount_micros' | 'tax_micros'>): bigint {
+  return purchase.amount_micros + purchase.tax_micros;
+}
 
 /** The ledger row that credits a purchase; its uniqueness is what makes crediting happen once. */
 export function purchaseLedgerKey(purchaseId: string): string {

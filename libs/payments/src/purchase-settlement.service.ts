@@ -1,10 +1,16 @@
 import { AuditActor, AuditLogService, SYSTEM_ACTOR } from '@app/audit';
 import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { IssuedInvoice, IssuePurchaseInvoiceService } from '@app/invoices';
 import { LedgerChangeService } from '@app/ledger';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
-import { PURCHASE_COLUMNS, purchaseLedgerKey, PurchaseRecord } from './purchase-records';
+import {
+  PURCHASE_COLUMNS,
+  purchaseChargeMicros,
+  purchaseLedgerKey,
+  PurchaseRecord,
+} from './purchase-records';
 import { centsToMicros } from './stripe-client';
 
 export interface SettledPurchase {
@@ -12,6 +18,8 @@ export interface SettledPurchase {
   balanceMicros: bigint | null;
   /** True when this call granted the credits; false when they had been granted before (or not at all). */
   credited: boolean;
+  /** The invoice issued with the credit by this call; null when it was credited before (or not at all). */
+  invoice: IssuedInvoice | null;
 }
 
 export interface FailureDetails {
@@ -38,6 +46,7 @@ export class PurchaseSettlementService {
     private readonly ledger: LedgerChangeService,
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,
+    private readonly invoices: IssuePurchaseInvoiceService,
   ) {}
 
   async byPaymentIntent(intent: Stripe.PaymentIntent): Promise<PurchaseRecord | null> {
@@ -58,14 +67,16 @@ export class PurchaseSettlementService {
     if (intent.status !== 'succeeded')
       throw new Error(`PaymentIntent ${intent.id} is ${intent.status}, not succeeded`);
     const received = centsToMicros(intent.amount_received);
-    if (received !== purchase.amount_micros || intent.currency !== purchase.currency) {
+    // The card pays credits + tax; the ledger is credited the credits only.
+    if (received !== purchaseChargeMicros(purchase) || intent.currency !== purchase.currency) {
       // Never credit what was not paid; this needs a person.
       this.logger.error(
-        `purchase ${purchase.id}: PaymentIntent ${intent.id} received ${intent.amount_received} ${intent.currency}, expected ${purchase.amount_micros} micros`,
+        `purchase ${purchase.id}: PaymentIntent ${intent.id} received ${intent.amount_received} ${intent.currency}, expected ${purchaseChargeMicros(purchase)} micros`,
       );
-      return { purchase, balanceMicros: null, credited: false };
+      return { purchase, balanceMicros: null, credited: false, invoice: null };
     }
     let tierChanged = false;
+    let invoice: IssuedInvoice | null = null;
     const applied = await this.ledger.apply({
       accountId: purchase.account_id,
       kind: purchase.kind === 'auto_reload' ? 'auto_reload' : 'purchase',
@@ -123,13 +134,17 @@ export class PurchaseSettlementService {
             : []),
         ]);
         await alsoInTransaction?.(tx);
+        // Last, as it serialises invoice numbering until commit; once, like the ledger row (I4).
+        invoice = await this.invoices.issue(tx, purchase.id);
       },
     });
     // Bought credits and the tier are cached in every process.
     if (!applied.replayed) await this.catalog.announce();
+    // Counted and its PDF queued only now that it is committed.
+    if (invoice) await this.invoices.afterCommit(invoice);
     const [row] = await this.database.sql<PurchaseRecord[]>`
       select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchase.id}`;
-    return { purchase: row, balanceMicros: applied.balanceMicros, credited: !applied.replayed };
+    return { purchase: row, balanceMicros: applied.balanceMicros, credited: !applied.replayed, invoice };
   }
 
   /** Records a failed or abandoned attempt; never touches a purchase that already succeeded. */

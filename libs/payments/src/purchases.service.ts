@@ -1,11 +1,17 @@
 import { AuditActor } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
+import { TaxQuoteService } from '@app/invoices';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodsService } from './payment-methods.service';
-import { PURCHASE_COLUMNS, purchaseIntentKey, PurchaseRecord } from './purchase-records';
+import {
+  PURCHASE_COLUMNS,
+  purchaseChargeMicros,
+  purchaseIntentKey,
+  PurchaseRecord,
+} from './purchase-records';
 import { PurchaseSettlementService } from './purchase-settlement.service';
 import { microsToCents, PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
@@ -43,6 +49,7 @@ export class PurchasesService {
     private readonly customers: StripeCustomersService,
     private readonly cards: PaymentMethodsService,
     private readonly settlement: PurchaseSettlementService,
+    private readonly tax: TaxQuoteService,
   ) {}
 
   async purchase(request: PurchaseRequest): Promise<PurchaseOutcome> {
@@ -82,12 +89,13 @@ export class PurchasesService {
     try {
       intent = await this.stripe.paymentIntents.create(
         {
-          amount: microsToCents(purchase.amount_micros),
+          amount: microsToCents(purchaseChargeMicros(purchase)),
           currency: purchase.currency,
           customer,
           payment_method: purchase.payment_method_id ?? undefined,
           confirm: true,
-          description: `Credits ${formatUsd(purchase.amount_micros)} USD`,
+          // Unchanged for untaxed purchases: a retry sends exactly the parameters of the first attempt.
+          description: `Credits ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
           metadata: { purchase_id: purchase.id, account_id: purchase.account_id, kind: purchase.kind },
           // Cards only, confirmed here: no redirect-based methods to return from.
           automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
@@ -183,9 +191,14 @@ export class PurchasesService {
   ): Promise<PurchaseRecord> {
     const requestKey = `purchase:${request.accountId}:${request.requestKey}`;
     const { sql } = this.database;
+    // Tax is decided once, here: a replay of the key keeps the row's tax even if the address or
+    // an exemption changed since (the invoice copies the row).
+    const tax = await this.tax.quote(request.accountId, request.amountMicros);
     const [created] = await sql<PurchaseRecord[]>`
-      insert into credit_purchases (account_id, kind, request_key, amount_micros, payment_method_id, card_brand, card_last4)
-      values (${request.accountId}, 'purchase', ${requestKey}, ${request.amountMicros}, ${card.id}, ${card.brand}, ${card.last4})
+      insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
+                                    tax_exempt, payment_method_id, card_brand, card_last4)
+      values (${request.accountId}, 'purchase', ${requestKey}, ${request.amountMicros}, ${tax.taxMicros}, ${tax.ratePpm},
+              ${tax.jurisdiction}, ${tax.exempt}, ${card.id}, ${card.brand}, ${card.last4})
       on conflict (request_key) do nothing
       returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
     if (created) return created;
@@ -212,4 +225,9 @@ function declined(purchase: PurchaseRecord): ApiError {
     purchase.failure_message ?? 'the card was declined',
     { decline_code: purchase.decline_code, purchase_id: purchase.id },
   );
+}
+
+/** " + tax 7.250000 USD" on a taxed charge's description; nothing when untaxed. */
+export function taxNote(purchase: Pick<PurchaseRecord, 'tax_micros'>): string {
+  return purchase.tax_micros > 0n ? ` + tax ${formatUsd(purchase.tax_micros)} USD` : '';
 }

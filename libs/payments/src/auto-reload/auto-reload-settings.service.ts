@@ -65,6 +65,16 @@ export class AutoReloadSettingsService {
     actor: AuditActor,
   ): Promise<AutoReloadSettingsRecord> {
     this.validate(input);
+    const [account] = await this.database.sql<{ billing_mode: string }[]>`
+      select billing_mode from accounts where id = ${accountId}`;
+    if (input.enabled && account?.billing_mode === 'invoice') {
+      // Invoice billing runs on credit and is paid by monthly invoice; a card must never top it up.
+      throw new ApiError(
+        409,
+        'invoice_billing',
+        'the account is on invoice billing; auto-reload does not apply',
+      );
+    }
     if (input.enabled && !(await this.cards.defaultOf(accountId))) {
       throw new ApiError(422, 'no_default_card', 'add a card before turning auto-reload on');
     }

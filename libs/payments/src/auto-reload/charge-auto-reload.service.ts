@@ -1,4 +1,5 @@
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { TaxQuoteService } from '@app/invoices';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
 import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
@@ -6,8 +7,9 @@ import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
-import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
+import { PURCHASE_COLUMNS, purchaseChargeMicros, PurchaseRecord } from '../purchase-records';
 import { microsToCents, STRIPE } from '../stripe-client';
+import { taxNote } from '../purchases.service';
 import { StripeCustomersService } from '../stripe-customers.service';
 import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
 import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
@@ -49,6 +51,7 @@ export class ChargeAutoReloadService {
     private readonly balances: BalanceStore,
     private readonly outcomes: RecordAutoReloadOutcomeService,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
+    private readonly tax: TaxQuoteService,
   ) {}
 
   /** The crossing's outcome, or null when an earlier run recorded it (or the account has no settings). */
@@ -75,6 +78,8 @@ export class ChargeAutoReloadService {
     // Read before the transaction takes its connection: these use others from the same pool.
     const card = await this.cards.defaultOf(payload.accountId);
     const balance = await this.balances.balanceOf(payload.accountId);
+    // Address and exemption as they are when the reload is opened; the amount is read under the lock below.
+    const treatment = await this.tax.treatmentFor(payload.accountId);
     let skipped: AutoReloadOutcome | null = null;
     const purchase = await this.database.sql.begin(async (tx) => {
       const [settings] = await tx<SettingsRow[]>`
@@ -84,10 +89,12 @@ export class ChargeAutoReloadService {
       const existing = await this.findPurchase(payload.accountId, requestKey, tx);
       if (existing) return existing;
       const reason = await this.skipReason(tx, payload.accountId, settings, card, balance);
+      const tax = this.tax.taxOn(settings.amount_micros, treatment);
       const [row] = await tx<PurchaseRecord[]>`
-        insert into credit_purchases (account_id, kind, request_key, amount_micros, status, payment_method_id,
-                                      card_brand, card_last4, failure_code, failure_message)
-        values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros},
+        insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
+                                      tax_exempt, status, payment_method_id, card_brand, card_last4, failure_code, failure_message)
+        values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros}, ${tax.taxMicros}, ${tax.ratePpm},
+                ${tax.jurisdiction}, ${tax.exempt},
                 ${reason ? 'canceled' : 'pending'}, ${card?.id ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
                 ${reason}, ${reason ? SKIP_MESSAGES[reason] : null})
         returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
@@ -174,13 +181,13 @@ export class ChargeAutoReloadService {
     const customer = await this.customers.customerOf(purchase.account_id);
     return this.stripe.paymentIntents.create(
       {
-        amount: microsToCents(purchase.amount_micros),
+        amount: microsToCents(purchaseChargeMicros(purchase)),
         currency: purchase.currency,
         customer,
         payment_method: purchase.payment_method_id ?? undefined,
         confirm: true,
         off_session: true,
-        description: `Auto-reload ${formatUsd(purchase.amount_micros)} USD`,
+        description: `Auto-reload ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
         metadata: {
           purchase_id: purchase.id,
           account_id: purchase.account_id,

@@ -1,11 +1,21 @@
+import { ppmToPercent } from '@app/invoices';
 import { formatUsd } from '@app/money';
-import { PurchaseRecord } from '../purchase-records';
+import { purchaseChargeMicros, PurchaseRecord } from '../purchase-records';
 
 export function purchaseView(purchase: PurchaseRecord) {
   return {
     id: purchase.id,
     kind: purchase.kind,
+    /** Credits bought (what the balance gains). */
     amount: formatUsd(purchase.amount_micros),
+    tax: {
+      amount: formatUsd(purchase.tax_micros),
+      jurisdiction: purchase.tax_jurisdiction,
+      rate: ppmToPercent(purchase.tax_rate_ppm),
+      exempt: purchase.tax_exempt,
+    },
+    /** What the card is charged: amount + tax. */
+    total: formatUsd(purchaseChargeMicros(purchase)),
     currency: purchase.currency.toUpperCase(),
     status: purchase.status,
     payment_method: purchase.payment_method_id

@@ -6,6 +6,7 @@ import Stripe from 'stripe';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { InTransaction, PurchaseSettlementService } from '../purchase-settlement.service';
 import { centsToMicros, STRIPE } from '../stripe-client';
+import { refundCreditsMicros } from './refund-tax';
 
 /** The ledger row that debits one Stripe refund; unique, so admin route and webhook debit it once. */
 export function refundLedgerKey(refundId: string): string {
@@ -55,7 +56,9 @@ export class RecordRefundService {
         `refund ${refund.id} (${refund.status}, ${paymentIntentId}) is not a succeeded refund of purchase ${purchase.id}`,
       );
     }
-    const micros = centsToMicros(refund.amount);
+    // Only the credits part is debited; the rest of the refund is the tax returned with it.
+    const micros = refundCreditsMicros(purchase, refund);
+    const taxMicros = centsToMicros(refund.amount) - micros;
     return this.ledger.apply({
       accountId: purchase.account_id,
       kind: 'refund',
@@ -79,6 +82,7 @@ export class RecordRefundService {
             balance_micros: balanceMicros,
             refunded_micros: row.refunded_micros,
             amount_micros: micros,
+            tax_micros: taxMicros,
             refund: refund.id,
             reason: refund.metadata?.reason ?? refund.reason ?? null,
           },

@@ -5,12 +5,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import Stripe from 'stripe';
 import { PurchaseRecord } from '../purchase-records';
-import { centsToMicros, microsToCents, STRIPE } from '../stripe-client';
+import { microsToCents, STRIPE } from '../stripe-client';
 import { RecordRefundService } from './record-refund.service';
+import { REFUND_CREDITS_METADATA, refundedSoFar, splitRefund } from './refund-tax';
 
 export interface RefundRequest {
   purchaseId: string;
-  /** Null: everything not refunded yet. */
+  /** Credits to take back (their tax is returned with them, refund-tax.ts); null: everything not refunded yet. */
   amountMicros: bigint | null;
   reason: string | null;
   /** The admin's Idempotency-Key: the same key is the same refund, made at most once. */
@@ -92,11 +93,17 @@ export class RefundPurchaseService {
     tag: string,
     earlier: Stripe.Refund[],
   ): Promise<Stripe.Refund> {
+    // The card paid credits + tax: the refund returns the credits asked for and their share of the tax.
+    const refunded = refundedSoFar(purchase, earlier);
+    const remaining = purchase.amount_micros - refunded.creditsMicros;
+    const credits = request.amountMicros ?? remaining;
+    if (credits <= 0n || credits > remaining) throw exceedsRemaining(remaining);
+    const split = splitRefund(purchase, refunded, credits);
     try {
       return await this.stripe.refunds.create(
         {
           payment_intent: purchase.payment_intent_id!,
-          ...(request.amountMicros === null ? {} : { amount: microsToCents(request.amountMicros) }),
+          amount: microsToCents(split.creditsMicros + split.taxMicros),
           ...(request.reason && STRIPE_REASONS.has(request.reason)
             ? { reason: request.reason as Stripe.RefundCreateParams.Reason }
             : {}),
@@ -104,6 +111,7 @@ export class RefundPurchaseService {
             purchase_id: purchase.id,
             refund_request: tag,
             requested_amount: requested,
+            [REFUND_CREDITS_METADATA]: String(microsToCents(split.creditsMicros)),
             ...(request.reason ? { reason: request.reason } : {}),
           },
         },
@@ -118,16 +126,7 @@ export class RefundPurchaseService {
         error instanceof Stripe.errors.StripeInvalidRequestError &&
         (error.code === 'amount_too_large' || error.code === 'charge_already_refunded')
       ) {
-        const refunded = earlier
-          .filter((refund) => refund.status === 'succeeded' || refund.status === 'pending')
-          .reduce((sum, refund) => sum + centsToMicros(refund.amount), 0n);
-        const remaining = purchase.amount_micros - refunded;
-        throw new ApiError(
-          422,
-          'refund_exceeds_remaining',
-          'the refund is more than what is left of this purchase',
-          { remaining: formatUsd(remaining > 0n ? remaining : 0n) },
-        );
+        throw exceedsRemaining(remaining);
       }
       if (error instanceof Stripe.errors.StripeInvalidRequestError && error.code === 'charge_disputed') {
         throw new ApiError(
@@ -145,4 +144,14 @@ export class RefundPurchaseService {
       .list({ payment_intent: paymentIntentId, limit: 100 })
       .autoPagingToArray({ limit: 10_000 });
   }
+}
+
+/** `remaining`: credits not refunded yet. */
+function exceedsRemaining(remaining: bigint): ApiError {
+  return new ApiError(
+    422,
+    'refund_exceeds_remaining',
+    'the refund is more than what is left of this purchase',
+    { remaining: formatUsd(remaining > 0n ? remaining : 0n) },
+  );
 }

@@ -4,16 +4,23 @@ import { formatUsd, parseUsd } from '@app/money';
 import { Body, Controller, Headers, Param, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { centsToMicros } from '../../stripe-client';
+import { refundCreditsMicros } from '../refund-tax';
 import { RefundOutcome, RefundPurchaseService } from '../refund-purchase.service';
 import { RefundPurchaseDto } from './refunds.dto';
 
 const PurchaseIdParam = new UuidParam('purchase_not_found', 'no such purchase');
 
 function refundView({ refund, purchase, balanceMicros }: RefundOutcome) {
+  const credits = refundCreditsMicros(purchase, refund);
   return {
     id: refund.id,
     purchase_id: purchase.id,
-    amount: formatUsd(centsToMicros(refund.amount)),
+    /** Credits taken back from the balance. */
+    amount: formatUsd(credits),
+    /** Tax returned with them. */
+    tax: formatUsd(centsToMicros(refund.amount) - credits),
+    /** What goes back to the card: amount + tax. */
+    total: formatUsd(centsToMicros(refund.amount)),
     currency: refund.currency.toUpperCase(),
     status: refund.status,
     reason: refund.metadata?.reason ?? null,

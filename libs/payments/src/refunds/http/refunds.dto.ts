@@ -4,7 +4,8 @@ import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-valid
 export class RefundPurchaseDto {
   @ApiPropertyOptional({
     example: '5.00',
-    description: 'USD in whole cents; everything not refunded yet when omitted',
+    description:
+      'Credits to take back, USD in whole cents (their share of the tax is refunded with them); everything not refunded yet when omitted',
   })
   @IsOptional()
   // Up to 6 decimals parse, so a fraction of a cent is refused by the service as invalid_amount.

@@ -1,0 +1,139 @@
+import { AuditActor, AuditLogService } from '@app/audit';
+import { APP_CONFIG, BaseEnv } from '@app/config';
+import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
+import { ApiError } from '@app/http';
+import {
+  BuildInvoiceExportPayload,
+  invoiceExportJobId,
+  JobName,
+  QUEUE_SETTINGS,
+  QueueName,
+} from '@app/queue';
+import { openBullRedis, RedisKeys } from '@app/redis';
+import { ObjectStorage } from '@app/storage';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { createHash, randomUUID } from 'node:crypto';
+import { InvoiceExportRow, invoiceExportView } from './invoice-export.view';
+
+export const INVOICE_EXPORT_URL_TTL_SECONDS = Symbol('INVOICE_EXPORT_URL_TTL_SECONDS');
+
+/**
+ * The export id of a request with an Idempotency-Key: derived from the account and the key (a
+ * UUIDv8 of their SHA-256), so a replayed request finds the export it made instead of making another.
+ */
+export function invoiceExportIdFor(accountId: string, requestKey: string): string {
+  const bytes = createHash('sha256')
+    .update(`invoice-export\n${accountId}\n${requestKey}`)
+    .digest()
+    .subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x80;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function selectExport(sql: Sql | Tx, accountId: string, exportId: string) {
+  return sql<InvoiceExportRow[]>`
+    select id, account_id, from_date::text as from_date, to_date::text as to_date, status::text as status,
+           invoice_count, object_key, sha256, error, created_at, completed_at
+    from invoice_exports
+    where id = ${exportId} and account_id = ${accountId}`;
+}
+
+/** Zip exports of invoice PDFs, API side: request one (queued for the worker), read its state and link. */
+@Injectable()
+export class InvoiceExportsService implements OnApplicationShutdown {
+  private queue: Queue<BuildInvoiceExportPayload> | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: BaseEnv,
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly storage: ObjectStorage,
+    private readonly audit: AuditLogService,
+    @Inject(INVOICE_EXPORT_URL_TTL_SECONDS) private readonly urlTtlSeconds: number,
+  ) {}
+
+  /**
+   * Records the export (with an audit row, in one transaction), then queues its build. A crash
+   * between the two leaves a pending row whose job is missing; reading the export queues it again.
+   */
+  async request(input: {
+    accountId: string;
+    from: string;
+    to: string;
+    requestKey?: string;
+    actor: AuditActor;
+  }): Promise<ReturnType<typeof invoiceExportView>> {
+    const id = input.requestKey ? invoiceExportIdFor(input.accountId, input.requestKey) : randomUUID();
+    const row = await this.database.sql.begin(async (tx) => {
+      const inserted = await tx`
+        insert into invoice_exports (id, account_id, from_date, to_date)
+        values (${id}, ${input.accountId}, ${input.from}, ${input.to})
+        on conflict (id) do nothing
+        returning id`;
+      const [current] = await selectExport(tx, input.accountId, id);
+      if (inserted.length === 0) {
+        if (current.from_date !== input.from || current.to_date !== input.to) {
+          throw new ApiError(
+            422,
+            'idempotency_key_reused',
+            'this Idempotency-Key was already used for an export of other dates',
+          );
+        }
+        return current;
+      }
+      await this.audit.record(tx, {
+        accountId: input.accountId,
+        actor: input.actor,
+        action: 'invoice_export.requested',
+        targetType: 'invoice_export',
+        targetId: id,
+        before: null,
+        after: { from: input.from, to: input.to },
+      });
+      return current;
+    });
+    if (row.status === 'pending') await this.enqueue(row);
+    return invoiceExportView(row);
+  }
+
+  /** The export's state; when ready, a presigned download link valid for a few minutes. */
+  async find(accountId: string, exportId: string): Promise<ReturnType<typeof invoiceExportView>> {
+    // The account id is part of the lookup (I7): another tenant's export is simply not found.
+    const [row] = await selectExport(this.database.sql, accountId, exportId);
+    if (!row) throw new ApiError(404, 'invoice_export_not_found', 'no such invoice export');
+    if (row.status === 'pending') {
+      // Same job id: a no-op while the job exists, a recovery when its enqueue was lost.
+      await this.enqueue(row);
+      return invoiceExportView(row);
+    }
+    if (row.status !== 'ready' || !row.object_key) return invoiceExportView(row);
+    const link = await this.storage.presignedGetUrl(
+      row.object_key,
+      this.urlTtlSeconds,
+      `invoices-${row.from_date}_${row.to_date}.zip`,
+    );
+    return invoiceExportView(row, link);
+  }
+
+  private async enqueue(row: InvoiceExportRow): Promise<void> {
+    await this.queueOf().add(
+      JobName.BuildInvoiceExport,
+      { exportId: row.id, accountId: row.account_id },
+      { ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions, jobId: invoiceExportJobId(row.id) },
+    );
+  }
+
+  private queueOf(): Queue<BuildInvoiceExportPayload> {
+    this.queue ??= new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
+      connection: openBullRedis(this.config.REDIS_URL),
+      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+    });
+    return this.queue;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue?.close();
+  }
+}

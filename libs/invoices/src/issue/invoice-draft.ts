@@ -1,0 +1,46 @@
+/**
+ * What a caller hands to InvoiceIssuer.issue: everything that is not a snapshot of the account
+ * (bill-to, PO number and billing reference are copied by the issuer). Money in micros of whole
+ * cents (multiples of 10,000): rounding to the cent happens before an amount reaches an invoice.
+ */
+export interface InvoiceLineDraft {
+  description: string;
+  model?: string | null;
+  /** Tokens for usage lines, 1 for credit purchases. */
+  quantity: bigint;
+  amountMicros: bigint;
+}
+
+export interface InvoiceTax {
+  /** US-CA, DE, ... ; null when no tax applies. */
+  jurisdiction: string | null;
+  /** Parts per million: 7.25 % is 72500. */
+  ratePpm: number;
+  exempt: boolean;
+  amountMicros: bigint;
+}
+
+export interface InvoiceDraft {
+  accountId: string;
+  kind: 'purchase' | 'auto_reload' | 'usage_statement';
+  status: 'paid' | 'open';
+  /** When the money moved (payment success) or, for usage statements, the period's end. */
+  transactionAt: Date;
+  /** YYYY-MM-DD (net terms). */
+  dueDate?: string | null;
+  /** YYYY-MM-DD, usage statements. */
+  periodStart?: string | null;
+  periodEnd?: string | null;
+  purchaseId?: string | null;
+  lines: InvoiceLineDraft[];
+  discountMicros?: bigint;
+  tax: InvoiceTax;
+  /** The card as it was at purchase; kept on the invoice when the card is later removed. */
+  card?: { brand: string | null; last4: string | null } | null;
+}
+
+export interface IssuedInvoice {
+  id: string;
+  number: string;
+  kind: InvoiceDraft['kind'];
+}

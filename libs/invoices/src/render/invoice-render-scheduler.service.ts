@@ -1,0 +1,72 @@
+import { APP_CONFIG, BaseEnv } from '@app/config';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { JobName, QUEUE_SETTINGS, QueueName, renderInvoiceJobId, RenderInvoicePayload } from '@app/queue';
+import { openRedis, RedisKeys } from '@app/redis';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+
+/**
+ * Queues PDF renders. Rendering never runs on the request path: the issuer calls schedule() once
+ * its transaction has committed, and the sweep re-queues any invoice whose enqueue was lost (a
+ * crash between commit and schedule). Both use the invoice's job id, so they never double up.
+ */
+@Injectable()
+export class InvoiceRenderScheduler implements OnApplicationShutdown {
+  private queue: Queue<RenderInvoicePayload> | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: BaseEnv,
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+  ) {}
+
+  /** Call after the issuing transaction commits (a job for an uncommitted invoice would find nothing). */
+  async schedule(invoiceIds: string[]): Promise<void> {
+    if (invoiceIds.length === 0) return;
+    await this.queueOf().addBulk(
+      invoiceIds.map((invoiceId) => ({
+        name: JobName.RenderInvoice,
+        data: { invoiceId },
+        opts: { ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions, jobId: renderInvoiceJobId(invoiceId) },
+      })),
+    );
+  }
+
+  /**
+   * Renders again even if a PDF is recorded (same bytes; e.g. after the invoice's status changed).
+   * A distinct job id, so a pending ordinary render does not swallow it.
+   */
+  async rerender(invoiceId: string): Promise<void> {
+    await this.queueOf().add(
+      JobName.RenderInvoice,
+      { invoiceId, force: true },
+      {
+        ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions,
+        jobId: `${renderInvoiceJobId(invoiceId)}-forced-${Date.now()}`,
+      },
+    );
+  }
+
+  /** Queues every invoice issued at least olderThanSeconds ago that has no PDF yet; returns how many. */
+  async sweep(olderThanSeconds: number, limit = 1000): Promise<number> {
+    const rows = await this.database.sql<{ id: string }[]>`
+      select id from invoices
+       where pdf_key is null and created_at < now() - make_interval(secs => ${olderThanSeconds})
+       order by created_at limit ${limit}`;
+    await this.schedule(rows.map((row) => row.id));
+    return rows.length;
+  }
+
+  private queueOf(): Queue<RenderInvoicePayload> {
+    this.queue ??= new Queue<RenderInvoicePayload>(QueueName.Invoices, {
+      // Fails fast (not BullMQ's retry-forever connection): schedule() runs after a commit on the
+      // request path, and a lost enqueue is the sweep's to repair, not a reason to hang.
+      connection: openRedis(this.config.REDIS_URL),
+      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+    });
+    return this.queue;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue?.close();
+  }
+}

@@ -1,0 +1,92 @@
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { BillingMetrics } from '@app/metrics';
+import { ObjectStorage } from '@app/storage';
+import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { INVOICE_PDF_LISTENER, InvoicePdfListener } from '../invoice-listeners';
+import { invoicePdfKey, SellerDetails } from './invoice-document';
+import { loadInvoicePdfSource } from './invoice-pdf-source';
+import { renderInvoicePdf } from './render-invoice-pdf';
+
+export const INVOICE_SELLER = Symbol('INVOICE_SELLER');
+
+export type RenderOutcome =
+  | { kind: 'rendered' | 'already_rendered' | 'recorded_existing'; key: string; sha256: string }
+  | { kind: 'missing_invoice' };
+
+/**
+ * Renders an invoice's PDF into S3 and records its key and SHA-256 on the invoice.
+ *
+ * Safe to repeat at any point: the key is fixed by the invoice and the bytes by its row, so a
+ * retry after a crash between upload and record finds the same object (same hash) and only
+ * records it; a forced re-render overwrites the object with identical bytes.
+ */
+@Injectable()
+export class RenderInvoicePdfService {
+  private readonly logger = new Logger(RenderInvoicePdfService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly storage: ObjectStorage,
+    private readonly metrics: BillingMetrics,
+    @Inject(INVOICE_SELLER) private readonly seller: SellerDetails,
+    @Optional() @Inject(FAILPOINT) private readonly failpoint?: FailpointName,
+    @Optional() @Inject(INVOICE_PDF_LISTENER) private readonly pdfListener?: InvoicePdfListener,
+  ) {}
+
+  async render(invoiceId: string, force = false): Promise<RenderOutcome> {
+    const timer = this.metrics.invoiceRenderDuration.startTimer();
+    try {
+      const outcome = await this.renderOnce(invoiceId, force);
+      timer();
+      return outcome;
+    } catch (error) {
+      this.metrics.invoiceRenderFailures.inc();
+      throw error;
+    }
+  }
+
+  private async renderOnce(invoiceId: string, force: boolean): Promise<RenderOutcome> {
+    const source = await loadInvoicePdfSource(this.database.sql, invoiceId);
+    if (!source) {
+      // A job outliving a rolled-back issue; nothing to draw.
+      this.logger.warn(`invoice ${invoiceId} not found; render skipped`);
+      return { kind: 'missing_invoice' };
+    }
+    const { document } = source;
+    const key = invoicePdfKey(document.accountId, document.number);
+    if (!force && source.pdfKey && source.pdfSha256) {
+      return { kind: 'already_rendered', key: source.pdfKey, sha256: source.pdfSha256 };
+    }
+
+    const pdf = await renderInvoicePdf(document, this.seller);
+    const sha256 = createHash('sha256').update(pdf).digest('hex');
+    const existing = await this.storage.head(key);
+    const sameObject = existing?.sha256 === sha256 && existing.size === pdf.length;
+    if (!sameObject) await this.storage.put(key, pdf, 'application/pdf');
+    // Test crash point: the object is in S3 but the invoice does not say so yet.
+    crashAt(this.failpoint, 'mid-render');
+
+    // pdf_rendered_at moves only when the bytes change, so a repeated render records nothing new.
+    // The PDF listener (the "invoice ready" email) hears of the first recording only, in the same
+    // transaction, so a crash cannot record the PDF without its alert; its dedupe key covers a race.
+    const afterCommit = await this.database.sql.begin(async (tx) => {
+      const [row] = await tx<{ first: boolean }[]>`
+        update invoices i
+           set pdf_key = ${key},
+               pdf_sha256 = ${sha256},
+               pdf_rendered_at = case when i.pdf_sha256 is not distinct from ${sha256}
+                                      then coalesce(i.pdf_rendered_at, now()) else now() end,
+               updated_at = now()
+          from (select id, pdf_sha256 is null as first from invoices where id = ${invoiceId} for update) old
+         where i.id = old.id
+         returning old.first`;
+      return row?.first && this.pdfListener ? this.pdfListener.pdfRecorded(tx, invoiceId) : null;
+    });
+    await afterCommit?.().catch((error: unknown) =>
+      this.logger.warn(`invoice ${invoiceId}: PDF listener failed after commit: ${String(error)}`),
+    );
+    return { kind: sameObject ? 'recorded_existing' : 'rendered', key, sha256 };
+  }
+}

@@ -1,0 +1,268 @@
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { LedgerChangeService } from '@app/ledger';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { graduatedDiscountMicros, roundToCents } from '../billing-terms/volume-discount';
+import { InvoiceDraft, IssuedInvoice } from '../issue/invoice-draft';
+import { InvoiceIssuer } from '../issue/invoice-issuer.service';
+import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
+import { TaxQuoteService } from '../tax/tax-quote.service';
+import { addDays, previousMonth, StatementPeriod } from './statement-period';
+
+/**
+ * Scheduled runs leave the first minutes of a month to usage still in the queue or buffered by
+ * gateways; the admin route runs at once.
+ */
+export const STATEMENT_GRACE_MS = 15 * 60_000;
+
+/** Names the statement's rating in the ledger; unique, so a month is rated into an invoice once. */
+export function statementLedgerKey(accountId: string, month: string): string {
+  return `usage-statement:${accountId}:${month}`;
+}
+
+export interface IssuedStatement {
+  accountId: string;
+  invoiceId: string;
+  number: string;
+  totalMicros: bigint;
+}
+
+export interface StatementRun {
+  month: string;
+  issued: IssuedStatement[];
+  /** Accounts whose statement for the month already existed. */
+  alreadyIssued: number;
+  /** Invoice-billing accounts with no usage in the month: no statement. */
+  withoutUsage: number;
+  failed: { accountId: string; error: string }[];
+}
+
+/** Where emailing a statement hooks in (alerts/emails issue): called once per statement after commit. */
+export const USAGE_STATEMENT_LISTENER = Symbol('USAGE_STATEMENT_LISTENER');
+export interface UsageStatementListener {
+  statementIssued(statement: IssuedStatement): Promise<void>;
+}
+
+interface ModelUsage {
+  model_id: string;
+  tokens: bigint;
+  cost: bigint;
+}
+
+interface Rating {
+  lines: { model: string; tokens: bigint; amountMicros: bigint }[];
+  usageMicros: bigint;
+  subtotalMicros: bigint;
+  discountMicros: bigint;
+}
+
+type Outcome =
+  { kind: 'issued'; statement: IssuedStatement } | { kind: 'already' | 'no_usage' | 'not_invoice' };
+
+/**
+ * Monthly usage statements of invoice-billing accounts. For one account and month:
+ *
+ * - Lines: one per model, from usage_events whose occurred_at falls in the month (UTC); each
+ *   line's amount is the exact sum of its events' costs (what the ledger charged for them),
+ *   rounded half up to a whole cent, since an invoice is paid in cents.
+ * - Volume discount: the account's graduated tiers applied to the subtotal, rounded once, half up,
+ *   to the cent (billing-terms/volume-discount.ts), shown as the invoice's discount.
+ * - Tax: A1's TaxQuoteService on subtotal - discount (the account's billing address and
+ *   exemption); zero when the app has no tax module.
+ * - Ledger: the month's usage already took the exact amount from the balance. The rating books
+ *   one adjustment of (exact usage - (subtotal - discount)): the discount plus the sub-cent
+ *   rounding. After it, the ledger's usage for the month plus this adjustment equals the
+ *   invoice's pre-tax total to the micro, and paying the invoice restores the balance exactly.
+ *
+ * Exactly once: runs for the same account and month are serialised by an advisory lock and see
+ * the invoice once it exists; the adjustment's ledger key and the unique index
+ * invoices_statement_period_key back that up. The invoice (and its number) is inserted in the
+ * adjustment's transaction, so a crash leaves both or neither.
+ */
+@Injectable()
+export class IssueUsageStatementsService {
+  private readonly logger = new Logger(IssueUsageStatementsService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly ledger: LedgerChangeService,
+    private readonly issuer: InvoiceIssuer,
+    private readonly renders: InvoiceRenderScheduler,
+    @Optional() private readonly tax?: TaxQuoteService,
+    @Optional() @Inject(USAGE_STATEMENT_LISTENER) private readonly listener?: UsageStatementListener,
+  ) {}
+
+  /**
+   * The scheduled job: issues every missing statement of the previous month. It runs often (hourly
+   * by default), so a run missed on the 1st is caught up by the next one.
+   */
+  async issueDue(now = new Date()): Promise<StatementRun | null> {
+    const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+    if (now.getTime() - monthStart < STATEMENT_GRACE_MS) return null;
+    return this.issueForMonth(previousMonth(now));
+  }
+
+  /** Issues the month's missing statements (of one account when given). Failures are reported, not thrown. */
+  async issueForMonth(period: StatementPeriod, onlyAccountId?: string): Promise<StatementRun> {
+    const { sql } = this.database;
+    const accounts = await sql<{ id: string }[]>`
+      select a.id from accounts a
+      where a.billing_mode = 'invoice'
+        and (${onlyAccountId ?? null}::uuid is null or a.id = ${onlyAccountId ?? null}::uuid)
+        and not exists (select 1 from invoices i where i.account_id = a.id and i.kind = 'usage_statement'
+                        and i.period_start = ${period.firstDay}::date)
+      order by a.id`;
+    const [{ existing }] = await sql<{ existing: number }[]>`
+      select count(*)::int as existing from invoices
+      where kind = 'usage_statement' and period_start = ${period.firstDay}::date
+        and (${onlyAccountId ?? null}::uuid is null or account_id = ${onlyAccountId ?? null}::uuid)`;
+    const run: StatementRun = {
+      month: period.month,
+      issued: [],
+      alreadyIssued: existing,
+      withoutUsage: 0,
+      failed: [],
+    };
+    for (const { id } of accounts) {
+      try {
+        const outcome = await this.issueOne(id, period);
+        if (outcome.kind === 'issued') run.issued.push(outcome.statement);
+        else if (outcome.kind === 'already') run.alreadyIssued++;
+        else if (outcome.kind === 'no_usage') run.withoutUsage++;
+      } catch (error) {
+        this.logger.error(`usage statement ${period.month} of account ${id} failed: ${String(error)}`);
+        run.failed.push({ accountId: id, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    for (const statement of run.issued) await this.afterCommit(statement);
+    return run;
+  }
+
+  private async issueOne(accountId: string, period: StatementPeriod): Promise<Outcome> {
+    // This transaction only holds the lock (and the account row against a switch back to
+    // prepaid) while the ledger change commits on its own connection.
+    return this.database.sql.begin(async (lock) => {
+      await lock`select pg_advisory_xact_lock(hashtextextended(${statementLedgerKey(accountId, period.month)}, 0))`;
+      const [account] = await lock<{ billing_mode: string; payment_terms_days: number | null }[]>`
+        select billing_mode, payment_terms_days from accounts where id = ${accountId} for share`;
+      if (!account || account.billing_mode !== 'invoice' || account.payment_terms_days === null) {
+        return { kind: 'not_invoice' };
+      }
+      if (await this.findStatement(lock, accountId, period)) return { kind: 'already' };
+      const rating = await this.rate(lock, accountId, period);
+      if (!rating) return { kind: 'no_usage' };
+      const terms = account.payment_terms_days;
+      // Set only when the invoice is inserted, i.e. this run rated the month.
+      const result: { invoice?: IssuedInvoice; totalMicros?: bigint } = {};
+      const netMicros = rating.subtotalMicros - rating.discountMicros;
+      const applied = await this.ledger.apply({
+        accountId,
+        kind: 'adjustment',
+        amountMicros: rating.usageMicros - netMicros,
+        ledgerKey: statementLedgerKey(accountId, period.month),
+        source: {
+          reason: 'usage_statement',
+          month: period.month,
+          usage_micros: rating.usageMicros.toString(),
+          subtotal_micros: rating.subtotalMicros.toString(),
+          discount_micros: rating.discountMicros.toString(),
+        },
+        alsoInTransaction: async (tx) => {
+          const draft = await this.draft(tx, accountId, period, rating, terms);
+          result.totalMicros = netMicros + draft.tax.amountMicros;
+          result.invoice = await this.issuer.issue(tx, draft);
+        },
+      });
+      if (applied.replayed || !result.invoice) return { kind: 'already' };
+      const { invoice, totalMicros = 0n } = result;
+      return {
+        kind: 'issued',
+        statement: { accountId, invoiceId: invoice.id, number: invoice.number, totalMicros },
+      };
+    });
+  }
+
+  /** The month's usage per model, priced into whole-cent lines, with the volume discount. Null without usage. */
+  private async rate(tx: Tx, accountId: string, period: StatementPeriod): Promise<Rating | null> {
+    const usage = await tx<ModelUsage[]>`
+      select model_id, sum(prompt_tokens::bigint + completion_tokens::bigint)::bigint as tokens,
+             sum(cost_micros)::bigint as cost
+      from usage_events
+      where account_id = ${accountId} and occurred_at >= ${period.start} and occurred_at < ${period.end}
+      group by model_id order by model_id`;
+    const usageMicros = usage.reduce((sum, row) => sum + row.cost, 0n);
+    if (usageMicros === 0n) return null;
+    const tiers = await tx<{ from_micros: bigint; discount_ppm: number }[]>`
+      select from_micros, discount_ppm from volume_discount_tiers where account_id = ${accountId}`;
+    const lines = usage.map((row) => ({
+      model: row.model_id,
+      tokens: row.tokens,
+      amountMicros: roundToCents(row.cost),
+    }));
+    const subtotalMicros = lines.reduce((sum, line) => sum + line.amountMicros, 0n);
+    const discountMicros = graduatedDiscountMicros(
+      subtotalMicros,
+      tiers.map((tier) => ({ fromMicros: tier.from_micros, discountPpm: tier.discount_ppm })),
+    );
+    return { lines, usageMicros, subtotalMicros, discountMicros };
+  }
+
+  private async draft(
+    tx: Tx,
+    accountId: string,
+    period: StatementPeriod,
+    rating: Rating,
+    termsDays: number,
+  ): Promise<InvoiceDraft> {
+    const taxable = rating.subtotalMicros - rating.discountMicros;
+    const tax = this.tax
+      ? this.tax.taxOn(taxable, await this.tax.treatmentFor(accountId, tx))
+      : { jurisdiction: null, ratePpm: 0, exempt: false, taxMicros: 0n };
+    const issuedOn = new Date();
+    return {
+      accountId,
+      kind: 'usage_statement',
+      status: 'open',
+      transactionAt: new Date(period.end.getTime() - 1),
+      dueDate: addDays(issuedOn, termsDays),
+      periodStart: period.firstDay,
+      periodEnd: period.lastDay,
+      lines: rating.lines.map((line) => ({
+        description: `${line.model}: usage ${period.firstDay} to ${period.lastDay}`,
+        model: line.model,
+        quantity: line.tokens,
+        amountMicros: line.amountMicros,
+      })),
+      discountMicros: rating.discountMicros,
+      tax: {
+        jurisdiction: tax.jurisdiction,
+        ratePpm: tax.ratePpm,
+        exempt: tax.exempt,
+        amountMicros: tax.taxMicros,
+      },
+      card: null,
+    };
+  }
+
+  private async findStatement(tx: Tx, accountId: string, period: StatementPeriod): Promise<boolean> {
+    const [row] = await tx`
+      select 1 from invoices
+      where account_id = ${accountId} and kind = 'usage_statement' and period_start = ${period.firstDay}::date`;
+    return Boolean(row);
+  }
+
+  /**
+   * After commit: metrics, the PDF render (by invoice id, so a repeat is dropped; a crash before
+   * this line is caught by the render sweep), then the email hook.
+   */
+  private async afterCommit(statement: IssuedStatement): Promise<void> {
+    await this.issuer.afterCommit([
+      { id: statement.invoiceId, number: statement.number, kind: 'usage_statement' },
+    ]);
+    await this.renders.schedule([statement.invoiceId]);
+    await this.listener
+      ?.statementIssued(statement)
+      .catch((error: unknown) =>
+        this.logger.warn(`statement ${statement.number}: listener failed: ${String(error)}`),
+      );
+  }
+}

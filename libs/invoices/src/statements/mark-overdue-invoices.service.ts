@@ -1,0 +1,82 @@
+import { AuditLogService, SYSTEM_ACTOR } from '@app/audit';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { BillingMetrics } from '@app/metrics';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { INVOICE_OVERDUE_LISTENER, InvoiceOverdueListener } from '../invoice-listeners';
+
+interface OverdueRow {
+  id: string;
+  account_id: string;
+  number: string;
+  due_date: string;
+  total_micros: bigint;
+}
+
+/**
+ * Open net-terms invoices become overdue the day after their due date (UTC). The change is one
+ * statement with its audit rows, so running it twice or concurrently marks each invoice once.
+ */
+@Injectable()
+export class MarkOverdueInvoicesService {
+  private readonly logger = new Logger(MarkOverdueInvoicesService.name);
+
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly audit: AuditLogService,
+    @Optional() @Inject(INVOICE_OVERDUE_LISTENER) private readonly listener?: InvoiceOverdueListener,
+  ) {}
+
+  async markOverdue(): Promise<{ marked: number }> {
+    const { rows, afterCommit } = await this.database.sql.begin(async (tx) => {
+      const marked = await tx<OverdueRow[]>`
+        update invoices set status = 'overdue', updated_at = now()
+        where status = 'open' and due_date < (now() at time zone 'UTC')::date
+        returning id, account_id, number, due_date::text as due_date, total_micros`;
+      await this.audit.recordMany(
+        tx,
+        marked.map((row) => ({
+          accountId: row.account_id,
+          actor: SYSTEM_ACTOR,
+          action: 'invoice.overdue',
+          targetType: 'invoice',
+          targetId: row.id,
+          before: { status: 'open' },
+          after: {
+            status: 'overdue',
+            number: row.number,
+            due_date: row.due_date,
+            total_micros: row.total_micros,
+          },
+        })),
+      );
+      const after =
+        marked.length > 0 && this.listener
+          ? await this.listener.invoicesOverdue(
+              tx,
+              marked.map((row) => row.id),
+            )
+          : null;
+      return { rows: [...marked], afterCommit: after };
+    });
+    // The overdue emails: their alerts committed with the status change above.
+    await afterCommit?.().catch((error: unknown) =>
+      this.logger.warn(`overdue listener failed after commit: ${String(error)}`),
+    );
+    if (rows.length > 0)
+      this.logger.warn(`${rows.length} invoice(s) overdue: ${rows.map((row) => row.number).join(', ')}`);
+    return { marked: rows.length };
+  }
+
+  /** Overdue invoices of every account, for the ops gauges. */
+  async totals(): Promise<{ count: number; amountMicros: bigint }> {
+    const [row] = await this.database.sql<{ count: number; amount: bigint }[]>`
+      select count(*)::int as count, coalesce(sum(total_micros), 0)::bigint as amount
+      from invoices where status = 'overdue'`;
+    return { count: row.count, amountMicros: row.amount };
+  }
+
+  /** Makes this process export the overdue gauges (read from Postgres at scrape time). */
+  watch(metrics: BillingMetrics): void {
+    metrics.watchOverdueInvoices(() => this.totals());
+  }
+}
