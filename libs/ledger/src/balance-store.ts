@@ -13,6 +13,27 @@ export interface PendingChange {
   token: string;
   /** Auto-reload threshold of the account; the reply says whether this change crossed below it. */
   thresholdMicros?: bigint | null;
+  /** Spending-alert detection for this change (libs/alerts); absent when the account has no alert rules. */
+  alerts?: ChangeAlertRules;
+}
+
+/** One budget counter a change adds its spend to (a field of the balance hash, see reserve-change.lua). */
+export interface AlertCounter {
+  field: string;
+  deltaMicros: bigint;
+  /** Ascending; crossing one is recorded with its percent. */
+  thresholds: ReadonlyArray<{ percent: number; amountMicros: bigint }>;
+}
+
+export interface ChangeAlertRules {
+  lowBalanceMicros: bigint | null;
+  /** The balance a change must start from to re-arm the low-balance alert. */
+  rearmMicros: bigint | null;
+  /** "YYYY-MM": counters of older months are dropped when a counter is seeded. */
+  keepFromMonth: string;
+  counters: readonly AlertCounter[];
+  /** Each counter's spend so far from Postgres; asked for only when Redis has none. */
+  seedCounters(): Promise<bigint[]>;
 }
 
 export interface ReservedChange {
@@ -24,6 +45,8 @@ export interface ReservedChange {
   balanceAfter: bigint;
   /** Auto-reload crossing number when this call moved the balance below the threshold (also in `token`). */
   crossing: number | null;
+  /** What this change (or the earlier attempt that holds the pending entry) did for spending alerts; "" for nothing. */
+  alertRecord: string;
 }
 
 export interface Settlement {
@@ -57,7 +80,12 @@ export class BalanceStore {
     const missing = changes.filter((_, index) => replies[index][0] === 'missing');
     if (missing.length > 0) {
       const seeds = await this.balances.seedsOf(missing.map((change) => change.accountId));
-      const retried = await this.runReserve(missing, seeds);
+      const counterSeeds = new Map<PendingChange, bigint[]>();
+      for (const change of missing) {
+        if (change.alerts && change.alerts.counters.length > 0)
+          counterSeeds.set(change, await change.alerts.seedCounters());
+      }
+      const retried = await this.runReserve(missing, seeds, counterSeeds);
       let next = 0;
       replies = replies.map((reply) => (reply[0] === 'missing' ? retried[next++] : reply));
     }
@@ -70,6 +98,7 @@ export class BalanceStore {
         balanceBefore: BigInt(reply[2]),
         balanceAfter: BigInt(reply[3]),
         crossing: reply[4] ? Number(reply[4]) : null,
+        alertRecord: reply[5] ?? '',
       };
     });
   }
@@ -107,6 +136,7 @@ export class BalanceStore {
   private async runReserve(
     changes: readonly PendingChange[],
     seeds: Map<string, BalanceSeed>,
+    counterSeeds: Map<PendingChange, bigint[]> = new Map(),
   ): Promise<ReserveReply[]> {
     if (changes.length === 0) return [];
     const pipeline = this.redis.pipeline();
@@ -121,10 +151,30 @@ export class BalanceStore {
         seed === undefined ? '' : seed.balance.toString(),
         change.thresholdMicros == null ? '' : change.thresholdMicros.toString(),
         seed?.reloads ?? '',
+        ...alertArgs(change.alerts, counterSeeds.get(change)),
       );
     }
     return throwPipelineErrors(await pipeline.exec()) as ReserveReply[];
   }
+}
+
+/** ARGV[7..] of reserve-change.lua; none without alert rules, so such accounts pay nothing extra. */
+function alertArgs(rules: ChangeAlertRules | undefined, seeds: bigint[] | undefined): string[] {
+  if (!rules) return [];
+  const args = [
+    rules.lowBalanceMicros?.toString() ?? '',
+    (rules.rearmMicros ?? rules.lowBalanceMicros)?.toString() ?? '',
+    rules.keepFromMonth,
+  ];
+  rules.counters.forEach((counter, index) => {
+    args.push(
+      counter.field,
+      counter.deltaMicros.toString(),
+      seeds?.[index]?.toString() ?? '',
+      counter.thresholds.map((t) => `${t.percent}=${t.amountMicros}`).join(','),
+    );
+  });
+  return args;
 }
 
 export function throwPipelineErrors(results: [Error | null, unknown][] | null): unknown[] {

@@ -9,6 +9,8 @@ type ReserveReply = [
   after: string,
   /** Auto-reload crossing number if this call moved the balance below the threshold, else "". */
   crossing: string,
+  /** What the change did for spending alerts (reserve-change.lua header), "" for nothing. */
+  alertRecord: string,
 ];
 type SettleReply = [settled: 0 | 1, balanceAfter: string];
 
@@ -25,6 +27,8 @@ declare module 'ioredis' {
       threshold?: string,
       /** Auto-reload crossings so far, to seed with the balance ("" = 0). */
       reloadsSeed?: string,
+      /** Low-balance line, re-arm level, oldest month kept, then 4 arguments per budget counter. */
+      ...alertArgs: string[]
     ): Result<ReserveReply, Context>;
     settleChange(
       balanceKey: string,

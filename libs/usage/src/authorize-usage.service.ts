@@ -1,5 +1,5 @@
 import { FreeModelLimiter, KeySpendStore, TierPolicy } from '@app/access';
-import { CachedApiKey, CatalogCache, isFree } from '@app/catalog';
+import { balanceFloorMicros, CachedApiKey, CatalogCache, isFree } from '@app/catalog';
 import { BalanceStore } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { Injectable } from '@nestjs/common';
@@ -31,7 +31,7 @@ export type AuthorizeDecision =
 /**
  * "May this request run?" from in-process caches and Redis, in this order: the account, model
  * and key exist and are usable; the tier allows the model; a paid model needs a positive balance
- * and a key under its credit limit; a free model needs room in the free-model rate limits (taken
+ * (invoice billing: a balance above -credit limit) and a key under its credit limit; a free model needs room in the free-model rate limits (taken
  * last, so a refused request never uses quota). Balances may dip below zero by the cost of
  * requests already running, which are still charged in full.
  */
@@ -82,7 +82,9 @@ export class AuthorizeUsageService {
       return { allowed: false, reason: 'model_not_allowed_on_free_tier', balanceMicros };
     }
     if (!isFree(price)) {
-      if (balanceMicros <= 0n) return { allowed: false, reason: 'insufficient_credits', balanceMicros };
+      // Prepaid: the balance must be positive. Invoice billing runs on credit, down to -credit limit.
+      if (balanceMicros <= balanceFloorMicros(account))
+        return { allowed: false, reason: 'insufficient_credits', balanceMicros };
       const overLimit = key && (await this.keyOverLimit(key, nowMs));
       if (overLimit) return { allowed: false, reason: 'key_limit_exceeded', balanceMicros, ...overLimit };
       return { allowed: true, balanceMicros };

@@ -4,9 +4,13 @@
  */
 /**
  * after-deduct / after-commit: the usage batch (MeterUsageBatchService); after-charge: an auto-reload
- * whose PaymentIntent succeeded, before the credit is recorded (ChargeAutoReloadService).
+ * whose PaymentIntent succeeded, before the credit is recorded (ChargeAutoReloadService); mid-render:
+ * an invoice PDF uploaded to S3, before its key and hash are recorded (RenderInvoicePdfService);
+ * after-smtp-send: an alert email accepted by the SMTP server, before its delivery row says sent
+ * (SendAlertEmailService).
  */
-export type FailpointName = 'after-deduct' | 'after-commit' | 'after-charge';
+export type FailpointName =
+  'after-deduct' | 'after-commit' | 'after-charge' | 'mid-render' | 'after-smtp-send';
 
 export const FAILPOINT = Symbol('FAILPOINT');
 

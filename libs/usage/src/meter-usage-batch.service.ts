@@ -13,10 +13,11 @@ import {
 import { RedisKeys } from '@app/redis';
 import { spendPeriodIdsOfDay } from '@app/access';
 import { InjectQueue } from '@nestjs/bullmq';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
+import { CommittedAlertChange, RaisedAlert, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
 import { KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
 
 export interface MeterResult {
@@ -34,9 +35,14 @@ export interface MeterResult {
  * if the attempt that made it is the one Postgres committed (its number is in the committed
  * token), and its reload job is added after the settle on every attempt that gets there, under
  * the crossing's job id: a crash anywhere re-adds the same job, never a second one.
+ *
+ * Spending alerts (budget thresholds, low balance; USAGE_ALERTS, libs/alerts) are found by the
+ * same reserve call and inserted in the batch's transaction for the attempt Postgres committed.
  */
 @Injectable()
 export class MeterUsageBatchService {
+  private readonly logger = new Logger(MeterUsageBatchService.name);
+
   constructor(
     private readonly catalog: CatalogCache,
     private readonly balances: BalanceStore,
@@ -45,6 +51,7 @@ export class MeterUsageBatchService {
     private readonly keys: RedisKeys,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
     @InjectQueue(QueueName.Payments) private readonly payments: Queue<AutoReloadPayload>,
+    @Optional() @Inject(USAGE_ALERTS) private readonly alerts: UsageAlertHook | null = null,
   ) {}
 
   async meter(batch: MeterUsageBatchPayload): Promise<MeterResult> {
@@ -54,6 +61,8 @@ export class MeterUsageBatchService {
     for (const event of events)
       debits.set(event.accountId, (debits.get(event.accountId) ?? 0n) + event.costMicros);
 
+    const now = new Date();
+    const eventsOf = this.alerts ? groupByAccount(events) : new Map<string, RatedEvent[]>();
     const deductTimer = this.metrics.deductDuration.startTimer();
     const token = randomUUID();
     const reserved = await this.balances.reserve(
@@ -63,17 +72,30 @@ export class MeterUsageBatchService {
         appliedDelta: -micros,
         token,
         thresholdMicros: this.catalog.autoReloadThreshold(accountId),
+        alerts: this.alerts?.rulesFor(accountId, eventsOf.get(accountId) ?? [], now),
       })),
     );
     deductTimer();
     crashAt(this.failpoint, 'after-deduct');
 
     const persistTimer = this.metrics.persistDuration.startTimer();
+    const alerting = reserved.filter((entry) => entry.alertRecord !== '');
+    let raised: RaisedAlert[] = [];
     const committed = await this.repository.persist({
       batchId: batch.batchId,
       receivedAt: new Date(batch.receivedAt),
       tokens: new Map(reserved.map((entry) => [entry.accountId, entry.token])),
       events,
+      inTransaction:
+        this.alerts && alerting.length > 0
+          ? async (tx, ledger) => {
+              // Only the attempt whose token Postgres recorded found real crossings (a late attempt's are undone at settle).
+              const changes: CommittedAlertChange[] = alerting
+                .filter((entry) => ledger.get(entry.accountId)?.redisToken === entry.token)
+                .map((entry) => ({ accountId: entry.accountId, alertRecord: entry.alertRecord }));
+              raised = changes.length > 0 ? await this.alerts!.raise(tx, batch.batchId, changes) : [];
+            }
+          : undefined,
     });
     persistTimer();
     crashAt(this.failpoint, 'after-commit');
@@ -92,6 +114,12 @@ export class MeterUsageBatchService {
     );
 
     await this.enqueueReloads(committed);
+    if (raised.length > 0 && this.alerts) {
+      // Committed already: a failure here only delays the email until the sweep finds the alert.
+      await this.alerts
+        .dispatch(raised)
+        .catch((error) => this.logger.warn(`alert dispatch failed: ${error}`));
+    }
 
     let chargedMicros = 0n;
     for (const usage of committed.values()) chargedMicros -= usage.amountMicros;
@@ -158,4 +186,14 @@ export class MeterUsageBatchService {
       occurredAt: new Date(event.occurred_at),
     };
   }
+}
+
+function groupByAccount(events: readonly RatedEvent[]): Map<string, RatedEvent[]> {
+  const byAccount = new Map<string, RatedEvent[]>();
+  for (const event of events) {
+    const list = byAccount.get(event.accountId);
+    if (list) list.push(event);
+    else byAccount.set(event.accountId, [event]);
+  }
+  return byAccount;
 }

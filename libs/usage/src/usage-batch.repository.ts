@@ -1,4 +1,4 @@
-import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
+import { BALANCE_SHARDS, DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 
@@ -35,6 +35,11 @@ export interface PersistBatchInput {
   /** Token of the Redis pending entry per account, recorded with the ledger row. */
   tokens: Map<string, string>;
   events: RatedEvent[];
+  /**
+   * Runs last inside the batch's transaction with the batch's ledger rows (whichever attempt
+   * committed them), so what it writes (alerts) commits with the batch or not at all.
+   */
+  inTransaction?: (tx: Tx, committed: Map<string, CommittedUsage>) => Promise<void>;
 }
 
 export function usageLedgerKey(batchId: string, accountId: string): string {
@@ -127,12 +132,14 @@ export class UsageBatchRepository {
       >`
         select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
         from ledger_entries where idempotency_key = any(${keys}::text[])`;
-      return new Map(
+      const committed = new Map(
         ledger.map((row) => [
           row.account_id,
           { amountMicros: row.amount_micros, redisToken: row.redis_token, keySpend: row.key_spend ?? [] },
         ]),
       );
+      if (input.inTransaction) await input.inTransaction(tx, committed);
+      return committed;
     });
   }
 }

@@ -37,10 +37,16 @@ export class UsageModule {
   }
 
   /** What the usage worker needs: rating, deduction and persistence, and adding auto-reload jobs. */
-  static forWorker(failpoint: FailpointName | undefined): DynamicModule {
+  /** `alerts`: a module exporting USAGE_ALERTS (libs/alerts AlertsModule.forUsageWorker()), so batches raise spending alerts. */
+  static forWorker(failpoint: FailpointName | undefined, alerts?: DynamicModule): DynamicModule {
     return {
       module: UsageModule,
-      imports: [CatalogModule, LedgerModule, BullModule.registerQueue({ name: QueueName.Payments })],
+      imports: [
+        CatalogModule,
+        LedgerModule,
+        BullModule.registerQueue({ name: QueueName.Payments }),
+        ...(alerts ? [alerts] : []),
+      ],
       providers: [{ provide: FAILPOINT, useValue: failpoint }, UsageBatchRepository, MeterUsageBatchService],
       exports: [MeterUsageBatchService, LedgerModule],
     };

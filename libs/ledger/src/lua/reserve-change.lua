@@ -13,7 +13,20 @@
   with the pending entry (a redelivery gets it back from "exists") and into the Postgres ledger
   row, so whichever attempt commits the change also names its crossing, exactly once.
 
-  KEYS[1] balance hash {bal, gen, reloads} of one account
+  Spending alerts (libs/alerts), decided in the same atomic step for the same reason:
+  - Budget counters: fields "s:<scope>:<YYYY-MM>" of the balance hash hold the month's spend of
+    the account (or of one API key or project with a budget). A change adds its spend to each
+    given counter; a counter that moves from below a threshold amount to at or above it crosses
+    that threshold. A missing counter is seeded from Postgres like a missing balance ("missing").
+  - Low balance: a change that takes the balance below the line while armed fires and disarms
+    (field `lowoff` = the change key that disarmed it). It re-arms only once a change starts at or
+    above the re-arm level (line + margin), so a balance hovering at the line fires once.
+  What a change did is kept with its pending entry in field "<change key>|x" of the pending hash
+  ("inc <field> <delta>", "bud <field> <percent> <spend after>", "low <balance after>", "disarm",
+  separated by ";"), returned again on "exists", and undone by settle-change.lua if the change is
+  not the one Postgres committed. Whichever attempt commits the change also raises its alerts.
+
+  KEYS[1] balance hash {bal, gen, reloads, lowoff, s:*} of one account
   KEYS[2] pending hash of the same account (same hash tag)
   ARGV[1] change key (e.g. usage batch id)
   ARGV[2] applied delta in micros (integer string)
@@ -21,12 +34,20 @@
   ARGV[4] balance from Postgres to seed a missing balance with, or "" to ask the caller for it
   ARGV[5] auto-reload threshold in micros (integer string), or "" (or absent) for none
   ARGV[6] with a seed: auto-reload crossings already numbered in Postgres, or "" (or absent)
+  ARGV[7] low-balance line in micros, or "" (or absent) for none
+  ARGV[8] low-balance re-arm level in micros (>= ARGV[7])
+  ARGV[9] oldest month ("YYYY-MM") whose counters are kept; older ones are dropped when a
+          counter is seeded. "" keeps all
+  ARGV[10..] budget counters, 4 arguments each: field, spend delta (integer string >= 0), seed
+          from Postgres or "", thresholds "<percent>=<amount>,..." (amounts in micros)
 
-  Reply: {status, token, balance before, balance after, crossing}
+  Reply: {status, token, balance before, balance after, crossing, alert record}
     status "missing": no balance in Redis and no seed given; load it from Postgres and call again
     status "created": applied now; token is ARGV[3], plus "#<crossing>" if this change crossed
     status "exists":  already pending under the returned token; nothing changed
     crossing: the crossing number (decimal string) if this call crossed the threshold, else ""
+    alert record: what this change did for alerts (see above), "" for nothing; only in replies
+      to calls with alert arguments (ARGV[7..]), so callers without them see the 5-element reply
 ]]
 
 -- a < b for canonical integer strings (as Redis prints them): compared as text, never as Lua
@@ -54,13 +75,26 @@ local function less_than(a, b)
   return smaller_magnitude
 end
 
+local low_line = ARGV[7] or ''
+
+local function respond(status, token, before, after, crossing, alerts)
+  if ARGV[7] == nil then
+    return {status, token, before, after, crossing}
+  end
+  return {status, token, before, after, crossing, alerts}
+end
+
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   if ARGV[4] == '' then
-    return {'missing', '', '0', '0', ''}
+    return respond('missing', '', '0', '0', '', '')
   end
   redis.call('HSET', KEYS[1], 'bal', ARGV[4], 'gen', 0)
   if ARGV[6] and ARGV[6] ~= '' then
     redis.call('HSET', KEYS[1], 'reloads', ARGV[6])
+  end
+  -- Rebuilt below the line: its alert was (or would have been) sent before Redis lost it.
+  if low_line ~= '' and less_than(ARGV[4], low_line) then
+    redis.call('HSET', KEYS[1], 'lowoff', 'seed')
   end
 end
 
@@ -68,7 +102,14 @@ local pending = redis.call('HGET', KEYS[2], ARGV[1])
 local before = redis.call('HGET', KEYS[1], 'bal')
 if pending then
   local token = string.match(pending, ':(.*)$')
-  return {'exists', token, before, before, ''}
+  return respond('exists', token, before, before, '', redis.call('HGET', KEYS[2], ARGV[1] .. '|x') or '')
+end
+
+-- Budget counters: all present (or given a seed) before anything changes.
+for i = 10, #ARGV, 4 do
+  if ARGV[i + 2] == '' and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
+    return respond('missing', '', '0', '0', '', '')
+  end
 end
 
 redis.call('HINCRBY', KEYS[1], 'bal', ARGV[2])
@@ -84,5 +125,46 @@ if threshold ~= '' and not less_than(before, threshold) and less_than(after, thr
   crossing = tostring(redis.call('HINCRBY', KEYS[1], 'reloads', 1))
   token = token .. '#' .. crossing
 end
+
+local record = {}
+local keep_from = ARGV[9] or ''
+for i = 10, #ARGV, 4 do
+  local field, delta = ARGV[i], ARGV[i + 1]
+  if redis.call('HSETNX', KEYS[1], field, ARGV[i + 2]) == 1 and keep_from ~= '' then
+    -- Seeding happens once per counter and month: the moment to drop counters of old months.
+    for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if string.sub(name, 1, 2) == 's:' and string.sub(name, -7) < keep_from then
+        redis.call('HDEL', KEYS[1], name)
+      end
+    end
+  end
+  local spend_before = redis.call('HGET', KEYS[1], field)
+  redis.call('HINCRBY', KEYS[1], field, delta)
+  local spend_after = redis.call('HGET', KEYS[1], field)
+  table.insert(record, 'inc ' .. field .. ' ' .. delta)
+  for percent, amount in string.gmatch(ARGV[i + 3], '(%d+)=(%d+)') do
+    if less_than(spend_before, amount) and not less_than(spend_after, amount) then
+      table.insert(record, 'bud ' .. field .. ' ' .. percent .. ' ' .. spend_after)
+    end
+  end
+end
+
+if low_line ~= '' then
+  local disarmed = redis.call('HGET', KEYS[1], 'lowoff')
+  if disarmed and not less_than(before, ARGV[8]) then
+    redis.call('HDEL', KEYS[1], 'lowoff')
+    disarmed = false
+  end
+  if not disarmed and less_than(after, low_line) then
+    redis.call('HSET', KEYS[1], 'lowoff', ARGV[1])
+    table.insert(record, 'low ' .. after)
+    table.insert(record, 'disarm')
+  end
+end
+
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. token)
-return {'created', token, before, after, crossing}
+local alerts = table.concat(record, ';')
+if alerts ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[1] .. '|x', alerts)
+end
+return respond('created', token, before, after, crossing, alerts)

@@ -20,6 +20,10 @@
   ARGV[3] committed delta in micros (integer string; "0" when nothing was committed)
   ARGV[4..] spend in micros to add to KEYS[3..] (integer strings)
 
+  Alerts (reserve-change.lua): the change's alert record "<change key>|x" goes with its pending
+  entry. If the change is not the one Postgres counted, its budget-counter increments are undone
+  and, if it disarmed the low-balance alert and nothing re-armed it since, it is armed again.
+
   Reply: {settled (0 or 1), balance after}
 ]]
 local pending = redis.call('HGET', KEYS[2], ARGV[1])
@@ -29,6 +33,21 @@ end
 redis.call('HDEL', KEYS[2], ARGV[1])
 
 local applied, token = string.match(pending, '^(-?%d+):(.*)$')
+local counted = token == ARGV[2] and ARGV[3] ~= '0'
+local alerts = redis.call('HGET', KEYS[2], ARGV[1] .. '|x')
+if alerts then
+  redis.call('HDEL', KEYS[2], ARGV[1] .. '|x')
+  if not counted then
+    for entry in string.gmatch(alerts, '[^;]+') do
+      local field, delta = string.match(entry, '^inc (%S+) (%d+)$')
+      if field and delta ~= '0' and redis.call('HEXISTS', KEYS[1], field) == 1 then
+        redis.call('HINCRBY', KEYS[1], field, '-' .. delta)
+      elseif entry == 'disarm' and redis.call('HGET', KEYS[1], 'lowoff') == ARGV[1] then
+        redis.call('HDEL', KEYS[1], 'lowoff')
+      end
+    end
+  end
+end
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   return {1, ''}
 end

@@ -1,0 +1,99 @@
+import { ALERT_KINDS } from './alert-kinds';
+import { alertEmailView, formatMoney } from './alert-email-view';
+import { AlertEmailRenderer } from './render-alert-email';
+import { SAMPLE_ALERT_DETAILS } from './sample-alert-details';
+
+const ACCOUNT = { account_id: '0b7e1a52-2f0c-4c1e-9d55-6a1f3b9c2d10', account_name: 'Acme AI' };
+const RAISED_AT = new Date('2026-11-27T09:12:00.000Z');
+
+describe('AlertEmailRenderer', () => {
+  const sut = new AlertEmailRenderer();
+
+  it.each(ALERT_KINDS)('renders %s with a subject, an HTML and a text part and no empty fields', (kind) => {
+    const email = sut.render({ kind, details: SAMPLE_ALERT_DETAILS[kind], raised_at: RAISED_AT, ...ACCOUNT });
+    expect(email.subject).toContain('Acme AI');
+    expect(email.subject).not.toMatch(/\n|undefined|null|\$ |\(\)/);
+    for (const part of [email.html, email.text]) {
+      expect(part).not.toMatch(/undefined|null|NaN|\[object/);
+      expect(part).toContain(ACCOUNT.account_id);
+    }
+    expect(email.html).toMatch(/^<!DOCTYPE html>/);
+  });
+
+  it('states the budget figures and the projection of a budget alert', () => {
+    const email = sut.render({
+      kind: 'budget_threshold',
+      details: SAMPLE_ALERT_DETAILS.budget_threshold,
+      raised_at: RAISED_AT,
+      ...ACCOUNT,
+    });
+    expect(email.subject).toBe('Acme AI: 77.5% of the November 2026 budget used ($387.60 of $500.00)');
+    for (const part of [email.html, email.text]) {
+      expect(part).toContain('$387.60');
+      expect(part).toContain('$500.00');
+      expect(part).toContain('$21.48 / day'); // 24 h burn rate
+      expect(part).toContain('$17.91 / day'); // 7-day burn rate 17.905 rounded half up
+      expect(part).toContain('Dec 1, 2026, 16:45 UTC'); // runs out at the 7-day rate
+      expect(part).toContain('$459.21'); // projected month-end spend
+      expect(part).toContain('92% of the $500.00 budget');
+    }
+  });
+
+  it('escapes the account name in HTML and keeps it verbatim in the text part', () => {
+    const email = sut.render({
+      kind: 'low_balance',
+      details: SAMPLE_ALERT_DETAILS.low_balance,
+      raised_at: RAISED_AT,
+      account_id: ACCOUNT.account_id,
+      account_name: 'Bob & <Co>\r\nBcc: x@evil.test',
+    });
+    expect(email.html).toContain('Bob &amp; &lt;Co&gt;');
+    expect(email.html).not.toContain('<Co>');
+    expect(email.text).toContain('Bob & <Co>');
+    expect(email.subject).not.toMatch(/[\r\n]/);
+  });
+});
+
+describe('alert email figures', () => {
+  it('rounds money half up to the cent and shows sub-cent amounts exactly', () => {
+    expect(formatMoney(387_600_000n)).toBe('$387.60');
+    expect(formatMoney(17_905_000n)).toBe('$17.91');
+    expect(formatMoney(17_904_999n)).toBe('$17.90');
+    expect(formatMoney(1_234_567_890_000n)).toBe('$1,234,567.89');
+    expect(formatMoney(420n)).toBe('$0.00042');
+    expect(formatMoney(0n)).toBe('$0.00');
+    expect(formatMoney(-3_205_000n)).toBe('-$3.21');
+  });
+
+  it('says how far over the budget the month-end projection lands', () => {
+    const view = alertEmailView(
+      'budget_threshold',
+      {
+        ...SAMPLE_ALERT_DETAILS.budget_threshold,
+        projection: {
+          ...(SAMPLE_ALERT_DETAILS.budget_threshold.projection as object),
+          projected_month_end_spend: '540.004999',
+        },
+      },
+      RAISED_AT,
+    );
+    expect(view.projection?.monthEndVsBudget).toBe('$40.00 over the $500.00 budget');
+    expect(view.projection?.overBudget).toBe(true);
+  });
+
+  it('says the balance does not run out when nothing was spent', () => {
+    const view = alertEmailView(
+      'low_balance',
+      {
+        ...SAMPLE_ALERT_DETAILS.low_balance,
+        projection: {
+          ...(SAMPLE_ALERT_DETAILS.low_balance.projection as object),
+          runs_out_at: null,
+          runs_out_at_24h: null,
+        },
+      },
+      RAISED_AT,
+    );
+    expect(view.projection?.runsOut).toBe('Not at this rate (no spend in the last 7 days)');
+  });
+});

@@ -1,0 +1,32 @@
+import { Tx } from '@app/db';
+import { ChangeAlertRules } from '@app/ledger';
+import { RatedEvent } from './usage-batch.repository';
+
+/** One account's committed change of a batch, with what its reserve recorded for alerts. */
+export interface CommittedAlertChange {
+  accountId: string;
+  /** reserve-change.lua's alert record of the attempt Postgres committed. */
+  alertRecord: string;
+}
+
+export interface RaisedAlert {
+  id: string;
+  kind: string;
+}
+
+/**
+ * Spending alerts found where the money moves (implemented by libs/alerts, provided by the
+ * worker app under USAGE_ALERTS): budget counters and the low-balance line are checked in the
+ * reserve Lua call, and the alerts of the committed attempt are inserted in the batch's own
+ * transaction, so an uncommitted batch never alerts and a committed one always has its alerts.
+ */
+export interface UsageAlertHook {
+  /** Detection arguments for one account's change; undefined when the account has no rules. */
+  rulesFor(accountId: string, events: readonly RatedEvent[], now: Date): ChangeAlertRules | undefined;
+  /** Inside the batch's transaction, after its ledger rows: inserts the alerts once (dedupe keys). */
+  raise(tx: Tx, batchId: string, changes: readonly CommittedAlertChange[]): Promise<RaisedAlert[]>;
+  /** After the commit: hands the new alerts to the email worker (a sweep covers a crash before this). */
+  dispatch(alerts: readonly RaisedAlert[]): Promise<void>;
+}
+
+export const USAGE_ALERTS = Symbol('USAGE_ALERTS');

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { BillingStack } from '../support/billing-stack';
+import { waitFor } from '../support/wait-for';
+import { Workspace } from '../support/workspace';
+
+/** 950 USD per million prompt tokens: an event of 10 prompt tokens costs 9,500 micros. */
+const MODEL = 'test/budget-model';
+const EVENT_MICROS = 9_500n;
+const DAY_MS = 86_400_000n;
+
+interface AlertRow {
+  id: string;
+  account_id: string;
+  kind: string;
+  dedupe_key: string;
+  details: any;
+}
+
+const micros = (usd: string): bigint => {
+  const [whole, fraction = ''] = usd.split('.');
+  return BigInt(whole) * 1_000_000n + BigInt(fraction.padEnd(6, '0'));
+};
+
+/**
+ * Budget alerts (issue 6, judged a): usage crossing budget thresholds, found in the deducting Lua
+ * call and raised in the batch's transaction, fire once per (budget, threshold, month) whatever
+ * the concurrency, each stating the spend, percent and projection; one email each.
+ */
+describe('budget alerts', () => {
+  const stack = new BillingStack({ workers: 2, smtp: true, workerEnv: { USAGE_WORKER_CONCURRENCY: '4' } });
+
+  beforeAll(async () => {
+    await stack.start();
+    await stack.setPrice(MODEL, '950', '0');
+  }, 120_000);
+
+  afterAll(() => stack.stop());
+
+  const alertsOf = (accountId: string) =>
+    stack.stores.sql<AlertRow[]>`
+      select id, account_id, kind::text, dedupe_key, details from alerts where account_id = ${accountId}
+      order by (details->>'threshold_percent')::int`;
+
+  function events(accountId: string, count: number, extra: Record<string, unknown> = {}) {
+    return Array.from({ length: count }, () => ({
+      id: randomUUID(),
+      account_id: accountId,
+      model: MODEL,
+      prompt_tokens: 10,
+      completion_tokens: 0,
+      ...extra,
+    }));
+  }
+
+  it('raises exactly three alerts, with correct figures, for 1,000 concurrent events crossing 50, 75 and 90 %', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '1000.00');
+    const put = await stack.admin.put(`${ws.path}/budget`, { amount: '10.00' });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({ amount: '10.000000', thresholds: [50, 75, 90, 100], period: 'month' });
+
+    // 1,000 events of $0.0095 = $9.50, 95 % of the budget: in 20 concurrent requests of 50.
+    const all = events(ws.accountId, 1000);
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        stack.gateway.post('/v1/usage/events', { events: all.slice(i * 50, i * 50 + 50) }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(202));
+    await stack.drained();
+
+    const alerts = await waitFor(
+      () => alertsOf(ws.accountId),
+      (rows) => rows.length >= 3,
+      { what: 'three budget alerts' },
+    );
+    const budgetId = put.body.id;
+    const period = new Date().toISOString().slice(0, 7);
+    expect(alerts.map((a) => [a.kind, a.dedupe_key])).toEqual(
+      [50, 75, 90].map((pct) => ['budget_threshold', `budget:${budgetId}:${pct}:${period}`]),
+    );
+    for (const [index, pct] of [50, 75, 90].entries()) {
+      const details = alerts[index].details;
+      const spend = micros(details.spend);
+      const threshold = (10_000_000n * BigInt(pct)) / 100n;
+      expect(details).toMatchObject({
+        budget_id: budgetId,
+        scope: 'account',
+        scope_id: null,
+        period,
+        threshold_percent: pct,
+        budget: '10.000000',
+      });
+      // The spend right after the crossing batch: at or above the threshold, by less than one batch of 50 events.
+      expect(spend).toBeGreaterThanOrEqual(threshold);
+      expect(spend).toBeLessThan(threshold + 50n * EVENT_MICROS);
+      expect(spend % EVENT_MICROS).toBe(0n);
+      const hundredths = (spend * 10_000n * 2n + 10_000_000n) / (2n * 10_000_000n);
+      expect(details.percent_used).toBe(`${hundredths / 100n}.${String(hundredths % 100n).padStart(2, '0')}`);
+      expectConsistentProjection(details.projection, 1_000_000_000n);
+    }
+
+    // Nothing more once the queue is idle, and the balance is exact.
+    expect(await alertsOf(ws.accountId)).toHaveLength(3);
+    const balance = await stack.gateway.get(`${ws.path}/balance`);
+    expect(balance.body.balance).toBe('990.500000');
+
+    // One email per alert at the real SMTP server, to the billing email.
+    const emails = await waitFor(
+      async () =>
+        stack.smtp!.messages.filter(
+          (m) => m.text.includes(ws.accountId) || m.recipient === 'owner@example.test',
+        ),
+      (found) => found.length >= 3,
+      { what: 'three budget emails', timeoutMs: 60_000 },
+    );
+    const budgetEmails = emails.filter((m) => /alert threshold/.test(m.text));
+    expect(budgetEmails).toHaveLength(3);
+    for (const pct of [50, 75, 90]) {
+      const email = budgetEmails.find((m) => m.text.includes(`crossed the ${pct}% alert threshold`));
+      expect(email).toBeDefined();
+      const details = alerts.find((a) => a.details.threshold_percent === pct)!.details;
+      // The email shows money in cents (half up) and the budget.
+      const cents = (micros(details.spend) + 5_000n) / 10_000n;
+      expect(email!.text).toContain(`$${cents / 100n}.${String(cents % 100n).padStart(2, '0')}`);
+      expect(email!.text).toContain('$10.00');
+    }
+  }, 120_000);
+
+  it('alerts on an API key budget only for that key’s usage, once per threshold', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '100.00');
+    const key = await ws.createKey();
+    const other = await ws.createKey();
+    const put = await stack.admin.put(`${ws.path}/api-keys/${key.id}/budget`, {
+      amount: '0.10',
+      thresholds: [50],
+    });
+    expect(put.status).toBe(200);
+
+    // $0.19 on the other key: no alert for this one (nor for the account, which has no budget).
+    await stack.gateway.post('/v1/usage/events', {
+      events: events(ws.accountId, 20, { api_key_id: other.id }),
+    });
+    await stack.drained();
+    // $0.0475 then $0.0475 on the key: the second request crosses 50 % of $0.10.
+    for (let i = 0; i < 2; i++) {
+      const response = await stack.gateway.post('/v1/usage/events', {
+        events: events(ws.accountId, 5, { api_key_id: key.id }),
+      });
+      expect(response.status).toBe(202);
+      await stack.drained();
+    }
+    const alerts = await waitFor(
+      () => alertsOf(ws.accountId),
+      (rows) => rows.length >= 1,
+      { what: 'a key budget alert' },
+    );
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0].details).toMatchObject({
+      scope: 'api_key',
+      scope_id: key.id,
+      scope_name: key.body.name,
+      threshold_percent: 50,
+      budget: '0.100000',
+      spend: '0.095000',
+      percent_used: '95.00',
+    });
+  }, 60_000);
+
+  it('validates budgets and keeps them per account', async () => {
+    const ws = await Workspace.create(stack);
+    expect((await stack.admin.get(`${ws.path}/budget`)).body).toMatchObject({ id: null, amount: null });
+    const refused = [
+      [{ amount: '0' }, 'invalid_amount'],
+      [{ amount: '-1' }, 'validation_failed'],
+      [{ amount: '1.0000001' }, 'validation_failed'],
+      [{ amount: '5', thresholds: [0] }, 'validation_failed'],
+      [{ amount: '5', recipients: ['not an email'] }, 'validation_failed'],
+    ] as const;
+    for (const [body, code] of refused) {
+      const response = await stack.admin.put(`${ws.path}/budget`, body);
+      expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status: 422, code });
+    }
+    expect(await stack.stores.sql`select 1 from budgets where account_id = ${ws.accountId}`).toHaveLength(0);
+    const audit = await stack.stores
+      .sql`select 1 from audit_log where account_id = ${ws.accountId} and action like 'budget.%'`;
+    expect(audit).toHaveLength(0);
+
+    await stack.admin.put(`${ws.path}/budget`, {
+      amount: '20.00',
+      thresholds: [90, 50],
+      recipients: ['CFO@acme.test'],
+    });
+    expect((await stack.admin.get(`${ws.path}/budget`)).body).toMatchObject({
+      amount: '20.000000',
+      thresholds: [50, 90],
+      recipients: ['cfo@acme.test'],
+    });
+    expect((await stack.admin.delete(`${ws.path}/budget`)).status).toBe(204);
+    expect((await stack.admin.get(`${ws.path}/budget`)).body.amount).toBeNull();
+    const actions = await stack.stores.sql<{ action: string }[]>`
+      select action from audit_log where account_id = ${ws.accountId} and action like 'budget.%' order by created_at`;
+    expect(actions.map((row) => row.action)).toEqual(['budget.set', 'budget.deleted']);
+  });
+});
+
+/** The projection's figures agree with each other as the README defines them (all usage is minutes old). */
+function expectConsistentProjection(projection: any, grantedMicros: bigint): void {
+  const asOf = new Date(projection.as_of).getTime();
+  const mtd = micros(projection.month_to_date_spend);
+  expect(mtd).toBeGreaterThan(0n);
+  expect(projection.burn_rate_24h).toBe(projection.month_to_date_spend);
+  const week = mtd; // every debit is within the last 7 days and this month
+  expect(micros(projection.burn_rate_7d)).toBe((2n * week + 7n) / 14n);
+  const balance = micros(projection.balance);
+  expect(balance).toBe(grantedMicros - mtd);
+  expect(new Date(projection.runs_out_at).getTime()).toBe(asOf + Number((balance * 7n * DAY_MS) / week));
+  expect(new Date(projection.runs_out_at_24h).getTime()).toBe(asOf + Number((balance * DAY_MS) / mtd));
+  const now = new Date(asOf);
+  const monthEnd = BigInt(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  const left = monthEnd - BigInt(asOf);
+  const added = (2n * week * left + 7n * DAY_MS) / (14n * DAY_MS);
+  expect(micros(projection.projected_month_end_spend)).toBe(mtd + added);
+  expect(projection.budget).toBe('10.000000');
+}
