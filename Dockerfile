@@ -17,6 +17,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # migrate.main.js reads the SQL migrations from drizzle/ at the repository root.
 COPY --from=build /app/drizzle ./drizzle
+# Sales-tax rates (TAX_US_RATES_FILE, TAX_COUNTRY_RATES_FILE), read at boot from the working directory.
+COPY --from=build /app/data/tax ./data/tax
 USER node
 EXPOSE 3000 3001 3002
 CMD ["node", "dist/apps/ingest/src/main.js"]

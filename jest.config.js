@@ -1,17 +1,21 @@
 /** Unit specs live beside the code; integration suites under test/ use real Postgres, Redis and processes. */
 const libs = [
   'access',
+  'alerts',
   'audit',
   'config',
   'db',
   'http',
+  'invoices',
   'ledger',
   'metrics',
   'money',
+  'notifications',
   'payments',
   'queue',
   'catalog',
   'redis',
+  'storage',
   'stripe-server',
   'usage',
 ];

@@ -22,7 +22,8 @@ const SHUTDOWN_TIMEOUT_MS = 20_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const PARENT_CHECK_MS = 500;
 
-const APPS: { name: string; color: string; env?: Record<string, string> }[] = [
+/** `args`: run this script (relative to the repository root) instead of the app's dist main.js. */
+const APPS: { name: string; color: string; env?: Record<string, string>; args?: string[] }[] = [
   { name: 'ingest', color: 'cyan' },
   { name: 'api', color: 'magenta' },
   { name: 'usage-worker', color: 'yellow' },
@@ -31,6 +32,11 @@ const APPS: { name: string; color: string; env?: Record<string, string> }[] = [
 /** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */
 function usesLocalStripeServer(url: string): boolean {
   return url !== '' && ['127.0.0.1', 'localhost'].includes(new URL(url).hostname);
+}
+
+/** With the default S3_ENDPOINT (this machine), the group also runs s3rver on a folder under .data/. */
+function usesLocalS3(endpoint: string): boolean {
+  return endpoint !== '' && ['127.0.0.1', 'localhost'].includes(new URL(endpoint).hostname);
 }
 
 function shellQuote(value: string): string {
@@ -57,6 +63,19 @@ function describeEndpoints(): string[] {
       },
     });
   }
+  if (usesLocalS3(api.S3_ENDPOINT)) {
+    const s3Url = new URL(api.S3_ENDPOINT);
+    // s3rver accepts its fixed S3RVER key pair; --configure-bucket creates the bucket unless it exists.
+    APPS.push({
+      name: 's3rver',
+      color: 'blue',
+      args: [
+        join('node_modules', 's3rver', 'bin', 's3rver.js'),
+        ...['--directory', join('.data', 's3'), '--address', s3Url.hostname, '--port', s3Url.port || '80'],
+        ...['--silent', '--configure-bucket', api.S3_BUCKET],
+      ],
+    });
+  }
   return [
     `ingest        http://${ingest.HOST}:${ingest.INGEST_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `api           http://${api.HOST}:${api.API_PORT}  (docs /docs, metrics /metrics, health /health)`,
@@ -64,6 +83,7 @@ function describeEndpoints(): string[] {
     api.STRIPE_API_URL
       ? `stripe        ${api.STRIPE_API_URL}${usesLocalStripeServer(api.STRIPE_API_URL) ? "  (the repo's Stripe-compatible test server)" : ''}`
       : 'stripe        api.stripe.com',
+    `s3            ${api.S3_ENDPOINT || 'AWS S3'} bucket ${api.S3_BUCKET}${usesLocalS3(api.S3_ENDPOINT) ? '  (local s3rver, files in .data/s3)' : ''}`,
   ];
 }
 
@@ -78,7 +98,9 @@ function main(): void {
       name: app.name,
       prefixColor: app.color,
       // exec: the app replaces the shell, so signals reach Node directly.
-      command: `exec ${shellQuote(process.execPath)} ${shellQuote(join('dist', 'apps', app.name, 'src', 'main.js'))}`,
+      command: `exec ${[process.execPath, ...(app.args ?? [join('dist', 'apps', app.name, 'src', 'main.js')])]
+        .map(shellQuote)
+        .join(' ')}`,
       env: app.env,
     })),
     {

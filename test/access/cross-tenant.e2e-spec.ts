@@ -9,7 +9,7 @@ const MODEL = 'openai/gpt-4o-mini';
 type AppKey = 'ingest' | 'api';
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-/** The ids a route path (or body) can name: placeholders :id, :memberId, :projectId, :keyId, :paymentMethodId and :purchaseId. */
+/** The ids a route path (or body) can name: placeholders :id, :memberId, :projectId, :keyId, :paymentMethodId, :purchaseId and :invoiceId. */
 interface Target {
   accountId: string;
   memberId: string;
@@ -17,6 +17,10 @@ interface Target {
   keyId: string;
   paymentMethodId: string;
   purchaseId: string;
+  /** The invoice of that purchase. */
+  invoiceId: string;
+  /** A zip export of invoice PDFs. */
+  exportId: string;
   /** A SetupIntent confirmed with a card but not saved yet. */
   setupIntentId: string;
 }
@@ -119,6 +123,19 @@ const ACCOUNT_ROUTES: AccountRouteCase[] = [
   },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/purchases', ok: 200 },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/purchases/:purchaseId', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices/:invoiceId', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices/:invoiceId/pdf', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices.csv', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/usage.csv', ok: 200 },
+  {
+    app: 'api',
+    method: 'POST',
+    path: '/v1/accounts/:id/invoice-exports',
+    ok: 202,
+    body: () => ({ from: '2026-01-01', to: '2026-01-31' }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoice-exports/:exportId', ok: 200 },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/auto-reload', ok: 200 },
   {
     app: 'api',
@@ -126,6 +143,56 @@ const ACCOUNT_ROUTES: AccountRouteCase[] = [
     path: '/v1/accounts/:id/auto-reload',
     ok: 200,
     body: () => ({ enabled: false, threshold: '5.00', amount: '20.00' }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/budget', ok: 200 },
+  { app: 'api', method: 'PUT', path: '/v1/accounts/:id/budget', ok: 200, body: () => ({ amount: '100.00' }) },
+  { app: 'api', method: 'DELETE', path: '/v1/accounts/:id/budget', ok: 204 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/api-keys/:keyId/budget', ok: 200 },
+  {
+    app: 'api',
+    method: 'PUT',
+    path: '/v1/accounts/:id/api-keys/:keyId/budget',
+    ok: 200,
+    body: () => ({ amount: '10.00', thresholds: [80] }),
+  },
+  { app: 'api', method: 'DELETE', path: '/v1/accounts/:id/api-keys/:keyId/budget', ok: 204 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/projects/:projectId/budget', ok: 200 },
+  {
+    app: 'api',
+    method: 'PUT',
+    path: '/v1/accounts/:id/projects/:projectId/budget',
+    ok: 200,
+    body: () => ({ amount: '10.00' }),
+  },
+  { app: 'api', method: 'DELETE', path: '/v1/accounts/:id/projects/:projectId/budget', ok: 204 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/alert-settings', ok: 200 },
+  {
+    app: 'api',
+    method: 'PUT',
+    path: '/v1/accounts/:id/alert-settings',
+    ok: 200,
+    body: () => ({ low_balance: '5.00', non_essential_enabled: true }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/spend', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/billing-profile', ok: 200 },
+  {
+    app: 'api',
+    method: 'PUT',
+    path: '/v1/accounts/:id/billing-profile',
+    ok: 200,
+    body: () => ({ legal_name: 'Tenant A Inc.', country: 'US', region: 'CA' }),
+  },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/tax-exemptions', ok: 200 },
+  {
+    app: 'api',
+    method: 'POST',
+    path: '/v1/accounts/:id/tax-exemptions',
+    ok: 201,
+    // A small PDF, different every call (the same document twice is one submission: 200).
+    body: () =>
+      `--xtenant\r\ncontent-disposition: form-data; name="file"; filename="certificate.pdf"\r\n` +
+      `content-type: application/pdf\r\n\r\n%PDF-1.4 ${randomUUID()}\n%%EOF\r\n--xtenant--\r\n`,
+    headers: () => ({ 'content-type': 'multipart/form-data; boundary=xtenant' }),
   },
 ];
 
@@ -138,11 +205,13 @@ function fill(path: string, target: Target): string {
     .replace(':projectId', target.projectId)
     .replace(':keyId', target.keyId)
     .replace(':paymentMethodId', target.paymentMethodId)
-    .replace(':purchaseId', target.purchaseId);
+    .replace(':purchaseId', target.purchaseId)
+    .replace(':invoiceId', target.invoiceId)
+    .replace(':exportId', target.exportId);
 }
 
 describe('workspaces are isolated from each other, and roles limit what a key may do', () => {
-  const stack = new BillingStack({ workers: 1, stripe: true });
+  const stack = new BillingStack({ workers: 1, stripe: true, s3: true });
   const tag = randomBytes(4).toString('hex');
 
   let a: Workspace;
@@ -210,6 +279,28 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     return bought.body.id;
   }
 
+  /** A zip export of the workspace's invoice PDFs (built by the worker). */
+  async function requestExport(ws: Workspace): Promise<string> {
+    const requested = await stack.admin.post(`${ws.path}/invoice-exports`, {
+      from: '2026-01-01',
+      to: '2026-12-31',
+    });
+    if (requested.status !== 202) throw new Error(`invoice export: ${JSON.stringify(requested.body)}`);
+    return requested.body.id;
+  }
+
+  /** The invoice issued with a purchase's credit. */
+  /** The purchase's invoice, once the worker has rendered its PDF (so its download link answers 200). */
+  async function invoiceOf(purchaseId: string): Promise<string> {
+    const [row] = await waitFor(
+      () => stack.stores.sql<{ id: string; pdf_key: string | null }[]>`
+        select id, pdf_key from invoices where purchase_id = ${purchaseId}`,
+      (rows) => rows[0]?.pdf_key != null,
+      { what: `the invoice PDF of purchase ${purchaseId}` },
+    );
+    return row.id;
+  }
+
   async function createWorkspace(name: string, email: string): Promise<Workspace> {
     const response = await stack.admin.post('/v1/admin/accounts', { name, email, tier: 'enterprise' });
     if (response.status !== 201) throw new Error(`create account: ${JSON.stringify(response.body)}`);
@@ -246,6 +337,7 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       allowlist: await read(stack.admin, `${ws.path}/ip-allowlist`),
       paymentMethods: await read(stack.admin, `${ws.path}/payment-methods`),
       purchases: await read(stack.admin, `${ws.path}/purchases`),
+      invoices: await read(stack.admin, `${ws.path}/invoices?limit=500`),
       audit: await read(stack.admin, `${ws.path}/audit-log?limit=1000`),
       balance,
       usage: await read(stack.gateway, `${ws.path}/usage?limit=1000`),
@@ -265,13 +357,16 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
 
   /** A member, project, key, card, purchase and SetupIntent of A's own, for one call of the owner key on its workspace. */
   async function freshTargetOfA(): Promise<Target> {
+    const purchaseId = await buyCredits(a);
     return {
       accountId: a.accountId,
       memberId: await a.addMember(`fresh-${randomUUID().slice(0, 8)}@a.test`, 'member'),
       projectId: await a.createProject(),
       keyId: (await a.createKey({ role: 'member' })).id,
       paymentMethodId: await addCard(a, 'pm_card_mastercard'),
-      purchaseId: await buyCredits(a),
+      purchaseId,
+      invoiceId: await invoiceOf(purchaseId),
+      exportId: await requestExport(a),
       setupIntentId: await confirmedSetup(a, 'pm_card_amex'),
     };
   }
@@ -310,7 +405,11 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     await addCard(a);
     const bCard = await addCard(b, 'pm_card_discover');
     const bPurchase = await buyCredits(b, '7.00');
+    const bInvoice = await invoiceOf(bPurchase);
+    const [{ number: bInvoiceNumber }] = await stack.stores.sql<{ number: string }[]>`
+      select number from invoices where id = ${bInvoice}`;
     const bSetupIntent = await confirmedSetup(b, 'pm_card_amex');
+    const bExport = await requestExport(b);
     const [{ stripe_customer_id: bCustomer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
       select stripe_customer_id from accounts where id = ${b.accountId}`;
     bCustomerId = bCustomer;
@@ -331,6 +430,8 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       keyId: bMemberKey.id,
       paymentMethodId: bCard,
       purchaseId: bPurchase,
+      invoiceId: bInvoice,
+      exportId: bExport,
       setupIntentId: bSetupIntent,
     };
     bMarkers = [
@@ -347,6 +448,9 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       bMemberKey.id,
       bCard,
       bPurchase,
+      bInvoice,
+      bInvoiceNumber,
+      bExport,
       bSetupIntent,
       bCustomer,
       ...bEvents,
@@ -481,6 +585,22 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
         'api_key_not_found',
       ],
       [
+        'PUT api-keys/:keyId/budget',
+        'PUT',
+        (t) => `/api-keys/${t.keyId}/budget`,
+        () => ({ amount: '1.00' }),
+        404,
+        'api_key_not_found',
+      ],
+      [
+        'GET projects/:projectId/budget',
+        'GET',
+        (t) => `/projects/${t.projectId}/budget`,
+        () => undefined,
+        404,
+        'project_not_found',
+      ],
+      [
         "POST payment-methods with B's confirmed SetupIntent",
         'POST',
         () => '/payment-methods',
@@ -511,6 +631,14 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
         () => ({ amount: '5.00', payment_method_id: bTarget.paymentMethodId }),
         404,
         'payment_method_not_found',
+      ],
+      [
+        'GET invoice-exports/:exportId',
+        'GET',
+        (t) => `/invoice-exports/${t.exportId}`,
+        () => undefined,
+        404,
+        'invoice_export_not_found',
       ],
       [
         'GET purchases/:purchaseId',
@@ -608,6 +736,28 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
         () => ({ prompt_price_per_mtok: '0', completion_price_per_mtok: '0' }),
       ],
       ['POST /v1/admin/reconcile', 'api', 'POST', () => '/v1/admin/reconcile', () => undefined],
+      [
+        'PUT /v1/admin/accounts/:id/invoice-billing',
+        'api',
+        'PUT',
+        () => `/v1/admin/accounts/${b.accountId}/invoice-billing`,
+        () => ({ payment_terms_days: 60, credit_limit: '1000000.00' }),
+      ],
+      [
+        'POST /v1/admin/invoice-statements/run',
+        'api',
+        'POST',
+        () => '/v1/admin/invoice-statements/run',
+        () => ({ month: '2026-01' }),
+      ],
+      [
+        'POST /v1/admin/invoices/:id/payments',
+        'api',
+        'POST',
+        () => `/v1/admin/invoices/${randomUUID()}/payments`,
+        () => ({}),
+        { 'idempotency-key': randomUUID() },
+      ],
     ];
 
     // One argument per row: jest would take a sixth parameter missing from a row for a done callback.

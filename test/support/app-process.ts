@@ -63,7 +63,8 @@ export class AppProcess {
         return (await fetch(`${this.url}/health/ready`)).status;
       },
       (status) => status === 200,
-      { timeoutMs: 30_000, what: `${this.app} to be ready` },
+      // Generous: on a loaded 2-core machine an app can take half a minute to boot.
+      { timeoutMs: 90_000, what: `${this.app} to be ready` },
     );
     return this;
   }

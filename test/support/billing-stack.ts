@@ -1,9 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
 import { ApiClient } from './api-client';
 import { AppProcess, freePort } from './app-process';
+import { S3TestServer } from './s3-server';
+import { SmtpSink } from './smtp-sink';
 import { TestStores } from './test-stores';
 import { waitFor } from './wait-for';
 
@@ -19,6 +23,13 @@ export interface StackOptions {
   stripe?: boolean;
   /** Extra settings of that stripe server (apps/stripe-server/README.md), e.g. STRIPE_WEBHOOK_DUPLICATE_DELIVERY. */
   stripeServerEnv?: Record<string, string>;
+  /** Also run a local S3 (s3rver, test/support/s3-server.ts) and point api and workers at it. */
+  s3?: boolean;
+  /**
+   * Also run a real SMTP server (test/support/smtp-sink.ts) and point the workers' alert emails at
+   * it. Without it, workers write alert emails to an outbox folder of the stack's own (removed on stop).
+   */
+  smtp?: boolean;
 }
 
 /** Shared by the stripe server (signing) and the apps (verifying). */
@@ -83,6 +94,11 @@ export class BillingStack {
   workers: AppProcess[] = [];
   /** Set with `stripe: true`. */
   stripeServer: StripeServerProcess | null = null;
+  /** Set with `s3: true`; `s3.storage` reads back what the apps stored. */
+  s3: S3TestServer | null = null;
+  /** Set with `smtp: true`: every email the workers sent. */
+  smtp: SmtpSink | null = null;
+  private outboxDir: string | null = null;
   gateway!: ApiClient;
   admin!: ApiClient;
   /** The environment every app of the stack got (stores, Stripe, options.env), e.g. to start another worker. */
@@ -108,7 +124,20 @@ export class BillingStack {
         STRIPE_WEBHOOK_SECRET: STACK_WEBHOOK_SECRET,
       };
     }
-    const env = this.stores.env({ RECONCILE_INTERVAL_MS: '0', ...stripeEnv, ...this.options.env });
+    if (this.options.s3) this.s3 = await new S3TestServer().start();
+    // Without `s3: true` the apps get a closed port rather than the `npm start` default, so a suite
+    // never writes into a developer's local S3.
+    const s3Env = this.s3?.env() ?? { S3_ENDPOINT: 'http://127.0.0.1:9' };
+    if (this.options.smtp) this.smtp = await new SmtpSink().start();
+    else this.outboxDir = await mkdtemp(join(tmpdir(), 'billing-outbox-'));
+    const mailEnv = this.smtp?.env() ?? { MAIL_OUTBOX_DIR: this.outboxDir! };
+    const env = this.stores.env({
+      RECONCILE_INTERVAL_MS: '0',
+      ...stripeEnv,
+      ...s3Env,
+      ...mailEnv,
+      ...this.options.env,
+    });
     this.appEnv = env;
     this.ingest = new AppProcess('ingest', env);
     this.api = new AppProcess('api', env);
@@ -131,6 +160,9 @@ export class BillingStack {
   async stop(): Promise<void> {
     await Promise.all([this.ingest, this.api, ...this.workers].filter(Boolean).map((app) => app.stop()));
     await this.stripeServer?.stop();
+    await this.s3?.stop();
+    await this.smtp?.stop();
+    if (this.outboxDir) await rm(this.outboxDir, { recursive: true, force: true });
     await this.stores.tearDown();
   }
 

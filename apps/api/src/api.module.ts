@@ -7,10 +7,27 @@ import {
   MembersController,
   ProjectsController,
 } from '@app/access';
+import { AlertSettingsController, AlertsModule, BudgetsController, InvoiceAlertsModule } from '@app/alerts';
 import { AccountsAdminController, AccountsController, CatalogModule, ModelsController } from '@app/catalog';
 import { ApiEnv, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
+import {
+  BillingProfileController,
+  InvoicesAdminController,
+  InvoicesController,
+  InvoicePdfController,
+  InvoiceBillingController,
+  InvoiceBillingModule,
+  InvoiceExportsController,
+  InvoiceExportsModule,
+  InvoiceRenderModule,
+  InvoicesModule,
+  InvoiceStatementsController,
+  TaxExemptionsAdminController,
+  TaxExemptionsController,
+  TaxModule,
+} from '@app/invoices';
 import { LedgerAdminController, LedgerModule } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import {
@@ -22,6 +39,8 @@ import {
   StripeWebhooksController,
 } from '@app/payments';
 import { RedisModule } from '@app/redis';
+import { StorageModule } from '@app/storage';
+import { UsageCsvController, UsageExportModule } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
 
 /**
@@ -43,7 +62,18 @@ export class ApiModule {
         AccessModule.forRoot(freeModelLimitsFromEnv(config)),
         CatalogModule,
         LedgerModule,
+        // Global: payments asks it for the tax of every purchase it opens.
+        TaxModule.forRoot(config),
         PaymentsModule.forRoot(config),
+        AlertsModule.forApi(),
+        // The admin statement and overdue routes raise the invoice due / overdue emails.
+        InvoiceAlertsModule.forRoot(config.PUBLIC_API_URL),
+        InvoicesModule,
+        InvoiceBillingModule,
+        StorageModule.forRoot(config),
+        InvoiceRenderModule.forApi(config),
+        InvoiceExportsModule.forApi(config),
+        UsageExportModule,
       ],
       controllers: [
         AccountsAdminController,
@@ -58,8 +88,20 @@ export class ApiModule {
         PaymentMethodsController,
         PurchasesController,
         AutoReloadController,
+        BudgetsController,
+        AlertSettingsController,
         RefundsController,
         StripeWebhooksController,
+        InvoicesController,
+        InvoiceBillingController,
+        InvoiceStatementsController,
+        InvoicesAdminController,
+        InvoicePdfController,
+        BillingProfileController,
+        TaxExemptionsController,
+        TaxExemptionsAdminController,
+        InvoiceExportsController,
+        UsageCsvController,
       ],
     };
   }

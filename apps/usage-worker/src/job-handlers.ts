@@ -1,7 +1,14 @@
 import { PruneAuditLogService } from '@app/audit';
+import {
+  BuildInvoiceExportService,
+  IssueUsageStatementsService,
+  MarkOverdueInvoicesService,
+  RenderInvoicePdfService,
+} from '@app/invoices';
 import { ReconcileBalancesService } from '@app/ledger';
 import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
+import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
 import { ChargeAutoReloadService } from '@app/payments';
 import { JobAttempt, JobName, JobPayloads } from '@app/queue';
 import { MeterUsageBatchService } from '@app/usage';
@@ -25,10 +32,29 @@ export class JobHandlers {
     reconciler: ReconcileBalancesService,
     auditPruner: PruneAuditLogService,
     autoReload: ChargeAutoReloadService,
+    statements: IssueUsageStatementsService,
+    overdue: MarkOverdueInvoicesService,
+    invoicePdf: RenderInvoicePdfService,
+    invoiceExports: BuildInvoiceExportService,
+    alertEmails: SendAlertEmailService,
+    alertEmailSweep: SweepAlertEmailsService,
     metrics: BillingMetrics,
     @Inject(APP_CONFIG) config: WorkerEnv,
   ) {
+    // The usage worker exports the overdue-invoice gauges (read from Postgres at scrape time).
+    overdue.watch(metrics);
     this.byName = {
+      [JobName.RenderInvoice]: async (payload) => {
+        if (typeof payload?.invoiceId !== 'string')
+          throw new UnrecoverableError('malformed render-invoice payload');
+        return invoicePdf.render(payload.invoiceId, payload.force === true);
+      },
+      [JobName.BuildInvoiceExport]: async (payload, attempt) => {
+        if (typeof payload?.exportId !== 'string')
+          throw new UnrecoverableError('malformed build-invoice-export payload');
+        // Invoices without a PDF yet are rendered first, in this job (the render is idempotent).
+        return invoiceExports.build(payload.exportId, attempt, (invoiceId) => invoicePdf.render(invoiceId));
+      },
       [JobName.MeterUsageBatch]: async (payload) => {
         if (!payload?.batchId || !Array.isArray(payload.events))
           throw new Error('malformed usage batch payload');
@@ -56,6 +82,21 @@ export class JobHandlers {
         const outcome = await autoReload.reload(payload, attempt);
         return { outcome: outcome?.kind ?? 'recorded_before', purchaseId: outcome?.purchase.id ?? null };
       },
+      [JobName.IssueUsageStatements]: async () => {
+        const run = await statements.issueDue();
+        if (!run) return { skipped: 'grace period after midnight' };
+        // Thrown after every account was tried, so the retry only redoes the failed ones.
+        if (run.failed.length > 0)
+          throw new Error(`${run.failed.length} usage statement(s) of ${run.month} failed`);
+        return { month: run.month, issued: run.issued.length, alreadyIssued: run.alreadyIssued };
+      },
+      [JobName.MarkOverdueInvoices]: async () => overdue.markOverdue(),
+      [JobName.SendAlertEmail]: async (payload, attempt) => {
+        if (typeof payload?.alertId !== 'string')
+          throw new UnrecoverableError('malformed send-alert-email payload');
+        return alertEmails.send(payload.alertId, attempt);
+      },
+      [JobName.SweepAlertEmails]: async () => alertEmailSweep.sweep(),
     };
   }
 }

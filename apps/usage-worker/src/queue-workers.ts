@@ -66,7 +66,12 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       worker.on('error', (error) => this.logger.error(`worker ${queueName}: ${error.message}`));
       this.workers.push(worker);
     }
-    if (this.config.RECONCILE_INTERVAL_MS > 0 || this.config.AUDIT_PRUNE_INTERVAL_MS > 0) {
+    if (
+      this.config.RECONCILE_INTERVAL_MS > 0 ||
+      this.config.AUDIT_PRUNE_INTERVAL_MS > 0 ||
+      this.config.INVOICE_STATEMENT_INTERVAL_MS > 0 ||
+      this.config.INVOICE_OVERDUE_INTERVAL_MS > 0
+    ) {
       await this.scheduleMaintenance();
       // Upserting is idempotent; repeating it brings the schedule back after Redis lost it.
       this.scheduleTimer = setInterval(
@@ -78,6 +83,13 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       // A scheduler outlives the process in Redis: turning pruning off must remove one left by an earlier run.
       await this.queueOf(QueueName.Maintenance).removeJobScheduler(JobName.PruneAuditLog);
     }
+    const invoiceJobs = [
+      [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
+      [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
+    ] as const;
+    for (const [name, every] of invoiceJobs) {
+      if (every === 0) await this.queueOf(QueueName.Maintenance).removeJobScheduler(name);
+    }
   }
 
   /** Upserting with an unchanged interval keeps the next run time, so the minutely re-upsert never delays it. */
@@ -85,6 +97,10 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     const schedule = [
       [JobName.ReconcileBalances, this.config.RECONCILE_INTERVAL_MS],
       [JobName.PruneAuditLog, this.config.AUDIT_PRUNE_INTERVAL_MS],
+      // Statements of the previous month are issued by the first run after the 1st's grace
+      // period; hourly runs catch up a missed one (a month is invoiced once however often it runs).
+      [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
+      [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
     ] as const;
     for (const [name, every] of schedule) {
       if (every === 0) continue;

@@ -1,10 +1,14 @@
+import { AlertsModule, InvoiceAlertsModule } from '@app/alerts';
 import { AuditModule } from '@app/audit';
 import { ConfigModule, WorkerEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
+import { InvoiceBillingModule, InvoiceExportsModule, InvoiceRenderModule, TaxModule } from '@app/invoices';
 import { MetricsModule } from '@app/metrics';
+import { NotificationsModule } from '@app/notifications';
 import { PaymentsModule } from '@app/payments';
 import { openRedis, RedisKeys, RedisModule } from '@app/redis';
+import { StorageModule } from '@app/storage';
 import { UsageModule } from '@app/usage';
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -29,8 +33,19 @@ export class UsageWorkerModule {
           connection: openRedis(config.REDIS_URL),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
         }),
-        UsageModule.forWorker(config.FAILPOINT),
+        // Budget and low-balance alerts found in the deducting Lua call, inserted in the batch's transaction.
+        UsageModule.forWorker(config.FAILPOINT, AlertsModule.forUsageWorker()),
+        NotificationsModule.forWorker(config, config.FAILPOINT),
+        // Global: auto-reload purchases are taxed when opened.
+        TaxModule.forRoot(config),
+        // Monthly usage statements and overdue marking (scheduled in QueueWorkers).
+        InvoiceBillingModule,
         PaymentsModule.forRoot(config, config.FAILPOINT),
+        StorageModule.forRoot(config),
+        InvoiceRenderModule.forWorker(config),
+        InvoiceExportsModule.forWorker(),
+        // Invoice ready / due / overdue emails (global listeners of the render, statement and overdue jobs).
+        InvoiceAlertsModule.forRoot(config.PUBLIC_API_URL),
         AuditModule.forRoot({
           freeDays: config.AUDIT_RETENTION_FREE_DAYS,
           developerDays: config.AUDIT_RETENTION_DEVELOPER_DAYS,

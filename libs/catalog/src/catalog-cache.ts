@@ -2,7 +2,14 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import Redis from 'ioredis';
-import { CachedAccount, CachedApiKey, CachedProject, PriceVersion } from './catalog-types';
+import {
+  CachedAccount,
+  CachedAlertRules,
+  CachedApiKey,
+  CachedBudget,
+  CachedProject,
+  PriceVersion,
+} from './catalog-types';
 import { PriceTimeline } from './price-timeline';
 
 /** Rows changed this long before the previous sync are read again, covering slow commits. */
@@ -19,6 +26,8 @@ interface AccountRow {
   status: CachedAccount['status'];
   purchased_micros: bigint;
   ip_allowlist: string[];
+  billing_mode: CachedAccount['billingMode'];
+  credit_limit_micros: bigint;
 }
 
 interface ApiKeyRow {
@@ -43,6 +52,19 @@ interface AutoReloadRow {
   account_id: string;
   enabled: boolean;
   threshold_micros: bigint;
+}
+
+/** alert_settings of an account, with all its budgets (budget writes touch alert_settings.updated_at). */
+interface AlertRulesRow {
+  account_id: string;
+  low_balance_micros: bigint | null;
+  budgets: {
+    id: string;
+    scope: CachedBudget['scope'];
+    scope_id: string | null;
+    amount_micros: string;
+    thresholds: number[];
+  }[];
 }
 
 interface PriceRow {
@@ -72,6 +94,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private readonly projects = new Map<string, CachedProject>();
   /** Thresholds of accounts with auto-reload enabled (paused ones included: their reload job records the skip). */
   private readonly autoReloadThresholds = new Map<string, bigint>();
+  /** Accounts with a low-balance line or a budget. */
+  private readonly alertRules = new Map<string, CachedAlertRules>();
   private loadedVersion: string | null = null;
   private syncedFrom: Date | null = null;
   private running: Promise<void> | null = null;
@@ -129,7 +153,14 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
 
   /** The balance below which the account's usage triggers an auto-reload; null when auto-reload is off. */
   autoReloadThreshold(accountId: string): bigint | null {
+    // Invoice billing runs on credit: its usage never charges a card (settings are also turned off on the switch).
+    if (this.accounts.get(accountId)?.billingMode === 'invoice') return null;
     return this.autoReloadThresholds.get(accountId) ?? null;
+  }
+
+  /** Low-balance line and budgets of the account; undefined when it has neither. */
+  alertRulesOf(accountId: string): CachedAlertRules | undefined {
+    return this.alertRules.get(accountId);
   }
 
   /** The price version of `modelId` in effect at `atMs`; undefined for unknown or not-yet-priced models. */
@@ -177,21 +208,29 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     const version = await this.redis.get(this.keys.catalogVersion());
     const since = this.syncedFrom ? new Date(this.syncedFrom.getTime() - RESYNC_MARGIN_MS) : new Date(0);
     const { sql } = this.database;
-    const [[{ now }], accountRows, priceRows, keyRows, projectRows, autoReloadRows] = await Promise.all([
-      sql<{ now: Date }[]>`select now() as now`,
-      sql<AccountRow[]>`
-        select id, tier, status, purchased_micros, ip_allowlist from accounts where updated_at >= ${since}`,
-      sql<PriceRow[]>`
+    const [[{ now }], accountRows, priceRows, keyRows, projectRows, autoReloadRows, alertRulesRows] =
+      await Promise.all([
+        sql<{ now: Date }[]>`select now() as now`,
+        sql<AccountRow[]>`
+        select id, tier, status, purchased_micros, ip_allowlist, billing_mode, credit_limit_micros
+        from accounts where updated_at >= ${since}`,
+        sql<PriceRow[]>`
         select id, model_id, version, prompt_micros_per_mtok, completion_micros_per_mtok,
                cached_micros_per_mtok, reasoning_micros_per_mtok, effective_from
         from model_prices where created_at >= ${since}`,
-      sql<ApiKeyRow[]>`
+        sql<ApiKeyRow[]>`
         select id, account_id, project_id, role, prefix, secret_hash, limit_micros, limit_period, revoked_at
         from api_keys where updated_at >= ${since}`,
-      sql<ProjectRow[]>`select id, account_id, archived_at from projects where updated_at >= ${since}`,
-      sql<AutoReloadRow[]>`
+        sql<ProjectRow[]>`select id, account_id, archived_at from projects where updated_at >= ${since}`,
+        sql<AutoReloadRow[]>`
         select account_id, enabled, threshold_micros from auto_reload_settings where updated_at >= ${since}`,
-    ]);
+        sql<AlertRulesRow[]>`
+        select s.account_id, s.low_balance_micros,
+               coalesce((select jsonb_agg(jsonb_build_object('id', b.id, 'scope', b.scope, 'scope_id', b.scope_id,
+                         'amount_micros', b.amount_micros::text, 'thresholds', b.thresholds))
+                         from budgets b where b.account_id = s.account_id), '[]'::jsonb) as budgets
+        from alert_settings s where s.updated_at >= ${since}`,
+      ]);
     for (const row of accountRows) {
       this.accounts.set(row.id, {
         id: row.id,
@@ -199,6 +238,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
         status: row.status,
         purchasedMicros: row.purchased_micros,
         ipAllowlist: row.ip_allowlist,
+        billingMode: row.billing_mode,
+        creditLimitMicros: row.credit_limit_micros,
       });
     }
     for (const row of keyRows) {
@@ -219,6 +260,17 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     for (const row of autoReloadRows) {
       if (row.enabled) this.autoReloadThresholds.set(row.account_id, row.threshold_micros);
       else this.autoReloadThresholds.delete(row.account_id);
+    }
+    for (const row of alertRulesRows) {
+      const budgets = row.budgets.map((budget) => ({
+        id: budget.id,
+        scope: budget.scope,
+        scopeId: budget.scope_id,
+        amountMicros: BigInt(budget.amount_micros),
+        thresholds: [...budget.thresholds].sort((a, b) => a - b),
+      }));
+      if (row.low_balance_micros === null && budgets.length === 0) this.alertRules.delete(row.account_id);
+      else this.alertRules.set(row.account_id, { lowBalanceMicros: row.low_balance_micros, budgets });
     }
     for (const row of projectRows)
       this.projects.set(row.id, { id: row.id, accountId: row.account_id, archivedAt: row.archived_at });

@@ -12,6 +12,15 @@ export interface CachedAccount {
   purchasedMicros: bigint;
   /** Normalised CIDRs allowed on account-facing routes; empty = any address. */
   ipAllowlist: string[];
+  /** invoice: enterprise net terms; usage may take the balance down to -creditLimitMicros. */
+  billingMode: 'prepaid' | 'invoice';
+  /** Invoice billing: how far below zero the balance may go before paid requests are refused. */
+  creditLimitMicros: bigint;
+}
+
+/** The lowest balance at which an account's paid requests still run: 0, or -credit limit on invoice billing. */
+export function balanceFloorMicros(account: CachedAccount): bigint {
+  return account.billingMode === 'invoice' ? -account.creditLimitMicros : 0n;
 }
 
 export type MemberRole = 'owner' | 'admin' | 'billing' | 'member';
@@ -35,6 +44,22 @@ export interface CachedProject {
   id: string;
   accountId: string;
   archivedAt: Date | null;
+}
+
+/** One monthly budget, as spending-alert detection needs it (libs/alerts). */
+export interface CachedBudget {
+  id: string;
+  scope: 'account' | 'api_key' | 'project';
+  scopeId: string | null;
+  amountMicros: bigint;
+  /** Whole percents, ascending. */
+  thresholds: number[];
+}
+
+/** An account's spending-alert rules: alert_settings and budgets (libs/alerts). */
+export interface CachedAlertRules {
+  lowBalanceMicros: bigint | null;
+  budgets: CachedBudget[];
 }
 
 export interface PriceVersion extends TokenPrices {

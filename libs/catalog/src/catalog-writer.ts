@@ -28,6 +28,15 @@ export interface AccountRecord {
   created_at: Date;
 }
 
+/** Invoice billing is an enterprise agreement: the tier cannot leave enterprise while it is on. */
+export class InvoiceBillingTierError extends Error {
+  constructor() {
+    super(
+      'the account has invoice billing; return it to prepaid (DELETE .../invoice-billing) before changing its tier',
+    );
+  }
+}
+
 export interface CreatedAccount extends CachedAccount {
   name: string;
   email: string;
@@ -81,6 +90,8 @@ export class CatalogWriter {
       balanceMicros: 0n,
       purchasedMicros: 0n,
       ipAllowlist: [],
+      billingMode: 'prepaid',
+      creditLimitMicros: 0n,
     };
   }
 
@@ -100,6 +111,12 @@ export class CatalogWriter {
       const [before] = await tx<AccountRecord[]>`
         select id, name, billing_email, tier, status, created_at from accounts where id = ${accountId} for update`;
       if (!before) return null;
+      if (change.tier && change.tier !== 'enterprise') {
+        const [mode] = await tx<
+          { billing_mode: string }[]
+        >`select billing_mode from accounts where id = ${accountId}`;
+        if (mode.billing_mode === 'invoice') throw new InvoiceBillingTierError();
+      }
       const [after] = await tx<AccountRecord[]>`
         update accounts set name = ${change.name ?? before.name}, billing_email = ${change.email ?? before.billing_email},
                tier = ${change.tier ?? before.tier}, status = ${change.status ?? before.status}, updated_at = now()

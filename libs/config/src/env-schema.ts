@@ -22,6 +22,8 @@ export const baseEnvSchema = z.object({
     .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and dashes')
     .default('billing'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where customers reach the api; invoice emails link to `<it>/v1/accounts/:id/invoices/:invoiceId/pdf`. Empty: no link. */
+  PUBLIC_API_URL: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:3001'),
 });
 
 /** HTTP apps: who may call them. Tokens are compared in constant time (libs/http). */
@@ -75,6 +77,83 @@ export const stripeEnvSchema = z.object({
     .default('25000.00'),
 });
 
+/**
+ * S3-compatible object storage (libs/storage): invoice PDFs, exports, tax-exemption documents.
+ * By default a local s3rver that `npm start` runs itself (scripts/start-all); docker-compose uses
+ * MinIO. S3_ENDPOINT empty means AWS S3 itself.
+ */
+export const storageEnvSchema = z.object({
+  S3_ENDPOINT: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:4569'),
+  /**
+   * The endpoint download links are signed for, when users reach S3 by another address than the
+   * apps do (docker-compose: the apps use http://minio:9000, a browser http://127.0.0.1:9000).
+   * Empty: S3_ENDPOINT.
+   */
+  S3_PUBLIC_ENDPOINT: z.union([z.literal(''), z.string().url()]).default(''),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().min(3).default('billing'),
+  S3_ACCESS_KEY_ID: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
+  S3_SECRET_ACCESS_KEY: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
+  /** Path-style URLs (http://host/bucket/key): needed by s3rver and MinIO; AWS takes either. */
+  S3_FORCE_PATH_STYLE: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+});
+
+/**
+ * Sales tax on purchases (libs/invoices/src/tax): rate files read once at boot, so a rate change
+ * is a file edit and a restart. Relative paths are from the working directory (the repo root).
+ */
+export const taxEnvSchema = z.object({
+  /** U.S. statewide base rates (state code, name, rate in percent, effective date). */
+  TAX_US_RATES_FILE: z.string().min(1).default('data/tax/us-states.json'),
+  /** Other countries' rates by ISO 3166-1 alpha-2 code; a country not listed is not taxed. */
+  TAX_COUNTRY_RATES_FILE: z.string().min(1).default('data/tax/countries.json'),
+  /** Overrides or adds country rates in percent, e.g. "DE:19,GB:20,FR:20". */
+  TAX_COUNTRY_RATES: z
+    .string()
+    .regex(
+      /^$|^[A-Za-z]{2}:\d{1,2}(\.\d{1,4})?(,[A-Za-z]{2}:\d{1,2}(\.\d{1,4})?)*$/,
+      'CC:percent pairs, e.g. DE:19,GB:20',
+    )
+    .default(''),
+  /** Largest tax-exemption document accepted (PDF, PNG or JPEG). */
+  TAX_EXEMPTION_MAX_BYTES: z.coerce.number().int().min(1024).max(52428800).default(10485760),
+});
+
+/**
+ * Alert emails (libs/notifications). SMTP_URL (smtp:// or smtps://user:pass@host:port) or
+ * SMTP_HOST with the other SMTP_* parts; with neither, mail is written as .eml files to
+ * MAIL_OUTBOX_DIR and logged instead of sent.
+ */
+export const mailEnvSchema = z.object({
+  SMTP_URL: z
+    .union([z.literal(''), z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL')])
+    .default(''),
+  SMTP_HOST: z.string().default(''),
+  SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(587),
+  SMTP_USER: z.string().default(''),
+  SMTP_PASSWORD: z.string().default(''),
+  /** true: TLS from the first byte (port 465); false: STARTTLS when the server offers it. */
+  SMTP_SECURE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
+  /** Connect, greeting and socket timeouts of one SMTP conversation. */
+  SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).default(20000),
+  MAIL_FROM: z.string().min(3).default('LLM Credit Billing <billing@example.com>'),
+  MAIL_OUTBOX_DIR: z.string().min(1).default('.data/outbox'),
+  /** Emails per account per rolling hour; beyond it deliveries are recorded `suppressed`. */
+  EMAIL_ACCOUNT_HOURLY_LIMIT: z.coerce.number().int().min(1).default(30),
+  /** A delivery left `sending` this long by a dead worker is closed as failed (never resent). */
+  EMAIL_SENDING_STALE_MS: z.coerce.number().int().min(100).default(600000),
+  /** How often the worker looks for alerts whose emails were never enqueued or are still pending; 0 disables. */
+  ALERT_EMAIL_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(60000),
+  /** Alerts (and pending deliveries) at least this old are swept, so the raiser's own enqueue goes first. */
+  ALERT_EMAIL_SWEEP_AGE_MS: z.coerce.number().int().min(0).default(60000),
+});
+
 export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   INGEST_PORT: port(3000),
   /** Above this many waiting usage jobs, ingest answers 503 so Redis cannot fill up (noeviction). */
@@ -89,12 +168,19 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
 export const apiEnvSchema = baseEnvSchema
   .merge(httpEnvSchema)
   .merge(stripeEnvSchema)
+  .merge(storageEnvSchema)
+  .merge(taxEnvSchema)
   .extend({
     API_PORT: port(3001),
+    /** Lifetime of a presigned invoice PDF download link. */
+    INVOICE_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
   });
 
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
+  .merge(storageEnvSchema)
+  .merge(mailEnvSchema)
+  .merge(taxEnvSchema)
   .extend({
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -112,8 +198,25 @@ export const workerEnvSchema = baseEnvSchema
     AUDIT_RETENTION_ENTERPRISE_DAYS: z.coerce.number().int().min(1).default(400),
     /** How often expired audit rows are pruned; 0 disables pruning. */
     AUDIT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
+    /**
+     * Invoice billing: how often the worker issues missing usage statements of the previous month
+     * (so the 1st's run is caught up if missed) and marks past-due invoices overdue; 0 disables.
+     */
+    INVOICE_STATEMENT_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
+    INVOICE_OVERDUE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
+    /** The seller printed on invoice PDFs; an address line per `|`. An empty tax id is left out. */
+    INVOICE_SELLER_NAME: z.string().min(1).default('LLM Credit Billing'),
+    INVOICE_SELLER_ADDRESS: z.string().default('548 Market Street|San Francisco, CA 94104|United States'),
+    INVOICE_SELLER_EMAIL: z.string().default('billing@example.com'),
+    INVOICE_SELLER_TAX_ID: z.string().default(''),
+    /** How often the worker looks for invoices without a PDF (a crash between commit and enqueue); 0 disables. */
+    INVOICE_RENDER_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(30000),
+    /** Only invoices issued at least this long ago are swept, so the issuer's own enqueue goes first. */
+    INVOICE_RENDER_SWEEP_AGE_SECONDS: z.coerce.number().int().min(0).default(30),
     /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
-    FAILPOINT: z.enum(['after-deduct', 'after-commit', 'after-charge']).optional(),
+    FAILPOINT: z
+      .enum(['after-deduct', 'after-commit', 'after-charge', 'mid-render', 'after-smtp-send'])
+      .optional(),
   })
   .refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
     message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
@@ -125,3 +228,6 @@ export type IngestEnv = z.infer<typeof ingestEnvSchema>;
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
 export type StripeEnv = z.infer<typeof stripeEnvSchema>;
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
+export type StorageEnv = z.infer<typeof storageEnvSchema>;
+export type MailEnv = z.infer<typeof mailEnvSchema>;
+export type TaxEnv = z.infer<typeof taxEnvSchema>;

@@ -108,6 +108,63 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly exports = new Counter({
+    name: 'billing_exports_total',
+    help: 'Exports by kind (usage_csv, invoices_csv, invoice_zip) and outcome (completed; failed; aborted: the client left a CSV download early).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly exportDuration = new Histogram({
+    name: 'billing_export_duration_seconds',
+    help: 'Time to stream one CSV export to its client, or to build and upload one invoice zip.',
+    labelNames: ['kind'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  });
+
+  readonly invoicesIssued = new Counter({
+    name: 'billing_invoices_issued_total',
+    help: 'Invoices issued (committed), by kind (purchase, auto_reload, usage_statement).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly invoiceRenderDuration = new Histogram({
+    name: 'billing_invoice_render_duration_seconds',
+    help: 'Time to render one invoice PDF, upload it to S3 and record its key and hash.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly invoiceRenderFailures = new Counter({
+    name: 'billing_invoice_render_failures_total',
+    help: 'Invoice PDF render attempts that failed (retried by the invoices queue, then by the sweep).',
+    registers: [this.registry],
+  });
+
+  readonly alertsRaised = new Counter({
+    name: 'billing_alerts_raised_total',
+    help: 'Alerts raised (inserted once per dedupe key, counted after their transaction committed), by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly alertEmails = new Counter({
+    name: 'billing_alert_emails_total',
+    help: 'Alert email deliveries by alert kind and outcome (sent; retried: SMTP failed, tried again later; failed: refused for good or interrupted mid-send; suppressed: opted out or over the hourly limit).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly smtpSendDuration = new Histogram({
+    name: 'billing_smtp_send_duration_seconds',
+    help: 'One SMTP send (connect to the server accepting the message, or the error), or one outbox file write.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   private readonly queueSources = new Map<string, () => Promise<Record<string, number>>>();
 
   readonly queueJobs: Gauge<'queue' | 'state'> = new Gauge({
@@ -150,6 +207,32 @@ export class BillingMetrics {
   /** Reports a queue's job counts by state (BullMQ getJobCounts) on every scrape. */
   watchQueue(queue: string, counts: () => Promise<Record<string, number>>): void {
     this.queueSources.set(queue, counts);
+  }
+
+  private overdueSource: (() => Promise<{ count: number; amountMicros: bigint }>) | null = null;
+
+  readonly overdueInvoices: Gauge = new Gauge({
+    name: 'billing_invoices_overdue',
+    help: 'Invoices past their due date and unpaid (status overdue), read from Postgres at scrape time (usage-worker).',
+    registers: [this.registry],
+    collect: async () => {
+      if (this.overdueSource) this.overdueInvoices.set((await this.overdueSource()).count);
+    },
+  });
+
+  readonly overdueInvoicesMicros: Gauge = new Gauge({
+    name: 'billing_invoices_overdue_micros',
+    help: 'Total amount of overdue invoices in micros (USD x 1e6), read from Postgres at scrape time (usage-worker).',
+    registers: [this.registry],
+    collect: async () => {
+      if (this.overdueSource)
+        this.overdueInvoicesMicros.set(Number((await this.overdueSource()).amountMicros));
+    },
+  });
+
+  /** Reports overdue invoices (count and amount) on every scrape; one process (the usage worker) calls this. */
+  watchOverdueInvoices(source: () => Promise<{ count: number; amountMicros: bigint }>): void {
+    this.overdueSource = source;
   }
 
   constructor(readonly app: string) {

@@ -18,3 +18,28 @@ export function newUsageBatchId(): string {
 export function autoReloadJobId(accountId: string, crossing: number): string {
   return `auto-reload:${accountId}:${crossing}`;
 }
+
+/**
+ * The job id of an invoice's render: one job per invoice while it exists, however often the issuer
+ * or the sweep schedules it. Dashes, not ':' (BullMQ refuses ':' unless exactly three parts).
+ */
+export function renderInvoiceJobId(invoiceId: string): string {
+  return `render-invoice-${invoiceId}`;
+}
+
+/**
+ * The job id of an alert's emails: one job per alert however often it is enqueued (by the code
+ * that raised it, or by the sweep that finds alerts without deliveries). Deliveries are deduped
+ * in Postgres by (dedupe key, recipient), so a job added again after this one is gone sends nothing new.
+ */
+export function alertEmailJobId(alertId: string): string {
+  return `alert-email-${alertId}`;
+}
+
+/**
+ * The job id of an invoice export's zip build: one job per export while it exists, however often
+ * the API re-queues a pending export. The zip's object key is fixed by the export id as well.
+ */
+export function invoiceExportJobId(exportId: string): string {
+  return `invoice-export-${exportId}`;
+}

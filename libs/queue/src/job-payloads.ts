@@ -30,6 +30,24 @@ export interface AutoReloadPayload {
   crossing: number;
 }
 
+/** Render (or re-render) one invoice's PDF to S3. */
+export interface RenderInvoicePayload {
+  invoiceId: string;
+  /** Render and upload again even when a PDF is recorded (same bytes: the render is reproducible). */
+  force?: boolean;
+}
+
+/** The emails of one alert (libs/notifications): one job per alert, id alertEmailJobId(alertId). */
+export interface SendAlertEmailPayload {
+  alertId: string;
+}
+
+/** Build the zip of an invoice export (libs/invoices exports); job id invoiceExportJobId(exportId). */
+export interface BuildInvoiceExportPayload {
+  exportId: string;
+  accountId: string;
+}
+
 /** Which delivery of a job a handler is running; a handler may act differently on the last one. */
 export interface JobAttempt {
   /** 1 for the first delivery. */
@@ -44,6 +62,13 @@ export interface JobPayloads {
   [JobName.ReconcileBalances]: Record<string, never>;
   [JobName.PruneAuditLog]: Record<string, never>;
   [JobName.AutoReload]: AutoReloadPayload;
+  [JobName.RenderInvoice]: RenderInvoicePayload;
+  [JobName.SendAlertEmail]: SendAlertEmailPayload;
+  [JobName.SweepAlertEmails]: Record<string, never>;
+  /** Issues the previous month's missing usage statements (libs/invoices statements). */
+  [JobName.IssueUsageStatements]: Record<string, never>;
+  [JobName.MarkOverdueInvoices]: Record<string, never>;
+  [JobName.BuildInvoiceExport]: BuildInvoiceExportPayload;
 }
 
 export type JobOf<N extends keyof JobPayloads> = JobPayloads[N];

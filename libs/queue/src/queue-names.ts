@@ -6,6 +6,8 @@ export enum QueueName {
   Usage = 'usage-events',
   Maintenance = 'maintenance',
   Payments = 'payments',
+  Invoices = 'invoices',
+  Emails = 'emails',
 }
 
 export enum JobName {
@@ -13,6 +15,12 @@ export enum JobName {
   ReconcileBalances = 'reconcile-balances',
   PruneAuditLog = 'prune-audit-log',
   AutoReload = 'auto-reload',
+  RenderInvoice = 'render-invoice',
+  SendAlertEmail = 'send-alert-email',
+  SweepAlertEmails = 'sweep-alert-emails',
+  IssueUsageStatements = 'issue-usage-statements',
+  MarkOverdueInvoices = 'mark-overdue-invoices',
+  BuildInvoiceExport = 'build-invoice-export',
 }
 
 /** Which queue carries each job. */
@@ -21,4 +29,10 @@ export const QUEUE_OF_JOB: Record<JobName, QueueName> = {
   [JobName.ReconcileBalances]: QueueName.Maintenance,
   [JobName.PruneAuditLog]: QueueName.Maintenance,
   [JobName.AutoReload]: QueueName.Payments,
+  [JobName.RenderInvoice]: QueueName.Invoices,
+  [JobName.SendAlertEmail]: QueueName.Emails,
+  [JobName.SweepAlertEmails]: QueueName.Emails,
+  [JobName.IssueUsageStatements]: QueueName.Maintenance,
+  [JobName.MarkOverdueInvoices]: QueueName.Maintenance,
+  [JobName.BuildInvoiceExport]: QueueName.Invoices,
 };

@@ -54,4 +54,42 @@ export const QUEUE_SETTINGS = {
     stalledIntervalMs: 30_000,
     maxStalledCount: 3,
   },
+  /**
+   * Invoice PDFs. A render is reproducible and keyed by the invoice, so any retry is safe. Jobs are
+   * removed when done, failed ones too: the sweep (InvoiceRenderSweeper) re-adds any invoice
+   * still without a PDF under the same job id, which a kept job would block.
+   */
+  [QueueName.Invoices]: {
+    jobOptions: {
+      attempts: 8,
+      backoff: { type: 'capped' },
+      removeOnComplete: true,
+      removeOnFail: true,
+    } satisfies JobsOptions,
+    concurrency: 2,
+    backoffBaseMs: 1_000,
+    backoffCapMs: 60_000,
+    stalledIntervalMs: 5_000,
+    maxStalledCount: 100,
+  },
+  /**
+   * Alert emails (libs/notifications), one job per alert. While SMTP is down a job retries 20
+   * times with capped back-off (2-4 s, 4-8 s, … then 2.5-5 min apart): about 35-50 minutes in all.
+   * Failed jobs are removed so the sweep (SweepAlertEmailsService) can re-add an alert whose
+   * deliveries are still pending under the same job id; Postgres rows, not BullMQ, say what was
+   * sent, so a re-added job never mails a recipient twice.
+   */
+  [QueueName.Emails]: {
+    jobOptions: {
+      attempts: 20,
+      backoff: { type: 'capped' },
+      removeOnComplete: true,
+      removeOnFail: true,
+    } satisfies JobsOptions,
+    concurrency: 4,
+    backoffBaseMs: 2_000,
+    backoffCapMs: 5 * 60_000,
+    stalledIntervalMs: 5_000,
+    maxStalledCount: 100,
+  },
 } as const;

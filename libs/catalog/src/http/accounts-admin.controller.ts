@@ -3,7 +3,7 @@ import { AccountIdParam, AccountRoute, ApiError, Caller, CurrentCaller, RequireS
 import { formatUsd } from '@app/money';
 import { Body, Controller, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AccountRecord, CatalogWriter } from '../catalog-writer';
+import { AccountRecord, CatalogWriter, InvoiceBillingTierError } from '../catalog-writer';
 import { CreateAccountDto, UpdateAccountDto } from './catalog.dto';
 
 function accountView(account: AccountRecord) {
@@ -50,11 +50,17 @@ export class AccountsAdminController {
     @Body() body: UpdateAccountDto,
     @CurrentCaller() caller: Caller,
   ) {
-    const account = await this.writer.updateAccount(
-      accountId,
-      { name: body.name?.trim(), email: body.email, tier: body.tier, status: body.status },
-      auditActorOf(caller),
-    );
+    const account = await this.writer
+      .updateAccount(
+        accountId,
+        { name: body.name?.trim(), email: body.email, tier: body.tier, status: body.status },
+        auditActorOf(caller),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof InvoiceBillingTierError)
+          throw new ApiError(409, 'invoice_billing_requires_enterprise', error.message);
+        throw error;
+      });
     if (!account) throw new ApiError(404, 'account_not_found', 'no such account');
     return accountView(account);
   }
