@@ -135,11 +135,12 @@ describe('invoice alerts', () => {
     );
     const [due] = ofKind(mails, /is due on/);
     const dueOn = new Date(`${statement.due_date}T00:00:00Z`);
-    const dueText = `${['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][dueOn.getUTCMonth()]}`;
+    const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    const dueText = `${months[dueOn.getUTCMonth()]} ${dueOn.getUTCDate()}, ${dueOn.getUTCFullYear()}`;
     expect(due.recipient).toBe(BILLING_EMAIL);
-    expect(due.subject).toContain(`invoice ${statement.number} for $2.50 is due on`);
+    expect(due.subject).toContain(`invoice ${statement.number} for $2.50 is due on ${dueText}`);
     expect(due.text).toContain(`Invoice ${statement.number} is due in 30 days`);
-    expect(due.text).toContain(dueText);
+    expect(due.text).toContain(`Due date:         ${dueText}`);
 
     // A second run issues nothing and mails nothing.
     expect(

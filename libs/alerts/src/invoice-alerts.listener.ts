@@ -1,12 +1,9 @@
 import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
 import {
   AfterCommit,
-  INVOICE_OVERDUE_LISTENER,
-  INVOICE_PDF_LISTENER,
   InvoiceOverdueListener,
   InvoicePdfListener,
   IssuedStatement,
-  USAGE_STATEMENT_LISTENER,
   UsageStatementListener,
 } from '@app/invoices';
 import { formatUsd } from '@app/money';
