@@ -4,13 +4,14 @@ import { AccountIdParam, AccountRoute, ApiError, Caller, CurrentCaller, UuidPara
 import { BillingMetrics } from '@app/metrics';
 import {
   CsvExportSlots,
+  ApiExportRangeQuery,
   exportRangeQuery,
   MAX_EXPORT_RANGE_DAYS,
   openCountedExport,
   rangeFileTag,
 } from '@app/usage';
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { invoiceExportDates } from './invoice-export-range';
 import { InvoiceExportRequestDto } from './invoice-exports.dto';
 import { InvoiceExportsService } from './invoice-exports.service';
@@ -38,16 +39,7 @@ export class InvoiceExportsController {
   @ApiOperation({
     summary: `Invoices as CSV, by issue time: number, issued_at, transaction_at, due_date, kind, status, currency, subtotal, discount, tax, tax_rate_percent, tax_jurisdiction, tax_exempt, total (dollars.cents), card_brand, card_last4, purchase_order_number, billing_reference, period_start, period_end, invoice_id. Invoices with from <= issued_at < to; at most ${MAX_EXPORT_RANGE_DAYS} days (422 range_too_long)`,
   })
-  @ApiQuery({
-    name: 'from',
-    required: false,
-    description: 'Date (00:00 UTC) or RFC 3339; default: 30 days before to',
-  })
-  @ApiQuery({
-    name: 'to',
-    required: false,
-    description: 'Date (00:00 UTC) or RFC 3339, exclusive; default: now',
-  })
+  @ApiExportRangeQuery()
   async invoicesCsv(
     @Param('id', AccountIdParam) accountId: string,
     @Query('from') from?: string,

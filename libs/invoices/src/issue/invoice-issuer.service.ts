@@ -17,21 +17,13 @@ import { BillingMetrics } from '@app/metrics';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 import { InvoiceDraft, IssuedInvoice } from './invoice-draft';
+import { BillingProfileFields } from '../billing-profile/billing-profile.service';
 import { formatInvoiceNumber, isWholeCents } from './invoice-number';
 
-interface BillToRow {
+/** The bill-to snapshot's sources: the account and its billing profile. */
+interface BillToRow extends BillingProfileFields {
   name: string;
   billing_email: string;
-  legal_name: string | null;
-  address_line1: string | null;
-  address_line2: string | null;
-  city: string | null;
-  region: string | null;
-  postal_code: string | null;
-  country: string | null;
-  tax_id: string | null;
-  purchase_order_number: string | null;
-  billing_reference: string | null;
 }
 
 /** Checks the amounts a draft carries; the CHECK constraint on invoices guards the total again. */

@@ -1,3 +1,5 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiQuery } from '@nestjs/swagger';
 import { ApiError } from '@app/http';
 
 /** The longest range one export may cover: a (leap) year. Longer history is several exports. */
@@ -64,4 +66,20 @@ export function exportRangeQuery(
 /** A file name part for a range: 2026-01-01_2026-02-01 (dates of from and to, UTC). */
 export function rangeFileTag(range: ExportRange): string {
   return `${range.from.toISOString().slice(0, 10)}_${range.to.toISOString().slice(0, 10)}`;
+}
+
+/** The OpenAPI description of the `from` and `to` query parameters of every CSV export. */
+export function ApiExportRangeQuery(): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({
+      name: 'from',
+      required: false,
+      description: 'Date (00:00 UTC) or RFC 3339; default: 30 days before to',
+    }),
+    ApiQuery({
+      name: 'to',
+      required: false,
+      description: 'Date (00:00 UTC) or RFC 3339, exclusive; default: now',
+    }),
+  );
 }

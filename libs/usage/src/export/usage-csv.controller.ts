@@ -2,10 +2,10 @@ import { CatalogCache } from '@app/catalog';
 import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { Controller, Get, Param, Query, StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { CsvExportSlots } from './csv-export-slots';
 import { openCountedExport } from './export-outcome';
-import { exportRangeQuery, MAX_EXPORT_RANGE_DAYS, rangeFileTag } from './export-range';
+import { ApiExportRangeQuery, exportRangeQuery, MAX_EXPORT_RANGE_DAYS, rangeFileTag } from './export-range';
 import { UsageCsvExport } from './usage-csv-export.service';
 
 /** Per-request usage as a CSV download (RFC 4180), streamed from Postgres as the client reads. */
@@ -26,16 +26,7 @@ export class UsageCsvController {
   @ApiOperation({
     summary: `Per-request usage as CSV, oldest first: event_id, occurred_at, received_at, api_key_id, project_id, model, prompt_tokens, completion_tokens, cached_prompt_tokens, reasoning_tokens, cost_usd (6 decimals), price_version. Events with from <= occurred_at < to; at most ${MAX_EXPORT_RANGE_DAYS} days (422 range_too_long)`,
   })
-  @ApiQuery({
-    name: 'from',
-    required: false,
-    description: 'Date (00:00 UTC) or RFC 3339; default: 30 days before to',
-  })
-  @ApiQuery({
-    name: 'to',
-    required: false,
-    description: 'Date (00:00 UTC) or RFC 3339, exclusive; default: now',
-  })
+  @ApiExportRangeQuery()
   async usageCsv(
     @Param('id', AccountIdParam) accountId: string,
     @Query('from') from?: string,
