@@ -3,6 +3,7 @@ import * as db from '@app/db';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import postgres from 'postgres';
@@ -175,6 +176,14 @@ export class BenchStack {
       GATEWAY_TOKENS: BENCH_GATEWAY_TOKEN,
       LOG_LEVEL: 'warn',
       RECONCILE_INTERVAL_MS: '0',
+      // Production mode wants real payment and storage credentials; the bench charges no card and
+      // renders no invoice, so placeholders do (S3 on a closed port, Stripe never called).
+      STRIPE_SECRET_KEY: 'sk_test_bench_not_used',
+      STRIPE_WEBHOOK_SECRET: 'whsec_bench_not_used',
+      S3_ENDPOINT: 'http://127.0.0.1:9',
+      S3_ACCESS_KEY_ID: 'bench',
+      S3_SECRET_ACCESS_KEY: 'bench-not-used',
+      MAIL_OUTBOX_DIR: join(tmpdir(), `bench-outbox-${this.prefix}`),
     };
   }
 
