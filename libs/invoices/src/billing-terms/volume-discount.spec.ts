@@ -1,3 +1,4 @@
+import { parseUsd } from '@app/money';
 import {
   graduatedDiscountMicros,
   discountPercentToPpm,
@@ -5,7 +6,8 @@ import {
   roundToCents,
 } from './volume-discount';
 
-const usd = (dollars: number) => BigInt(Math.round(dollars * 100)) * 10_000n;
+/** Exact: the number's decimal form parsed as a string, never multiplied as a float. */
+const usd = (dollars: number) => parseUsd(String(dollars));
 
 describe('graduatedDiscountMicros', () => {
   const tiers = [

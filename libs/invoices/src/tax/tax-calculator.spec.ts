@@ -1,9 +1,10 @@
+import { parseUsd } from '@app/money';
 import { join } from 'node:path';
 import { TaxCalculator, taxOnSubtotal } from './tax-calculator';
 import { TaxRateTable } from './tax-rate-table';
 import { percentToPpm, ppmToPercent } from './tax-rate';
 
-const usd = (dollars: string) => BigInt(Math.round(Number(dollars) * 100)) * 10_000n;
+const usd = parseUsd;
 const DATA = join(__dirname, '..', '..', '..', '..', 'data', 'tax');
 
 describe('TaxCalculator', () => {

@@ -1,7 +1,8 @@
+import { parseUsd } from '@app/money';
 import Stripe from 'stripe';
 import { refundCreditsMicros, refundedSoFar, splitRefund } from './refund-tax';
 
-const usd = (dollars: string) => BigInt(Math.round(Number(dollars) * 100)) * 10_000n;
+const usd = parseUsd;
 const none = { creditsMicros: 0n, taxMicros: 0n };
 
 describe('refund tax split', () => {
