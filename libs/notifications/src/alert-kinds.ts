@@ -1,15 +1,7 @@
+import { alertKind } from '@app/db';
+
 /** The alert kinds (the `alert_kind` enum in libs/db), each with one set of email templates. */
-export const ALERT_KINDS = [
-  'budget_threshold',
-  'low_balance',
-  'auto_reload_succeeded',
-  'auto_reload_declined',
-  'auto_reload_action_required',
-  'auto_reload_paused',
-  'invoice_ready',
-  'invoice_due',
-  'invoice_overdue',
-] as const;
+export const ALERT_KINDS = alertKind.enumValues;
 
 export type AlertKind = (typeof ALERT_KINDS)[number];
 

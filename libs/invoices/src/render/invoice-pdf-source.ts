@@ -1,34 +1,9 @@
-import { InvoiceBillTo, Sql } from '@app/db';
+import { Sql } from '@app/db';
+import { INVOICE_COLUMNS, InvoiceRow } from '../http/invoice-view';
 import { InvoiceDocument } from './invoice-document';
 
-interface InvoiceRow {
-  id: string;
-  account_id: string;
-  number: string;
-  kind: InvoiceDocument['kind'];
-  status: InvoiceDocument['status'];
-  currency: string;
-  issued_at: Date;
-  transaction_at: Date;
-  due_date: string | null;
-  period_start: string | null;
-  period_end: string | null;
-  subtotal_micros: bigint;
-  discount_micros: bigint;
-  tax_micros: bigint;
-  total_micros: bigint;
-  tax_jurisdiction: string | null;
-  tax_rate_ppm: number;
-  tax_exempt: boolean;
-  bill_to: InvoiceBillTo;
-  card_brand: string | null;
-  card_last4: string | null;
-  purchase_order_number: string | null;
-  billing_reference: string | null;
-  paid_at: Date | null;
-  pdf_key: string | null;
-  pdf_sha256: string | null;
-}
+/** The invoice row with where its PDF is stored: the API's columns plus pdf_key. */
+type InvoiceSourceRow = InvoiceRow & { pdf_key: string | null };
 
 export interface InvoicePdfSource {
   document: InvoiceDocument;
@@ -40,12 +15,8 @@ export interface InvoicePdfSource {
 /** Reads an invoice and its lines, the only input of its PDF. */
 export async function loadInvoicePdfSource(sql: Sql, invoiceId: string): Promise<InvoicePdfSource | null> {
   // Dates as text: they are calendar days, printed as stored, never shifted by a time zone.
-  const [row] = await sql<InvoiceRow[]>`
-    select id, account_id, number, kind, status, currency, issued_at, transaction_at,
-           due_date::text as due_date, period_start::text as period_start, period_end::text as period_end,
-           subtotal_micros, discount_micros, tax_micros, total_micros, tax_jurisdiction, tax_rate_ppm,
-           tax_exempt, bill_to, card_brand, card_last4, purchase_order_number, billing_reference,
-           paid_at, pdf_key, pdf_sha256
+  const [row] = await sql<InvoiceSourceRow[]>`
+    select ${sql.unsafe(INVOICE_COLUMNS)}, pdf_key
       from invoices where id = ${invoiceId}`;
   if (!row) return null;
   const lines = await sql<
