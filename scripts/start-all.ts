@@ -3,7 +3,13 @@
  * migrate). A crashed app is restarted; SIGINT/SIGTERM stop every app and wait for them.
  * Docker and production run each app as its own process instead (docker-compose.yml).
  */
-import { apiEnvSchema, ingestEnvSchema, loadConfig, workerEnvSchema } from '@app/config';
+import {
+  apiEnvSchema,
+  ingestEnvSchema,
+  loadConfig,
+  USAGE_WORKER_NODE_ARGS,
+  workerEnvSchema,
+} from '@app/config';
 import concurrently from 'concurrently';
 import { join } from 'node:path';
 
@@ -22,11 +28,17 @@ const SHUTDOWN_TIMEOUT_MS = 20_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const PARENT_CHECK_MS = 500;
 
-/** `args`: run this script (relative to the repository root) instead of the app's dist main.js. */
-const APPS: { name: string; color: string; env?: Record<string, string>; args?: string[] }[] = [
+/** `args`: run this script (relative to the repository root) instead of the app's dist main.js; `nodeArgs`: V8/Node flags before it. */
+const APPS: {
+  name: string;
+  color: string;
+  env?: Record<string, string>;
+  args?: string[];
+  nodeArgs?: readonly string[];
+}[] = [
   { name: 'ingest', color: 'cyan' },
   { name: 'api', color: 'magenta' },
-  { name: 'usage-worker', color: 'yellow' },
+  { name: 'usage-worker', color: 'yellow', nodeArgs: USAGE_WORKER_NODE_ARGS },
 ];
 
 /** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */
@@ -98,7 +110,11 @@ function main(): void {
       name: app.name,
       prefixColor: app.color,
       // exec: the app replaces the shell, so signals reach Node directly.
-      command: `exec ${[process.execPath, ...(app.args ?? [join('dist', 'apps', app.name, 'src', 'main.js')])]
+      command: `exec ${[
+        process.execPath,
+        ...(app.nodeArgs ?? []),
+        ...(app.args ?? [join('dist', 'apps', app.name, 'src', 'main.js')]),
+      ]
         .map(shellQuote)
         .join(' ')}`,
       env: app.env,
