@@ -13,12 +13,14 @@
  * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS,
  * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY,
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
- * BENCH_HALF_RATE, BENCH_SKIP (comma list of raw,naive,half), BENCH_PROFILE=1 (CPU profiles of
+ * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
+ * of the one parsing the batches), BENCH_SKIP (comma list of raw,naive,half), BENCH_PROFILE=1 (CPU profiles of
  * ingest and workers into bench/results/profiles), BENCH_KEEP_DB=1, BENCH_PG_URL, BENCH_REDIS_URL.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
+import { USAGE_WORKER_NODE_ARGS } from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { runNaive } from './lib/naive';
 import { runHalfPhase, runIdleProbe, runMaxPhase, Sampler } from './lib/pipeline-load';
@@ -51,6 +53,7 @@ function readSettings() {
     naiveConcurrency: envInt('BENCH_NAIVE_CONCURRENCY', 16),
     halfRate: envNumber('BENCH_HALF_RATE', 0),
     skip: new Set((process.env.BENCH_SKIP ?? '').split(',').filter(Boolean)),
+    readsInstance: process.env.BENCH_READS_INSTANCE === '1',
     profile: process.env.BENCH_PROFILE === '1',
     keepDb: process.env.BENCH_KEEP_DB === '1',
   };
@@ -102,6 +105,7 @@ async function main(): Promise<number> {
     workerConcurrency: s.workerConcurrency,
     workerEnv: {},
     ingestEnv: {},
+    readsInstance: s.readsInstance,
     nodeArgs: s.profile
       ? [
           '--require',
@@ -362,7 +366,7 @@ function printReport(r: any, s: Settings): void {
       `${round(100 * s.duplicateRate)}% repeated ids, batches 100-1000, ${BENCH_MODELS.length} models`,
   );
   add(
-    `pipeline  ingest + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency}; ` +
+    `pipeline  ingest${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} (${USAGE_WORKER_NODE_ARGS.join(' ')}); ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );
   add('');

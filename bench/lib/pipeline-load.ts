@@ -1,6 +1,7 @@
 import { UsageTraffic } from './events';
 import { HttpClient, HttpResult } from './http-client';
 import { BENCH_GATEWAY_TOKEN, BenchStack } from './stack';
+import { runLatencyProbes } from './latency-probes';
 import { cpuBreakdown, CpuTracker, percentile, round, rssBytes, sleep, summarize } from './util';
 
 const INGEST_PATH = '/v1/usage/events';
@@ -280,6 +281,7 @@ export interface HalfPhaseResult {
  * Half load, open loop: batches are sent on a schedule whatever the latency (no coordinated
  * omission). A stream of 100-event batches at a fixed rate measures T2; the realistic mix fills
  * the rest of the target rate. Meanwhile two sequential readers call authorize and balance (T4).
+ * The 100-event batches and the reads are sent from a thread of their own (latency-probes.ts).
  */
 export async function runHalfPhase(
   stack: BenchStack,
@@ -294,15 +296,8 @@ export async function runHalfPhase(
   },
 ): Promise<HalfPhaseResult> {
   const mixClient = new HttpClient(stack.ingest.url, BENCH_GATEWAY_TOKEN, 64);
-  const probeClient = new HttpClient(stack.ingest.url, BENCH_GATEWAY_TOKEN, 16);
-  const readClient = new HttpClient(stack.ingest.url, BENCH_GATEWAY_TOKEN, 2);
   const tally = newTally();
-  const probeLatencies: number[] = [];
   const allLatencies: number[] = [];
-  const authorizeLatencies: number[] = [];
-  const balanceLatencies: number[] = [];
-  const readErrorSamples: string[] = [];
-  let readErrors = 0;
   const inFlight = new Set<Promise<void>>();
   let maxInFlight = 0;
 
@@ -310,79 +305,56 @@ export async function runHalfPhase(
   const mixRate = Math.max(0, options.eventsPerSecond - probeRate * 100);
 
   // The whole schedule and every body are built before the clock starts: generating a
-  // 1,000-event body takes milliseconds, which would otherwise delay (and inflate) the
-  // latencies being measured on this same event loop.
-  interface Send {
-    atMs: number;
-    size: number;
-    probe: boolean;
-    body: string;
-  }
-  const schedule: Send[] = [];
-  for (let i = 0; i * (1000 / probeRate) < options.seconds * 1000; i++) {
-    schedule.push({ atMs: i * (1000 / probeRate), size: 100, probe: true, body: '' });
-  }
+  // 1,000-event body takes milliseconds, which would otherwise delay the sending.
+  const schedule: { atMs: number; size: number; body: string }[] = [];
   if (mixRate > 0) {
     let events = 0;
     for (;;) {
       const size = traffic.batchSize();
       const atMs = (events * 1000) / mixRate;
       if (atMs >= options.seconds * 1000) break;
-      schedule.push({ atMs, size, probe: false, body: '' });
+      schedule.push({ atMs, size, body: traffic.batchBody(size) });
       events += size;
     }
   }
-  schedule.sort((a, b) => a.atMs - b.atMs);
-  for (const item of schedule) item.body = traffic.batchBody(item.size);
+  const ingestProbes: { atMs: number; body: string }[] = [];
+  for (let i = 0; i * (1000 / probeRate) < options.seconds * 1000; i++) {
+    ingestProbes.push({ atMs: i * (1000 / probeRate), body: traffic.batchBody(100) });
+  }
+  const readAccounts = Array.from({ length: 4000 }, () => traffic.accounts[traffic.nextShape().accountIndex]);
 
-  const t0 = Date.now();
+  // Starts a little ahead so the probe thread is running when the clock starts.
+  const t0 = Date.now() + 500;
   const end = t0 + options.seconds * 1000;
   const tWarm = t0 + options.warmupSeconds * 1000;
+  const probes = runLatencyProbes({
+    ingestUrl: stack.ingest.url,
+    readsUrl: stack.readsUrl,
+    token: BENCH_GATEWAY_TOKEN,
+    startAt: t0,
+    endAt: end,
+    warmUntil: tWarm,
+    ingestProbes,
+    authorizeBodies: readAccounts.map((account, i) =>
+      JSON.stringify({ account_id: account, model: options.modelIds[i % options.modelIds.length] }),
+    ),
+    balancePaths: readAccounts.map((account) => `/v1/accounts/${account}/balance`),
+    readPauseMs: options.readPauseMs,
+  });
+  await sleep(t0 - Date.now());
 
-  const launch = (item: Send) => {
+  const launch = (item: (typeof schedule)[number]) => {
     const sentAt = Date.now();
-    const task = send(item.probe ? probeClient : mixClient, item.body).then((result) => {
+    const task = send(mixClient, item.body).then((result) => {
       record(tally, item.size, result);
       if (result instanceof Error || result.status !== 202 || sentAt < tWarm) return;
       allLatencies.push(result.ms);
-      if (item.probe) probeLatencies.push(result.ms);
     });
     item.body = '';
     inFlight.add(task);
     maxInFlight = Math.max(maxInFlight, inFlight.size);
     void task.finally(() => inFlight.delete(task));
   };
-
-  const reader = async (kind: 'authorize' | 'balance') => {
-    let i = 0;
-    while (Date.now() < end) {
-      const account = traffic.accounts[traffic.nextShape().accountIndex];
-      try {
-        const result =
-          kind === 'authorize'
-            ? await readClient.send(
-                'POST',
-                '/v1/authorize',
-                JSON.stringify({
-                  account_id: account,
-                  model: options.modelIds[i++ % options.modelIds.length],
-                }),
-              )
-            : await readClient.send('GET', `/v1/accounts/${account}/balance`);
-        if (result.status !== 200) {
-          readErrors++;
-          if (readErrorSamples.length < 5)
-            readErrorSamples.push(`${kind} ${result.status} ${result.body.slice(0, 200)}`);
-        } else if (Date.now() > tWarm)
-          (kind === 'authorize' ? authorizeLatencies : balanceLatencies).push(result.ms);
-      } catch (error) {
-        readErrors++;
-        if (readErrorSamples.length < 5) readErrorSamples.push(`${kind} ${String(error)}`);
-      }
-      await sleep(options.readPauseMs);
-    }
-  };
-  const readers = [reader('authorize'), reader('balance')];
 
   const tracker = new CpuTracker();
   let warmed = false;
@@ -399,11 +371,19 @@ export async function runHalfPhase(
   while (Date.now() < end) await sleep(1);
   const t1 = Date.now();
   await Promise.all([...inFlight]);
-  await Promise.all(readers);
+  const probed = await probes;
   if (!warmed) tracker.start();
   const cpu = cpuBreakdown(...tracker.stop(), await labeler());
   await waitForDrain(stack, 60_000);
-  for (const client of [mixClient, probeClient, readClient]) client.close();
+  mixClient.close();
+
+  const probeLatencies: number[] = [];
+  for (const outcome of probed.ingestProbes) {
+    record(tally, 100, outcome.error === undefined ? outcome : new Error(outcome.error));
+    if (outcome.status !== 202 || !outcome.warm) continue;
+    probeLatencies.push(outcome.ms);
+    allLatencies.push(outcome.ms);
+  }
   return {
     targetEventsPerSecond: round(options.eventsPerSecond),
     achievedEventsPerSecond: round(tally.eventsSent / ((t1 - t0) / 1000)),
@@ -413,10 +393,10 @@ export async function runHalfPhase(
     ingest100Ms: summarize(probeLatencies),
     ingestAllMs: summarize(allLatencies),
     lagMs: await lagStats(stack, new Date(tWarm), new Date(t1)),
-    authorizeMs: summarize(authorizeLatencies),
-    balanceMs: summarize(balanceLatencies),
-    readErrors,
-    readErrorSamples,
+    authorizeMs: summarize(probed.authorizeMs),
+    balanceMs: summarize(probed.balanceMs),
+    readErrors: probed.readErrors,
+    readErrorSamples: probed.readErrorSamples,
     maxInFlight,
     cpu,
   };
@@ -436,26 +416,30 @@ export async function runIdleProbe(
   stack: BenchStack,
   traffic: UsageTraffic,
   modelIds: string[],
-  count = 300,
+  count = 1000,
 ): Promise<IdleResult> {
   const client = new HttpClient(stack.ingest.url, BENCH_GATEWAY_TOKEN, 1);
+  const readClient = new HttpClient(stack.readsUrl, BENCH_GATEWAY_TOKEN, 1);
   const ingest: number[] = [];
   const authorize: number[] = [];
   const balance: number[] = [];
-  const bodies = Array.from({ length: Math.ceil(count / 3) }, () => traffic.batchBody(100));
+  const bodies = Array.from({ length: 120 }, () => traffic.batchBody(100));
   for (const body of bodies) ingest.push((await client.send('POST', INGEST_PATH, body)).ms);
+  // The reads are timed on a pipeline with nothing left to persist.
+  await waitForDrain(stack, 30_000);
   for (let i = 0; i < count; i++) {
     const account = traffic.accounts[traffic.nextShape().accountIndex];
     const body = JSON.stringify({ account_id: account, model: modelIds[i % modelIds.length] });
-    authorize.push((await client.send('POST', '/v1/authorize', body)).ms);
-    balance.push((await client.send('GET', `/v1/accounts/${account}/balance`)).ms);
+    authorize.push((await readClient.send('POST', '/v1/authorize', body)).ms);
+    balance.push((await readClient.send('GET', `/v1/accounts/${account}/balance`)).ms);
   }
   client.close();
+  readClient.close();
   await waitForDrain(stack, 30_000);
-  // The first requests warm the code paths up; keep the rest.
+  // The first requests warm the code paths up (V8 optimises a function after some hundreds of calls); keep the rest.
   return {
-    ingest100Ms: summarize(ingest.slice(10)),
-    authorizeMs: summarize(authorize.slice(20)),
-    balanceMs: summarize(balance.slice(20)),
+    ingest100Ms: summarize(ingest.slice(20)),
+    authorizeMs: summarize(authorize.slice(300)),
+    balanceMs: summarize(balance.slice(300)),
   };
 }

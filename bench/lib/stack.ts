@@ -1,4 +1,5 @@
 import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
+import { USAGE_WORKER_NODE_ARGS } from '@app/config';
 import * as db from '@app/db';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -139,6 +140,11 @@ export interface StackConfig {
   ingestEnv: Record<string, string>;
   /** Extra node flags for ingest and workers (e.g. --cpu-prof). */
   nodeArgs: string[];
+  /**
+   * A second ingest process that serves only the authorize and balance reads, as a deployment
+   * routes those paths (a load balancer rule) away from the instances parsing 1,000-event batches.
+   */
+  readsInstance: boolean;
 }
 
 /**
@@ -152,6 +158,7 @@ export class BenchStack {
   sql!: BenchSql;
   redis!: Redis;
   ingest!: AppProcess;
+  reads: AppProcess | undefined;
   api!: AppProcess;
   workers: AppProcess[] = [];
   private migrated = false;
@@ -163,7 +170,12 @@ export class BenchStack {
   }
 
   get apps(): AppProcess[] {
-    return [this.ingest, this.api, ...this.workers].filter(Boolean);
+    return [this.ingest, this.reads, this.api, ...this.workers].filter((app) => app !== undefined);
+  }
+
+  /** Where gateways' authorize and balance reads go: the reads instance when there is one. */
+  get readsUrl(): string {
+    return (this.reads ?? this.ingest).url;
   }
 
   baseEnv(): Record<string, string> {
@@ -206,6 +218,14 @@ export class BenchStack {
       { ...env, ...this.config.ingestEnv },
       this.config.nodeArgs,
     );
+    if (this.config.readsInstance) {
+      this.reads = new AppProcess(
+        'ingest',
+        'ingest-reads',
+        { ...env, ...this.config.ingestEnv },
+        this.config.nodeArgs,
+      );
+    }
     this.api = new AppProcess('api', 'api', env);
     for (let i = 0; i < this.config.workers; i++) {
       this.workers.push(
@@ -217,7 +237,8 @@ export class BenchStack {
             USAGE_WORKER_CONCURRENCY: String(this.config.workerConcurrency),
             ...this.config.workerEnv,
           },
-          this.config.nodeArgs,
+          // The flags npm start and docker-compose.yml give the worker (its heap limit).
+          [...USAGE_WORKER_NODE_ARGS, ...this.config.nodeArgs],
         ),
       );
     }
