@@ -62,7 +62,6 @@ export class UsageBatchRepository {
       a.accountId === b.accountId ? cmp(a.eventId, b.eventId) : cmp(a.accountId, b.accountId),
     );
     const accountIds = [...input.tokens.keys()];
-    const keys = accountIds.map((accountId) => usageLedgerKey(input.batchId, accountId));
 
     return this.database.sql.begin(async (tx) => {
       const charged = await tx<
@@ -102,6 +101,7 @@ export class UsageBatchRepository {
         left join key_days k using (account_id)
         order by a.account_id`;
 
+      const committed = new Map<string, CommittedUsage>();
       if (charged.length > 0) {
         const debited = charged.map((row) => row.account_id);
         const shard = balanceShardOf(input.batchId);
@@ -109,7 +109,7 @@ export class UsageBatchRepository {
         await tx`
           select 1 from account_balances where account_id = any(${debited}::uuid[]) and shard = ${shard}
           order by account_id for update`;
-        await tx`
+        const inserted = await tx<{ account_id: string; amount_micros: bigint }[]>`
           with entries as (
             insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
             select t.account_id, 'usage', -t.amount, 'usage:' || ${input.batchId} || ':' || t.account_id, t.token,
@@ -121,23 +121,46 @@ export class UsageBatchRepository {
                    as t(account_id, amount, token, events, key_spend)
             on conflict (idempotency_key) do nothing
             returning account_id, amount_micros
+          ),
+          balances as (
+            update account_balances b
+            set balance_micros = b.balance_micros + e.amount_micros, updated_at = now()
+            from entries e where b.account_id = e.account_id and b.shard = ${shard}
           )
-          update account_balances b
-          set balance_micros = b.balance_micros + e.amount_micros, updated_at = now()
-          from entries e where b.account_id = e.account_id and b.shard = ${shard}`;
+          select account_id, amount_micros from entries`;
+        // Rows this attempt wrote are what it sent: no need to read them back.
+        const keySpendOf = new Map(charged.map((row) => [row.account_id, row.key_spend]));
+        for (const row of inserted) {
+          committed.set(row.account_id, {
+            amountMicros: row.amount_micros,
+            redisToken: input.tokens.get(row.account_id) ?? '',
+            keySpend: keySpendOf.get(row.account_id) ?? [],
+          });
+        }
       }
-      // A separate statement, so its snapshot includes rows a concurrent attempt of this batch committed.
-      const ledger = await tx<
-        { account_id: string; amount_micros: bigint; redis_token: string; key_spend: KeyDaySpend[] | null }[]
-      >`
-        select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
-        from ledger_entries where idempotency_key = any(${keys}::text[])`;
-      const committed = new Map(
-        ledger.map((row) => [
-          row.account_id,
-          { amountMicros: row.amount_micros, redisToken: row.redis_token, keySpend: row.key_spend ?? [] },
-        ]),
-      );
+      // The rest (all duplicates here, or written by an earlier or concurrent attempt of this
+      // batch) are read in a separate statement, whose snapshot includes rows such an attempt committed.
+      const unknown = accountIds.filter((accountId) => !committed.has(accountId));
+      if (unknown.length > 0) {
+        const ledger = await tx<
+          {
+            account_id: string;
+            amount_micros: bigint;
+            redis_token: string;
+            key_spend: KeyDaySpend[] | null;
+          }[]
+        >`
+          select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
+          from ledger_entries
+          where idempotency_key = any(${unknown.map((accountId) => usageLedgerKey(input.batchId, accountId))}::text[])`;
+        for (const row of ledger) {
+          committed.set(row.account_id, {
+            amountMicros: row.amount_micros,
+            redisToken: row.redis_token,
+            keySpend: row.key_spend ?? [],
+          });
+        }
+      }
       if (input.inTransaction) await input.inTransaction(tx, committed);
       return committed;
     });

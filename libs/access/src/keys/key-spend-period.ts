@@ -26,10 +26,20 @@ export function spendPeriodAt(period: KeyLimitPeriod, atMs: number): SpendPeriod
   return { id: `m:${isoDay(start).slice(0, 7)}`, start: new Date(start), end: new Date(end) };
 }
 
+/** Days recently asked about: a usage batch asks once per API key, almost always about today. */
+const periodIdsByDay = new Map<string, readonly string[]>();
+
 /** The ids of the day, week and month containing a UTC calendar day (yyyy-mm-dd). */
-export function spendPeriodIdsOfDay(day: string): string[] {
-  const ms = Date.parse(`${day}T00:00:00Z`);
-  return (['daily', 'weekly', 'monthly'] as const).map((period) => spendPeriodAt(period, ms).id);
+export function spendPeriodIdsOfDay(day: string): readonly string[] {
+  let ids = periodIdsByDay.get(day);
+  if (ids === undefined) {
+    const ms = Date.parse(`${day}T00:00:00Z`);
+    ids = (['daily', 'weekly', 'monthly'] as const).map((period) => spendPeriodAt(period, ms).id);
+    // Events are at most 35 days old: a few dozen days in use at once, so a full map is simply dropped.
+    if (periodIdsByDay.size >= 1_000) periodIdsByDay.clear();
+    periodIdsByDay.set(day, ids);
+  }
+  return ids;
 }
 
 function isoDay(ms: number): string {
