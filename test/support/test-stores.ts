@@ -101,13 +101,20 @@ export class TestStores {
   /** Jobs waiting, active or delayed in the usage queue. */
   async usageJobsOutstanding(): Promise<number> {
     const base = `${this.prefix}:bull:usage-events`;
-    const [wait, active, delayed, prioritized] = await Promise.all([
-      this.redis.llen(`${base}:wait`),
-      this.redis.llen(`${base}:active`),
-      this.redis.zcard(`${base}:delayed`),
-      this.redis.zcard(`${base}:prioritized`),
-    ]);
-    return wait + active + delayed + prioritized;
+    // One transaction: read one by one, a stalled job moving from active back to wait between
+    // the two reads would be in neither, and the queue would look drained while it is not.
+    const replies = await this.redis
+      .multi()
+      .llen(`${base}:wait`)
+      .llen(`${base}:active`)
+      .zcard(`${base}:delayed`)
+      .zcard(`${base}:prioritized`)
+      .exec();
+    if (!replies) throw new Error('the queue count transaction was aborted');
+    return replies.reduce((sum, [error, count]) => {
+      if (error) throw error;
+      return sum + Number(count);
+    }, 0);
   }
 }
 
