@@ -11,7 +11,7 @@ import {
   QueueName,
 } from '@app/queue';
 import { RedisKeys } from '@app/redis';
-import { spendPeriodIdsOfDay } from '@app/access';
+import { spendPeriodIdOfDay } from '@app/access';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -100,6 +100,9 @@ export class MeterUsageBatchService {
     persistTimer();
     crashAt(this.failpoint, 'after-commit');
 
+    // Which keys have spend limits, as of now: a limit set after this look is read from Postgres,
+    // where this batch is already committed (keySpendCounters).
+    await this.catalog.refreshIfStale();
     await this.balances.settle(
       [...debits.keys()].map((accountId) => {
         const usage = committed.get(accountId);
@@ -147,17 +150,21 @@ export class MeterUsageBatchService {
     if (jobs.length > 0) await this.payments.addBulk(jobs);
   }
 
-  /** Each key's spend added to its day, ISO week and month counters (which exist only for keys with limits). */
+  /**
+   * Each limited key's spend added to the counter of its limit period. Only limited keys have
+   * counters (KeySpendStore reads no other, and loads a missing one from Postgres): a key without
+   * a limit in the catalog now gets its counter, if ever, from a load after this batch committed.
+   */
   private keySpendCounters(
     accountId: string,
     spend: KeyDaySpend[],
   ): { counterKey: string; micros: bigint }[] {
     const totals = new Map<string, bigint>();
     for (const [keyId, day, micros] of spend) {
-      for (const periodId of spendPeriodIdsOfDay(day)) {
-        const counterKey = this.keys.keySpend(accountId, keyId, periodId);
-        totals.set(counterKey, (totals.get(counterKey) ?? 0n) + BigInt(micros));
-      }
+      const period = this.catalog.apiKey(keyId)?.limitPeriod;
+      if (!period) continue;
+      const counterKey = this.keys.keySpend(accountId, keyId, spendPeriodIdOfDay(period, day));
+      totals.set(counterKey, (totals.get(counterKey) ?? 0n) + BigInt(micros));
     }
     return [...totals].map(([counterKey, micros]) => ({ counterKey, micros }));
   }

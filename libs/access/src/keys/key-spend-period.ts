@@ -26,20 +26,20 @@ export function spendPeriodAt(period: KeyLimitPeriod, atMs: number): SpendPeriod
   return { id: `m:${isoDay(start).slice(0, 7)}`, start: new Date(start), end: new Date(end) };
 }
 
-/** Days recently asked about: a usage batch asks once per API key, almost always about today. */
-const periodIdsByDay = new Map<string, readonly string[]>();
+/** Ids recently asked for, by "<period> <day>": a usage batch asks once per limited key, almost always about today. */
+const periodIdsByDay = new Map<string, string>();
 
-/** The ids of the day, week and month containing a UTC calendar day (yyyy-mm-dd). */
-export function spendPeriodIdsOfDay(day: string): readonly string[] {
-  let ids = periodIdsByDay.get(day);
-  if (ids === undefined) {
-    const ms = Date.parse(`${day}T00:00:00Z`);
-    ids = (['daily', 'weekly', 'monthly'] as const).map((period) => spendPeriodAt(period, ms).id);
+/** The id of the `period` (day, ISO week or month) containing a UTC calendar day (yyyy-mm-dd). */
+export function spendPeriodIdOfDay(period: KeyLimitPeriod, day: string): string {
+  const cacheKey = `${period} ${day}`;
+  let id = periodIdsByDay.get(cacheKey);
+  if (id === undefined) {
+    id = spendPeriodAt(period, Date.parse(`${day}T00:00:00Z`)).id;
     // Events are at most 35 days old: a few dozen days in use at once, so a full map is simply dropped.
     if (periodIdsByDay.size >= 1_000) periodIdsByDay.clear();
-    periodIdsByDay.set(day, ids);
+    periodIdsByDay.set(cacheKey, id);
   }
-  return ids;
+  return id;
 }
 
 function isoDay(ms: number): string {
