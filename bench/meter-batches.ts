@@ -1,0 +1,139 @@
+/**
+ * The usage worker's hot path alone, for before/after numbers of a change to it: the bench's
+ * batches (same generator, same 5,000 Zipf accounts) metered one after another in this process by
+ * the real MeterUsageBatchService (Redis reserve, Postgres commit, settle) against a database and
+ * Redis prefix of its own. It prints the CPU that the worker code, Postgres and Redis each spend
+ * per batch. With one batch at a time nothing competes for the two cores, so these numbers move
+ * by a few percent between runs where the full bench's throughput moves by 10-20%.
+ *
+ *   npm run bench:meter    (METER_BATCHES, METER_BATCH_SIZE, BENCH_ACCOUNTS, BENCH_PG_URL, BENCH_REDIS_URL)
+ */
+import { CatalogCache } from '@app/catalog';
+import { openDatabase } from '@app/db';
+import { BalanceRepository, BalanceStore } from '@app/ledger';
+import { BillingMetrics } from '@app/metrics';
+import { MeterUsageBatchPayload, newUsageBatchId } from '@app/queue';
+import { openRedis, RedisKeys } from '@app/redis';
+import { MeterUsageBatchService, UsageBatchRepository } from '@app/usage';
+import { Queue } from 'bullmq';
+import { readFileSync } from 'node:fs';
+import { BENCH_MODELS, UsageTraffic } from './lib/events';
+import { BenchStack } from './lib/stack';
+import { envInt, fmtInt, round } from './lib/util';
+
+interface RawEvent {
+  occurred_at?: string;
+  cached_tokens?: number;
+  reasoning_tokens?: number;
+}
+
+/** User plus system CPU of a process so far, in milliseconds (Linux clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function main(): Promise<void> {
+  const batches = envInt('METER_BATCHES', 300);
+  const batchSize = envInt('METER_BATCH_SIZE', 550);
+  const stack = new BenchStack({
+    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    workers: 0,
+    workerConcurrency: 1,
+    workerEnv: {},
+    ingestEnv: {},
+    nodeArgs: [],
+    readsInstance: false,
+  });
+  const database = openDatabase(stack.databaseUrl, 4);
+  const redis = openRedis(stack.config.redisUrl);
+  let catalog: CatalogCache | undefined;
+  try {
+    await stack.setUpStores();
+    await stack.startApps(); // the api sets prices through the admin contract
+    for (const model of BENCH_MODELS)
+      await stack.setPrice(model.id, model.prompt, model.completion, model.cached);
+    const accounts = await stack.seedAccounts(envInt('BENCH_ACCOUNTS', 5000), 1_000_000_000_000n);
+
+    const keys = new RedisKeys(stack.prefix);
+    catalog = new CatalogCache(database, redis, keys);
+    await catalog.onModuleInit();
+    const meter = new MeterUsageBatchService(
+      catalog,
+      new BalanceStore(redis, keys, new BalanceRepository(database)),
+      new UsageBatchRepository(database),
+      new BillingMetrics('bench-meter'),
+      keys,
+      undefined,
+      // No account has auto-reload: the payments queue is never asked for a job.
+      { addBulk: () => Promise.reject(new Error('no reloads in this bench')) } as unknown as Queue,
+      null,
+    );
+
+    // Payloads as ingest enqueues them, made before the clock starts.
+    const traffic = new UsageTraffic(accounts, BENCH_MODELS, { zipfS: 1, duplicateRate: 0.05, seed: 42 });
+    const warmup = 20;
+    const payloads: MeterUsageBatchPayload[] = Array.from({ length: warmup + batches }, () => ({
+      batchId: newUsageBatchId(),
+      receivedAt: Date.now(),
+      events: (JSON.parse(traffic.batchBody(batchSize)) as { events: RawEvent[] }).events.map((event) => ({
+        ...event,
+        cached_tokens: event.cached_tokens ?? 0,
+        reasoning_tokens: event.reasoning_tokens ?? 0,
+        occurred_at: event.occurred_at === undefined ? Date.now() : Date.parse(event.occurred_at),
+      })) as MeterUsageBatchPayload['events'],
+    }));
+    for (const payload of payloads.slice(0, warmup)) await meter.meter(payload);
+
+    const backends = async () =>
+      (
+        await stack.sql<{ pid: number }[]>`
+          select pid from pg_stat_activity where datname = ${stack.dbName}`
+      ).map((row) => row.pid);
+    const postgresCpu = async () =>
+      (await backends()).reduce((sum, pid) => {
+        try {
+          return sum + processCpuMs(pid);
+        } catch {
+          return sum; // a backend that exited meanwhile
+        }
+      }, 0);
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+
+    const before = { pg: await postgresCpu(), redis: processCpuMs(redisPid), node: process.cpuUsage() };
+    const started = Date.now();
+    let accountsTouched = 0;
+    for (const payload of payloads.slice(warmup)) accountsTouched += (await meter.meter(payload)).accounts;
+    const wallMs = Date.now() - started;
+    const nodeUsage = process.cpuUsage(before.node);
+    const spent = {
+      worker: (nodeUsage.user + nodeUsage.system) / 1000,
+      postgres: (await postgresCpu()) - before.pg,
+      redis: processCpuMs(redisPid) - before.redis,
+    };
+    const events = batches * batchSize;
+    console.log(
+      `${fmtInt(batches)} batches of ${fmtInt(batchSize)} events, ${round(accountsTouched / batches)} accounts each, one at a time`,
+    );
+    console.log(`wall      ${round(wallMs / batches, 2)} ms per batch`);
+    for (const [name, ms] of Object.entries(spent)) {
+      console.log(
+        `${name.padEnd(9)} ${round(ms / batches, 2)} ms CPU per batch, ${round((ms * 1000) / events, 1)} µs per event`,
+      );
+    }
+  } finally {
+    await catalog?.onModuleDestroy();
+    redis.disconnect();
+    await database.close();
+    await stack.tearDown();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
