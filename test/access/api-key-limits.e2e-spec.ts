@@ -282,6 +282,15 @@ describe('API keys: credit limits, revocation and secrets', () => {
       expect(await getKey(ws, key.id)).toEqual(expect.objectContaining({ limit: null, spend: null }));
       await spend(ws, key.id, 50_000);
       expectAllowed(await authorize(ws, key.id), '9.940000');
+
+      // A limit that comes back counts what the key spent while it had none.
+      const restored = await stack.admin.patch(`${ws.path}/api-keys/${key.id}`, {
+        limit: { amount: '0.100000', period: 'daily' },
+      });
+      expect(restored.status).toBe(200);
+      expect((await getKey(ws, key.id)).spend).toEqual(
+        expect.objectContaining({ spent: '0.060000', remaining: '0.040000' }),
+      );
     });
 
     it('never refuses a free model because of a key limit', async () => {

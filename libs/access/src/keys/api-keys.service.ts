@@ -5,6 +5,7 @@ import { ApiError, Caller } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import { requireMayAssign } from '../caller';
 import { generateApiKey } from './api-key-secret';
+import { KeySpendStore } from './key-spend.store';
 
 export interface ApiKeyRecord {
   id: string;
@@ -66,6 +67,7 @@ export class ApiKeysService {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,
+    private readonly keySpend: KeySpendStore,
   ) {}
 
   async create(
@@ -131,10 +133,15 @@ export class ApiKeysService {
         where id = ${keyId}
         returning ${tx.unsafe(COLUMNS)}`;
       await this.recordChange(tx, caller, 'api_key.updated', keyId, before, after);
-      return after;
+      return { before, after };
     });
     await this.catalog.announce();
-    return updated;
+    const { before, after } = updated;
+    // Announced first: a worker that still adds to the old counter adds only to one that exists.
+    if (before.limit_period && before.limit_period !== after.limit_period) {
+      await this.keySpend.forget({ accountId, id: keyId }, before.limit_period);
+    }
+    return after;
   }
 
   /** Revokes a key; revoking it again changes nothing and answers the same. */

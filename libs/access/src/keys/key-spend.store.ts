@@ -1,4 +1,4 @@
-import { CachedApiKey } from '@app/catalog';
+import { CachedApiKey, CatalogCache, KeyLimitPeriod } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
@@ -28,6 +28,7 @@ export class KeySpendStore {
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly keys: RedisKeys,
+    private readonly catalog: CatalogCache,
   ) {}
 
   /** Spend in the key's limit period containing `nowMs`; null for keys without a limit. */
@@ -37,12 +38,28 @@ export class KeySpendStore {
     const counter = this.keys.keySpend(key.accountId, key.id, period.id);
     const cached = await this.redis.get(counter);
     if (cached !== null) return { period, spentMicros: BigInt(cached) };
+    // A limit removed or changed a moment ago may not have reached this process's catalog yet:
+    // look again before creating a counter that no worker would add to (see forget()).
+    await this.catalog.refreshIfStale();
+    const fresh = this.catalog.apiKey(key.id);
+    if (!fresh?.limitPeriod) return null;
+    if (fresh.limitPeriod !== key.limitPeriod) return this.current(fresh, nowMs);
     let load = this.loading.get(counter);
     if (!load) {
       load = this.load(key, period, counter).finally(() => this.loading.delete(counter));
       this.loading.set(counter, load);
     }
     return { period, spentMicros: await load };
+  }
+
+  /**
+   * Drops the key's counter of its current `period`, when the key stops having a limit of that
+   * period. The worker adds spend only to counters of limits it knows, so a counter left behind
+   * would miss the spend made meanwhile if the same limit came back within the period; without
+   * it, the next look loads the spend from Postgres.
+   */
+  async forget(key: Pick<CachedApiKey, 'accountId' | 'id'>, period: KeyLimitPeriod, nowMs = Date.now()) {
+    await this.redis.del(this.keys.keySpend(key.accountId, key.id, spendPeriodAt(period, nowMs).id));
   }
 
   private async load(key: CachedApiKey, period: SpendPeriod, counter: string): Promise<bigint> {
