@@ -1,6 +1,8 @@
 import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
 import { USAGE_WORKER_NODE_ARGS } from '@app/config';
 import * as db from '@app/db';
+import { QueueName } from '@app/queue';
+import { Queue } from 'bullmq';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -161,6 +163,7 @@ export class BenchStack {
   reads: AppProcess | undefined;
   api!: AppProcess;
   workers: AppProcess[] = [];
+  private usageQueue: Queue | undefined;
   private migrated = false;
 
   constructor(readonly config: StackConfig) {
@@ -331,13 +334,9 @@ export class BenchStack {
 
   /** Jobs waiting, active, delayed or prioritized in the usage queue. */
   async usageJobsOutstanding(): Promise<number> {
-    const [wait, active, delayed, prioritized] = await Promise.all([
-      this.redis.llen(this.usageQueueKey('wait')),
-      this.redis.llen(this.usageQueueKey('active')),
-      this.redis.zcard(this.usageQueueKey('delayed')),
-      this.redis.zcard(this.usageQueueKey('prioritized')),
-    ]);
-    return wait + active + delayed + prioritized;
+    // One BullMQ script counts all states: read one by one, a job between two states is in neither.
+    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: `${this.prefix}:bull` });
+    return this.usageQueue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
   }
 
   async usageEventRows(): Promise<number> {
@@ -467,6 +466,7 @@ export class BenchStack {
   /** Stops everything this stack started and removes its database and keys; never throws. */
   async tearDown(keepDatabase = false): Promise<void> {
     await Promise.all(this.apps.map((app) => app.stop().catch(() => undefined)));
+    await this.usageQueue?.close().catch(() => undefined);
     if (this.redis) {
       await this.deleteKeys(`${this.prefix}:*`).catch((error) =>
         console.error(`could not delete Redis keys: ${error}`),

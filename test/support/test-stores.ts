@@ -1,4 +1,6 @@
 import { migrateDatabase } from '@app/db';
+import { QueueName } from '@app/queue';
+import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
 import postgres from 'postgres';
@@ -19,6 +21,7 @@ export class TestStores {
   readonly redisUrl: string;
   sql!: TestSql;
   redis!: Redis;
+  private usageQueue: Queue | undefined;
 
   constructor(redisUrl = REDIS_URL) {
     const url = new URL(PG_ADMIN_URL);
@@ -39,6 +42,7 @@ export class TestStores {
   }
 
   async tearDown(): Promise<void> {
+    await this.usageQueue?.close();
     await this.deleteRedisKeys().catch(() => undefined);
     this.redis?.disconnect();
     await this.sql?.end({ timeout: 5 });
@@ -98,23 +102,12 @@ export class TestStores {
     return this.redis.hlen(`${this.prefix}:acct:{${accountId}}:pend`);
   }
 
-  /** Jobs waiting, active or delayed in the usage queue. */
+  /** Jobs waiting, active, delayed or prioritized in the usage queue. */
   async usageJobsOutstanding(): Promise<number> {
-    const base = `${this.prefix}:bull:usage-events`;
-    // One transaction: read one by one, a stalled job moving from active back to wait between
-    // the two reads would be in neither, and the queue would look drained while it is not.
-    const replies = await this.redis
-      .multi()
-      .llen(`${base}:wait`)
-      .llen(`${base}:active`)
-      .zcard(`${base}:delayed`)
-      .zcard(`${base}:prioritized`)
-      .exec();
-    if (!replies) throw new Error('the queue count transaction was aborted');
-    return replies.reduce((sum, [error, count]) => {
-      if (error) throw error;
-      return sum + Number(count);
-    }, 0);
+    // BullMQ counts all states in one script: read one by one, a stalled job moving from active
+    // back to wait between two reads would be in neither, and the queue would look drained.
+    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: `${this.prefix}:bull` });
+    return this.usageQueue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
   }
 }
 

@@ -109,7 +109,7 @@ export class UsageBatchRepository {
         await tx`
           select 1 from account_balances where account_id = any(${debited}::uuid[]) and shard = ${shard}
           order by account_id for update`;
-        const inserted = await tx<{ account_id: string; amount_micros: bigint }[]>`
+        const inserted = await tx<LedgerRow[]>`
           with entries as (
             insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
             select t.account_id, 'usage', -t.amount, 'usage:' || ${input.batchId} || ':' || t.account_id, t.token,
@@ -120,51 +120,43 @@ export class UsageBatchRepository {
                         ${charged.map((row) => JSON.stringify(row.key_spend))}::text[])
                    as t(account_id, amount, token, events, key_spend)
             on conflict (idempotency_key) do nothing
-            returning account_id, amount_micros
+            returning account_id, amount_micros, redis_token, source->'key_spend' as key_spend
           ),
           balances as (
             update account_balances b
             set balance_micros = b.balance_micros + e.amount_micros, updated_at = now()
             from entries e where b.account_id = e.account_id and b.shard = ${shard}
           )
-          select account_id, amount_micros from entries`;
-        // Rows this attempt wrote are what it sent: no need to read them back.
-        const keySpendOf = new Map(charged.map((row) => [row.account_id, row.key_spend]));
-        for (const row of inserted) {
-          committed.set(row.account_id, {
-            amountMicros: row.amount_micros,
-            redisToken: input.tokens.get(row.account_id) ?? '',
-            keySpend: keySpendOf.get(row.account_id) ?? [],
-          });
-        }
+          select * from entries`;
+        // Rows this attempt wrote come back from the insert: no need to read them again.
+        for (const row of inserted) committed.set(row.account_id, committedUsageOf(row));
       }
       // The rest (all duplicates here, or written by an earlier or concurrent attempt of this
       // batch) are read in a separate statement, whose snapshot includes rows such an attempt committed.
       const unknown = accountIds.filter((accountId) => !committed.has(accountId));
       if (unknown.length > 0) {
-        const ledger = await tx<
-          {
-            account_id: string;
-            amount_micros: bigint;
-            redis_token: string;
-            key_spend: KeyDaySpend[] | null;
-          }[]
-        >`
+        const ledger = await tx<LedgerRow[]>`
           select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
           from ledger_entries
           where idempotency_key = any(${unknown.map((accountId) => usageLedgerKey(input.batchId, accountId))}::text[])`;
-        for (const row of ledger) {
-          committed.set(row.account_id, {
-            amountMicros: row.amount_micros,
-            redisToken: row.redis_token,
-            keySpend: row.key_spend ?? [],
-          });
-        }
+        for (const row of ledger) committed.set(row.account_id, committedUsageOf(row));
       }
       if (input.inTransaction) await input.inTransaction(tx, committed);
       return committed;
     });
   }
+}
+
+/** A usage ledger row as the batch's transaction reads it. */
+interface LedgerRow {
+  account_id: string;
+  amount_micros: bigint;
+  redis_token: string;
+  key_spend: KeyDaySpend[] | null;
+}
+
+function committedUsageOf(row: LedgerRow): CommittedUsage {
+  return { amountMicros: row.amount_micros, redisToken: row.redis_token, keySpend: row.key_spend ?? [] };
 }
 
 /** The balance shard a batch's debits go to: fixed per batch, spread evenly over batches. */
