@@ -93,6 +93,15 @@ describe('spend API', () => {
     expect(body.percent_used).toBe(((mtd / 150) * 100).toFixed(2));
   });
 
+  it('counts a debit committed by a batch that started after the request, in the spend as in the balance', async () => {
+    const ws = await Workspace.create(stack);
+    // created_at is a transaction's start: a batch that began after the request read its clock
+    // and committed before its query is visible to the balance with a later timestamp.
+    await history(ws.accountId, 10_000_000n, [[-5_000, 2_000_000n]]);
+    const body = (await stack.admin.get(`${ws.path}/spend`)).body;
+    expect(body).toMatchObject({ balance: '8.000000', spend: '2.000000', burn_rate_24h: '2.000000' });
+  });
+
   it('has no run-out date without usage, and lists key and project budgets with their spend', async () => {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '5.00');

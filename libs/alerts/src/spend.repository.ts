@@ -19,7 +19,12 @@ export type BudgetScope = 'account' | 'api_key' | 'project';
  */
 @Injectable()
 export class SpendRepository {
-  /** Balance, month-to-date usage and usage over the last 24 h and 7 days of each account. */
+  /**
+   * Balance, month-to-date usage and usage over the last 24 h and 7 days of each account, all
+   * from one snapshot. Debits have no upper time bound: a batch whose transaction started after
+   * `now` (created_at is its start) but committed before this statement is in the balance, so it
+   * must be in the spend too, or balance = grants - spend breaks by that batch.
+   */
   async usageTotals(
     sql: Sql | Tx,
     accountIds: readonly string[],
@@ -38,7 +43,7 @@ export class SpendRepository {
         coalesce(sum(-l.amount_micros) filter (where l.created_at > ${weekAgo}), 0)::bigint as d7
       from unnest(${accountIds as string[]}::uuid[]) as a(id)
       left join ledger_entries l on l.account_id = a.id and l.kind = 'usage'
-        and l.created_at >= ${from} and l.created_at <= ${now}
+        and l.created_at >= ${from}
       group by a.id`;
     return new Map(
       rows.map((row) => [
