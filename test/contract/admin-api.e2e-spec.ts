@@ -464,6 +464,38 @@ describe('admin API, authorize, balance and usage reads', () => {
     });
   });
 
+  it('stores event ids and metadata exactly as sent, quotes, backslashes, braces and NULL-like text included', async () => {
+    const accountId = await stack.createAccount();
+    await stack.grant(accountId, '1');
+    const ids = ['NULL', 'null', 'say"hi"', 'back\\slash', '\\"', '{a,b}', 'x,y', `plain-${randomUUID()}`];
+    const metadata = {
+      note: 'a "quoted" \\ word, {braced}',
+      nothing: null,
+      emoji: 'ü',
+      nested: { list: [1, 'NULL'] },
+    };
+    const response = await stack.gateway.post('/v1/usage/events', {
+      events: ids.map((id, index) => ({
+        id,
+        account_id: accountId,
+        model: PAID_MODEL,
+        prompt_tokens: 10 + index,
+        completion_tokens: 1,
+        ...(index === 2 ? { metadata } : {}),
+      })),
+    });
+    expect(response.status).toBe(202);
+    await stack.drained();
+
+    const rows = await stack.stores.sql<{ event_id: string; prompt_tokens: number; metadata: unknown }[]>`
+      select event_id, prompt_tokens, metadata from usage_events where account_id = ${accountId}`;
+    expect(new Map(rows.map((row) => [row.event_id, row.prompt_tokens]))).toEqual(
+      new Map(ids.map((id, index) => [id, 10 + index])),
+    );
+    expect(rows.find((row) => row.event_id === ids[2])?.metadata).toEqual(metadata);
+    expect(rows.filter((row) => row.metadata !== null)).toHaveLength(1);
+  });
+
   describe('GET /v1/accounts/:id/usage', () => {
     const NOW = Date.now();
     let accountId: string;

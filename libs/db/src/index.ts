@@ -3,3 +3,4 @@ export * from './database';
 export * from './db.module';
 export * from './migrate';
 export * from './keyset-cursor';
+export * from './array-literal';

@@ -190,7 +190,7 @@ export class MeterUsageBatchService {
       costMicros: eventCostMicros(tokens, price),
       priceVersionId: price.id,
       metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
-      occurredAt: new Date(event.occurred_at),
+      occurredAtMs: event.occurred_at,
     };
   }
 }

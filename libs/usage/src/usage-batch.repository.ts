@@ -1,4 +1,4 @@
-import { BALANCE_SHARDS, DATABASE, DatabaseHandle, Tx } from '@app/db';
+import { BALANCE_SHARDS, DATABASE, DatabaseHandle, integerArrayLiteral, textArrayLiteral, Tx } from '@app/db';
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 
@@ -15,7 +15,8 @@ export interface RatedEvent {
   costMicros: bigint;
   priceVersionId: number;
   metadata: string | null;
-  occurredAt: Date;
+  /** Epoch milliseconds, as the queue payload carries it. */
+  occurredAtMs: number;
 }
 
 export interface CommittedUsage {
@@ -62,6 +63,10 @@ export class UsageBatchRepository {
       a.accountId === b.accountId ? cmp(a.eventId, b.eventId) : cmp(a.accountId, b.accountId),
     );
     const accountIds = [...input.tokens.keys()];
+    // One column of the batch as an array literal (see @app/db array-literal).
+    const text = (column: (event: RatedEvent) => string | null) => textArrayLiteral(events.map(column));
+    const integers = (column: (event: RatedEvent) => number | bigint) =>
+      integerArrayLiteral(events.map(column));
 
     return this.database.sql.begin(async (tx) => {
       const charged = await tx<
@@ -75,13 +80,13 @@ export class UsageBatchRepository {
             t.completion_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_micros, t.price_version_id,
             ${input.batchId}, t.metadata::jsonb, t.occurred_at, ${input.receivedAt}
           from unnest(
-            ${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
-            ${events.map((e) => e.apiKeyId)}::text[], ${events.map((e) => e.projectId)}::text[],
-            ${events.map((e) => e.modelId)}::text[], ${events.map((e) => e.promptTokens)}::int[],
-            ${events.map((e) => e.completionTokens)}::int[], ${events.map((e) => e.cachedTokens)}::int[],
-            ${events.map((e) => e.reasoningTokens)}::int[], ${events.map((e) => e.costMicros.toString())}::bigint[],
-            ${events.map((e) => e.priceVersionId)}::bigint[], ${events.map((e) => e.metadata)}::text[],
-            ${events.map((e) => e.occurredAt.toISOString())}::timestamptz[]
+            ${text((e) => e.accountId)}::uuid[], ${text((e) => e.eventId)}::text[],
+            ${text((e) => e.apiKeyId)}::text[], ${text((e) => e.projectId)}::text[],
+            ${text((e) => e.modelId)}::text[], ${integers((e) => e.promptTokens)}::int[],
+            ${integers((e) => e.completionTokens)}::int[], ${integers((e) => e.cachedTokens)}::int[],
+            ${integers((e) => e.reasoningTokens)}::int[], ${integers((e) => e.costMicros)}::bigint[],
+            ${integers((e) => e.priceVersionId)}::bigint[], ${text((e) => e.metadata)}::text[],
+            ${text((e) => new Date(e.occurredAtMs).toISOString())}::timestamptz[]
           ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
                  cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)
           on conflict (account_id, event_id) do nothing
