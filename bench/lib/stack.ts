@@ -2,6 +2,7 @@ import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attributio
 import { USAGE_WORKER_NODE_ARGS } from '@app/config';
 import * as db from '@app/db';
 import { QueueName } from '@app/queue';
+import { RedisKeys } from '@app/redis';
 import { Queue } from 'bullmq';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -156,6 +157,7 @@ export interface StackConfig {
 export class BenchStack {
   readonly dbName = `billing_bench_${randomBytes(5).toString('hex')}`;
   readonly prefix = `bench-${randomBytes(5).toString('hex')}`;
+  readonly bullPrefix = new RedisKeys(this.prefix).bullPrefix();
   readonly databaseUrl: string;
   sql!: BenchSql;
   redis!: Redis;
@@ -329,13 +331,13 @@ export class BenchStack {
   }
 
   usageQueueKey(suffix: string): string {
-    return `${this.prefix}:bull:usage-events:${suffix}`;
+    return `${this.bullPrefix}:usage-events:${suffix}`;
   }
 
   /** Jobs waiting, active, delayed or prioritized in the usage queue. */
   async usageJobsOutstanding(): Promise<number> {
     // One BullMQ script counts all states: read one by one, a job between two states is in neither.
-    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: `${this.prefix}:bull` });
+    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: this.bullPrefix });
     return this.usageQueue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
   }
 
@@ -412,7 +414,7 @@ export class BenchStack {
             ? 'balances'
             : key.endsWith(':pend')
               ? 'pending'
-              : key.startsWith(`${this.prefix}:bull:`)
+              : key.startsWith(`${this.bullPrefix}:`)
                 ? 'queue'
                 : 'other';
         result[kind].keys++;

@@ -35,7 +35,7 @@ describe('invoice render worker killed mid-job', () => {
     ws = await Workspace.create(stack);
     await setBillingProfile(stack, ws);
     await addCard(stack, ws);
-    const bull = { prefix: `${stack.stores.prefix}:bull` };
+    const bull = { prefix: stack.stores.bullPrefix };
     queue = new Queue(QueueName.Invoices, { ...bull, connection: connect() });
     events = new QueueEvents(QueueName.Invoices, { ...bull, connection: connect() });
     await events.waitUntilReady();

@@ -61,7 +61,7 @@ describe('alert emails over SMTP', () => {
     const url = new URL(stack.stores.redisUrl);
     emails = new Queue(QueueName.Emails, {
       connection: { host: url.hostname, port: Number(url.port || 6379) },
-      prefix: `${stack.stores.prefix}:bull`,
+      prefix: stack.stores.bullPrefix,
     });
   });
 

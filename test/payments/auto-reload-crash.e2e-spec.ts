@@ -61,7 +61,7 @@ describe('an auto-reload worker killed after the charge', () => {
     stripe = stack.stripeClient();
     payments = new Queue(QueueName.Payments, {
       connection: redisConnection(),
-      prefix: `${stack.stores.prefix}:bull`,
+      prefix: stack.stores.bullPrefix,
     });
     await stack.setPrice(MODEL, '1000', '1000');
   });

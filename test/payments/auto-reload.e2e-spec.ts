@@ -142,7 +142,7 @@ describe('auto-reload', () => {
     stripe = stack.stripeClient();
     payments = new Queue(QueueName.Payments, {
       connection: redisConnection(),
-      prefix: `${stack.stores.prefix}:bull`,
+      prefix: stack.stores.bullPrefix,
     });
     await stack.setPrice(MODEL, '1000', '1000');
   });
@@ -282,7 +282,7 @@ describe('auto-reload', () => {
         select occurred_at from usage_events where account_id = ${ws.accountId} and event_id = ${crossingEvent.id}`;
       const usage = new Queue(QueueName.Usage, {
         connection: redisConnection(),
-        prefix: `${stack.stores.prefix}:bull`,
+        prefix: stack.stores.bullPrefix,
       });
       const batchId = idempotency_key.split(':')[1];
       await usage.add(

@@ -101,7 +101,7 @@ describe('no card data at rest or in logs', () => {
         host: new URL(stack.stores.redisUrl).hostname,
         port: Number(new URL(stack.stores.redisUrl).port || 6379),
       },
-      prefix: `${stack.stores.prefix}:bull`,
+      prefix: stack.stores.bullPrefix,
     });
     await stack.setPrice(MODEL, '1000', '1000');
   });

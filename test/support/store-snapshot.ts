@@ -27,7 +27,7 @@ export interface StoreSnapshot {
 }
 
 function queueEventsKey(stack: BillingStack): string {
-  return `${stack.stores.prefix}:bull:usage-events:events`;
+  return `${stack.stores.bullPrefix}:usage-events:events`;
 }
 
 export async function scanKeys(stack: BillingStack, pattern: string): Promise<string[]> {
@@ -72,7 +72,7 @@ export async function takeSnapshot(stack: BillingStack): Promise<StoreSnapshot> 
     redisBalances,
     acceptedMarkers: await scanKeys(stack, `${stores.prefix}:ev:*`),
     ownKeys: (await scanKeys(stack, `${stores.prefix}:*`)).filter(
-      (key) => !key.startsWith(`${stores.prefix}:bull:`),
+      (key) => !key.startsWith(`${stores.bullPrefix}:`),
     ),
     pendingChanges,
     usageJobsOutstanding: await stores.usageJobsOutstanding(),

@@ -1,5 +1,6 @@
 import { migrateDatabase } from '@app/db';
 import { QueueName } from '@app/queue';
+import { RedisKeys } from '@app/redis';
 import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import Redis from 'ioredis';
@@ -17,6 +18,8 @@ export type TestSql = postgres.Sql<{ bigint: bigint }>;
 export class TestStores {
   readonly name = `billing_test_${randomBytes(5).toString('hex')}`;
   readonly prefix = `test-${randomBytes(5).toString('hex')}`;
+  /** BullMQ's prefix for this suite's queues, as the apps derive it. */
+  readonly bullPrefix = new RedisKeys(this.prefix).bullPrefix();
   readonly databaseUrl: string;
   readonly redisUrl: string;
   sql!: TestSql;
@@ -106,7 +109,7 @@ export class TestStores {
   async usageJobsOutstanding(): Promise<number> {
     // BullMQ counts all states in one script: read one by one, a stalled job moving from active
     // back to wait between two reads would be in neither, and the queue would look drained.
-    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: `${this.prefix}:bull` });
+    this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: this.bullPrefix });
     return this.usageQueue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
   }
 }

@@ -43,8 +43,11 @@ export class RedisKeys {
     return `${this.prefix}:catalog:changed`;
   }
 
-  /** BullMQ's own prefix, under ours. */
+  /**
+   * BullMQ's own prefix, under ours. BullMQ's scripts touch several keys of a queue at once, so
+   * the prefix carries a hash tag of its own: every queue key lands in one slot in Redis Cluster.
+   */
   bullPrefix(): string {
-    return `${this.prefix}:bull`;
+    return `${this.prefix}:{bull}`;
   }
 }
