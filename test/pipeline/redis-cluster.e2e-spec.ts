@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
 import { OwnRedisServer } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
-import { Workspace } from '../support/workspace';
+import { CreatedKey, Workspace } from '../support/workspace';
 
 /** $1.00 per million tokens of every kind: an event costs one micro per token. */
 const MODEL = 'openai/gpt-4o-mini';
@@ -32,7 +32,7 @@ describe('Redis Cluster: every script and command stays in one slot', () => {
 
   it('meters usage with budgets, key limits and duplicates exactly, and reconciles without drift', async () => {
     const workspaces = await Promise.all(Array.from({ length: 4 }, () => Workspace.create(stack)));
-    const keys = [];
+    const keys: CreatedKey[] = [];
     for (const ws of workspaces) {
       await stack.grant(ws.accountId, '10.00');
       expect((await stack.admin.put(`${ws.path}/budget`, { amount: '0.05' })).status).toBe(200);
