@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   date,
   index,
   integer,
@@ -16,6 +17,8 @@ import {
 } from 'drizzle-orm/pg-core';
 import { accounts } from './accounts.table';
 import { creditPurchases } from './credit-purchases.table';
+
+const pgSnapshot = customType<{ data: string }>({ dataType: () => 'pg_snapshot' });
 
 export const invoiceKind = pgEnum('invoice_kind', ['purchase', 'auto_reload', 'usage_statement']);
 export const invoiceStatus = pgEnum('invoice_status', ['paid', 'open', 'overdue', 'void']);
@@ -77,6 +80,12 @@ export const invoices = pgTable(
     purchaseOrderNumber: text('purchase_order_number'),
     billingReference: text('billing_reference'),
     /** S3 key of the rendered PDF and its SHA-256 (hex), set by the invoice worker. */
+    /**
+     * Usage statements: the snapshot (pg_current_snapshot()) their usage was read in. Events it
+     * does not see were committed after it and belong on the account's next statement. Null on
+     * statements from before migration 0005.
+     */
+    usageSnapshot: pgSnapshot('usage_snapshot'),
     pdfKey: text('pdf_key'),
     pdfSha256: text('pdf_sha256'),
     pdfRenderedAt: timestamp('pdf_rendered_at', { withTimezone: true }),

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   check,
+  customType,
   index,
   integer,
   jsonb,
@@ -11,6 +12,8 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+
+const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
 
 /**
  * One row per accepted event. The primary key (account_id, event_id) is what makes a
@@ -39,6 +42,12 @@ export const usageEvents = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull(),
     persistedAt: timestamp('persisted_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The transaction that inserted the row. A usage statement records the snapshot it rated in;
+     * an event whose transaction that snapshot does not see (committed later) goes on the next
+     * statement. Null for rows older than the column (migration 0005), all seen by any statement.
+     */
+    xactId: xid8('xact_id').default(sql`pg_current_xact_id()`),
   },
   (table) => [
     primaryKey({ name: 'usage_events_pkey', columns: [table.accountId, table.eventId] }),

@@ -32,6 +32,8 @@ export interface InvoiceDraft {
   periodStart?: string | null;
   periodEnd?: string | null;
   purchaseId?: string | null;
+  /** Usage statements: the pg_snapshot their usage was read in (statements/statement-usage.ts). */
+  usageSnapshot?: string | null;
   lines: InvoiceLineDraft[];
   discountMicros?: bigint;
   tax: InvoiceTax;

@@ -84,7 +84,8 @@ export class InvoiceIssuer {
       insert into invoices (account_id, number, issue_year, sequence, kind, status, issued_at, transaction_at,
                             due_date, period_start, period_end, purchase_id, subtotal_micros, discount_micros,
                             tax_micros, total_micros, tax_jurisdiction, tax_rate_ppm, tax_exempt, bill_to,
-                            card_brand, card_last4, purchase_order_number, billing_reference, paid_at)
+                            card_brand, card_last4, purchase_order_number, billing_reference, paid_at,
+                            usage_snapshot)
       values (${draft.accountId}, ${number}, ${year}, ${sequence}, ${draft.kind}, ${draft.status}, ${issuedAt},
               ${draft.transactionAt}, ${draft.dueDate ?? null}::date, ${draft.periodStart ?? null}::date,
               ${draft.periodEnd ?? null}::date, ${draft.purchaseId ?? null}::uuid, ${subtotal.toString()}::bigint,
@@ -92,7 +93,7 @@ export class InvoiceIssuer {
               ${draft.tax.jurisdiction}, ${draft.tax.ratePpm}, ${draft.tax.exempt},
               ${tx.json(billTo as unknown as Parameters<Tx['json']>[0])}, ${draft.card?.brand ?? null},
               ${draft.card?.last4 ?? null}, ${account.purchase_order_number}, ${account.billing_reference},
-              ${draft.status === 'paid' ? draft.transactionAt : null})
+              ${draft.status === 'paid' ? draft.transactionAt : null}, ${draft.usageSnapshot ?? null}::pg_snapshot)
       returning id`;
     const lines = draft.lines;
     await tx`

@@ -6,7 +6,8 @@ import { InvoiceDraft, IssuedInvoice } from '../issue/invoice-draft';
 import { InvoiceIssuer } from '../issue/invoice-issuer.service';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 import { TaxQuoteService } from '../tax/tax-quote.service';
-import { addDays, previousMonth, StatementPeriod } from './statement-period';
+import { addDays, previousMonth, StatementPeriod, statementPeriod } from './statement-period';
+import { previousStatement, readStatementUsage } from './statement-usage';
 
 /**
  * Scheduled runs leave the first minutes of a month to usage still in the queue or buffered by
@@ -42,17 +43,13 @@ export interface UsageStatementListener {
   statementIssued(statement: IssuedStatement): Promise<void>;
 }
 
-interface ModelUsage {
-  model_id: string;
-  tokens: bigint;
-  cost: bigint;
-}
-
 interface Rating {
-  lines: { model: string; tokens: bigint; amountMicros: bigint }[];
+  lines: { description: string; model: string; tokens: bigint; amountMicros: bigint }[];
   usageMicros: bigint;
   subtotalMicros: bigint;
   discountMicros: bigint;
+  /** The snapshot the usage was read in, recorded on the statement (statement-usage.ts). */
+  usageSnapshot: string;
 }
 
 type Outcome =
@@ -61,9 +58,11 @@ type Outcome =
 /**
  * Monthly usage statements of invoice-billing accounts. For one account and month:
  *
- * - Lines: one per model, from usage_events whose occurred_at falls in the month (UTC); each
- *   line's amount is the exact sum of its events' costs (what the ledger charged for them),
- *   rounded half up to a whole cent, since an invoice is paid in cents.
+ * - Lines: one per model, from usage_events whose occurred_at falls in the month (UTC), then one
+ *   per earlier month and model for late usage: events committed after that month's statement
+ *   read its usage (statement-usage.ts). Each line's amount is the exact sum of its events' costs
+ *   (what the ledger charged for them), rounded half up to a whole cent, since an invoice is paid
+ *   in cents.
  * - Volume discount: the account's graduated tiers applied to the subtotal, rounded once, half up,
  *   to the cent (billing-terms/volume-discount.ts), shown as the invoice's discount.
  * - Tax: A1's TaxQuoteService on subtotal - discount (the account's billing address and
@@ -148,6 +147,9 @@ export class IssueUsageStatementsService {
         return { kind: 'not_invoice' };
       }
       if (await this.findStatement(lock, accountId, period)) return { kind: 'already' };
+      // A later month's statement already took this month's usage (each event is on the first
+      // statement whose snapshot saw it): a statement now would invoice it twice.
+      if (await this.laterStatementExists(lock, accountId, period)) return { kind: 'already' };
       const rating = await this.rate(lock, accountId, period);
       if (!rating) return { kind: 'no_usage' };
       const terms = account.payment_terms_days;
@@ -181,29 +183,41 @@ export class IssueUsageStatementsService {
     });
   }
 
-  /** The month's usage per model, priced into whole-cent lines, with the volume discount. Null without usage. */
+  /**
+   * The usage the statement covers per month and model (its month first, then late usage of
+   * earlier months), priced into whole-cent lines, with the volume discount. Null without usage.
+   */
   private async rate(tx: Tx, accountId: string, period: StatementPeriod): Promise<Rating | null> {
-    const usage = await tx<ModelUsage[]>`
-      select model_id, sum(prompt_tokens::bigint + completion_tokens::bigint)::bigint as tokens,
-             sum(cost_micros)::bigint as cost
-      from usage_events
-      where account_id = ${accountId} and occurred_at >= ${period.start} and occurred_at < ${period.end}
-      group by model_id order by model_id`;
-    const usageMicros = usage.reduce((sum, row) => sum + row.cost, 0n);
-    if (usageMicros === 0n) return null;
+    const usage = await readStatementUsage(
+      tx,
+      accountId,
+      period,
+      await previousStatement(tx, accountId, period),
+    );
+    const usageMicros = usage.rows.reduce((sum, row) => sum + row.costMicros, 0n);
+    if (usageMicros === 0n || usage.snapshot === null) return null;
     const tiers = await tx<{ from_micros: bigint; discount_ppm: number }[]>`
       select from_micros, discount_ppm from volume_discount_tiers where account_id = ${accountId}`;
-    const lines = usage.map((row) => ({
-      model: row.model_id,
-      tokens: row.tokens,
-      amountMicros: roundToCents(row.cost),
-    }));
+    const ownMonth = usage.rows.filter((row) => row.month === period.month);
+    const late = usage.rows.filter((row) => row.month !== period.month);
+    const lines = [...ownMonth, ...late].map((row) => {
+      const month = statementPeriod(row.month)!;
+      return {
+        description:
+          row.month === period.month
+            ? `${row.model}: usage ${period.firstDay} to ${period.lastDay}`
+            : `${row.model}: usage ${month.firstDay} to ${month.lastDay} not on an earlier statement`,
+        model: row.model,
+        tokens: row.tokens,
+        amountMicros: roundToCents(row.costMicros),
+      };
+    });
     const subtotalMicros = lines.reduce((sum, line) => sum + line.amountMicros, 0n);
     const discountMicros = graduatedDiscountMicros(
       subtotalMicros,
       tiers.map((tier) => ({ fromMicros: tier.from_micros, discountPpm: tier.discount_ppm })),
     );
-    return { lines, usageMicros, subtotalMicros, discountMicros };
+    return { lines, usageMicros, subtotalMicros, discountMicros, usageSnapshot: usage.snapshot };
   }
 
   private async draft(
@@ -226,8 +240,9 @@ export class IssueUsageStatementsService {
       dueDate: addDays(issuedOn, termsDays),
       periodStart: period.firstDay,
       periodEnd: period.lastDay,
+      usageSnapshot: rating.usageSnapshot,
       lines: rating.lines.map((line) => ({
-        description: `${line.model}: usage ${period.firstDay} to ${period.lastDay}`,
+        description: line.description,
         model: line.model,
         quantity: line.tokens,
         amountMicros: line.amountMicros,
@@ -241,6 +256,14 @@ export class IssueUsageStatementsService {
       },
       card: null,
     };
+  }
+
+  private async laterStatementExists(tx: Tx, accountId: string, period: StatementPeriod): Promise<boolean> {
+    const [row] = await tx`
+      select 1 from invoices
+      where account_id = ${accountId} and kind = 'usage_statement' and period_start > ${period.firstDay}::date
+      limit 1`;
+    return Boolean(row);
   }
 
   private async findStatement(tx: Tx, accountId: string, period: StatementPeriod): Promise<boolean> {

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { BillingStack } from '../support/billing-stack';
+import { Workspace } from '../support/workspace';
+
+const MODEL = 'acme/late-model';
+const OTHER = 'acme/other-model';
+const CENT = 10_000n;
+const DAY = 86_400_000;
+
+const monthStart = (ms: number, monthsLater = 0) =>
+  Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth() + monthsLater, 1);
+const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const centsHalfUp = (micros: bigint) => ((micros + CENT / 2n) / CENT) * CENT;
+const usd = (micros: bigint) => `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
+
+/**
+ * Usage committed after its month's statement read the usage (a gateway that sent it late, a
+ * batch that waited out an outage, a batch in flight while the statement ran) is owed: it goes on
+ * the account's next statement, as lines of its own month, and on no statement twice.
+ *
+ * Two ended months are needed and ingest refuses events older than 35 days, so the usage is
+ * written as the usage worker writes it (events, ledger debit, balance) with chosen timestamps.
+ */
+describe('usage statements: usage committed after its month was invoiced', () => {
+  const stack = new BillingStack({ workers: 1, workerEnv: { INVOICE_STATEMENT_INTERVAL_MS: '0' } });
+  const twoMonthsAgo = monthStart(Date.now(), -2);
+  const lastMonth = monthStart(Date.now(), -1);
+
+  beforeAll(() => stack.start(), 120_000);
+  afterAll(() => stack.stop());
+
+  /**
+   * One event of `micros`, charged as the usage worker charges a batch. Event and ledger row go
+   * through `sql`, which may be an open transaction; the balance is debited at once, outside it
+   * (holding the balance row would only make the statement's own ledger change wait).
+   */
+  async function charge(
+    sql: typeof stack.stores.sql,
+    accountId: string,
+    model: string,
+    occurredAt: number,
+    micros: bigint,
+  ): Promise<void> {
+    const batchId = randomUUID();
+    await sql`
+      insert into usage_events (account_id, event_id, model_id, prompt_tokens, completion_tokens, cached_tokens,
+        reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at)
+      values (${accountId}, ${randomUUID()}, ${model}, 1000, 10, 0, 0, ${micros}, 1, ${batchId},
+              ${new Date(occurredAt)}, ${new Date(occurredAt)})`;
+    await sql`
+      insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, source)
+      values (${accountId}, 'usage', ${-micros}, ${`usage:${batchId}:${accountId}`}, '{}'::jsonb)`;
+    await stack.stores.sql`
+      update account_balances set balance_micros = balance_micros - ${micros}
+      where account_id = ${accountId} and shard = 0`;
+  }
+
+  const run = (month: number) =>
+    stack.admin.post('/v1/admin/invoice-statements/run', { month: monthOf(month) });
+  const statement = async (ws: Workspace, month: number) => {
+    const [row] = await stack.stores.sql<{ id: string }[]>`
+      select id from invoices where account_id = ${ws.accountId} and kind = 'usage_statement'
+        and period_start = ${isoDay(month)}::date`;
+    return row ? (await stack.admin.get(`${ws.path}/invoices/${row.id}`)).body : null;
+  };
+
+  it('puts late usage of an invoiced month on the next statement, in-flight usage included, never twice', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 30,
+      credit_limit: '1000.00',
+    });
+    expect(terms.status).toBe(200);
+
+    // Two months ago: $1.234567 on MODEL, invoiced.
+    await charge(stack.stores.sql, ws.accountId, MODEL, twoMonthsAgo + 3 * DAY, 1_234_567n);
+    // A batch of that month in flight while its statement reads the usage: committed afterwards.
+    const inFlight = await stack.stores.sql.reserve();
+    await inFlight`begin`;
+    await charge(
+      inFlight as unknown as typeof stack.stores.sql,
+      ws.accountId,
+      MODEL,
+      twoMonthsAgo + 20 * DAY,
+      500_000n,
+    );
+
+    expect((await run(twoMonthsAgo)).status).toBe(200);
+    const first = await statement(ws, twoMonthsAgo);
+    expect(first.lines).toEqual([
+      expect.objectContaining({ model: MODEL, amount: usd(centsHalfUp(1_234_567n)) }),
+    ]);
+    await inFlight`commit`;
+    inFlight.release();
+
+    // Reported late, after that statement: $0.300001 more of two months ago on OTHER.
+    await charge(stack.stores.sql, ws.accountId, OTHER, twoMonthsAgo + 27 * DAY, 300_001n);
+    // Last month's own usage: $2.000004 on MODEL.
+    await charge(stack.stores.sql, ws.accountId, MODEL, lastMonth + 5 * DAY, 2_000_004n);
+    // Run again, the month already invoiced takes nothing of it.
+    expect((await run(twoMonthsAgo)).body).toMatchObject({ issued: [] });
+    expect((await statement(ws, twoMonthsAgo)).lines).toEqual(first.lines);
+
+    expect((await run(lastMonth)).status).toBe(200);
+    const second = await statement(ws, lastMonth);
+    const from = isoDay(twoMonthsAgo);
+    const to = isoDay(lastMonth - DAY);
+    expect(second.lines).toEqual([
+      expect.objectContaining({
+        model: MODEL,
+        description: `${MODEL}: usage ${isoDay(lastMonth)} to ${isoDay(monthStart(lastMonth, 1) - DAY)}`,
+        amount: usd(centsHalfUp(2_000_004n)),
+      }),
+      expect.objectContaining({
+        model: MODEL,
+        description: `${MODEL}: usage ${from} to ${to} not on an earlier statement`,
+        amount: usd(centsHalfUp(500_000n)),
+      }),
+      expect.objectContaining({
+        model: OTHER,
+        description: `${OTHER}: usage ${from} to ${to} not on an earlier statement`,
+        amount: usd(centsHalfUp(300_001n)),
+      }),
+    ]);
+
+    // Every debit is on exactly one statement: usage plus the statements' adjustments (the cent
+    // rounding) is what the two invoices charge before tax.
+    const [ledger] = await stack.stores.sql<{ usage: bigint; adjustment: bigint }[]>`
+      select coalesce(sum(amount_micros) filter (where kind = 'usage'), 0)::bigint as usage,
+             coalesce(sum(amount_micros) filter (where kind = 'adjustment'), 0)::bigint as adjustment
+      from ledger_entries where account_id = ${ws.accountId}`;
+    const [invoiced] = await stack.stores.sql<{ pretax: bigint }[]>`
+      select sum(total_micros - tax_micros)::bigint as pretax from invoices
+      where account_id = ${ws.accountId} and kind = 'usage_statement'`;
+    expect(ledger.usage).toBe(-(1_234_567n + 500_000n + 300_001n + 2_000_004n));
+    expect(-(ledger.usage + ledger.adjustment)).toBe(invoiced.pretax);
+  });
+
+  it('does not issue a month whose usage a later statement already took', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 30,
+      credit_limit: '1000.00',
+    });
+    await charge(stack.stores.sql, ws.accountId, MODEL, lastMonth + DAY, 1_000_000n);
+    expect((await run(lastMonth)).status).toBe(200);
+    expect(await statement(ws, lastMonth)).not.toBeNull();
+    // Usage of the month before appears only now, after last month was invoiced.
+    await charge(stack.stores.sql, ws.accountId, MODEL, twoMonthsAgo + DAY, 700_000n);
+    const earlier = await run(twoMonthsAgo);
+    expect(earlier.status).toBe(200);
+    expect(await statement(ws, twoMonthsAgo)).toBeNull();
+  });
+});
