@@ -327,6 +327,69 @@ describe('refunds of card purchases', () => {
     ]);
   });
 
+  it('a debited refund that then fails is credited back once, and can be refunded again', async () => {
+    const { ws, purchaseId, paymentIntentId } = await purchased('20.00');
+    const made = await refund(purchaseId, { amount: '5.00' });
+    expect(made).toMatchObject({ status: 201, body: { balance: '15.000000' } });
+    const refundId = made.body.id as string;
+
+    // The card was closed: the network returns the refund, Stripe keeps the money.
+    const failed = await fetch(`${stack.stripeServer!.url}/_test/refunds/${refundId}/fail`, {
+      method: 'POST',
+    });
+    expect(failed.status).toBe(200);
+    await waitFor(
+      () => refundRows(purchaseId),
+      (rows) => rows.length === 2,
+      { what: 'the failed refund to be credited back' },
+    );
+    expect(await refundRows(purchaseId)).toEqual([`refund:${refundId}`, `refund_reversal:${refundId}`]);
+    await expectMoney(ws, [
+      ['purchase', micros(20)],
+      ['refund', -micros(5)],
+      ['refund', micros(5)],
+    ]);
+    expect(await purchaseOf(ws, purchaseId)).toMatchObject({ refunded: '0.000000' });
+    const [audit] = await auditOf(ws, 'credits.refund_reversed');
+    expect(audit).toMatchObject({
+      actor: { type: 'system' },
+      target: { type: 'purchase', id: purchaseId },
+      after: { refund: refundId, amount_micros: '5000000', failure_reason: 'expired_or_canceled_card' },
+    });
+
+    // Both events about the failure, delivered again: nothing more.
+    const events = (await stripe.events.list({ limit: 100 })).data.filter(
+      (event) =>
+        (event.type === 'refund.failed' || event.type === 'refund.updated') &&
+        (event.data.object as Stripe.Refund).id === refundId,
+    );
+    expect(events.map((event) => event.type).sort()).toEqual(['refund.failed', 'refund.updated']);
+    for (const event of events) {
+      await fetch(`${stack.stripeServer!.url}/_test/events/${event.id}/redeliver`, { method: 'POST' });
+    }
+    await waitFor(
+      async () => {
+        const response = await fetch(`${stack.stripeServer!.url}/_test/webhook_deliveries`);
+        const { data } = (await response.json()) as { data: { event_id: string; status: string }[] };
+        return data.filter((d) => events.some((event) => event.id === d.event_id));
+      },
+      (deliveries) => deliveries.length === 4 && deliveries.every((d) => d.status === 'delivered'),
+      { what: 'the redeliveries' },
+    );
+    expect(await refundRows(purchaseId)).toHaveLength(2);
+
+    // The money was never returned, so all of the purchase can be refunded again.
+    const again = await refund(purchaseId);
+    expect(again).toMatchObject({ status: 201, body: { amount: '20.000000', balance: '0.000000' } });
+    await expectMoney(ws, [
+      ['purchase', micros(20)],
+      ['refund', -micros(5)],
+      ['refund', micros(5)],
+      ['refund', -micros(20)],
+    ]);
+    expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(2);
+  });
+
   it('refunding credits already spent takes the balance below zero, in Redis as in Postgres', async () => {
     const { ws, purchaseId } = await purchased('10.00');
     // 100,000 prompt tokens at $10 per million: $1.00.

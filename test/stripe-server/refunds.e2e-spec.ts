@@ -75,4 +75,30 @@ describe('stripe-server: refunds through the official SDK', () => {
     const error = await stripeError(stripe.refunds.create({ payment_intent: unpaid.id }));
     expect(error).toMatchObject({ statusCode: 400, param: 'payment_intent' });
   });
+
+  it('fails a refund on request, as the card network does: the charge gets the amount back, and events say so', async () => {
+    const paymentIntent = await paidIntent();
+    const refund = await stripe.refunds.create({ payment_intent: paymentIntent.id, amount: 2000 });
+
+    const failed = await server.helper('POST', `/_test/refunds/${refund.id}/fail`);
+    expect(failed).toMatchObject({
+      status: 200,
+      body: { id: refund.id, status: 'failed', failure_reason: 'expired_or_canceled_card' },
+    });
+    expect(await stripe.refunds.retrieve(refund.id)).toMatchObject({ status: 'failed' });
+    expect(await stripe.charges.retrieve(paymentIntent.latest_charge as string)).toMatchObject({
+      amount_refunded: 0,
+      refunded: false,
+    });
+    const events = (await stripe.events.list({ limit: 10 })).data.filter(
+      (event) => (event.data.object as Stripe.Refund).id === refund.id && event.type !== 'refund.created',
+    );
+    expect(events.map((event) => [event.type, event.data.previous_attributes]).sort()).toEqual([
+      ['refund.failed', { status: 'succeeded', failure_reason: null }],
+      ['refund.updated', { status: 'succeeded', failure_reason: null }],
+    ]);
+    // All of it can be refunded again; a failed refund cannot fail twice.
+    expect((await stripe.refunds.create({ payment_intent: paymentIntent.id })).amount).toBe(5000);
+    expect((await server.helper('POST', `/_test/refunds/${refund.id}/fail`)).status).toBe(400);
+  });
 });

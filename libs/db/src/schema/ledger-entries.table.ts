@@ -34,7 +34,7 @@ export const ledgerEntries = pgTable(
       .notNull()
       .references(() => accounts.id),
     kind: ledgerEntryKind('kind').notNull(),
-    /** Signed micros: negative for usage and refunds, positive for purchases and grants. */
+    /** Signed micros: negative for usage and refunds, positive for purchases, grants and reversals of failed refunds. */
     amountMicros: bigint('amount_micros', { mode: 'bigint' }).notNull(),
     idempotencyKey: text('idempotency_key').notNull(),
     /** Balance right after this entry, for entries whose callers replay the response (grants). */

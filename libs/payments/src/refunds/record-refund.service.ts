@@ -13,9 +13,19 @@ export function refundLedgerKey(refundId: string): string {
   return `refund:${refundId}`;
 }
 
+/** The ledger row that credits back a debited refund that then failed; unique, so once. */
+export function refundReversalLedgerKey(refundId: string): string {
+  return `refund_reversal:${refundId}`;
+}
+
+/** Refund statuses after which the customer never gets the money. */
+const UNPAID_REFUND_STATUSES: ReadonlySet<string> = new Set(['failed', 'canceled']);
+
 export interface RefundSync {
   /** Refunds debited by this call. */
   debited: number;
+  /** Debited refunds that failed afterwards, credited back by this call. */
+  reversed: number;
   /** True when `alsoInTransaction` committed with one of those debits. */
   ranInTransaction: boolean;
   /** Why nothing could be debited (the purchase was never credited), if so. */
@@ -25,7 +35,9 @@ export interface RefundSync {
 /**
  * Debits refunded credits: one ledger row refund:<re_id> (kind refund, negative) per succeeded
  * Stripe refund, committed with credit_purchases.refunded_micros and the audit row, whoever sees
- * the refund first (the admin route's answer from Stripe or charge.refunded).
+ * the refund first (the admin route's answer from Stripe or charge.refunded). A refund that fails
+ * after it was debited (the card was closed: Stripe keeps the money) is credited back by
+ * refund_reversal:<re_id> (kind refund, positive), with refunded_micros lowered again.
  */
 @Injectable()
 export class RecordRefundService {
@@ -106,28 +118,62 @@ export class RecordRefundService {
     let current = purchase;
     if (current.status !== 'succeeded') {
       if (intent.status !== 'succeeded')
-        return { debited: 0, ranInTransaction: false, skipped: `${intent.id} is ${intent.status}` };
+        return {
+          debited: 0,
+          reversed: 0,
+          ranInTransaction: false,
+          skipped: `${intent.id} is ${intent.status}`,
+        };
       current = (await this.settlement.succeeded(current, intent, SYSTEM_ACTOR)).purchase;
       if (current.status !== 'succeeded')
-        return { debited: 0, ranInTransaction: false, skipped: `purchase ${purchase.id} was never credited` };
+        return {
+          debited: 0,
+          reversed: 0,
+          ranInTransaction: false,
+          skipped: `purchase ${purchase.id} was never credited`,
+        };
     }
-    const refunds = (
+    // One sync of a purchase at a time, from reading Stripe to writing the ledger: a sync that read
+    // a refund as succeeded cannot debit it after another, which read it failed, found no debit to reverse.
+    return this.database.sql.begin(async (lock) => {
+      await lock`select pg_advisory_xact_lock(hashtextextended(${`refund-sync:${current.id}`}, 0))`;
+      return this.syncRefunds(current, intent, alsoInTransaction);
+    });
+  }
+
+  private async syncRefunds(
+    current: PurchaseRecord,
+    intent: Stripe.PaymentIntent,
+    alsoInTransaction?: InTransaction,
+  ): Promise<RefundSync> {
+    const all = (
       await this.stripe.refunds
         .list({ payment_intent: intent.id, limit: 100 })
         .autoPagingToArray({ limit: 10_000 })
-    )
-      .filter((refund) => refund.status === 'succeeded')
-      .sort((a, b) => a.created - b.created);
-    const keys = refunds.map((refund) => refundLedgerKey(refund.id));
-    const known = new Set(
+    ).sort((a, b) => a.created - b.created);
+    const keys = all.flatMap((refund) => [refundLedgerKey(refund.id), refundReversalLedgerKey(refund.id)]);
+    const known = new Map(
       (
-        await this.database.sql<{ idempotency_key: string }[]>`
-          select idempotency_key from ledger_entries where idempotency_key = any(${keys}::text[])`
-      ).map((row) => row.idempotency_key),
+        await this.database.sql<{ idempotency_key: string; amount_micros: bigint }[]>`
+          select idempotency_key, amount_micros from ledger_entries where idempotency_key = any(${keys}::text[])`
+      ).map((row) => [row.idempotency_key, row.amount_micros]),
     );
-    const missing = refunds.filter((refund) => !known.has(refundLedgerKey(refund.id)));
+    const missing = all.filter(
+      (refund) => refund.status === 'succeeded' && !known.has(refundLedgerKey(refund.id)),
+    );
     let debited = 0;
+    let reversed = 0;
     let ranInTransaction = false;
+    for (const refund of all) {
+      const debit = known.get(refundLedgerKey(refund.id));
+      if (
+        debit === undefined ||
+        !UNPAID_REFUND_STATUSES.has(refund.status ?? '') ||
+        known.has(refundReversalLedgerKey(refund.id))
+      )
+        continue;
+      if (!(await this.reverse(current, refund, -debit)).replayed) reversed++;
+    }
     for (const [index, refund] of missing.entries()) {
       const last = index === missing.length - 1;
       const applied = await this.apply(
@@ -143,8 +189,50 @@ export class RecordRefundService {
       );
       if (!applied.replayed) debited++;
     }
-    if (debited > 0) this.logger.log(`purchase ${purchase.id}: debited ${debited} refund(s) found in Stripe`);
-    return { debited, ranInTransaction, skipped: null };
+    if (debited > 0) this.logger.log(`purchase ${current.id}: debited ${debited} refund(s) found in Stripe`);
+    if (reversed > 0) this.logger.warn(`purchase ${current.id}: credited back ${reversed} failed refund(s)`);
+    return { debited, reversed, ranInTransaction, skipped: null };
+  }
+
+  /** Credits back the `micros` a refund debited, once it failed: the customer never got the money. */
+  private async reverse(
+    purchase: PurchaseRecord,
+    refund: Stripe.Refund,
+    micros: bigint,
+  ): Promise<AppliedChange> {
+    return this.ledger.apply({
+      accountId: purchase.account_id,
+      kind: 'refund',
+      amountMicros: micros,
+      ledgerKey: refundReversalLedgerKey(refund.id),
+      source: {
+        purchase_id: purchase.id,
+        refund: refund.id,
+        refund_status: refund.status,
+        failure_reason: refund.failure_reason ?? null,
+      },
+      alsoInTransaction: async (tx, balanceMicros) => {
+        const [row] = await tx<{ refunded_micros: bigint }[]>`
+          update credit_purchases set refunded_micros = refunded_micros - ${micros}, updated_at = now()
+          where id = ${purchase.id}
+          returning refunded_micros`;
+        await this.audit.record(tx, {
+          accountId: purchase.account_id,
+          actor: SYSTEM_ACTOR,
+          action: 'credits.refund_reversed',
+          targetType: 'purchase',
+          targetId: purchase.id,
+          before: { balance_micros: balanceMicros - micros, refunded_micros: row.refunded_micros + micros },
+          after: {
+            balance_micros: balanceMicros,
+            refunded_micros: row.refunded_micros,
+            amount_micros: micros,
+            refund: refund.id,
+            failure_reason: refund.failure_reason ?? null,
+          },
+        });
+      },
+    });
   }
 
   async purchase(purchaseId: string): Promise<PurchaseRecord | null> {

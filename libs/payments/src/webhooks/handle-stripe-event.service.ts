@@ -70,6 +70,7 @@ export class HandleStripeEventService {
       case 'charge.refunded':
       case 'charge.refund.updated':
       case 'refund.updated':
+      case 'refund.failed':
         return this.refunds.handle(event);
       case 'charge.dispute.created':
         return this.disputes.handle(event);

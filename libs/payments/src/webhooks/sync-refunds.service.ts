@@ -6,10 +6,11 @@ import { eventObjectId, EventOutcome, handled, idOf, ignored, recordStripeEvent 
 import { StripeOwnersService } from './stripe-owners.service';
 
 /**
- * charge.refunded (and refund updates, e.g. a pending refund that succeeded): debits every
- * succeeded refund of the charge the ledger does not have yet, including refunds made in the
- * Stripe dashboard. Works from the charge's refunds as Stripe lists them now, so any order and
- * any number of deliveries end with each refund debited once.
+ * charge.refunded (and refund updates, e.g. a pending refund that succeeded, or refund.failed):
+ * debits every succeeded refund of the charge the ledger does not have yet, including refunds
+ * made in the Stripe dashboard, and credits back debited refunds that failed. Works from the
+ * charge's refunds as Stripe lists them now, so any order and any number of deliveries end with
+ * each refund debited once, and credited back once if it failed.
  */
 @Injectable()
 export class SyncRefundsService {
@@ -37,8 +38,9 @@ export class SyncRefundsService {
       await recordStripeEvent(tx, event, detail);
     });
     if (sync.skipped) return ignored(sync.skipped);
-    return sync.debited > 0
-      ? handled(`${detail} (${sync.debited} new)`, sync.ranInTransaction)
+    const reversed = sync.reversed > 0 ? `, ${sync.reversed} failed refund(s) credited back` : '';
+    return sync.debited > 0 || sync.reversed > 0
+      ? handled(`${detail} (${sync.debited} new${reversed})`, sync.ranInTransaction)
       : handled(`${detail} already`);
   }
 }

@@ -81,6 +81,32 @@ function disputeCharge(ctx: ApiContext, path: PathParams): Stripe.Dispute {
   });
 }
 
+/**
+ * The card network returns a refund (closed or expired card): as in Stripe, the refund turns
+ * `failed` with a failure_reason, its amount is no longer refunded on the charge (the money is
+ * back in the merchant's balance), and refund.updated and refund.failed are sent. Only a
+ * succeeded or pending refund can fail.
+ */
+function failRefund(ctx: ApiContext, path: PathParams): Stripe.Refund {
+  checkParams(ctx.params, { failure_reason: true });
+  const refund = getOrThrow(ctx.state.refunds, 'refund', path.id);
+  if (refund.status !== 'succeeded' && refund.status !== 'pending') {
+    throw unexpectedState('refund_unexpected_state', `Refund ${refund.id} has status ${refund.status}.`);
+  }
+  const previous = { status: refund.status, failure_reason: refund.failure_reason ?? null };
+  refund.status = 'failed';
+  refund.failure_reason = optionalString(ctx.params, 'failure_reason') ?? 'expired_or_canceled_card';
+  refund.failure_balance_transaction = `txn_${refund.id.slice(3)}_failure`;
+  const charge = ctx.state.charges.get(refund.charge as string);
+  if (charge) {
+    charge.amount_refunded -= refund.amount;
+    charge.refunded = false;
+  }
+  ctx.emit('refund.updated', refund, previous);
+  ctx.emit('refund.failed', refund, previous);
+  return refund;
+}
+
 function closeDisputeRoute(ctx: ApiContext, path: PathParams): Stripe.Dispute {
   checkParams(ctx.params, { outcome: true });
   const outcome = oneOf(ctx.params, 'outcome', ['won', 'lost'] as const);
@@ -95,6 +121,7 @@ export function registerTestHelperRoutes(router: Router, deps: TestHelperDeps): 
     .post('/_test/setup_intents/:id/authenticate', authenticateSetupIntent)
     .post('/_test/charges/:id/dispute', disputeCharge)
     .post('/_test/disputes/:id/close', closeDisputeRoute)
+    .post('/_test/refunds/:id/fail', failRefund)
     .post('/_test/events/:id/redeliver', (ctx, path) => {
       checkParams(ctx.params, {});
       const event = getOrThrow(ctx.state.events, 'event', path.id);
