@@ -390,6 +390,43 @@ describe('refunds of card purchases', () => {
     expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(2);
   });
 
+  it('a refund made in Stripe that fails at once takes nothing, whichever of its events is handled first', async () => {
+    const { ws, purchaseId, paymentIntentId } = await purchased('20.00');
+    const inStripe = await stripe.refunds.create({ payment_intent: paymentIntentId, amount: 700 });
+    const failed = await fetch(`${stack.stripeServer!.url}/_test/refunds/${inStripe.id}/fail`, {
+      method: 'POST',
+    });
+    expect(failed.status).toBe(200);
+    // charge.refunded, refund.updated and refund.failed, handled in any order, each reading Stripe now.
+    const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
+    const eventIds = (await stripe.events.list({ limit: 100 })).data
+      .filter((event) => {
+        const object = event.data.object as { id: string };
+        return (
+          (event.type === 'charge.refunded' && object.id === intent.latest_charge) ||
+          ((event.type === 'refund.updated' || event.type === 'refund.failed') && object.id === inStripe.id)
+        );
+      })
+      .map((event) => event.id);
+    expect(eventIds).toHaveLength(3);
+    await waitFor(
+      () => stack.stores.sql`select 1 from stripe_events where id = any(${eventIds}::text[])`,
+      (rows) => rows.length === 3,
+      { what: 'the three refund events to be handled' },
+    );
+    const rows = await stack.stores.sql<{ idempotency_key: string; amount_micros: bigint }[]>`
+      select idempotency_key, amount_micros from ledger_entries
+      where kind = 'refund' and source->>'purchase_id' = ${purchaseId} order by id`;
+    // Debited and credited back, or never debited (its key taken with 0): nothing either way.
+    expect(rows.reduce((sum, row) => sum + row.amount_micros, 0n)).toBe(0n);
+    expect(rows[0]?.idempotency_key).toBe(`refund:${inStripe.id}`);
+    expect(await purchaseOf(ws, purchaseId)).toMatchObject({ refunded: '0.000000' });
+    await expectMoney(ws, [
+      ['purchase', micros(20)],
+      ...rows.map((row): [string, bigint] => ['refund', row.amount_micros]),
+    ]);
+  });
+
   it('refunding credits already spent takes the balance below zero, in Redis as in Postgres', async () => {
     const { ws, purchaseId } = await purchased('10.00');
     // 100,000 prompt tokens at $10 per million: $1.00.

@@ -133,19 +133,6 @@ export class RecordRefundService {
           skipped: `purchase ${purchase.id} was never credited`,
         };
     }
-    // One sync of a purchase at a time, from reading Stripe to writing the ledger: a sync that read
-    // a refund as succeeded cannot debit it after another, which read it failed, found no debit to reverse.
-    return this.database.sql.begin(async (lock) => {
-      await lock`select pg_advisory_xact_lock(hashtextextended(${`refund-sync:${current.id}`}, 0))`;
-      return this.syncRefunds(current, intent, alsoInTransaction);
-    });
-  }
-
-  private async syncRefunds(
-    current: PurchaseRecord,
-    intent: Stripe.PaymentIntent,
-    alsoInTransaction?: InTransaction,
-  ): Promise<RefundSync> {
     const all = (
       await this.stripe.refunds
         .list({ payment_intent: intent.id, limit: 100 })
@@ -165,14 +152,10 @@ export class RecordRefundService {
     let reversed = 0;
     let ranInTransaction = false;
     for (const refund of all) {
-      const debit = known.get(refundLedgerKey(refund.id));
-      if (
-        debit === undefined ||
-        !UNPAID_REFUND_STATUSES.has(refund.status ?? '') ||
-        known.has(refundReversalLedgerKey(refund.id))
-      )
+      if (!UNPAID_REFUND_STATUSES.has(refund.status ?? '') || known.has(refundReversalLedgerKey(refund.id)))
         continue;
-      if (!(await this.reverse(current, refund, -debit)).replayed) reversed++;
+      const debit = known.get(refundLedgerKey(refund.id)) ?? (await this.claimUnpaid(current, refund));
+      if (debit !== 0n && !(await this.reverse(current, refund, -debit)).replayed) reversed++;
     }
     for (const [index, refund] of missing.entries()) {
       const last = index === missing.length - 1;
@@ -192,6 +175,22 @@ export class RecordRefundService {
     if (debited > 0) this.logger.log(`purchase ${current.id}: debited ${debited} refund(s) found in Stripe`);
     if (reversed > 0) this.logger.warn(`purchase ${current.id}: credited back ${reversed} failed refund(s)`);
     return { debited, reversed, ranInTransaction, skipped: null };
+  }
+
+  /**
+   * A failed or canceled refund with no debit yet gets a debit row of 0 under its key, so a
+   * concurrent sync that read it as succeeded finds the key taken and debits nothing. Returns the
+   * row's amount: 0, or the debit such a sync committed first (then credited back by the caller).
+   */
+  private async claimUnpaid(purchase: PurchaseRecord, refund: Stripe.Refund): Promise<bigint> {
+    const claimed = await this.ledger.apply({
+      accountId: purchase.account_id,
+      kind: 'refund',
+      amountMicros: 0n,
+      ledgerKey: refundLedgerKey(refund.id),
+      source: { purchase_id: purchase.id, refund: refund.id, never_paid: refund.status },
+    });
+    return claimed.amountMicros;
   }
 
   /** Credits back the `micros` a refund debited, once it failed: the customer never got the money. */
