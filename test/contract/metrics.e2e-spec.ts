@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BillingStack } from '../support/billing-stack';
 import { seededRandom, usageEvent } from '../support/usage-events';
 
@@ -56,5 +58,24 @@ describe('Prometheus metrics', () => {
     const text = await scrape(stack.api.url);
     expect(text).toMatch(/billing_balance_drift_micros\{app="api"\} 0\n/);
     expect(text).toMatch(/billing_reconcile_runs_total\{app="api"\} 1\n/);
+  });
+
+  it('has alert rules that promtool accepts, on series the apps export', async () => {
+    const rulesFile = join(__dirname, '..', '..', 'ops', 'prometheus', 'alerts.yml');
+    const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
+    expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
+
+    // Every app declares every billing metric (one registry), so a name no app declares is a typo
+    // that would make its alert silently never fire.
+    const declared = (
+      await Promise.all([stack.ingest, stack.api, stack.workers[0]].map((process) => scrape(process.url)))
+    ).join('\n');
+    const names = new Set(
+      [...readFileSync(rulesFile, 'utf8').matchAll(/\b(billing_\w+)/g)].map(([, name]) =>
+        name.replace(/_(bucket|count|sum)$/, ''),
+      ),
+    );
+    expect(names.size).toBeGreaterThan(10);
+    expect([...names].filter((name) => !new RegExp(`^# TYPE ${name} `, 'm').test(declared))).toEqual([]);
   });
 });
