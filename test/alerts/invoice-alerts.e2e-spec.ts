@@ -92,7 +92,7 @@ describe('invoice alerts', () => {
     expect(mailsAbout(invoice.number)).toHaveLength(1);
   });
 
-  it('mails an enterprise statement as ready and due, then once as overdue', async () => {
+  it('mails an enterprise statement as ready and due, once as due soon, then once as overdue', async () => {
     const ws = await Workspace.create(stack, 'enterprise');
     const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
       payment_terms_days: 30,
@@ -148,6 +148,19 @@ describe('invoice alerts', () => {
         .status,
     ).toBe(200);
 
+    // 28 days later the due date is two days away: one reminder, whoever runs the marker how often.
+    await stack.stores.sql`
+      update invoices set issued_at = issued_at - interval '28 days',
+                          due_date = (now() at time zone 'UTC')::date + 2
+      where id = ${statement.id}`;
+    await Promise.all([1, 2, 3].map(() => stack.admin.post('/v1/admin/invoice-statements/mark-overdue')));
+    const reminders = await waitFor(
+      async () => ofKind(mailsAbout(statement.number), /is due on/),
+      (found) => found.length >= 2,
+      { what: 'the reminder two days before the due date', timeoutMs: 60_000 },
+    );
+    expect(reminders[1].text).toContain(`Invoice ${statement.number} is due in 2 days`);
+
     // Time passes: the due date was yesterday. The worker's marker and the admin route race.
     await stack.stores
       .sql`update invoices set due_date = (now() at time zone 'UTC')::date - 1 where id = ${statement.id}`;
@@ -167,14 +180,15 @@ describe('invoice alerts', () => {
     expect((await alertsOf(statement.id)).map((alert) => alert.dedupe_key).sort()).toEqual(
       [
         `invoice_due:${statement.id}`,
+        `invoice_due_soon:${statement.id}`,
         `invoice_overdue:${statement.id}`,
         `invoice_ready:${statement.id}`,
       ].sort(),
     );
     const all = mailsAbout(statement.number);
     expect(ofKind(all, /is ready/)).toHaveLength(1);
-    expect(ofKind(all, /is due on/)).toHaveLength(1);
+    expect(ofKind(all, /is due on/)).toHaveLength(2);
     expect(ofKind(all, /^Overdue/)).toHaveLength(1);
-    expect(all).toHaveLength(3);
+    expect(all).toHaveLength(4);
   });
 });

@@ -1,6 +1,7 @@
 import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
 import {
   AfterCommit,
+  invoiceDueReminderKey,
   InvoiceOverdueListener,
   InvoicePdfListener,
   IssuedStatement,
@@ -31,7 +32,9 @@ interface InvoiceRow {
 /**
  * The invoice emails, as alerts (one per dedupe key, mailed by the email worker):
  * - `invoice_ready` when an invoice's PDF is first recorded (in the recording transaction);
- * - `invoice_due` when a monthly usage statement is issued (after its commit);
+ * - `invoice_due` when a monthly usage statement is issued (after its commit), and again
+ *   (`invoice_due_soon:<invoice>`) when an open invoice comes within INVOICE_DUE_REMINDER_DAYS of
+ *   its due date (in the overdue marker's run);
  * - `invoice_overdue` when the overdue marker moves an invoice to overdue (in that transaction).
  * The PDF is linked, not attached: the email links to GET /v1/accounts/:id/invoices/:invoiceId/pdf,
  * which answers a fresh presigned link to anyone signed in with `billing:manage`.
@@ -66,21 +69,29 @@ export class InvoiceAlertsListener
     const raised = await this.database.sql.begin(async (tx) => {
       const [invoice] = await this.load(tx, [statement.invoiceId]);
       if (!invoice?.due_date) return null;
-      const due = dueAt(invoice.due_date);
       return this.raiser.raise(tx, {
         accountId: invoice.account_id,
         kind: 'invoice_due',
         dedupeKey: `invoice_due:${invoice.id}`,
-        details: {
-          ...this.common(invoice),
-          amount_due: formatUsd(invoice.total_micros),
-          due_at: due,
-          // Calendar days (UTC) from today to the due date.
-          days_until_due: Math.max(0, daysBetween(todayUtc(), Date.parse(due))),
-        },
+        details: this.dueDetails(invoice),
       });
     });
     await this.raiser.dispatch([raised]);
+  }
+
+  /** The reminder before the due date: an invoice_due alert of its own dedupe key, so once. */
+  async invoicesDueSoon(tx: Tx, invoiceIds: readonly string[]): Promise<AfterCommit | null> {
+    const invoices = await this.load(tx, invoiceIds);
+    const alerts: NewAlert<'invoice_due'>[] = invoices
+      .filter((invoice) => invoice.due_date !== null)
+      .map((invoice) => ({
+        accountId: invoice.account_id,
+        kind: 'invoice_due',
+        dedupeKey: invoiceDueReminderKey(invoice.id),
+        details: this.dueDetails(invoice),
+      }));
+    const raised = await this.raiser.raiseMany(tx, alerts);
+    return raised.length > 0 ? () => this.raiser.dispatch(raised) : null;
   }
 
   async invoicesOverdue(tx: Tx, invoiceIds: readonly string[]): Promise<AfterCommit | null> {
@@ -104,6 +115,17 @@ export class InvoiceAlertsListener
       });
     const raised = await this.raiser.raiseMany(tx, alerts);
     return raised.length > 0 ? () => this.raiser.dispatch(raised) : null;
+  }
+
+  private dueDetails(invoice: InvoiceRow) {
+    const due = dueAt(invoice.due_date as string);
+    return {
+      ...this.common(invoice),
+      amount_due: formatUsd(invoice.total_micros),
+      due_at: due,
+      // Calendar days (UTC) from today to the due date.
+      days_until_due: Math.max(0, daysBetween(todayUtc(), Date.parse(due))),
+    };
   }
 
   private common(invoice: InvoiceRow): InvoiceAlertDetails {

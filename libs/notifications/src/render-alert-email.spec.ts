@@ -20,6 +20,24 @@ describe('AlertEmailRenderer', () => {
     expect(email.html).toMatch(/^<!DOCTYPE html>/);
   });
 
+  it.each([
+    ['invoice_due', { days_until_due: 1 }, 'is due in 1 day', 'in 1 days'],
+    ['invoice_due', { days_until_due: 3 }, 'is due in 3 days', 'in 3 day '],
+    ['invoice_overdue', { days_overdue: 1 }, '1 day ago', '1 days'],
+    ['invoice_overdue', { days_overdue: 12 }, '12 days ago', '12 day '],
+  ] as const)('counts days in %s as words: %j reads "%s"', (kind, days, reads, never) => {
+    const email = sut.render({
+      kind,
+      details: { ...SAMPLE_ALERT_DETAILS[kind], ...days },
+      raised_at: RAISED_AT,
+      ...ACCOUNT,
+    });
+    for (const part of [email.html, email.text]) {
+      expect(part).toContain(reads);
+      expect(part).not.toContain(never);
+    }
+  });
+
   it('states the budget figures and the projection of a budget alert', () => {
     const email = sut.render({
       kind: 'budget_threshold',

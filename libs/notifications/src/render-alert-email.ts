@@ -53,6 +53,11 @@ export class AlertEmailRenderer {
       if (style === undefined) throw new Error(`no email style named ${name}`);
       return style;
     });
+    // "1 day", "2 days": counts in emails read as sentences.
+    this.handlebars.registerHelper(
+      'days',
+      (count: string | number) => `${count} ${String(count) === '1' ? 'day' : 'days'}`,
+    );
     const read = (file: string) => readFileSync(join(dir, file), 'utf8');
     for (const file of readdirSync(dir).filter((name) => name.startsWith('_'))) {
       const match = /^_([a-z-]+)\.(html|txt)\.hbs$/.exec(file);

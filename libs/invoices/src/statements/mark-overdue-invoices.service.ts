@@ -2,7 +2,12 @@ import { AuditLogService, SYSTEM_ACTOR } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { INVOICE_OVERDUE_LISTENER, InvoiceOverdueListener } from '../invoice-listeners';
+import {
+  INVOICE_DUE_REMINDER_DAYS,
+  INVOICE_OVERDUE_LISTENER,
+  InvoiceOverdueListener,
+  invoiceDueReminderKey,
+} from '../invoice-listeners';
 
 interface OverdueRow {
   id: string;
@@ -15,6 +20,8 @@ interface OverdueRow {
 /**
  * Open net-terms invoices become overdue the day after their due date (UTC). The change is one
  * statement with its audit rows, so running it twice or concurrently marks each invoice once.
+ * The same run reminds the owners of open invoices due within INVOICE_DUE_REMINDER_DAYS (once per
+ * invoice: the reminder alert's dedupe key).
  */
 @Injectable()
 export class MarkOverdueInvoicesService {
@@ -64,7 +71,37 @@ export class MarkOverdueInvoicesService {
     );
     if (rows.length > 0)
       this.logger.warn(`${rows.length} invoice(s) overdue: ${rows.map((row) => row.number).join(', ')}`);
+    await this.remindDueSoon();
     return { marked: rows.length };
+  }
+
+  /**
+   * Open invoices due today or within INVOICE_DUE_REMINDER_DAYS, issued before that window (a
+   * statement issued closer to its due date already said how soon in its invoice_due email),
+   * and not reminded yet.
+   */
+  private async remindDueSoon(): Promise<void> {
+    if (!this.listener) return;
+    const listener = this.listener;
+    const afterCommit = await this.database.sql.begin(async (tx) => {
+      const due = await tx<{ id: string }[]>`
+        select i.id from invoices i
+        where i.status = 'open' and i.due_date is not null
+          and i.due_date between (now() at time zone 'UTC')::date
+                             and (now() at time zone 'UTC')::date + ${INVOICE_DUE_REMINDER_DAYS}::int
+          and (i.issued_at at time zone 'UTC')::date < i.due_date - ${INVOICE_DUE_REMINDER_DAYS}::int
+          and not exists (select 1 from alerts a where a.dedupe_key = ${invoiceDueReminderKey('')} || i.id::text)
+        order by i.id`;
+      return due.length > 0
+        ? listener.invoicesDueSoon(
+            tx,
+            due.map((row) => row.id),
+          )
+        : null;
+    });
+    await afterCommit?.().catch((error: unknown) =>
+      this.logger.warn(`due reminder listener failed after commit: ${String(error)}`),
+    );
   }
 
   /** Overdue invoices of every account, for the ops gauges. */
