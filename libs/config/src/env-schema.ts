@@ -99,6 +99,13 @@ export const storageEnvSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  /**
+   * Milliseconds an S3 request may wait for its connection, and for the next byte of a started
+   * request (reset by every byte, so a long upload that keeps moving is fine). Without them a
+   * store that stops answering holds an invoice render or an export job forever.
+   */
+  S3_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  S3_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
 });
 
 /**

@@ -12,6 +12,9 @@ export interface StorageOptions {
   accessKeyId: string;
   secretAccessKey: string;
   forcePathStyle: boolean;
+  /** Connection wait and idle-socket limit of each request (S3_CONNECT_TIMEOUT_MS, S3_REQUEST_TIMEOUT_MS). */
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 export const STORAGE_OPTIONS = Symbol('STORAGE_OPTIONS');
@@ -26,6 +29,8 @@ export function storageOptionsFromEnv(env: StorageEnv): StorageOptions {
     accessKeyId: env.S3_ACCESS_KEY_ID,
     secretAccessKey: env.S3_SECRET_ACCESS_KEY,
     forcePathStyle: env.S3_FORCE_PATH_STYLE,
+    connectTimeoutMs: env.S3_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: env.S3_REQUEST_TIMEOUT_MS,
   };
 }
 
@@ -35,6 +40,12 @@ export function createS3Client(options: StorageOptions): S3Client {
     region: options.region,
     credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
     forcePathStyle: options.forcePathStyle,
+    // A request fails (and its job retries) instead of waiting forever on a store that went quiet.
+    // (socketTimeout is the idle limit; the SDK's requestTimeout only logs unless told to throw.)
+    requestHandler: {
+      connectionTimeout: options.connectTimeoutMs ?? 5_000,
+      socketTimeout: options.requestTimeoutMs ?? 60_000,
+    },
     // The SDK's default CRC checksums on every request corrupt streamed uploads on s3rver and
     // are not understood by every S3-compatible store; we keep our own SHA-256 instead.
     requestChecksumCalculation: 'WHEN_REQUIRED',
