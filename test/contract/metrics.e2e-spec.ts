@@ -60,20 +60,20 @@ describe('Prometheus metrics', () => {
     expect(text).toMatch(/billing_reconcile_runs_total\{app="api"\} 1\n/);
   });
 
-  it('has alert rules that promtool accepts, on series the apps export', async () => {
+  it('has alert rules that promtool accepts, and rules and dashboard on series the apps export', async () => {
     const rulesFile = join(__dirname, '..', '..', 'ops', 'prometheus', 'alerts.yml');
     const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
     expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
 
     // Every app declares every billing metric (one registry), so a name no app declares is a typo
-    // that would make its alert silently never fire.
+    // that would make an alert silently never fire or a panel stay empty.
     const declared = (
       await Promise.all([stack.ingest, stack.api, stack.workers[0]].map((process) => scrape(process.url)))
     ).join('\n');
+    const dashboard = join(__dirname, '..', '..', 'ops', 'grafana', 'dashboards', 'billing.json');
+    const queries = readFileSync(rulesFile, 'utf8') + readFileSync(dashboard, 'utf8');
     const names = new Set(
-      [...readFileSync(rulesFile, 'utf8').matchAll(/\b(billing_\w+)/g)].map(([, name]) =>
-        name.replace(/_(bucket|count|sum)$/, ''),
-      ),
+      [...queries.matchAll(/\b(billing_\w+)/g)].map(([, name]) => name.replace(/_(bucket|count|sum)$/, '')),
     );
     expect(names.size).toBeGreaterThan(10);
     expect([...names].filter((name) => !new RegExp(`^# TYPE ${name} `, 'm').test(declared))).toEqual([]);
