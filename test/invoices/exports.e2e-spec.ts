@@ -58,7 +58,13 @@ function unzip(zip: Buffer): Promise<Map<string, Buffer>> {
  * for byte as stored in S3.
  */
 describe('usage and invoice exports', () => {
-  const stack = new BillingStack({ workers: 1, stripe: true, s3: true });
+  // Expired export zips are looked for every half second (the retention is the default 7 days).
+  const stack = new BillingStack({
+    workers: 1,
+    stripe: true,
+    s3: true,
+    workerEnv: { INVOICE_EXPORT_PRUNE_INTERVAL_MS: '500' },
+  });
   let ws: Workspace;
   let ownerKey: string;
   let memberKey: string;
@@ -522,6 +528,38 @@ describe('usage and invoice exports', () => {
       expect(done.invoice_count).toBe(0);
       const zip = Buffer.from(await (await fetch(done.download_url)).arrayBuffer());
       expect((await unzip(zip)).size).toBe(0);
+    });
+
+    it('deletes the zip 7 days after it was built: the export shows expired, without a link', async () => {
+      const requested = await apiAs(ownerKey).post(`${ws.path}/invoice-exports`, {
+        from: '2025-02-01',
+        to: '2025-02-28',
+      });
+      const done = await ready(requested.body.id, apiAs(ownerKey));
+      const key = `exports/${ws.accountId}/invoices-${done.id}.zip`;
+      expect(await stack.s3!.keys(key)).toEqual([key]);
+
+      // Six days later it is still there; eight days later it goes.
+      await stack.stores.sql`
+        update invoice_exports set completed_at = now() - interval '6 days' where id = ${done.id}`;
+      const kept = await apiAs(ownerKey).get(`${ws.path}/invoice-exports/${done.id}`);
+      expect(kept.body).toMatchObject({ status: 'ready', download_url: expect.any(String) });
+      await stack.stores.sql`
+        update invoice_exports set completed_at = now() - interval '8 days' where id = ${done.id}`;
+      const expired = await waitFor(
+        async () => (await apiAs(ownerKey).get(`${ws.path}/invoice-exports/${done.id}`)).body,
+        (body) => body.status === 'expired',
+        { what: 'the export to expire' },
+      );
+      expect(expired).toMatchObject({
+        id: done.id,
+        status: 'expired',
+        download_url: null,
+        sha256: done.sha256,
+      });
+      expect(await stack.s3!.keys(key)).toEqual([]);
+      // The other exports of this account keep their zips.
+      expect((await stack.s3!.keys(`exports/${ws.accountId}/`)).length).toBeGreaterThan(0);
     });
 
     it('refuses bad dates with a stable code and records nothing', async () => {

@@ -71,6 +71,11 @@ export class JobHandlers {
         const report = await reconciler.reconcileAll();
         return { ...report, driftMicros: report.driftMicros.toString() };
       },
+      [JobName.PruneInvoiceExports]: async () => {
+        const result = await invoiceExports.pruneExpired(config.INVOICE_EXPORT_RETENTION_DAYS);
+        if (result.expired > 0) this.logger.log(`deleted ${result.expired} expired invoice export zip(s)`);
+        return result;
+      },
       [JobName.PruneAuditLog]: async () => {
         const result = await auditPruner.prune();
         this.logger.log(`pruned ${result.deleted} expired audit log row(s)`);

@@ -69,6 +69,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     if (
       this.config.RECONCILE_INTERVAL_MS > 0 ||
       this.config.AUDIT_PRUNE_INTERVAL_MS > 0 ||
+      this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS > 0 ||
       this.config.INVOICE_STATEMENT_INTERVAL_MS > 0 ||
       this.config.INVOICE_OVERDUE_INTERVAL_MS > 0
     ) {
@@ -86,6 +87,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     const invoiceJobs = [
       [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
       [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
+      [JobName.PruneInvoiceExports, this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS],
     ] as const;
     for (const [name, every] of invoiceJobs) {
       if (every === 0) await this.queueOf(QueueName.Maintenance).removeJobScheduler(name);
@@ -101,6 +103,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       // period; hourly runs catch up a missed one (a month is invoiced once however often it runs).
       [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
       [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
+      [JobName.PruneInvoiceExports, this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS],
     ] as const;
     for (const [name, every] of schedule) {
       if (every === 0) continue;

@@ -211,6 +211,10 @@ export const workerEnvSchema = baseEnvSchema
      */
     INVOICE_STATEMENT_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
     INVOICE_OVERDUE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
+    /** Invoice export zips are deleted from S3 this many days after they were built (status expired). */
+    INVOICE_EXPORT_RETENTION_DAYS: z.coerce.number().int().min(1).default(7),
+    /** How often expired export zips are deleted; 0 disables. */
+    INVOICE_EXPORT_PRUNE_INTERVAL_MS: z.coerce.number().int().min(0).default(3600000),
     /** The seller printed on invoice PDFs; an address line per `|`. An empty tax id is left out. */
     INVOICE_SELLER_NAME: z.string().min(1).default('LLM Credit Billing'),
     INVOICE_SELLER_ADDRESS: z.string().default('548 Market Street|San Francisco, CA 94104|United States'),

@@ -61,6 +61,7 @@ export interface JobPayloads {
   [JobName.MeterUsageBatch]: MeterUsageBatchPayload;
   [JobName.ReconcileBalances]: Record<string, never>;
   [JobName.PruneAuditLog]: Record<string, never>;
+  [JobName.PruneInvoiceExports]: Record<string, never>;
   [JobName.AutoReload]: AutoReloadPayload;
   [JobName.RenderInvoice]: RenderInvoicePayload;
   [JobName.SendAlertEmail]: SendAlertEmailPayload;

@@ -21,6 +21,7 @@ export enum JobName {
   IssueUsageStatements = 'issue-usage-statements',
   MarkOverdueInvoices = 'mark-overdue-invoices',
   BuildInvoiceExport = 'build-invoice-export',
+  PruneInvoiceExports = 'prune-invoice-exports',
 }
 
 /** Which queue carries each job. */
@@ -35,4 +36,5 @@ export const QUEUE_OF_JOB: Record<JobName, QueueName> = {
   [JobName.IssueUsageStatements]: QueueName.Maintenance,
   [JobName.MarkOverdueInvoices]: QueueName.Maintenance,
   [JobName.BuildInvoiceExport]: QueueName.Invoices,
+  [JobName.PruneInvoiceExports]: QueueName.Maintenance,
 };

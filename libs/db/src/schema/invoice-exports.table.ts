@@ -1,7 +1,8 @@
 import { date, index, integer, pgEnum, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { accounts } from './accounts.table';
 
-export const invoiceExportStatus = pgEnum('invoice_export_status', ['pending', 'ready', 'failed']);
+/** expired: the zip was deleted INVOICE_EXPORT_RETENTION_DAYS after it was built. */
+export const invoiceExportStatus = pgEnum('invoice_export_status', ['pending', 'ready', 'failed', 'expired']);
 
 /** A zip of an account's invoice PDFs for a date range, built by a worker and stored in S3. */
 export const invoiceExports = pgTable(

@@ -122,4 +122,28 @@ export class BuildInvoiceExportService {
         and issued_at < ${row.created_at}
       order by issued_at, number`;
   }
+
+  /**
+   * Deletes the zips of exports built more than `retentionDays` ago and marks them expired (the
+   * API then shows no link; a new export builds a new zip). Object first, then the row: a crash
+   * in between only deletes the object again next time (deleting a missing key succeeds), and a
+   * row is never marked expired while its zip is still stored.
+   */
+  async pruneExpired(retentionDays: number, limit = 500): Promise<{ expired: number }> {
+    const { sql } = this.database;
+    const due = await sql<{ id: string; object_key: string }[]>`
+      select id, object_key from invoice_exports
+      where status = 'ready' and object_key is not null
+        and completed_at < now() - make_interval(days => ${retentionDays})
+      order by completed_at limit ${limit}`;
+    let expired = 0;
+    for (const row of due) {
+      await this.storage.delete(row.object_key);
+      const marked = await sql`
+        update invoice_exports set status = 'expired', object_key = null
+        where id = ${row.id} and status = 'ready'`;
+      expired += marked.count;
+    }
+    return { expired };
+  }
 }

@@ -4,7 +4,7 @@ export interface InvoiceExportRow {
   account_id: string;
   from_date: string;
   to_date: string;
-  status: 'pending' | 'ready' | 'failed';
+  status: 'pending' | 'ready' | 'failed' | 'expired';
   invoice_count: number | null;
   object_key: string | null;
   sha256: string | null;

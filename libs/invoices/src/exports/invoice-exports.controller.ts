@@ -89,7 +89,7 @@ export class InvoiceExportsController {
   @AccountRoute('billing:manage')
   @ApiOperation({
     summary:
-      'An invoice export: pending, ready (with download_url, a presigned link valid a few minutes; read this again for a fresh one) or failed (with error)',
+      'An invoice export: pending, ready (with download_url, a presigned link valid a few minutes; read this again for a fresh one), failed (with error) or expired (the zip was deleted days after it was built; request a new export)',
   })
   async getExport(
     @Param('id', AccountIdParam) accountId: string,

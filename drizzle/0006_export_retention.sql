@@ -1,0 +1,1 @@
+ALTER TYPE "public"."invoice_export_status" ADD VALUE 'expired';
