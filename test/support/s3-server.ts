@@ -40,6 +40,8 @@ export class S3TestServer {
       accessKeyId: 'S3RVER',
       secretAccessKey: 'S3RVER',
       forcePathStyle: true,
+      connectTimeoutMs: 5_000,
+      requestTimeoutMs: 60_000,
     };
   }
 

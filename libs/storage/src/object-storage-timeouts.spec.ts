@@ -24,6 +24,7 @@ describe('ObjectStorage against a store that stops answering', () => {
       accessKeyId: 'test',
       secretAccessKey: 'test',
       forcePathStyle: true,
+      connectTimeoutMs: 5_000,
       requestTimeoutMs: 300,
     };
   });

@@ -13,8 +13,8 @@ export interface StorageOptions {
   secretAccessKey: string;
   forcePathStyle: boolean;
   /** Connection wait and idle-socket limit of each request (S3_CONNECT_TIMEOUT_MS, S3_REQUEST_TIMEOUT_MS). */
-  connectTimeoutMs?: number;
-  requestTimeoutMs?: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
 }
 
 export const STORAGE_OPTIONS = Symbol('STORAGE_OPTIONS');
@@ -43,8 +43,8 @@ export function createS3Client(options: StorageOptions): S3Client {
     // A request fails (and its job retries) instead of waiting forever on a store that went quiet.
     // (socketTimeout is the idle limit; the SDK's requestTimeout only logs unless told to throw.)
     requestHandler: {
-      connectionTimeout: options.connectTimeoutMs ?? 5_000,
-      socketTimeout: options.requestTimeoutMs ?? 60_000,
+      connectionTimeout: options.connectTimeoutMs,
+      socketTimeout: options.requestTimeoutMs,
     },
     // The SDK's default CRC checksums on every request corrupt streamed uploads on s3rver and
     // are not understood by every S3-compatible store; we keep our own SHA-256 instead.

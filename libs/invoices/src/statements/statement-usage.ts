@@ -45,8 +45,12 @@ export async function readStatementUsage(
   period: StatementPeriod,
   previous: PreviousStatement | null,
 ): Promise<StatementUsage> {
+  // A first statement reads from its month's start, so nothing it reads is on an earlier one.
   const from = previous ? new Date(previous.period.start.getTime() - LATE_USAGE_LOOKBACK_MS) : period.start;
-  const previousEnd = previous?.period.end ?? null;
+  const onPreviousStatement = previous
+    ? tx`occurred_at < ${previous.period.end} and (xact_id is null
+         or coalesce(pg_visible_in_snapshot(xact_id, ${previous.usageSnapshot}::pg_snapshot), false))`
+    : tx`false`;
   const rows = await tx<
     { model_id: string; month: string; tokens: bigint; cost: bigint; snapshot: string }[]
   >`
@@ -56,10 +60,7 @@ export async function readStatementUsage(
            (select pg_current_snapshot()::text) as snapshot
     from usage_events
     where account_id = ${accountId} and occurred_at >= ${from} and occurred_at < ${period.end}
-      and not (occurred_at < ${previousEnd ?? period.start}::timestamptz
-               and (xact_id is null
-                    or coalesce(pg_visible_in_snapshot(xact_id, ${previous?.usageSnapshot ?? null}::pg_snapshot), false)
-                    or ${previous === null}::boolean))
+      and not (${onPreviousStatement})
     group by 1, 2 order by 2, 1`;
   return {
     rows: rows.map((row) => ({
