@@ -382,8 +382,15 @@ describe('Stripe webhooks delivered by the stripe server', () => {
     );
     expect(purchase.status).toBe('succeeded');
     await h.expectMoney(ws, [['purchase', micros(25)]]);
-    const [delivery] = (await h.deliveriesOf({ type: 'payment_intent.succeeded' })).filter(
-      (d) => d.object_id === paymentIntentId,
+    // The api commits the credit before it answers, so the purchase can read succeeded while the
+    // stripe server still waits for that answer: await the delivery's own status.
+    const delivery = await waitFor(
+      async () =>
+        (await h.deliveriesOf({ type: 'payment_intent.succeeded' })).find(
+          (d) => d.object_id === paymentIntentId,
+        ),
+      (found) => found?.status !== 'pending',
+      { what: 'the retried delivery to be answered' },
     );
     expect(delivery.status).toBe('delivered');
     expect(delivery.attempts.length).toBeGreaterThan(1);

@@ -89,8 +89,15 @@ describe('stripe-server: signed webhook delivery', () => {
 
     await waitForEvent('customer.created', customer.id);
 
-    const deliveries = await server.helper('GET', '/_test/webhook_deliveries?type=customer.created');
-    const sut = deliveries.body.data.find((record: any) => record.object_id === customer.id);
+    // The receiver records an event before it answers: await the record's own status.
+    const sut = await waitFor(
+      async () =>
+        (await server.helper('GET', '/_test/webhook_deliveries?type=customer.created')).body.data.find(
+          (record: any) => record.object_id === customer.id,
+        ),
+      (record) => record?.status !== 'pending',
+      { what: 'the delivery to be answered' },
+    );
     expect(sut.status).toBe('delivered');
     expect(sut.attempts.map((attempt: any) => attempt.status_code)).toEqual([500, 200]);
   });
@@ -192,7 +199,11 @@ describe('stripe-server: webhook delivery turned off or duplicated', () => {
         { what: 'the delivery after the consumer came back' },
       );
       expect((sut[0].data.object as Stripe.Customer).id).toBe(customer.id);
-      const [record] = (await server.helper('GET', '/_test/webhook_deliveries')).body.data;
+      const record = await waitFor(
+        async () => (await server.helper('GET', '/_test/webhook_deliveries')).body.data[0],
+        (found) => found.status !== 'pending',
+        { what: 'the delivery to be answered' },
+      );
       expect(record.status).toBe('delivered');
       expect(record.attempts[0]).toMatchObject({ status_code: null, error: expect.any(String) });
     } finally {
