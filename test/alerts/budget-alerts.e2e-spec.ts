@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { budgetCounterField } from '@app/alerts';
+import { RedisKeys } from '@app/redis';
 import { BillingStack } from '../support/billing-stack';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -167,6 +169,71 @@ describe('budget alerts', () => {
       percent_used: '95.00',
     });
   }, 60_000);
+
+  it('counts only the new events of a gateway retry that comes after the dedupe window, for every budget scope', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '100.00');
+    const key = await ws.createKey();
+    const projectId = await ws.createProject();
+    for (const path of [
+      `${ws.path}/budget`,
+      `${ws.path}/api-keys/${key.id}/budget`,
+      `${ws.path}/projects/${projectId}/budget`,
+    ])
+      expect((await stack.admin.put(path, { amount: '10.00' })).status).toBe(200);
+    const attributed = { api_key_id: key.id, project_id: projectId };
+    const keys = new RedisKeys(stack.stores.prefix);
+    const period = new Date().toISOString().slice(0, 7);
+    const counters = async () =>
+      stack.stores.redis.hmget(
+        keys.balance(ws.accountId),
+        budgetCounterField('account', null, period),
+        budgetCounterField('api_key', key.id, period),
+        budgetCounterField('project', projectId, period),
+      );
+
+    // $3.80 of usage, accepted and metered.
+    const sent = events(ws.accountId, 400, attributed);
+    for (let i = 0; i < 4; i++)
+      expect(
+        (await stack.gateway.post('/v1/usage/events', { events: sent.slice(i * 100, i * 100 + 100) })).status,
+      ).toBe(202);
+    await stack.drained();
+    expect(await counters()).toEqual(['3800000', '3800000', '3800000']);
+
+    // The gateway resends those requests once ingest has forgotten their ids, each with 10 new
+    // events: only Postgres knows the 400 are stored, and drops them.
+    await stack.stores.redis.del(...sent.map((event) => keys.acceptedEvent(ws.accountId, event.id)));
+    for (let i = 0; i < 4; i++) {
+      const retried = [...sent.slice(i * 100, i * 100 + 100), ...events(ws.accountId, 10, attributed)];
+      const response = await stack.gateway.post('/v1/usage/events', { events: retried });
+      expect(response.body).toEqual({ accepted: 110, duplicates: 0 });
+    }
+    await stack.drained();
+
+    // $4.18 spent: counted as such for every budget, and below 50 %: no alert.
+    expect((await stack.gateway.get(`${ws.path}/balance`)).body.balance).toBe('95.820000');
+    expect(await counters()).toEqual(['4180000', '4180000', '4180000']);
+    expect(await alertsOf(ws.accountId)).toEqual([]);
+
+    // $0.95 more crosses 50 % of each budget at the spend Postgres holds.
+    await stack.gateway.post('/v1/usage/events', { events: events(ws.accountId, 100, attributed) });
+    await stack.drained();
+    const alerts = await waitFor(
+      () => alertsOf(ws.accountId),
+      (rows) => rows.length >= 3,
+      { what: 'three budget alerts' },
+    );
+    expect(
+      alerts
+        .map((alert) => [alert.details.scope, alert.details.threshold_percent, alert.details.spend])
+        .sort(),
+    ).toEqual([
+      ['account', 50, '5.130000'],
+      ['api_key', 50, '5.130000'],
+      ['project', 50, '5.130000'],
+    ]);
+  }, 90_000);
 
   it('validates budgets and keeps them per account', async () => {
     const ws = await Workspace.create(stack);

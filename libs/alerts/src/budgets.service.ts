@@ -5,7 +5,7 @@ import { ApiError } from '@app/http';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import Redis from 'ioredis';
-import { budgetCounterField } from './detect/alert-record';
+import { budgetCounterField, reachedLevelField } from './detect/alert-record';
 import { monthPeriodOf } from './projections';
 import { BudgetScope } from './spend.repository';
 
@@ -153,7 +153,7 @@ export class BudgetsService {
     // The month counter is not kept while a scope has no budget: drop it so the next batch seeds
     // it from Postgres (spend of batches still pending at that moment is missed, by design rare).
     const field = budgetCounterField(target.scope, target.scopeId, monthPeriodOf(new Date()).id);
-    await this.redis.hdel(this.keys.balance(target.accountId), field);
+    await this.redis.hdel(this.keys.balance(target.accountId), field, reachedLevelField(field));
     await this.catalog.announce();
   }
 }

@@ -51,10 +51,12 @@ describe('alert detection in the ledger Lua scripts', () => {
     const first = await reserve('b1', '-4000000', 't1', budget('4000000', '900000'));
     expect(first[5]).toBe('inc s:a:2026-11 4000000'); // 4.90: below 5
     const second = await reserve('b2', '-4000000', 't2', budget('4000000'));
-    expect(second[5]).toBe('inc s:a:2026-11 4000000;bud s:a:2026-11 50 8900000;bud s:a:2026-11 75 8900000');
+    expect(second[5]).toBe(
+      'inc s:a:2026-11 4000000;bud s:a:2026-11 50 8900000;bud s:a:2026-11 75 8900000;lvl s:a:2026-11 0',
+    );
     const third = await reserve('b3', '-100000', 't3', budget('100000'));
-    expect(third[5]).toBe('inc s:a:2026-11 100000;bud s:a:2026-11 90 9000000');
-    expect(await redis.hget(bal, 's:a:2026-11')).toBe('9000000');
+    expect(third[5]).toBe('inc s:a:2026-11 100000;bud s:a:2026-11 90 9000000;lvl s:a:2026-11 75');
+    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['9000000', '90']);
   });
 
   it('returns the same record to a redelivered change and counts nothing twice', async () => {
@@ -66,7 +68,7 @@ describe('alert detection in the ledger Lua scripts', () => {
       '95000000',
       '95000000',
       '',
-      'inc s:a:2026-11 5000000;bud s:a:2026-11 50 5000000',
+      'inc s:a:2026-11 5000000;bud s:a:2026-11 50 5000000;lvl s:a:2026-11 0',
     ]);
     expect(await redis.hget(bal, 's:a:2026-11')).toBe('5000000');
   });
@@ -80,11 +82,87 @@ describe('alert detection in the ledger Lua scripts', () => {
     expect(await redis.hlen(pend)).toBe(0);
   });
 
+  /** settle-change.lua with one budget counter's committed spend (and whether its crossings were unreached). */
+  const settleCounted = (change: string, token: string, delta: string, spend: string, unreached = '0') =>
+    redis.settleChangeWithSpend(2, bal, pend, change, token, delta, 's:a:2026-11', spend, unreached);
+
+  it('settles a counted change at the spend Postgres committed, leaving out its duplicates', async () => {
+    await reserve('b1', '-3000000', 't1', budget('3000000', '1000000'));
+    // Only $1 of the $3 was new: the rest were events Postgres already held.
+    await settleCounted('b1', 't1', '-1000000', '1000000');
+    expect(await redis.hget(bal, 's:a:2026-11')).toBe('2000000');
+    expect(await redis.hget(bal, 'bal')).toBe('99000000');
+    // A counter the caller names no committed spend for keeps what reserve added.
+    await reserve('b2', '-500000', 't2', budget('500000'));
+    await redis.settleChange(bal, pend, 'b2', 't2', '-500000');
+    expect(await redis.hget(bal, 's:a:2026-11')).toBe('2500000');
+  });
+
+  it('reads committed spend after API-key spend counters in the arguments', async () => {
+    const keySpend = `${keys.prefix}:{x}:key-spend`;
+    await redis.set(keySpend, '0');
+    await reserve('b1', '-3000000', 't1', budget('3000000', '0'));
+    await redis.settleChangeWithSpend(
+      3,
+      bal,
+      pend,
+      keySpend,
+      'b1',
+      't1',
+      '-1000000',
+      '700',
+      's:a:2026-11',
+      '1000000',
+      '0',
+    );
+    expect(await redis.hget(bal, 's:a:2026-11')).toBe('1000000');
+    expect(await redis.get(keySpend)).toBe('700');
+    await redis.del(keySpend);
+  });
+
+  it('crosses a threshold again after a crossing the committed spend did not reach', async () => {
+    // $4.50 spent; a batch of $1 with $0.90 of duplicates crosses 50 % in Redis, not in Postgres.
+    const crossing = await reserve('b1', '-1000000', 't1', budget('1000000', '4500000'));
+    expect(crossing[5]).toBe('inc s:a:2026-11 1000000;bud s:a:2026-11 50 5500000;lvl s:a:2026-11 0');
+    expect(await reserve('b2', '-100000', 't2', budget('100000'))).toMatchObject({
+      5: 'inc s:a:2026-11 100000',
+    });
+    await settleCounted('b1', 't1', '-100000', '100000', '1');
+    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['4700000', '0']);
+    await settleCounted('b2', 't2', '-100000', '100000');
+    // $0.40 more reaches 50 % for real and is recorded.
+    expect((await reserve('b3', '-400000', 't3', budget('400000')))[5]).toBe(
+      'inc s:a:2026-11 400000;bud s:a:2026-11 50 5100000;lvl s:a:2026-11 0',
+    );
+  });
+
+  it('lowers the reached level again when a crossing change is not counted', async () => {
+    await reserve('b1', '-6000000', 't1', budget('6000000', '0'));
+    expect(await redis.hget(bal, 'r:a:2026-11')).toBe('50');
+    await redis.settleChange(bal, pend, 'b1', 'other-token', '-6000000');
+    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['0', '0']);
+    expect((await reserve('b2', '-6000000', 't2', budget('6000000')))[5]).toContain(
+      'bud s:a:2026-11 50 6000000',
+    );
+  });
+
+  it('counts thresholds the seeded spend had reached as reached, without a kept level', async () => {
+    // A counter seeded at $6 (or kept by an older version, without a level): 50 % is behind it.
+    expect((await reserve('b1', '-2000000', 't1', budget('2000000', '6000000')))[5]).toBe(
+      'inc s:a:2026-11 2000000;bud s:a:2026-11 75 8000000;lvl s:a:2026-11 50',
+    );
+  });
+
   it('drops counters of months before the one kept when a counter is seeded', async () => {
-    await redis.hset(bal, 'bal', '100000000', 'gen', '0', 's:a:2026-09', '5', 's:a:2026-10', '7');
+    await redis.hset(bal, 'bal', '100000000', 'gen', '0', 's:a:2026-09', '5', 'r:a:2026-09', '50');
+    await redis.hset(bal, 's:a:2026-10', '7', 'r:a:2026-10', '75');
     await reserve('b1', '-1', 't1', budget('1', '0'));
-    expect(await redis.hgetall(bal)).toMatchObject({ 's:a:2026-10': '7', 's:a:2026-11': '1' });
-    expect(await redis.hexists(bal, 's:a:2026-09')).toBe(0);
+    expect(await redis.hgetall(bal)).toMatchObject({
+      's:a:2026-10': '7',
+      'r:a:2026-10': '75',
+      's:a:2026-11': '1',
+    });
+    expect(await redis.hmget(bal, 's:a:2026-09', 'r:a:2026-09')).toEqual([null, null]);
   });
 
   it('fires low balance once per arming: hovering within the margin stays quiet, recovery re-arms', async () => {

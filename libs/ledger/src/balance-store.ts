@@ -57,6 +57,13 @@ export interface Settlement {
   committedDelta: bigint;
   /** Spend to add to API-key spend counters (Redis keys of this account) if the change settles as committed. */
   keySpend?: ReadonlyArray<{ counterKey: string; micros: bigint }>;
+  /**
+   * What Postgres committed for each budget counter of the change's alert record: if the change
+   * settles as committed, a counter listed here ends at this spend instead of what reserve added,
+   * and `unreached` (the committed spend did not reach the thresholds the change crossed, so no
+   * alert was raised) lowers its reached level again, so a later change crosses them.
+   */
+  counterSpend?: ReadonlyArray<{ field: string; micros: bigint; unreached?: boolean }>;
 }
 
 /**
@@ -117,6 +124,11 @@ export class BalanceStore {
         s.committedToken,
         s.committedDelta.toString(),
         ...spend.map((entry) => entry.micros.toString()),
+        ...(s.counterSpend ?? []).flatMap((entry) => [
+          entry.field,
+          entry.micros.toString(),
+          entry.unreached ? '1' : '0',
+        ]),
       );
     }
     throwPipelineErrors(await pipeline.exec());

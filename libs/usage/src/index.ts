@@ -7,6 +7,7 @@ export * from './meter-usage-batch.service';
 export * from './usage-query.service';
 export * from './failpoint';
 export * from './usage-alerts';
+export * from './budget-counter-spend';
 export * from './usage.module';
 export * from './authorize-usage.service';
 export * from './http/usage-events.controller';

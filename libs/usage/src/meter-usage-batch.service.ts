@@ -16,9 +16,10 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { BudgetCounterRef, committedCounterSpend } from './budget-counter-spend';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
-import { CommittedAlertChange, RaisedAlert, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
-import { KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
+import { CommittedAlertChange, RaiseOutcome, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
+import { CommittedUsage, KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
 
 export interface MeterResult {
   events: number;
@@ -78,22 +79,37 @@ export class MeterUsageBatchService {
     deductTimer();
     crashAt(this.failpoint, 'after-deduct');
 
-    const persistTimer = this.metrics.persistDuration.startTimer();
     const alerting = reserved.filter((entry) => entry.alertRecord !== '');
-    let raised: RaisedAlert[] = [];
+    // Budget counters each account's change added to (its pending entry's record, whichever attempt made it).
+    const counters = new Map<string, BudgetCounterRef[]>();
+    for (const entry of alerting) {
+      const refs = this.alerts?.countersOf(entry.alertRecord) ?? [];
+      if (refs.length > 0) counters.set(entry.accountId, refs);
+    }
+    const counterSpendOf = (accountId: string, usage: CommittedUsage) =>
+      new Map((counters.get(accountId) ?? []).map((ref) => [ref.field, committedCounterSpend(usage, ref)]));
+    const persistTimer = this.metrics.persistDuration.startTimer();
+    let raised: RaiseOutcome = { raised: [], unreached: new Map() };
     const committed = await this.repository.persist({
       batchId: batch.batchId,
       receivedAt: new Date(batch.receivedAt),
       tokens: new Map(reserved.map((entry) => [entry.accountId, entry.token])),
       events,
+      projectSpendOf: [...counters]
+        .filter(([, refs]) => refs.some((ref) => ref.scope === 'project'))
+        .map(([accountId]) => accountId),
       inTransaction:
         this.alerts && alerting.length > 0
           ? async (tx, ledger) => {
               // Only the attempt whose token Postgres recorded found real crossings (a late attempt's are undone at settle).
               const changes: CommittedAlertChange[] = alerting
                 .filter((entry) => ledger.get(entry.accountId)?.redisToken === entry.token)
-                .map((entry) => ({ accountId: entry.accountId, alertRecord: entry.alertRecord }));
-              raised = changes.length > 0 ? await this.alerts!.raise(tx, batch.batchId, changes) : [];
+                .map((entry) => ({
+                  accountId: entry.accountId,
+                  alertRecord: entry.alertRecord,
+                  counterSpend: counterSpendOf(entry.accountId, ledger.get(entry.accountId)!),
+                }));
+              if (changes.length > 0) raised = await this.alerts!.raise(tx, batch.batchId, changes);
             }
           : undefined,
     });
@@ -112,15 +128,22 @@ export class MeterUsageBatchService {
           committedToken: usage?.redisToken ?? '',
           committedDelta: usage?.amountMicros ?? 0n,
           keySpend: usage ? this.keySpendCounters(accountId, usage.keySpend) : [],
+          counterSpend: usage
+            ? [...counterSpendOf(accountId, usage)].map(([field, micros]) => ({
+                field,
+                micros,
+                unreached: raised.unreached.get(accountId)?.has(field) ?? false,
+              }))
+            : [],
         };
       }),
     );
 
     await this.enqueueReloads(committed);
-    if (raised.length > 0 && this.alerts) {
+    if (raised.raised.length > 0 && this.alerts) {
       // Committed already: a failure here only delays the email until the sweep finds the alert.
       await this.alerts
-        .dispatch(raised)
+        .dispatch(raised.raised)
         .catch((error) => this.logger.warn(`alert dispatch failed: ${error}`));
     }
 

@@ -1,5 +1,6 @@
 import { Tx } from '@app/db';
 import { ChangeAlertRules } from '@app/ledger';
+import { BudgetCounterRef } from './budget-counter-spend';
 import { RatedEvent } from './usage-batch.repository';
 
 /** One account's committed change of a batch, with what its reserve recorded for alerts. */
@@ -7,6 +8,18 @@ export interface CommittedAlertChange {
   accountId: string;
   /** reserve-change.lua's alert record of the attempt Postgres committed. */
   alertRecord: string;
+  /** What Postgres committed for each budget counter in the record (field → micros): the batch without its duplicates. */
+  counterSpend: ReadonlyMap<string, bigint>;
+}
+
+/** What `raise` did: the alerts inserted, and the counters whose recorded crossings it found not reached. */
+export interface RaiseOutcome {
+  raised: RaisedAlert[];
+  /**
+   * Budget counters per account whose crossings the committed spend does not reach (the batch's
+   * duplicates made them): no alert now; settle lowers their level so a later batch crosses again.
+   */
+  unreached: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface RaisedAlert {
@@ -23,8 +36,13 @@ export interface RaisedAlert {
 export interface UsageAlertHook {
   /** Detection arguments for one account's change; undefined when the account has no rules. */
   rulesFor(accountId: string, events: readonly RatedEvent[], now: Date): ChangeAlertRules | undefined;
-  /** Inside the batch's transaction, after its ledger rows: inserts the alerts once (dedupe keys). */
-  raise(tx: Tx, batchId: string, changes: readonly CommittedAlertChange[]): Promise<RaisedAlert[]>;
+  /** The budget counters an alert record says its change added to, to settle them with what Postgres committed. */
+  countersOf(alertRecord: string): BudgetCounterRef[];
+  /**
+   * Inside the batch's transaction, after its ledger rows: inserts the alerts once (dedupe keys),
+   * each budget crossing only if the spend without the batch's duplicates reaches it.
+   */
+  raise(tx: Tx, batchId: string, changes: readonly CommittedAlertChange[]): Promise<RaiseOutcome>;
   /** After the commit: hands the new alerts to the email worker (a sweep covers a crash before this). */
   dispatch(alerts: readonly RaisedAlert[]): Promise<void>;
 }

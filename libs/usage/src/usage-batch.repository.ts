@@ -25,10 +25,15 @@ export interface CommittedUsage {
   redisToken: string;
   /** What each API key spent in this debit, per UTC day of occurred_at (from the ledger row). */
   keySpend: KeyDaySpend[];
+  /** What each project spent in this debit; recorded only for accounts named in `projectSpendOf`. */
+  projectSpend: ProjectSpend[];
 }
 
 /** [api key id, yyyy-mm-dd (UTC), micros as a decimal string], as kept in the ledger row's source. */
 export type KeyDaySpend = [keyId: string, day: string, micros: string];
+
+/** [project id, micros as a decimal string], as kept in the ledger row's source. */
+export type ProjectSpend = [projectId: string, micros: string];
 
 export interface PersistBatchInput {
   batchId: string;
@@ -36,6 +41,12 @@ export interface PersistBatchInput {
   /** Token of the Redis pending entry per account, recorded with the ledger row. */
   tokens: Map<string, string>;
   events: RatedEvent[];
+  /**
+   * Accounts whose committed spend per project is needed after the commit (project budget
+   * counters, settled with what Postgres counted): kept in their ledger rows, so an attempt that
+   * finds the batch committed by an earlier one reads it too. Others pay nothing for it.
+   */
+  projectSpendOf?: readonly string[];
   /**
    * Runs last inside the batch's transaction with the batch's ledger rows (whichever attempt
    * committed them), so what it writes (alerts) commits with the batch or not at all.
@@ -70,7 +81,13 @@ export class UsageBatchRepository {
 
     return this.database.sql.begin(async (tx) => {
       const charged = await tx<
-        { account_id: string; amount: bigint; events: number; key_spend: KeyDaySpend[] }[]
+        {
+          account_id: string;
+          amount: bigint;
+          events: number;
+          key_spend: KeyDaySpend[];
+          project_spend: ProjectSpend[] | null;
+        }[]
       >`
         with new_events as (
           insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
@@ -90,7 +107,7 @@ export class UsageBatchRepository {
           ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
                  cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)
           on conflict (account_id, event_id) do nothing
-          returning account_id, api_key_id, cost_micros, occurred_at
+          returning account_id, api_key_id, project_id, cost_micros, occurred_at
         ),
         key_days as (
           select account_id, jsonb_agg(jsonb_build_array(api_key_id, day, micros::text)) as spend
@@ -99,11 +116,22 @@ export class UsageBatchRepository {
                 from new_events where api_key_id is not null and cost_micros > 0
                 group by 1, 2, 3) k
           group by account_id
+        ),
+        project_sums as (
+          select account_id, jsonb_agg(jsonb_build_array(project_id, micros::text)) as spend
+          from (select account_id, project_id, sum(cost_micros) as micros
+                from new_events
+                where account_id = any(${textArrayLiteral(input.projectSpendOf ?? [])}::uuid[])
+                  and project_id is not null and cost_micros > 0
+                group by 1, 2) p
+          group by account_id
         )
-        select a.account_id, a.amount, a.events, coalesce(k.spend, '[]'::jsonb) as key_spend
+        select a.account_id, a.amount, a.events, coalesce(k.spend, '[]'::jsonb) as key_spend,
+               p.spend as project_spend
         from (select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
               from new_events group by account_id having sum(cost_micros) > 0) a
         left join key_days k using (account_id)
+        left join project_sums p using (account_id)
         order by a.account_id`;
 
       const committed = new Map<string, CommittedUsage>();
@@ -119,13 +147,17 @@ export class UsageBatchRepository {
             insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
             select t.account_id, 'usage', -t.amount, 'usage:' || ${input.batchId} || ':' || t.account_id, t.token,
                    jsonb_build_object('batch_id', ${input.batchId}::text, 'events', t.events, 'key_spend', t.key_spend::jsonb)
+                   || case when t.project_spend is null then '{}'::jsonb
+                      else jsonb_build_object('project_spend', t.project_spend::jsonb) end
             from unnest(${debited}::uuid[], ${charged.map((row) => row.amount.toString())}::bigint[],
                         ${charged.map((row) => input.tokens.get(row.account_id) ?? '')}::text[],
                         ${charged.map((row) => row.events)}::int[],
-                        ${charged.map((row) => JSON.stringify(row.key_spend))}::text[])
-                   as t(account_id, amount, token, events, key_spend)
+                        ${charged.map((row) => JSON.stringify(row.key_spend))}::text[],
+                        ${charged.map((row) => (row.project_spend ? JSON.stringify(row.project_spend) : null))}::text[])
+                   as t(account_id, amount, token, events, key_spend, project_spend)
             on conflict (idempotency_key) do nothing
-            returning account_id, amount_micros, redis_token, source->'key_spend' as key_spend
+            returning account_id, amount_micros, redis_token, source->'key_spend' as key_spend,
+                      source->'project_spend' as project_spend
           ),
           balances as (
             update account_balances b
@@ -141,7 +173,8 @@ export class UsageBatchRepository {
       const unknown = accountIds.filter((accountId) => !committed.has(accountId));
       if (unknown.length > 0) {
         const ledger = await tx<LedgerRow[]>`
-          select account_id, amount_micros, redis_token, source->'key_spend' as key_spend
+          select account_id, amount_micros, redis_token, source->'key_spend' as key_spend,
+                 source->'project_spend' as project_spend
           from ledger_entries
           where idempotency_key = any(${unknown.map((accountId) => usageLedgerKey(input.batchId, accountId))}::text[])`;
         for (const row of ledger) committed.set(row.account_id, committedUsageOf(row));
@@ -158,10 +191,16 @@ interface LedgerRow {
   amount_micros: bigint;
   redis_token: string;
   key_spend: KeyDaySpend[] | null;
+  project_spend: ProjectSpend[] | null;
 }
 
 function committedUsageOf(row: LedgerRow): CommittedUsage {
-  return { amountMicros: row.amount_micros, redisToken: row.redis_token, keySpend: row.key_spend ?? [] };
+  return {
+    amountMicros: row.amount_micros,
+    redisToken: row.redis_token,
+    keySpend: row.key_spend ?? [],
+    projectSpend: row.project_spend ?? [],
+  };
 }
 
 /** The balance shard a batch's debits go to: fixed per batch, spread evenly over batches. */

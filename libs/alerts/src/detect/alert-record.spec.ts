@@ -1,4 +1,4 @@
-import { budgetCounterField, parseAlertRecord } from './alert-record';
+import { budgetCounterField, countersInRecord, parseAlertRecord } from './alert-record';
 import { lowBalanceRearmMicros } from './low-balance';
 
 const KEY = '0b6f3c2e-1d4a-4e8b-9c7d-2a1b3c4d5e6f';
@@ -12,18 +12,29 @@ describe('alert records', () => {
 
   it('reads budget and low-balance crossings and ignores bookkeeping entries', () => {
     const sut = parseAlertRecord(
-      `inc s:a:2026-11 500;bud s:a:2026-11 50 5000000;bud s:k:${KEY}:2026-11 75 750;low -120;disarm`,
+      `inc s:a:2026-11 500;bud s:a:2026-11 50 5000000;lvl s:a:2026-11 0;bud s:k:${KEY}:2026-11 75 750;low -120;disarm`,
     );
     expect(sut).toEqual([
       {
         type: 'budget',
+        field: 's:a:2026-11',
         scope: 'account',
         scopeId: null,
         period: '2026-11',
         percent: 50,
         spendMicros: 5_000_000n,
+        appliedMicros: 500n,
       },
-      { type: 'budget', scope: 'api_key', scopeId: KEY, period: '2026-11', percent: 75, spendMicros: 750n },
+      {
+        type: 'budget',
+        field: `s:k:${KEY}:2026-11`,
+        scope: 'api_key',
+        scopeId: KEY,
+        period: '2026-11',
+        percent: 75,
+        spendMicros: 750n,
+        appliedMicros: 0n,
+      },
       { type: 'low_balance', balanceMicros: -120n },
     ]);
   });
@@ -40,5 +51,14 @@ describe('low-balance re-arm level', () => {
     expect(lowBalanceRearmMicros(250_000_000n)).toBe(275_000_000n);
     expect(lowBalanceRearmMicros(10_000_005n)).toBe(11_000_005n);
     expect(lowBalanceRearmMicros(10_000_019n)).toBe(11_000_020n);
+  });
+
+  it('lists the budget counters a change added to', () => {
+    expect(
+      countersInRecord(`inc s:a:2026-11 500;inc s:p:${KEY}:2026-11 20;bud s:a:2026-11 50 5000000;low 3`),
+    ).toEqual([
+      { field: 's:a:2026-11', scope: 'account', scopeId: null },
+      { field: `s:p:${KEY}:2026-11`, scope: 'project', scopeId: KEY },
+    ]);
   });
 });

@@ -4,11 +4,16 @@ import { BudgetScope } from '../spend.repository';
 export type RecordedCrossing =
   | {
       type: 'budget';
+      /** The counter's field in the balance hash. */
+      field: string;
       scope: BudgetScope;
       scopeId: string | null;
       period: string;
       percent: number;
+      /** The counter after the change, as reserve read it. */
       spendMicros: bigint;
+      /** What the change added to the counter (its "inc" entry): all its events, duplicates included. */
+      appliedMicros: bigint;
     }
   | { type: 'low_balance'; balanceMicros: bigint };
 
@@ -20,6 +25,11 @@ export function budgetCounterField(scope: BudgetScope, scopeId: string | null, p
   return scope === 'account' ? `s:a:${period}` : `s:${TAG_OF_SCOPE[scope]}:${scopeId}:${period}`;
 }
 
+/** The field holding a counter's reached level, the highest threshold percent crossed (reserve-change.lua). */
+export function reachedLevelField(counterField: string): string {
+  return `r${counterField.slice(1)}`;
+}
+
 function parseField(field: string): { scope: BudgetScope; scopeId: string | null; period: string } | null {
   const match = /^s:([akp]):(?:([0-9a-f-]{36}):)?(\d{4}-\d{2})$/.exec(field);
   if (!match) return null;
@@ -28,19 +38,39 @@ function parseField(field: string): { scope: BudgetScope; scopeId: string | null
   return { scope, scopeId: match[2] ?? null, period: match[3] };
 }
 
+/** The budget counters an alert record's change added to ("inc <field> <delta>" entries). */
+export function countersInRecord(
+  record: string,
+): { field: string; scope: BudgetScope; scopeId: string | null }[] {
+  const counters: { field: string; scope: BudgetScope; scopeId: string | null }[] = [];
+  for (const entry of record.split(';')) {
+    const parts = entry.split(' ');
+    const parsed = parts[0] === 'inc' && parts.length === 3 ? parseField(parts[1]) : null;
+    if (parsed) counters.push({ field: parts[1], scope: parsed.scope, scopeId: parsed.scopeId });
+  }
+  return counters;
+}
+
 /** The crossings in an alert record ("inc ...;bud <field> <percent> <spend>;low <balance>;disarm"). */
 export function parseAlertRecord(record: string): RecordedCrossing[] {
   const crossings: RecordedCrossing[] = [];
-  for (const entry of record.split(';')) {
-    const parts = entry.split(' ');
+  const entries = record.split(';').map((entry) => entry.split(' '));
+  const applied = new Map(
+    entries
+      .filter((parts) => parts[0] === 'inc' && parts.length === 3)
+      .map((parts) => [parts[1], BigInt(parts[2])]),
+  );
+  for (const parts of entries) {
     if (parts[0] === 'bud' && parts.length === 4) {
       const field = parseField(parts[1]);
       if (field)
         crossings.push({
           type: 'budget',
+          field: parts[1],
           ...field,
           percent: Number(parts[2]),
           spendMicros: BigInt(parts[3]),
+          appliedMicros: applied.get(parts[1]) ?? 0n,
         });
     } else if (parts[0] === 'low' && parts.length === 2) {
       crossings.push({ type: 'low_balance', balanceMicros: BigInt(parts[1]) });

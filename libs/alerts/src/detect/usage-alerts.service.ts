@@ -2,13 +2,20 @@ import { CachedBudget, CatalogCache } from '@app/catalog';
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { formatUsd } from '@app/money';
 import { AlertCounter, ChangeAlertRules } from '@app/ledger';
-import { CommittedAlertChange, RaisedAlert, RatedEvent, UsageAlertHook } from '@app/usage';
+import {
+  BudgetCounterRef,
+  CommittedAlertChange,
+  RaisedAlert,
+  RaiseOutcome,
+  RatedEvent,
+  UsageAlertHook,
+} from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import { BudgetThresholdDetails, projectionDetails } from '../alert-details';
 import { AlertRaiser, NewAlert } from '../alert-raiser.service';
 import { monthPeriodOf, percentUsed, previousMonthId, project, thresholdMicros } from '../projections';
 import { SpendRepository } from '../spend.repository';
-import { budgetCounterField, parseAlertRecord } from './alert-record';
+import { budgetCounterField, countersInRecord, parseAlertRecord } from './alert-record';
 import { lowBalanceRearmMicros } from './low-balance';
 
 /** Dedupe key of a budget threshold: once per budget, threshold and UTC month. */
@@ -73,12 +80,21 @@ export class UsageAlertsService implements UsageAlertHook {
     };
   }
 
-  async raise(tx: Tx, batchId: string, changes: readonly CommittedAlertChange[]): Promise<RaisedAlert[]> {
+  countersOf(alertRecord: string): BudgetCounterRef[] {
+    return countersInRecord(alertRecord);
+  }
+
+  async raise(tx: Tx, batchId: string, changes: readonly CommittedAlertChange[]): Promise<RaiseOutcome> {
     const now = new Date();
+    const unreached = new Map<string, Set<string>>();
     const crossings = changes.flatMap((change) =>
-      parseAlertRecord(change.alertRecord).map((crossing) => ({ accountId: change.accountId, crossing })),
+      parseAlertRecord(change.alertRecord).map((crossing) => ({
+        accountId: change.accountId,
+        crossing,
+        counterSpend: change.counterSpend,
+      })),
     );
-    if (crossings.length === 0) return [];
+    if (crossings.length === 0) return { raised: [], unreached };
     const totals = await this.spend.usageTotals(tx, [...new Set(crossings.map((c) => c.accountId))], now);
     const names = await this.scopeNames(
       tx,
@@ -87,7 +103,7 @@ export class UsageAlertsService implements UsageAlertHook {
       ),
     );
     const alerts: NewAlert[] = [];
-    for (const { accountId, crossing } of crossings) {
+    for (const { accountId, crossing, counterSpend } of crossings) {
       const rules = this.catalog.alertRulesOf(accountId);
       const accountTotals = totals.get(accountId);
       if (!rules || !accountTotals) continue;
@@ -113,6 +129,17 @@ export class UsageAlertsService implements UsageAlertHook {
         (candidate) => candidate.scope === crossing.scope && candidate.scopeId === crossing.scopeId,
       );
       if (!budget) continue;
+      // The counter as reserve read it, with this batch's spend replaced by what Postgres kept of it.
+      const spendMicros =
+        crossing.spendMicros -
+        crossing.appliedMicros +
+        (counterSpend.get(crossing.field) ?? crossing.appliedMicros);
+      if (spendMicros < thresholdMicros(budget.amountMicros, crossing.percent)) {
+        // Crossed only by events Postgres dropped as duplicates: not yet; settle re-arms the counter.
+        if (!unreached.has(accountId)) unreached.set(accountId, new Set());
+        unreached.get(accountId)!.add(crossing.field);
+        continue;
+      }
       const details: BudgetThresholdDetails = {
         budget_id: budget.id,
         scope: budget.scope,
@@ -121,8 +148,8 @@ export class UsageAlertsService implements UsageAlertHook {
         period: crossing.period,
         threshold_percent: crossing.percent,
         budget: formatUsd(budget.amountMicros),
-        spend: formatUsd(crossing.spendMicros),
-        percent_used: percentUsed(crossing.spendMicros, budget.amountMicros),
+        spend: formatUsd(spendMicros),
+        percent_used: percentUsed(spendMicros, budget.amountMicros),
         projection,
       };
       alerts.push({
@@ -132,7 +159,7 @@ export class UsageAlertsService implements UsageAlertHook {
         details,
       });
     }
-    return this.raiser.raiseMany(tx, alerts);
+    return { raised: await this.raiser.raiseMany(tx, alerts), unreached };
   }
 
   dispatch(alerts: readonly RaisedAlert[]): Promise<void> {

@@ -18,11 +18,20 @@
   ARGV[1] change key
   ARGV[2] token recorded by Postgres with the committed change ("" when nothing was committed)
   ARGV[3] committed delta in micros (integer string; "0" when nothing was committed)
-  ARGV[4..] spend in micros to add to KEYS[3..] (integer strings)
+  ARGV[4..#KEYS+1] spend in micros to add to KEYS[3..] (integer strings)
+  ARGV[#KEYS+2..] triples: budget counter field, spend in micros Postgres committed for it,
+                  "1" if the committed spend did not reach the thresholds the change crossed
+                  for it (their alerts were not raised: lower its level again), else "0"
 
   Alerts (reserve-change.lua): the change's alert record "<change key>|x" goes with its pending
   entry. If the change is not the one Postgres counted, its budget-counter increments are undone
   and, if it disarmed the low-balance alert and nothing re-armed it since, it is armed again.
+  If it is, each counter given a committed spend gets that instead of what reserve added: events
+  Postgres dropped as duplicates (a gateway retry after the dedupe window) leave no spend behind,
+  exactly as they leave no debit. A counter's reached level ("r:..." field, see reserve) goes back
+  to what it was before the change if the change is not counted or its crossings were not
+  reached ("1"); if a later change raised it further meanwhile, it goes back too (any threshold
+  crossed again is raised once: alerts have dedupe keys).
 
   Reply: {settled (0 or 1), balance after}
 ]]
@@ -37,14 +46,31 @@ local counted = token == ARGV[2] and ARGV[3] ~= '0'
 local alerts = redis.call('HGET', KEYS[2], ARGV[1] .. '|x')
 if alerts then
   redis.call('HDEL', KEYS[2], ARGV[1] .. '|x')
-  if not counted then
-    for entry in string.gmatch(alerts, '[^;]+') do
-      local field, delta = string.match(entry, '^inc (%S+) (%d+)$')
-      if field and delta ~= '0' and redis.call('HEXISTS', KEYS[1], field) == 1 then
+  local committed_spend, unreached = {}, {}
+  for i = #KEYS + 2, #ARGV - 2, 3 do
+    committed_spend[ARGV[i]] = ARGV[i + 1]
+    unreached[ARGV[i]] = ARGV[i + 2] == '1'
+  end
+  for entry in string.gmatch(alerts, '[^;]+') do
+    local field, delta = string.match(entry, '^inc (%S+) (%d+)$')
+    local level_of, level_before = string.match(entry, '^lvl (%S+) (%d+)$')
+    local replace = field and (not counted or (committed_spend[field] or delta) ~= delta)
+    if replace and redis.call('HEXISTS', KEYS[1], field) == 1 then
+      -- Undo what reserve added, then add what Postgres committed (nothing if not counted).
+      if delta ~= '0' then
         redis.call('HINCRBY', KEYS[1], field, '-' .. delta)
-      elseif entry == 'disarm' and redis.call('HGET', KEYS[1], 'lowoff') == ARGV[1] then
-        redis.call('HDEL', KEYS[1], 'lowoff')
       end
+      if counted then
+        redis.call('HINCRBY', KEYS[1], field, committed_spend[field])
+      end
+    elseif level_of and (not counted or unreached[level_of]) then
+      local level_field = 'r' .. string.sub(level_of, 2)
+      local level = redis.call('HGET', KEYS[1], level_field)
+      if level and tonumber(level) > tonumber(level_before) then
+        redis.call('HSET', KEYS[1], level_field, level_before)
+      end
+    elseif not counted and entry == 'disarm' and redis.call('HGET', KEYS[1], 'lowoff') == ARGV[1] then
+      redis.call('HDEL', KEYS[1], 'lowoff')
     end
   end
 end
@@ -56,7 +82,7 @@ local undo = string.sub(applied, 1, 1) == '-' and string.sub(applied, 2) or ('-'
 if applied ~= '0' then
   redis.call('HINCRBY', KEYS[1], 'bal', undo)
 end
-if token == ARGV[2] and ARGV[3] ~= '0' then
+if counted then
   redis.call('HINCRBY', KEYS[1], 'bal', ARGV[3])
   for i = 3, #KEYS do
     if redis.call('EXISTS', KEYS[i]) == 1 then
