@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { JsonResponse } from '../support/api-client';
+import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
 import { scanKeys } from '../support/store-snapshot';
 import { waitFor } from '../support/wait-for';
@@ -569,4 +570,71 @@ describe('API keys: credit limits, revocation and secrets', () => {
       }
     });
   });
+});
+
+/**
+ * A key's spend counter created while one of its batches is committed in Postgres and not yet
+ * settled in Redis (the worker died in between): the counter is read from Postgres with that
+ * batch in it, and the batch's settle must not add it a second time.
+ */
+describe('API keys: a spend counter created between a batch’s commit and its settle', () => {
+  const stack = new BillingStack({ workers: 0 });
+  const workerEnv = () => stack.stores.env({ USAGE_LOCK_DURATION_MS: '2000', RECONCILE_INTERVAL_MS: '0' });
+
+  beforeAll(async () => {
+    await stack.start();
+    await stack.setPrice(PAID_MODEL, '1.00', '1.00');
+  });
+
+  afterAll(() => stack.stop());
+
+  beforeEach(() => clearOfUtcMidnight(), 200_000);
+
+  it('counts the batch once', async () => {
+    const ws = await Workspace.create(stack, 'developer');
+    await stack.grant(ws.accountId, '10.00');
+    const key = await ws.createKey({ limit: { amount: '1.00', period: 'daily' } });
+    const event = (micros: number) => ({
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: PAID_MODEL,
+      prompt_tokens: micros,
+      completion_tokens: 0,
+      api_key_id: key.id,
+    });
+    const authorize = () =>
+      stack.gateway.post('/v1/authorize', {
+        account_id: ws.accountId,
+        model: PAID_MODEL,
+        api_key_id: key.id,
+      });
+    const spent = async () => (await stack.admin.get(`${ws.path}/api-keys/${key.id}`)).body.spend.spent;
+
+    const doomed = new AppProcess('usage-worker', workerEnv());
+    await doomed.start({ FAILPOINT: 'after-commit' });
+    expect((await stack.gateway.post('/v1/usage/events', { events: [event(300_000)] })).status).toBe(202);
+    expect(await doomed.waitForExit()).toBeNull();
+
+    // No counter yet this day: authorize creates it from Postgres, where the batch is committed.
+    expect((await authorize()).body).toEqual({ allowed: true, balance: '9.700000' });
+    expect(await spent()).toBe('0.300000');
+
+    const survivor = new AppProcess('usage-worker', workerEnv());
+    stack.workers.push(survivor);
+    await survivor.start();
+    await stack.drained();
+    expect(await spent()).toBe('0.300000');
+
+    // $0.95 in all: still allowed; $1.00 reached: refused.
+    await stack.gateway.post('/v1/usage/events', { events: [event(650_000)] });
+    await stack.drained();
+    expect((await authorize()).body).toEqual({ allowed: true, balance: '9.050000' });
+    await stack.gateway.post('/v1/usage/events', { events: [event(50_000)] });
+    await stack.drained();
+    expect((await authorize()).body).toMatchObject({
+      allowed: false,
+      reason: 'key_limit_exceeded',
+      key_spent: '1.000000',
+    });
+  }, 60_000);
 });

@@ -2,8 +2,25 @@ import { CachedApiKey, CatalogCache, KeyLimitPeriod } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
+import Redis, { Result } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SpendPeriod, spendPeriodAt } from './key-spend-period';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** create-key-spend-counter.lua: the counter's value, or null to read again. */
+    createKeySpendCounter(
+      counterKey: string,
+      balanceKey: string,
+      pendingKey: string,
+      spentMicros: string,
+      ttlSeconds: string,
+      gen: string,
+      ...committedChangeKeys: string[]
+    ): Result<string | null, Context>;
+  }
+}
 
 export interface KeySpend {
   period: SpendPeriod;
@@ -14,11 +31,20 @@ export interface KeySpend {
 const COUNTER_GRACE_SECONDS = 86_400;
 
 /**
+ * Reads of Postgres before a counter is created anyway: each is retried only because a batch of
+ * the account was reserved or settled meanwhile, so a busy account may need a few.
+ */
+const LOAD_ATTEMPTS = 8;
+
+let createCounterSource: string | undefined;
+
+/**
  * What an API key spent in its current limit period. The usage worker adds committed spend to
  * the Redis counter when it settles a batch (settle-change.lua); a counter that does not exist
  * yet (first look this period, or Redis lost) is loaded from Postgres, which holds every
- * committed event. A batch settling between that read and the SET NX is not counted: limits are
- * soft by that much, as they already are by the requests still running.
+ * committed event, with create-key-spend-counter.lua: batches that committed before that read
+ * and settle after it are not counted again, and none is missed. Limits stay soft by the
+ * requests still running, as any limit checked before the usage is known.
  */
 @Injectable()
 export class KeySpendStore {
@@ -29,7 +55,13 @@ export class KeySpendStore {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly keys: RedisKeys,
     private readonly catalog: CatalogCache,
-  ) {}
+  ) {
+    // Once per client. Not `in`: the augmentation types the command as present on every client.
+    if (!Object.hasOwn(redis, 'createKeySpendCounter')) {
+      createCounterSource ??= readFileSync(join(__dirname, 'create-key-spend-counter.lua'), 'utf8');
+      redis.defineCommand('createKeySpendCounter', { numberOfKeys: 3, lua: createCounterSource });
+    }
+  }
 
   /** Spend in the key's limit period containing `nowMs`; null for keys without a limit. */
   async current(key: CachedApiKey, nowMs = Date.now()): Promise<KeySpend | null> {
@@ -63,12 +95,42 @@ export class KeySpendStore {
   }
 
   private async load(key: CachedApiKey, period: SpendPeriod, counter: string): Promise<bigint> {
-    const [{ spent }] = await this.database.sql<{ spent: bigint }[]>`
-      select coalesce(sum(cost_micros), 0)::bigint as spent from usage_events
-      where account_id = ${key.accountId} and api_key_id = ${key.id}
-        and occurred_at >= ${period.start} and occurred_at < ${period.end}`;
-    const ttl = Math.ceil((period.end.getTime() - Date.now()) / 1000) + COUNTER_GRACE_SECONDS;
-    await this.redis.set(counter, spent.toString(), 'EX', Math.max(ttl, 60), 'NX');
-    return BigInt((await this.redis.get(counter)) ?? spent.toString());
+    const balance = this.keys.balance(key.accountId);
+    const pending = this.keys.pending(key.accountId);
+    for (let attempt = 1; ; attempt++) {
+      // One MULTI: the pending entries as of that gen.
+      const read = await this.redis.multi().hget(balance, 'gen').hkeys(pending).exec();
+      const gen = (read?.[0]?.[1] as string | null) ?? '';
+      const changeKeys = ((read?.[1]?.[1] as string[] | undefined) ?? []).filter(
+        (field) => !field.includes('|'),
+      );
+      // One statement, one snapshot: the spend, and which pending batches it includes (their
+      // usage ledger rows, keyed as libs/usage's usageLedgerKey writes them).
+      const [{ spent, committed }] = await this.database.sql<{ spent: bigint; committed: string[] }[]>`
+        select
+          (select coalesce(sum(cost_micros), 0)::bigint from usage_events
+           where account_id = ${key.accountId} and api_key_id = ${key.id}
+             and occurred_at >= ${period.start} and occurred_at < ${period.end}) as spent,
+          (select coalesce(array_agg(c.change_key), '{}') from unnest(${changeKeys}::text[]) as c(change_key)
+           where exists (select 1 from ledger_entries
+                         where idempotency_key = 'usage:' || c.change_key || ':' || ${key.accountId})) as committed`;
+      const ttl = Math.max(Math.ceil((period.end.getTime() - Date.now()) / 1000) + COUNTER_GRACE_SECONDS, 60);
+      if (attempt === LOAD_ATTEMPTS) {
+        // Still moving: create it as read. A batch settling between the read and now may be
+        // counted twice or not at all; limits are soft by that much.
+        await this.redis.set(counter, spent.toString(), 'EX', ttl, 'NX');
+        return BigInt((await this.redis.get(counter)) ?? spent.toString());
+      }
+      const value = await this.redis.createKeySpendCounter(
+        counter,
+        balance,
+        pending,
+        spent.toString(),
+        String(ttl),
+        gen,
+        ...committed,
+      );
+      if (value !== null) return BigInt(value);
+    }
   }
 }

@@ -10,7 +10,9 @@
   A settled usage change also adds its spend to the account's API-key spend counters
   (KEYS[3..], amounts ARGV[4..]), exactly once: only on a token match, which happens once per
   committed change. Only counters that exist are touched; a missing one is loaded from Postgres
-  by whoever reads it (libs/access), which already includes this change.
+  by whoever reads it (libs/access), which already includes this change. A counter created from
+  a Postgres read that already included this change while it was pending is named in the
+  pending hash's "<change key>|k" (create-key-spend-counter.lua): it is not added to again.
 
   KEYS[1] balance hash {bal, gen}
   KEYS[2] pending hash
@@ -40,6 +42,11 @@ if not pending then
   return {0, redis.call('HGET', KEYS[1], 'bal') or ''}
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
+local loaded_with = redis.call('HGET', KEYS[2], ARGV[1] .. '|k')
+if loaded_with then
+  redis.call('HDEL', KEYS[2], ARGV[1] .. '|k')
+  loaded_with = ' ' .. loaded_with .. ' '
+end
 
 local applied, token = string.match(pending, '^(-?%d+):(.*)$')
 local counted = token == ARGV[2] and ARGV[3] ~= '0'
@@ -85,7 +92,8 @@ end
 if counted then
   redis.call('HINCRBY', KEYS[1], 'bal', ARGV[3])
   for i = 3, #KEYS do
-    if redis.call('EXISTS', KEYS[i]) == 1 then
+    local included = loaded_with and string.find(loaded_with, ' ' .. KEYS[i] .. ' ', 1, true)
+    if not included and redis.call('EXISTS', KEYS[i]) == 1 then
       redis.call('INCRBY', KEYS[i], ARGV[i + 1])
     end
   end
