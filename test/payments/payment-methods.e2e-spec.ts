@@ -288,7 +288,49 @@ describe('payment methods: cards saved through SetupIntents', () => {
       );
     });
 
-    it('removing the default card leaves no default, so a purchase without a card id has none', async () => {
+    it('removing the default card makes the newest remaining card the default, here and in Stripe', async () => {
+      const ws = await Workspace.create(stack);
+      const oldest = await addCard(ws, 'pm_card_visa');
+      const newest = await addCard(ws, 'pm_card_mastercard');
+      const sut = await addCard(ws, 'pm_card_amex');
+      expect((await stack.admin.post(`${ws.path}/payment-methods/${sut.id}/default`)).status).toBe(200);
+
+      expect((await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`)).status).toBe(204);
+
+      expect(await listCards(ws)).toEqual([
+        { ...newest, is_default: true },
+        { ...oldest, is_default: false },
+      ]);
+      const [customer] = await customersOf(ws.accountId);
+      expect(customer.invoice_settings.default_payment_method).toBe(newest.id);
+      const audit = await stack.admin.get(
+        `${ws.path}/audit-log?limit=100&action=payment_method.default_changed`,
+      );
+      expect(audit.body.entries[0]).toMatchObject({
+        target: { type: 'payment_method', id: newest.id },
+        before: { id: sut.id },
+        after: { id: newest.id, is_default: true },
+      });
+      // A purchase without a card id is charged to it.
+      const purchase = await stack.admin.post(
+        `${ws.path}/purchases`,
+        { amount: '10.00' },
+        { 'idempotency-key': randomUUID() },
+      );
+      expect(purchase.body.payment_method).toMatchObject({ id: newest.id, brand: 'mastercard' });
+    });
+
+    it('removing a card that is not the default leaves the default where it is', async () => {
+      const ws = await Workspace.create(stack);
+      const first = await addCard(ws, 'pm_card_visa');
+      const sut = await addCard(ws, 'pm_card_mastercard');
+
+      await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);
+
+      expect(await listCards(ws)).toEqual([{ ...first, is_default: true }]);
+    });
+
+    it('removing the only card leaves no default, so a purchase without a card id has none', async () => {
       const ws = await Workspace.create(stack);
       const sut = await addCard(ws);
       await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);

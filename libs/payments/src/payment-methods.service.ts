@@ -1,7 +1,7 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
 import { STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
@@ -26,6 +26,8 @@ const COLUMNS = 'id, account_id, brand, last4, exp_month, exp_year, is_default, 
  */
 @Injectable()
 export class PaymentMethodsService {
+  private readonly logger = new Logger(PaymentMethodsService.name);
+
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     @Inject(STRIPE) private readonly stripe: Stripe,
@@ -162,9 +164,24 @@ export class PaymentMethodsService {
       if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
     });
     await this.markDetached(accountId, card.id, actor);
+    if (!card.is_default) return;
+    // Stripe cleared the customer's default with the detach; show the card that took its place.
+    const promoted = await this.defaultOf(accountId);
+    if (!promoted) return;
+    const customer = await this.customers.customerOf(accountId);
+    await this.stripe.customers
+      .update(customer, { invoice_settings: { default_payment_method: promoted.id } })
+      .catch((error: unknown) =>
+        // Informational in Stripe: charges name the card. The card is removed either way.
+        this.logger.warn(`default card of customer ${customer} not updated in Stripe: ${error}`),
+      );
   }
 
-  /** Forgets a card detached in Stripe (our call or payment_method.detached). Idempotent. */
+  /**
+   * Forgets a card detached in Stripe (our call or payment_method.detached). Idempotent. If it was
+   * the default, the newest remaining card becomes the default, so auto-reload keeps a card to
+   * charge while the account has one (as the first card saved becomes the default).
+   */
   async markDetached(
     accountId: string,
     paymentMethodId: string,
@@ -172,11 +189,12 @@ export class PaymentMethodsService {
     tx?: Tx,
   ): Promise<boolean> {
     const run = async (t: Tx) => {
+      await this.lockAccount(t, accountId);
       const [row] = await t<PaymentMethodRecord[]>`
-        update payment_methods set detached_at = now(), is_default = false
-        where id = ${paymentMethodId} and account_id = ${accountId} and detached_at is null
-        returning ${t.unsafe(COLUMNS)}`;
+        select ${t.unsafe(COLUMNS)} from payment_methods
+        where id = ${paymentMethodId} and account_id = ${accountId} and detached_at is null`;
       if (!row) return false;
+      await t`update payment_methods set detached_at = now(), is_default = false where id = ${row.id}`;
       await this.audit.record(t, {
         accountId,
         actor,
@@ -186,9 +204,35 @@ export class PaymentMethodsService {
         before: cardView(row),
         after: null,
       });
+      if (row.is_default) await this.promoteNewest(t, accountId, row, actor);
       return true;
     };
     return tx ? run(tx) : this.database.sql.begin(run);
+  }
+
+  /** Makes the newest saved card the default after the default `removed` went. */
+  private async promoteNewest(
+    tx: Tx,
+    accountId: string,
+    removed: PaymentMethodRecord,
+    actor: AuditActor,
+  ): Promise<void> {
+    const [promoted] = await tx<PaymentMethodRecord[]>`
+      update payment_methods set is_default = true
+      where id = (select id from payment_methods where account_id = ${accountId} and detached_at is null
+                  order by created_at desc, id desc limit 1)
+      returning ${tx.unsafe(COLUMNS)}`;
+    if (!promoted) return;
+    await this.cardChanged(tx, accountId);
+    await this.audit.record(tx, {
+      accountId,
+      actor,
+      action: 'payment_method.default_changed',
+      targetType: 'payment_method',
+      targetId: promoted.id,
+      before: cardView(removed),
+      after: cardView(promoted),
+    });
   }
 
   /** A new default card ends an auto-reload pause and its failure count. */
