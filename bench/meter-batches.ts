@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     readsInstance: false,
   });
   const database = openDatabase(stack.databaseUrl, 4);
-  const redis = openRedis(stack.config.redisUrl);
+  const redis = openRedis({ REDIS_URL: stack.config.redisUrl, REDIS_CLUSTER: false });
   let catalog: CatalogCache | undefined;
   try {
     await stack.setUpStores();

@@ -1,6 +1,7 @@
+import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
-import { OwnRedisServer } from '../support/redis-server';
+import { OwnRedisCluster } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
 import { CreatedKey, Workspace } from '../support/workspace';
 
@@ -8,19 +9,21 @@ import { CreatedKey, Workspace } from '../support/workspace';
 const MODEL = 'openai/gpt-4o-mini';
 
 /**
- * T6: the whole pipeline on Redis in cluster mode (one node holding every slot). Such a server
- * refuses any script or multi-key command whose keys are in different slots (CROSSSLOT), so
- * every Redis path exercised here (ingest's dedupe markers and BullMQ's queue scripts, the
- * worker's reserve and settle per account with budget and key-spend counters, the alert email
- * queue, authorize and balance reads, the reconciler) keeps each call within one hash tag.
+ * T6: the whole pipeline on a Redis Cluster of three masters, the apps connected with
+ * REDIS_CLUSTER=true. A cluster refuses any script or multi-key command whose keys are in
+ * different slots (CROSSSLOT) and a pipeline whose keys are on different nodes, so every Redis
+ * path exercised here (ingest's dedupe markers and BullMQ's queue scripts, the worker's reserve
+ * and settle per account with budget and key-spend counters, the alert email queue, authorize
+ * and balance reads, key-spend counter creation, the reconciler) keeps each call within one hash
+ * tag, and the calls of a batch that span accounts go to each node they belong to.
  */
 describe('Redis Cluster: every script and command stays in one slot', () => {
-  const redisServer = new OwnRedisServer({ cluster: true });
+  const redisServer = new OwnRedisCluster();
   let stack: BillingStack;
 
   beforeAll(async () => {
     await redisServer.start();
-    stack = new BillingStack({ workers: 2, redisUrl: redisServer.url });
+    stack = new BillingStack({ workers: 2, redisUrl: redisServer.url, redisCluster: true });
     await stack.start();
     await stack.setPrice(MODEL, '1.00', '1.00');
   });
@@ -94,5 +97,16 @@ describe('Redis Cluster: every script and command stays in one slot', () => {
     const reconcile = await stack.admin.post('/v1/admin/reconcile', {});
     expect(reconcile.status).toBe(200);
     expect(reconcile.body).toMatchObject({ drifted: 0, drift: '0.000000' });
+
+    // The accounts' keys, the dedupe markers and the queues are spread over all three nodes.
+    for (const node of redisServer.nodes) {
+      const client = new Redis(node.url);
+      try {
+        const [, keys] = await client.scan('0', 'MATCH', `${stack.stores.prefix}:*`, 'COUNT', 100_000);
+        expect(keys.length).toBeGreaterThan(0);
+      } finally {
+        client.disconnect();
+      }
+    }
   });
 });

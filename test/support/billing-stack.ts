@@ -16,6 +16,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   workerEnv?: Record<string, string>;
   redisUrl?: string;
+  /** `redisUrl` names a node of a Redis Cluster (REDIS_CLUSTER=true for the apps). */
+  redisCluster?: boolean;
   /**
    * Also run the Stripe-compatible test server (apps/stripe-server) as a process of the stack,
    * with its webhooks going to the api app, and point api and workers at it.
@@ -105,7 +107,7 @@ export class BillingStack {
   appEnv: Record<string, string> = {};
 
   constructor(private readonly options: StackOptions = {}) {
-    this.stores = new TestStores(options.redisUrl);
+    this.stores = new TestStores(options.redisUrl, options.redisCluster);
   }
 
   async start(): Promise<this> {

@@ -8,14 +8,17 @@ import { waitFor } from './wait-for';
 
 /**
  * A Redis server of the test's own, to restart empty without touching the shared one. With
- * `cluster`, it is a one-node Redis Cluster holding every slot: a plain client works against it,
- * and it refuses, as any Cluster does, a script or command whose keys are in different slots.
+ * `cluster`, it is a node of a Redis Cluster, by default a one-node cluster holding every slot: a
+ * plain client works against it, and it refuses, as any Cluster does, a script or command whose
+ * keys are in different slots.
  */
 export class OwnRedisServer {
   private child: ChildProcess | null = null;
   port = 0;
+  /** The cluster bus port: set, since the default (port + 10000) may be past 65535. */
+  busPort = 0;
 
-  constructor(private readonly options: { cluster?: boolean } = {}) {}
+  constructor(private readonly options: { cluster?: boolean; slots?: [first: number, last: number] } = {}) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -23,10 +26,18 @@ export class OwnRedisServer {
 
   async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
+    if (!this.busPort) this.busPort = await freePort();
     const nodesFile = join(tmpdir(), `redis-test-nodes-${this.port}.conf`);
     rmSync(nodesFile, { force: true });
     const cluster = this.options.cluster
-      ? ['--cluster-enabled', 'yes', '--cluster-config-file', nodesFile]
+      ? [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          nodesFile,
+          '--cluster-port',
+          String(this.busPort),
+        ]
       : [];
     this.child = spawn(
       'redis-server',
@@ -54,12 +65,9 @@ export class OwnRedisServer {
         { what: 'own redis-server to accept connections' },
       );
       if (this.options.cluster) {
-        await probe.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-        await waitFor(
-          () => probe.call('CLUSTER', 'INFO') as Promise<string>,
-          (info) => info.includes('cluster_state:ok'),
-          { what: 'the one-node cluster to serve its slots' },
-        );
+        const [first, last] = this.options.slots ?? [0, 16383];
+        await probe.call('CLUSTER', 'ADDSLOTSRANGE', String(first), String(last));
+        if (!this.options.slots) await waitForClusterOk(this.url, 1);
       }
     } finally {
       probe.disconnect();
@@ -74,5 +82,51 @@ export class OwnRedisServer {
     this.child.kill('SIGKILL');
     await exited;
     this.child = null;
+  }
+}
+
+/** Redis Cluster of three masters of the test's own, the 16,384 slots split between them. */
+export class OwnRedisCluster {
+  readonly nodes = [
+    new OwnRedisServer({ cluster: true, slots: [0, 5460] }),
+    new OwnRedisServer({ cluster: true, slots: [5461, 10922] }),
+    new OwnRedisServer({ cluster: true, slots: [10923, 16383] }),
+  ];
+
+  /** The node clients start from; they learn the others from it. */
+  get url(): string {
+    return this.nodes[0].url;
+  }
+
+  async start(): Promise<this> {
+    await Promise.all(this.nodes.map((node) => node.start()));
+    const first = new Redis(this.url);
+    try {
+      for (const node of this.nodes.slice(1)) {
+        await first.call('CLUSTER', 'MEET', '127.0.0.1', String(node.port), String(node.busPort));
+      }
+    } finally {
+      first.disconnect();
+    }
+    for (const node of this.nodes) await waitForClusterOk(node.url, this.nodes.length);
+    return this;
+  }
+
+  async kill(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.kill()));
+  }
+}
+
+/** Until the node at `url` serves every slot and knows `nodes` nodes. */
+async function waitForClusterOk(url: string, nodes: number): Promise<void> {
+  const probe = new Redis(url);
+  try {
+    await waitFor(
+      () => probe.call('CLUSTER', 'INFO') as Promise<string>,
+      (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${nodes}\r`),
+      { what: `the cluster seen from ${url} to serve every slot with ${nodes} node(s)` },
+    );
+  } finally {
+    probe.disconnect();
   }
 }

@@ -1,9 +1,9 @@
 import { migrateDatabase } from '@app/db';
 import { QueueName } from '@app/queue';
-import { RedisKeys } from '@app/redis';
+import { openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import { Cluster } from 'ioredis';
 import postgres from 'postgres';
 
 export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -23,10 +23,15 @@ export class TestStores {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   sql!: TestSql;
-  redis!: Redis;
+  /** A plain client, or a Cluster client for a stack on a Redis Cluster. */
+  redis!: RedisClient;
   private usageQueue: Queue | undefined;
 
-  constructor(redisUrl = REDIS_URL) {
+  constructor(
+    redisUrl = REDIS_URL,
+    /** `redisUrl` names a node of a Redis Cluster: the apps and the test connect to the cluster. */
+    readonly redisCluster = false,
+  ) {
     const url = new URL(PG_ADMIN_URL);
     url.pathname = `/${this.name}`;
     this.databaseUrl = url.toString();
@@ -40,7 +45,10 @@ export class TestStores {
       types: { bigint: postgres.BigInt },
       onnotice: () => undefined,
     });
-    this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 3 });
+    this.redis = openRedis(
+      { REDIS_URL: this.redisUrl, REDIS_CLUSTER: this.redisCluster },
+      { enableAutoPipelining: false, maxRetriesPerRequest: 3 },
+    );
     return this;
   }
 
@@ -58,12 +66,18 @@ export class TestStores {
   }
 
   async deleteRedisKeys(): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await this.redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    // On a Cluster every master holds some of the keys; each key is unlinked on its own (slots differ).
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${this.prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length === 0) continue;
+        if (this.redis instanceof Cluster) await Promise.all(keys.map((key) => this.redis.unlink(key)));
+        else await this.redis.unlink(...keys);
+      } while (cursor !== '0');
+    }
   }
 
   /** Environment for the apps under test. */
@@ -72,6 +86,7 @@ export class TestStores {
       NODE_ENV: 'test',
       DATABASE_URL: this.databaseUrl,
       REDIS_URL: this.redisUrl,
+      REDIS_CLUSTER: String(this.redisCluster),
       REDIS_PREFIX: this.prefix,
       ADMIN_TOKEN: TEST_ADMIN_TOKEN,
       GATEWAY_TOKENS: TEST_GATEWAY_TOKEN,

@@ -23,7 +23,7 @@ export class IngestModule {
         AuthModule.forRoot({ adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS }),
         AccessModule.forRoot(freeModelLimitsFromEnv(config)),
         BullModule.forRoot({
-          connection: openRedis(config.REDIS_URL),
+          connection: openRedis(config),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
         }),
         UsageModule.forIngest({

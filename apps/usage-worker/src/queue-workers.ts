@@ -36,7 +36,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   async onApplicationBootstrap(): Promise<void> {
     const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
     for (const queueName of Object.values(QueueName)) {
-      const queue = new Queue(queueName, { connection: openBullRedis(this.config.REDIS_URL), prefix });
+      const queue = new Queue(queueName, { connection: openBullRedis(this.config), prefix });
       this.queues.push(queue);
       this.metrics.watchQueue(queueName, () =>
         queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
@@ -47,7 +47,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
           ? this.config.PAYMENTS_LOCK_DURATION_MS
           : this.config.USAGE_LOCK_DURATION_MS;
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
-        connection: openBullRedis(this.config.REDIS_URL),
+        connection: openBullRedis(this.config),
         prefix,
         concurrency:
           queueName === QueueName.Usage ? this.config.USAGE_WORKER_CONCURRENCY : (settings.concurrency ?? 1),

@@ -30,7 +30,7 @@ export class UsageWorkerModule {
         AuthModule.forRoot({ adminToken: '', gatewayTokens: [] }),
         // Producers only (usage batches add auto-reload jobs); QueueWorkers runs the consumers.
         BullModule.forRoot({
-          connection: openRedis(config.REDIS_URL),
+          connection: openRedis(config),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
         }),
         // Budget and low-balance alerts found in the deducting Lua call, inserted in the batch's transaction.

@@ -2,9 +2,8 @@ import { AuditActor, AuditLogService } from '@app/audit';
 import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 
 export interface AlertSettingsRecord {
   account_id: string;
@@ -27,7 +26,7 @@ const COLUMNS = 'account_id, low_balance_micros, non_essential_enabled, recipien
 export class AlertSettingsService {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,

@@ -2,9 +2,8 @@ import { AuditActor, AuditLogService } from '@app/audit';
 import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 import { budgetCounterField, reachedLevelField } from './detect/alert-record';
 import { monthPeriodOf } from './projections';
 import { BudgetScope } from './spend.repository';
@@ -48,7 +47,7 @@ const COLUMNS =
 export class BudgetsService {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,

@@ -1,7 +1,6 @@
 import { DATABASE, DatabaseHandle } from '@app/db';
-import { REDIS, RedisKeys } from '@app/redis';
+import { duplicateRedis, REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import Redis from 'ioredis';
 import {
   CachedAccount,
   CachedAlertRules,
@@ -100,17 +99,17 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private syncedFrom: Date | null = null;
   private running: Promise<void> | null = null;
   private rerun = false;
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private poll: NodeJS.Timeout | null = null;
 
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.subscriber = this.redis.duplicate({ enableAutoPipelining: false });
+    this.subscriber = duplicateRedis(this.redis, { enableAutoPipelining: false });
     this.subscriber.on(
       'message',
       () => void this.sync().catch((error) => this.logger.warn(`catalog sync failed: ${error}`)),

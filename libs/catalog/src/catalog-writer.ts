@@ -1,9 +1,8 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
 import { formatUsd, TokenPrices } from '@app/money';
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 import { AccountTier, CachedAccount, PriceVersion } from './catalog-types';
 
 export interface NewAccountInput {
@@ -56,7 +55,7 @@ export interface NewPriceInput extends TokenPrices {
 export class CatalogWriter {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly audit: AuditLogService,
   ) {}

@@ -16,6 +16,11 @@ export const baseEnvSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/billing'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** REDIS_URL names a node of a Redis Cluster: connect to the cluster (every script stays in one slot). */
+  REDIS_CLUSTER: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true'),
   /** Prefix of every Redis key and BullMQ queue, so several deployments or test runs can share one Redis. */
   REDIS_PREFIX: z
     .string()

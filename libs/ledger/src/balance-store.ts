@@ -1,6 +1,5 @@
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis from 'ioredis';
 import { BalanceRepository, BalanceSeed } from './balance-repository';
 import { defineLedgerScripts, ReserveReply } from './ledger-scripts';
 
@@ -74,7 +73,7 @@ export interface Settlement {
 @Injectable()
 export class BalanceStore {
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly balances: BalanceRepository,
   ) {
@@ -111,11 +110,10 @@ export class BalanceStore {
   }
 
   async settle(settlements: readonly Settlement[]): Promise<void> {
-    if (settlements.length === 0) return;
-    const pipeline = this.redis.pipeline();
-    for (const s of settlements) {
+    const balanceKey = (change: { accountId: string }) => this.keys.balance(change.accountId);
+    await sendEach(this.redis, settlements, balanceKey, (commands, s) => {
       const spend = s.keySpend ?? [];
-      pipeline.settleChangeWithSpend(
+      return commands.settleChangeWithSpend(
         2 + spend.length,
         this.keys.balance(s.accountId),
         this.keys.pending(s.accountId),
@@ -130,8 +128,7 @@ export class BalanceStore {
           entry.unreached ? '1' : '0',
         ]),
       );
-    }
-    throwPipelineErrors(await pipeline.exec());
+    });
   }
 
   /** The balance gateways see; loaded from Postgres when Redis has none. Null for unknown accounts. */
@@ -150,11 +147,10 @@ export class BalanceStore {
     seeds: Map<string, BalanceSeed>,
     counterSeeds: Map<PendingChange, bigint[]> = new Map(),
   ): Promise<ReserveReply[]> {
-    if (changes.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const change of changes) {
+    const balanceKey = (change: PendingChange) => this.keys.balance(change.accountId);
+    return (await sendEach(this.redis, changes, balanceKey, (commands, change) => {
       const seed = seeds.get(change.accountId);
-      pipeline.reserveChange(
+      return commands.reserveChange(
         this.keys.balance(change.accountId),
         this.keys.pending(change.accountId),
         change.changeKey,
@@ -165,8 +161,7 @@ export class BalanceStore {
         seed?.reloads ?? '',
         ...alertArgs(change.alerts, counterSeeds.get(change)),
       );
-    }
-    return throwPipelineErrors(await pipeline.exec()) as ReserveReply[];
+    })) as ReserveReply[];
   }
 }
 
@@ -187,12 +182,4 @@ function alertArgs(rules: ChangeAlertRules | undefined, seeds: bigint[] | undefi
     );
   });
   return args;
-}
-
-export function throwPipelineErrors(results: [Error | null, unknown][] | null): unknown[] {
-  if (!results) throw new Error('Redis pipeline was aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Redis, { ChainableCommander, Result } from 'ioredis';
+import { RedisClient } from '@app/redis';
+import { ChainableCommander, Result } from 'ioredis';
 
 type ReserveReply = [
   status: 'missing' | 'created' | 'exists',
@@ -46,6 +47,11 @@ declare module 'ioredis' {
       gen: string,
       balance: string,
     ): Result<string, Context>;
+    /** read-balance-state.lua: [balance, gen, pending count]. */
+    readBalanceState(
+      balanceKey: string,
+      pendingKey: string,
+    ): Result<[string | null, string | null, number], Context>;
   }
 }
 
@@ -55,6 +61,7 @@ const SCRIPTS = {
   settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined },
   seedBalance: { file: 'seed-balance.lua', keys: 1 },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
+  readBalanceState: { file: 'read-balance-state.lua', keys: 2 },
 } as const;
 
 /**
@@ -79,7 +86,7 @@ function scriptSource(file: string): string {
 }
 
 /** Registers the ledger's Lua scripts on a connection (EVALSHA with automatic fallback to EVAL). */
-export function defineLedgerScripts(redis: Redis): Redis {
+export function defineLedgerScripts<Client extends RedisClient>(redis: Client): Client {
   for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
     if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua: scriptSource(file) });
   }

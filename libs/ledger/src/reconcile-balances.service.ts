@@ -1,9 +1,7 @@
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import Redis from 'ioredis';
-import { throwPipelineErrors } from './balance-store';
 import { defineLedgerScripts } from './ledger-scripts';
 
 const PAGE_SIZE = 1000;
@@ -31,7 +29,7 @@ export class ReconcileBalancesService {
 
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly metrics: BillingMetrics,
   ) {
@@ -63,23 +61,21 @@ export class ReconcileBalancesService {
   }
 
   private async reconcilePage(accountIds: string[], report: ReconcileReport): Promise<void> {
-    const read = this.redis.pipeline();
-    for (const id of accountIds) {
-      read.hmget(this.keys.balance(id), 'bal', 'gen');
-      read.hlen(this.keys.pending(id));
-    }
-    const replies = throwPipelineErrors(await read.exec());
+    const replies = await sendEach(
+      this.redis,
+      accountIds,
+      (id) => this.keys.balance(id),
+      (commands, id) => commands.readBalanceState(this.keys.balance(id), this.keys.pending(id)),
+    );
     // Postgres is read after Redis: see the class comment.
     const rows = await this.database.sql<{ account_id: string; balance_micros: bigint }[]>`
       select account_id, sum(balance_micros)::bigint as balance_micros from account_balances
       where account_id = any(${accountIds}::uuid[]) group by account_id`;
     const postgres = new Map(rows.map((row) => [row.account_id, row.balance_micros]));
 
-    const repair = this.redis.pipeline();
-    const repairing: string[] = [];
+    const repairing: { id: string; gen: string; truth: bigint }[] = [];
     accountIds.forEach((id, index) => {
-      const [bal, gen] = replies[index * 2] as [string | null, string | null];
-      const pending = replies[index * 2 + 1] as number;
+      const [bal, gen, pending] = replies[index] as [string | null, string | null, number];
       const truth = postgres.get(id);
       report.accountsChecked++;
       if (bal === null || truth === undefined) return; // not loaded: the next use loads it from Postgres
@@ -91,11 +87,16 @@ export class ReconcileBalancesService {
       if (drift === 0n) return;
       report.drifted++;
       report.driftMicros += drift < 0n ? -drift : drift;
-      repair.repairBalance(this.keys.balance(id), this.keys.pending(id), gen ?? '0', truth.toString());
-      repairing.push(id);
+      repairing.push({ id, gen: gen ?? '0', truth });
     });
     if (repairing.length === 0) return;
-    const outcomes = throwPipelineErrors(await repair.exec()) as string[];
+    const outcomes = (await sendEach(
+      this.redis,
+      repairing,
+      ({ id }) => this.keys.balance(id),
+      (commands, { id, gen, truth }) =>
+        commands.repairBalance(this.keys.balance(id), this.keys.pending(id), gen, truth.toString()),
+    )) as string[];
     const repaired = outcomes.filter((outcome) => outcome === 'repaired').length;
     report.repaired += repaired;
     this.metrics.reconcileRepairs.inc(repaired);

@@ -1,9 +1,8 @@
 import { Public, withDeadline } from '@app/http';
 import { DATABASE, DatabaseHandle } from '@app/db';
-import { REDIS } from '@app/redis';
+import { REDIS, RedisClient } from '@app/redis';
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import Redis from 'ioredis';
 
 @ApiExcludeController()
 @Public()
@@ -11,7 +10,7 @@ import Redis from 'ioredis';
 export class HealthController {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
   ) {}
 
   /** Liveness: the process answers. */

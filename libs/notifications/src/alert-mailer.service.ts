@@ -1,9 +1,8 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { alertEmailJobId, JobName, QUEUE_SETTINGS, QueueName, SendAlertEmailPayload } from '@app/queue';
-import { openRedis, RedisKeys } from '@app/redis';
+import { openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import Redis from 'ioredis';
 
 /**
  * Hands raised alerts to the email worker: one job per alert on the `emails` queue, id
@@ -14,7 +13,7 @@ import Redis from 'ioredis';
 @Injectable()
 export class AlertMailer implements OnApplicationShutdown {
   private queue: Queue | null = null;
-  private connection: Redis | null = null;
+  private connection: RedisClient | null = null;
 
   constructor(@Inject(APP_CONFIG) private readonly config: BaseEnv) {}
 
@@ -34,7 +33,7 @@ export class AlertMailer implements OnApplicationShutdown {
   emails(): Queue {
     if (!this.queue) {
       // Fails fast while Redis is down (the caller's transaction already committed; the sweep catches up).
-      this.connection = openRedis(this.config.REDIS_URL, { enableAutoPipelining: false });
+      this.connection = openRedis(this.config, { enableAutoPipelining: false });
       this.queue = new Queue(QueueName.Emails, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),

@@ -1,13 +1,102 @@
-import Redis, { RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import Redis, { ChainableCommander, Cluster, RedisOptions } from 'ioredis';
+
+/** A connection to the product's Redis: one server, or a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: `REDIS_URL`, and whether it names a node of a Redis Cluster (`REDIS_CLUSTER`). */
+export interface RedisTarget {
+  REDIS_URL: string;
+  REDIS_CLUSTER: boolean;
+}
 
 /**
  * One place that opens Redis connections. BullMQ workers need maxRetriesPerRequest: null
  * (blocking commands); every other connection fails fast so a request never hangs on Redis.
+ * With REDIS_CLUSTER the URL names any node (with its credentials); the client learns the rest.
  */
-export function openRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { enableAutoPipelining: true, maxRetriesPerRequest: 2, ...options });
+export function openRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
+  const settings: RedisOptions = { enableAutoPipelining: true, maxRetriesPerRequest: 2, ...options };
+  return target.REDIS_CLUSTER
+    ? openCluster(target.REDIS_URL, settings)
+    : new Redis(target.REDIS_URL, settings);
 }
 
-export function openBullRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false });
+export function openBullRedis(target: RedisTarget): RedisClient {
+  const settings: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: false };
+  return target.REDIS_CLUSTER
+    ? openCluster(target.REDIS_URL, settings)
+    : new Redis(target.REDIS_URL, settings);
+}
+
+/** A second connection to the same Redis with other options (e.g. for SUBSCRIBE). */
+export function duplicateRedis(redis: RedisClient, options: RedisOptions): RedisClient {
+  if (!(redis instanceof Cluster)) return redis.duplicate(options);
+  const { enableAutoPipelining, ...redisOptions } = options;
+  return redis.duplicate(undefined, {
+    ...redis.options,
+    ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
+    redisOptions: { ...redis.options.redisOptions, ...redisOptions },
+  });
+}
+
+function openCluster(url: string, options: RedisOptions): Cluster {
+  const { enableAutoPipelining, enableReadyCheck, ...redisOptions } = options;
+  const seed = new URL(url);
+  return new Cluster([{ host: seed.hostname, port: Number(seed.port || 6379) }], {
+    enableAutoPipelining,
+    enableReadyCheck,
+    redisOptions: {
+      ...redisOptions,
+      username: decodeURIComponent(seed.username) || undefined,
+      password: decodeURIComponent(seed.password) || undefined,
+      tls: seed.protocol === 'rediss:' ? {} : undefined,
+    },
+  });
+}
+
+/**
+ * Sends one command per item in one round trip and returns the replies in order; throws the
+ * first error. On one server that is one pipeline. On a Cluster, where a pipeline may only hold
+ * keys of one node, it is one pipeline per node, items grouped by the slot of `keyOf(item)` (the
+ * command's first key). An item whose slot the client does not know yet goes on its own.
+ */
+export async function sendEach<T>(
+  redis: RedisClient,
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  send: (commands: ChainableCommander, item: T) => unknown,
+): Promise<unknown[]> {
+  if (items.length === 0) return [];
+  if (!(redis instanceof Cluster)) {
+    const pipeline = redis.pipeline();
+    for (const item of items) send(pipeline, item);
+    return throwPipelineErrors(await pipeline.exec());
+  }
+  const byNode = new Map<string, number[]>();
+  items.forEach((item, index) => {
+    const node = redis.slots[calculateSlot(keyOf(item))]?.join(',') ?? `unknown:${index}`;
+    const indexes = byNode.get(node);
+    if (indexes) indexes.push(index);
+    else byNode.set(node, [index]);
+  });
+  const replies: unknown[] = new Array(items.length);
+  await Promise.all(
+    [...byNode.values()].map(async (indexes) => {
+      const pipeline = redis.pipeline();
+      for (const index of indexes) send(pipeline, items[index]);
+      throwPipelineErrors(await pipeline.exec()).forEach((reply, position) => {
+        replies[indexes[position]] = reply;
+      });
+    }),
+  );
+  return replies;
+}
+
+export function throwPipelineErrors(results: [Error | null, unknown][] | null): unknown[] {
+  if (!results) throw new Error('Redis pipeline was aborted');
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
 }

@@ -1,7 +1,6 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
-import { openRedis } from './redis-connection';
+import { openRedis, RedisClient } from './redis-connection';
 import { RedisKeys } from './redis-keys';
 
 export const REDIS = Symbol('REDIS');
@@ -9,7 +8,7 @@ export const REDIS = Symbol('REDIS');
 @Global()
 @Module({
   providers: [
-    { provide: REDIS, inject: [APP_CONFIG], useFactory: (config: BaseEnv) => openRedis(config.REDIS_URL) },
+    { provide: REDIS, inject: [APP_CONFIG], useFactory: (config: BaseEnv) => openRedis(config) },
     {
       provide: RedisKeys,
       inject: [APP_CONFIG],
@@ -19,7 +18,7 @@ export const REDIS = Symbol('REDIS');
   exports: [REDIS, RedisKeys],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
 
   async onApplicationShutdown(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());

@@ -7,13 +7,13 @@ import {
   QueueName,
   UsageEventPayload,
 } from '@app/queue';
-import { acceptedEventGroup, REDIS, RedisKeys } from '@app/redis';
+import { acceptedEventGroup, REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import Redis, { Result } from 'ioredis';
+import { Result } from 'ioredis';
 import { ValidateUsageBatch } from './validate-usage-batch';
 
 export interface IngestResult {
@@ -52,7 +52,7 @@ export class IngestUsageService {
   constructor(
     private readonly validator: ValidateUsageBatch,
     @InjectQueue(QueueName.Usage) private readonly queue: Queue<MeterUsageBatchPayload>,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly metrics: BillingMetrics,
     @Inject(INGEST_OPTIONS) private readonly options: IngestOptions,
@@ -105,14 +105,15 @@ export class IngestUsageService {
   /** One MGET per marker group (at most 16 per request, each on a single slot). */
   private async withoutAcceptedIds(events: UsageEventPayload[]): Promise<UsageEventPayload[]> {
     const groups = this.byMarkerGroup(events);
-    const pipeline = this.redis.pipeline();
-    for (const group of groups) pipeline.mget(group.map(([key]) => key));
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await sendEach(
+      this.redis,
+      groups,
+      (group) => group[0][0],
+      (commands, group) => commands.mget(group.map(([key]) => key)),
+    );
     const seen = new Set<UsageEventPayload>();
     groups.forEach((group, index) => {
-      const [error, values] = replies[index] ?? [new Error('missing reply'), []];
-      if (error) throw error;
-      (values as (string | null)[]).forEach(
+      (replies[index] as (string | null)[]).forEach(
         (value, position) => value !== null && seen.add(group[position][1]),
       );
     });
@@ -121,12 +122,15 @@ export class IngestUsageService {
 
   /** One script call per marker group; see lua/mark-accepted.lua. */
   private async markAccepted(events: UsageEventPayload[]): Promise<void> {
-    const pipeline = this.redis.pipeline();
-    for (const group of this.byMarkerGroup(events)) {
-      const keys = group.map(([key]) => key);
-      pipeline.markAccepted(keys.length, ...keys, this.options.dedupeWindowSeconds);
-    }
-    await pipeline.exec();
+    await sendEach(
+      this.redis,
+      this.byMarkerGroup(events),
+      (group) => group[0][0],
+      (commands, group) => {
+        const keys = group.map(([key]) => key);
+        return commands.markAccepted(keys.length, ...keys, this.options.dedupeWindowSeconds);
+      },
+    );
   }
 
   private byMarkerGroup(events: UsageEventPayload[]): Array<Array<[string, UsageEventPayload]>> {

@@ -1,8 +1,8 @@
 import { CachedApiKey, CatalogCache, KeyLimitPeriod } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
-import { REDIS, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
-import Redis, { Result } from 'ioredis';
+import { Result } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SpendPeriod, spendPeriodAt } from './key-spend-period';
@@ -51,7 +51,7 @@ export class KeySpendStore {
   private readonly loading = new Map<string, Promise<bigint>>();
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly keys: RedisKeys,
     private readonly catalog: CatalogCache,

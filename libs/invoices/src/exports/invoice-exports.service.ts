@@ -127,7 +127,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
 
   private queueOf(): Queue<BuildInvoiceExportPayload> {
     this.queue ??= new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
-      connection: openBullRedis(this.config.REDIS_URL),
+      connection: openBullRedis(this.config),
       prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
     });
     return this.queue;

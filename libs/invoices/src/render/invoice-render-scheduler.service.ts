@@ -60,7 +60,7 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
     this.queue ??= new Queue<RenderInvoicePayload>(QueueName.Invoices, {
       // Fails fast (not BullMQ's retry-forever connection): schedule() runs after a commit on the
       // request path, and a lost enqueue is the sweep's to repair, not a reason to hang.
-      connection: openRedis(this.config.REDIS_URL),
+      connection: openRedis(this.config),
       prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
     });
     return this.queue;
