@@ -36,6 +36,9 @@ describe('invoice alerts', () => {
       INVOICE_RENDER_SWEEP_AGE_SECONDS: '0',
       INVOICE_OVERDUE_INTERVAL_MS: '500',
       INVOICE_STATEMENT_INTERVAL_MS: '0',
+      // Alerts whose email was never handed on (the raiser died after its commit) go within seconds.
+      ALERT_EMAIL_SWEEP_INTERVAL_MS: '500',
+      ALERT_EMAIL_SWEEP_AGE_MS: '2000',
     },
   });
 
@@ -191,4 +194,52 @@ describe('invoice alerts', () => {
     expect(ofKind(all, /^Overdue/)).toHaveLength(1);
     expect(all).toHaveLength(4);
   });
+
+  it('mails a statement as due even when the api dies right after committing it', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 15,
+      credit_limit: '100.00',
+    });
+    const monthStart = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1);
+    const month = new Date(monthStart - 1).toISOString().slice(0, 7);
+    const usage = {
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: UNIT,
+      prompt_tokens: 3_000_000,
+      completion_tokens: 0,
+      occurred_at: new Date(monthStart - 3_600_000).toISOString(),
+    };
+    expect((await stack.gateway.post('/v1/usage/events', { events: [usage] })).status).toBe(202);
+    await stack.drained();
+
+    // The api is killed (SIGKILL) right after the statement's transaction commits.
+    await stack.api.stop();
+    await stack.api.start({ FAILPOINT: 'after-statement-commit' });
+    await stack.admin
+      .post('/v1/admin/invoice-statements/run', { month, account_id: ws.accountId })
+      .catch(() => undefined); // the connection dies with the process
+    expect(await stack.api.waitForExit()).toBeNull();
+    await stack.api.start();
+
+    const [statement] = await stack.stores.sql<{ id: string; number: string }[]>`
+      select id, number from invoices where account_id = ${ws.accountId} and kind = 'usage_statement'`;
+    // The due alert committed with the statement; the email sweep mails it, and the render sweep
+    // the PDF its ready email waits for.
+    expect(await alertsOf(statement.id)).toContainEqual({
+      kind: 'invoice_due',
+      dedupe_key: `invoice_due:${statement.id}`,
+    });
+    const mails = await waitFor(
+      async () => mailsAbout(statement.number),
+      (found) => ofKind(found, /is due on/).length >= 1 && ofKind(found, /is ready/).length >= 1,
+      { what: 'the statement due and ready emails after the crash', timeoutMs: 60_000 },
+    );
+    expect(ofKind(mails, /is due on/)[0].subject).toContain(
+      `invoice ${statement.number} for $3.00 is due on`,
+    );
+    await stack.drained();
+    expect(ofKind(mailsAbout(statement.number), /is due on/)).toHaveLength(1);
+  }, 120_000);
 });

@@ -69,7 +69,7 @@ export class ApiModule {
         // The admin statement and overdue routes raise the invoice due / overdue emails.
         InvoiceAlertsModule.forRoot(config.PUBLIC_API_URL),
         InvoicesModule,
-        InvoiceBillingModule,
+        InvoiceBillingModule.forRoot(config.FAILPOINT),
         StorageModule.forRoot(config),
         InvoiceRenderModule.forApi(config),
         InvoiceExportsModule.forApi(config),

@@ -39,7 +39,7 @@ export class UsageWorkerModule {
         // Global: auto-reload purchases are taxed when opened.
         TaxModule.forRoot(config),
         // Monthly usage statements and overdue marking (scheduled in QueueWorkers).
-        InvoiceBillingModule,
+        InvoiceBillingModule.forRoot(config.FAILPOINT),
         PaymentsModule.forRoot(config, config.FAILPOINT),
         StorageModule.forRoot(config),
         InvoiceRenderModule.forWorker(config),

@@ -32,7 +32,7 @@ interface InvoiceRow {
 /**
  * The invoice emails, as alerts (one per dedupe key, mailed by the email worker):
  * - `invoice_ready` when an invoice's PDF is first recorded (in the recording transaction);
- * - `invoice_due` when a monthly usage statement is issued (after its commit), and again
+ * - `invoice_due` when a monthly usage statement is issued (in the statement's transaction), and again
  *   (`invoice_due_soon:<invoice>`) when an open invoice comes within INVOICE_DUE_REMINDER_DAYS of
  *   its due date (in the overdue marker's run);
  * - `invoice_overdue` when the overdue marker moves an invoice to overdue (in that transaction).
@@ -65,18 +65,16 @@ export class InvoiceAlertsListener
     return raised ? () => this.raiser.dispatch([raised]) : null;
   }
 
-  async statementIssued(statement: IssuedStatement): Promise<void> {
-    const raised = await this.database.sql.begin(async (tx) => {
-      const [invoice] = await this.load(tx, [statement.invoiceId]);
-      if (!invoice?.due_date) return null;
-      return this.raiser.raise(tx, {
-        accountId: invoice.account_id,
-        kind: 'invoice_due',
-        dedupeKey: `invoice_due:${invoice.id}`,
-        details: this.dueDetails(invoice),
-      });
+  async statementIssued(tx: Tx, statement: IssuedStatement): Promise<AfterCommit | null> {
+    const [invoice] = await this.load(tx, [statement.invoiceId]);
+    if (!invoice?.due_date) return null;
+    const raised = await this.raiser.raise(tx, {
+      accountId: invoice.account_id,
+      kind: 'invoice_due',
+      dedupeKey: `invoice_due:${invoice.id}`,
+      details: this.dueDetails(invoice),
     });
-    await this.raiser.dispatch([raised]);
+    return raised ? () => this.raiser.dispatch([raised]) : null;
   }
 
   /** The reminder before the due date: an invoice_due alert of its own dedupe key, so once. */

@@ -177,6 +177,24 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   DEDUPE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(120),
 });
 
+/** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
+const failpoint = z
+  .enum([
+    'after-deduct',
+    'after-commit',
+    'after-charge',
+    'mid-render',
+    'after-smtp-send',
+    'after-statement-commit',
+  ])
+  .optional();
+const noFailpointInProduction = (env: { NODE_ENV: string; FAILPOINT?: string }) =>
+  !(env.NODE_ENV === 'production' && env.FAILPOINT);
+const failpointInProduction = {
+  message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
+  path: ['FAILPOINT'],
+};
+
 export const apiEnvSchema = baseEnvSchema
   .merge(httpEnvSchema)
   .merge(stripeEnvSchema)
@@ -186,7 +204,9 @@ export const apiEnvSchema = baseEnvSchema
     API_PORT: port(3001),
     /** Lifetime of a presigned invoice PDF download link. */
     INVOICE_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
-  });
+    FAILPOINT: failpoint,
+  })
+  .refine(noFailpointInProduction, failpointInProduction);
 
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
@@ -229,15 +249,9 @@ export const workerEnvSchema = baseEnvSchema
     INVOICE_RENDER_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(30000),
     /** Only invoices issued at least this long ago are swept, so the issuer's own enqueue goes first. */
     INVOICE_RENDER_SWEEP_AGE_SECONDS: z.coerce.number().int().min(0).default(30),
-    /** Test-only crash points (see libs/usage/src/failpoint.ts); refused in production. */
-    FAILPOINT: z
-      .enum(['after-deduct', 'after-commit', 'after-charge', 'mid-render', 'after-smtp-send'])
-      .optional(),
+    FAILPOINT: failpoint,
   })
-  .refine((env) => !(env.NODE_ENV === 'production' && env.FAILPOINT), {
-    message: 'FAILPOINT is for tests and is refused when NODE_ENV=production',
-    path: ['FAILPOINT'],
-  });
+  .refine(noFailpointInProduction, failpointInProduction);
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 export type IngestEnv = z.infer<typeof ingestEnvSchema>;

@@ -7,10 +7,16 @@
  * whose PaymentIntent succeeded, before the credit is recorded (ChargeAutoReloadService); mid-render:
  * an invoice PDF uploaded to S3, before its key and hash are recorded (RenderInvoicePdfService);
  * after-smtp-send: an alert email accepted by the SMTP server, before its delivery row says sent
- * (SendAlertEmailService).
+ * (SendAlertEmailService); after-statement-commit: a usage statement committed, before its
+ * render and email are handed on (IssueUsageStatementsService, in the api or the worker).
  */
 export type FailpointName =
-  'after-deduct' | 'after-commit' | 'after-charge' | 'mid-render' | 'after-smtp-send';
+  | 'after-deduct'
+  | 'after-commit'
+  | 'after-charge'
+  | 'mid-render'
+  | 'after-smtp-send'
+  | 'after-statement-commit';
 
 export const FAILPOINT = Symbol('FAILPOINT');
 

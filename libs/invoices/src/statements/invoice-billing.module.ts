@@ -1,6 +1,7 @@
 import { CatalogModule } from '@app/catalog';
 import { LedgerModule } from '@app/ledger';
-import { Module } from '@nestjs/common';
+import { FAILPOINT, FailpointName } from '@app/usage';
+import { DynamicModule, Module } from '@nestjs/common';
 import { InvoiceBillingTermsService } from '../billing-terms/invoice-billing-terms.service';
 import { InvoiceIssueModule } from '../issue/invoice-issue.module';
 import { InvoiceRenderQueueModule } from '../render/invoice-render-queue.module';
@@ -20,9 +21,15 @@ const SERVICES = [
  * and recorded payments. Controllers (InvoiceBillingController, InvoiceStatementsController) are
  * listed by the api app; the usage worker runs the scheduled jobs.
  */
-@Module({
-  imports: [CatalogModule, LedgerModule, InvoiceIssueModule, InvoiceRenderQueueModule],
-  providers: SERVICES,
-  exports: SERVICES,
-})
-export class InvoiceBillingModule {}
+@Module({})
+export class InvoiceBillingModule {
+  /** `failpoint`: test-only crash point (FAILPOINT, libs/usage/src/failpoint.ts). */
+  static forRoot(failpoint?: FailpointName): DynamicModule {
+    return {
+      module: InvoiceBillingModule,
+      imports: [CatalogModule, LedgerModule, InvoiceIssueModule, InvoiceRenderQueueModule],
+      providers: [{ provide: FAILPOINT, useValue: failpoint }, ...SERVICES],
+      exports: SERVICES,
+    };
+  }
+}

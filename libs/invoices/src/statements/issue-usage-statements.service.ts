@@ -1,7 +1,9 @@
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { LedgerChangeService } from '@app/ledger';
+import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { graduatedDiscountMicros, roundToCents } from '../billing-terms/volume-discount';
+import { AfterCommit } from '../invoice-listeners';
 import { InvoiceDraft, IssuedInvoice } from '../issue/invoice-draft';
 import { InvoiceIssuer } from '../issue/invoice-issuer.service';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
@@ -37,10 +39,14 @@ export interface StatementRun {
   failed: { accountId: string; error: string }[];
 }
 
-/** Where emailing a statement hooks in (alerts/emails issue): called once per statement after commit. */
+/**
+ * Where emailing a statement hooks in (libs/alerts): called inside the statement's transaction,
+ * so what it writes (the invoice_due alert) commits with the statement or not at all; returns
+ * what to do once that transaction committed.
+ */
 export const USAGE_STATEMENT_LISTENER = Symbol('USAGE_STATEMENT_LISTENER');
 export interface UsageStatementListener {
-  statementIssued(statement: IssuedStatement): Promise<void>;
+  statementIssued(tx: Tx, statement: IssuedStatement): Promise<AfterCommit | null>;
 }
 
 interface Rating {
@@ -53,7 +59,8 @@ interface Rating {
 }
 
 type Outcome =
-  { kind: 'issued'; statement: IssuedStatement } | { kind: 'already' | 'no_usage' | 'not_invoice' };
+  | { kind: 'issued'; statement: IssuedStatement; afterCommit: AfterCommit | null }
+  | { kind: 'already' | 'no_usage' | 'not_invoice' };
 
 /**
  * Monthly usage statements of invoice-billing accounts. For one account and month:
@@ -88,6 +95,7 @@ export class IssueUsageStatementsService {
     private readonly renders: InvoiceRenderScheduler,
     @Optional() private readonly tax?: TaxQuoteService,
     @Optional() @Inject(USAGE_STATEMENT_LISTENER) private readonly listener?: UsageStatementListener,
+    @Optional() @Inject(FAILPOINT) private readonly failpoint?: FailpointName,
   ) {}
 
   /**
@@ -121,18 +129,22 @@ export class IssueUsageStatementsService {
       withoutUsage: 0,
       failed: [],
     };
+    const committed: { statement: IssuedStatement; afterCommit: AfterCommit | null }[] = [];
     for (const { id } of accounts) {
       try {
         const outcome = await this.issueOne(id, period);
-        if (outcome.kind === 'issued') run.issued.push(outcome.statement);
-        else if (outcome.kind === 'already') run.alreadyIssued++;
+        if (outcome.kind === 'issued') {
+          run.issued.push(outcome.statement);
+          committed.push(outcome);
+          crashAt(this.failpoint, 'after-statement-commit');
+        } else if (outcome.kind === 'already') run.alreadyIssued++;
         else if (outcome.kind === 'no_usage') run.withoutUsage++;
       } catch (error) {
         this.logger.error(`usage statement ${period.month} of account ${id} failed: ${String(error)}`);
         run.failed.push({ accountId: id, error: error instanceof Error ? error.message : String(error) });
       }
     }
-    for (const statement of run.issued) await this.afterCommit(statement);
+    for (const { statement, afterCommit } of committed) await this.afterCommit(statement, afterCommit);
     return run;
   }
 
@@ -154,7 +166,7 @@ export class IssueUsageStatementsService {
       if (!rating) return { kind: 'no_usage' };
       const terms = account.payment_terms_days;
       // Set only when the invoice is inserted, i.e. this run rated the month.
-      const result: { invoice?: IssuedInvoice; totalMicros?: bigint } = {};
+      const result: { invoice?: IssuedInvoice; totalMicros?: bigint; afterCommit?: AfterCommit | null } = {};
       const netMicros = rating.subtotalMicros - rating.discountMicros;
       const applied = await this.ledger.apply({
         accountId,
@@ -171,14 +183,23 @@ export class IssueUsageStatementsService {
         alsoInTransaction: async (tx) => {
           const draft = await this.draft(tx, accountId, period, rating, terms);
           result.totalMicros = netMicros + draft.tax.amountMicros;
-          result.invoice = await this.issuer.issue(tx, draft);
+          const invoice = await this.issuer.issue(tx, draft);
+          result.invoice = invoice;
+          const statement = {
+            accountId,
+            invoiceId: invoice.id,
+            number: invoice.number,
+            totalMicros: result.totalMicros,
+          };
+          result.afterCommit = (await this.listener?.statementIssued(tx, statement)) ?? null;
         },
       });
       if (applied.replayed || !result.invoice) return { kind: 'already' };
-      const { invoice, totalMicros = 0n } = result;
+      const { invoice, totalMicros = 0n, afterCommit = null } = result;
       return {
         kind: 'issued',
         statement: { accountId, invoiceId: invoice.id, number: invoice.number, totalMicros },
+        afterCommit,
       };
     });
   }
@@ -275,17 +296,16 @@ export class IssueUsageStatementsService {
 
   /**
    * After commit: metrics, the PDF render (by invoice id, so a repeat is dropped; a crash before
-   * this line is caught by the render sweep), then the email hook.
+   * this line is caught by the render sweep), then the email of the alert the listener raised in
+   * the statement's transaction (a crash before it is caught by the email sweep).
    */
-  private async afterCommit(statement: IssuedStatement): Promise<void> {
+  private async afterCommit(statement: IssuedStatement, listened: AfterCommit | null): Promise<void> {
     await this.issuer.afterCommit([
       { id: statement.invoiceId, number: statement.number, kind: 'usage_statement' },
     ]);
     await this.renders.schedule([statement.invoiceId]);
-    await this.listener
-      ?.statementIssued(statement)
-      .catch((error: unknown) =>
-        this.logger.warn(`statement ${statement.number}: listener failed: ${String(error)}`),
-      );
+    await listened?.().catch((error: unknown) =>
+      this.logger.warn(`statement ${statement.number}: listener failed after commit: ${String(error)}`),
+    );
   }
 }
