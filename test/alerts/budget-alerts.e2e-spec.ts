@@ -202,14 +202,16 @@ describe('budget alerts', () => {
     expect(await counters()).toEqual(['3800000', '3800000', '3800000']);
 
     // The gateway resends those requests once ingest has forgotten their ids, each with 10 new
-    // events: only Postgres knows the 400 are stored, and drops them.
+    // events: only Postgres knows the 400 are stored, and drops them. One batch at a time: the
+    // third one takes the counter to $5.035 in Redis, past 50 %, with $4.085 committed. (Such
+    // batches of one account metered at the same time can still make an alert early: README.)
     await stack.stores.redis.del(...sent.map((event) => keys.acceptedEvent(ws.accountId, event.id)));
     for (let i = 0; i < 4; i++) {
       const retried = [...sent.slice(i * 100, i * 100 + 100), ...events(ws.accountId, 10, attributed)];
       const response = await stack.gateway.post('/v1/usage/events', { events: retried });
       expect(response.body).toEqual({ accepted: 110, duplicates: 0 });
+      await stack.drained();
     }
-    await stack.drained();
 
     // $4.18 spent: counted as such for every budget, and below 50 %: no alert.
     expect((await stack.gateway.get(`${ws.path}/balance`)).body.balance).toBe('95.820000');
