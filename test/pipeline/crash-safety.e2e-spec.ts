@@ -70,5 +70,15 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
     const usageRows = await stack.stores
       .sql`select count(*)::int as n from ledger_entries where kind = 'usage'`;
     expect(usageRows[0].n).toBe(accounts.length);
+    // Ops see each event and debit once: the survivor counts only what its own attempt committed.
+    const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
+    const committedByDoomed = failpoint === 'after-commit';
+    const charged = events.reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
+    expect(metrics).toContain(
+      `billing_usage_events_persisted_total{app="usage-worker"} ${committedByDoomed ? 0 : 300}\n`,
+    );
+    expect(metrics).toContain(
+      `billing_usage_charged_micros_total{app="usage-worker"} ${committedByDoomed ? 0n : charged}\n`,
+    );
   });
 });

@@ -63,7 +63,7 @@ export class JobHandlers {
           config.USAGE_JOB_TIMEOUT_MS,
           `usage batch took more than ${config.USAGE_JOB_TIMEOUT_MS} ms; retrying`,
         );
-        metrics.eventsPersisted.inc(result.events);
+        metrics.eventsPersisted.inc(result.persistedEvents);
         metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
         return { events: result.events, accounts: result.accounts };
       },

@@ -24,6 +24,9 @@ import { CommittedUsage, KeyDaySpend, RatedEvent, UsageBatchRepository } from '.
 export interface MeterResult {
   events: number;
   accounts: number;
+  /** Events this attempt stored (a replay of a committed batch stores none): each event counts once. */
+  persistedEvents: number;
+  /** Usage debits this attempt committed: each debit counts once. */
   chargedMicros: bigint;
 }
 
@@ -90,7 +93,7 @@ export class MeterUsageBatchService {
       new Map((counters.get(accountId) ?? []).map((ref) => [ref.field, committedCounterSpend(usage, ref)]));
     const persistTimer = this.metrics.persistDuration.startTimer();
     let raised: RaiseOutcome = { raised: [], unreached: new Map() };
-    const committed = await this.repository.persist({
+    const { committed, insertedEvents } = await this.repository.persist({
       batchId: batch.batchId,
       receivedAt: new Date(batch.receivedAt),
       tokens: new Map(reserved.map((entry) => [entry.accountId, entry.token])),
@@ -148,10 +151,10 @@ export class MeterUsageBatchService {
     }
 
     let chargedMicros = 0n;
-    for (const usage of committed.values()) chargedMicros -= usage.amountMicros;
+    for (const usage of committed.values()) if (usage.recordedNow) chargedMicros -= usage.amountMicros;
     this.metrics.batchSize.observe(events.length);
     this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
-    return { events: events.length, accounts: debits.size, chargedMicros };
+    return { events: events.length, accounts: debits.size, persistedEvents: insertedEvents, chargedMicros };
   }
 
   /** One reload job per crossing that committed; BullMQ drops a job id it already holds. */

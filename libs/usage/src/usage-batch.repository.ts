@@ -27,6 +27,15 @@ export interface CommittedUsage {
   keySpend: KeyDaySpend[];
   /** What each project spent in this debit; recorded only for accounts named in `projectSpendOf`. */
   projectSpend: ProjectSpend[];
+  /** Written by this attempt's transaction (false: an earlier or concurrent attempt of the batch wrote it). */
+  recordedNow: boolean;
+}
+
+export interface PersistedBatch {
+  /** The batch's usage debit per account, whichever attempt committed it. */
+  committed: Map<string, CommittedUsage>;
+  /** Events this attempt stored: 0 for a replay, fewer than the batch's when some were stored before. */
+  insertedEvents: number;
 }
 
 /** [api key id, yyyy-mm-dd (UTC), micros as a decimal string], as kept in the ledger row's source. */
@@ -68,7 +77,7 @@ export function usageLedgerKey(batchId: string, accountId: string): string {
 export class UsageBatchRepository {
   constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
 
-  async persist(input: PersistBatchInput): Promise<Map<string, CommittedUsage>> {
+  async persist(input: PersistBatchInput): Promise<PersistedBatch> {
     // A fixed order of inserts: two batches sharing event ids cannot wait on each other in a cycle.
     const events = [...input.events].sort((a, b) =>
       a.accountId === b.accountId ? cmp(a.eventId, b.eventId) : cmp(a.accountId, b.accountId),
@@ -80,7 +89,7 @@ export class UsageBatchRepository {
       integerArrayLiteral(events.map(column));
 
     return this.database.sql.begin(async (tx) => {
-      const charged = await tx<
+      const perAccount = await tx<
         {
           account_id: string;
           amount: bigint;
@@ -129,11 +138,14 @@ export class UsageBatchRepository {
         select a.account_id, a.amount, a.events, coalesce(k.spend, '[]'::jsonb) as key_spend,
                p.spend as project_spend
         from (select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
-              from new_events group by account_id having sum(cost_micros) > 0) a
+              from new_events group by account_id) a
         left join key_days k using (account_id)
         left join project_sums p using (account_id)
         order by a.account_id`;
 
+      const insertedEvents = perAccount.reduce((sum, row) => sum + row.events, 0);
+      // Free events are stored without a debit.
+      const charged = perAccount.filter((row) => row.amount > 0n);
       const committed = new Map<string, CommittedUsage>();
       if (charged.length > 0) {
         const debited = charged.map((row) => row.account_id);
@@ -166,7 +178,7 @@ export class UsageBatchRepository {
           )
           select * from entries`;
         // Rows this attempt wrote come back from the insert: no need to read them again.
-        for (const row of inserted) committed.set(row.account_id, committedUsageOf(row));
+        for (const row of inserted) committed.set(row.account_id, committedUsageOf(row, true));
       }
       // The rest (all duplicates here, or written by an earlier or concurrent attempt of this
       // batch) are read in a separate statement, whose snapshot includes rows such an attempt committed.
@@ -177,10 +189,10 @@ export class UsageBatchRepository {
                  source->'project_spend' as project_spend
           from ledger_entries
           where idempotency_key = any(${unknown.map((accountId) => usageLedgerKey(input.batchId, accountId))}::text[])`;
-        for (const row of ledger) committed.set(row.account_id, committedUsageOf(row));
+        for (const row of ledger) committed.set(row.account_id, committedUsageOf(row, false));
       }
       if (input.inTransaction) await input.inTransaction(tx, committed);
-      return committed;
+      return { committed, insertedEvents };
     });
   }
 }
@@ -194,12 +206,13 @@ interface LedgerRow {
   project_spend: ProjectSpend[] | null;
 }
 
-function committedUsageOf(row: LedgerRow): CommittedUsage {
+function committedUsageOf(row: LedgerRow, recordedNow: boolean): CommittedUsage {
   return {
     amountMicros: row.amount_micros,
     redisToken: row.redis_token,
     keySpend: row.key_spend ?? [],
     projectSpend: row.project_spend ?? [],
+    recordedNow,
   };
 }
 
