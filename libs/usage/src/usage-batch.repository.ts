@@ -88,7 +88,21 @@ export class UsageBatchRepository {
     const integers = (column: (event: RatedEvent) => number | bigint) =>
       integerArrayLiteral(events.map(column));
 
+    const projectSpendOf = input.projectSpendOf ?? [];
     return this.database.sql.begin(async (tx) => {
+      // Project spend is summed only for batches that need it (accounts with project budgets):
+      // the other statements stay as lean as before it existed.
+      const projectSums =
+        projectSpendOf.length === 0
+          ? tx`select null::uuid as account_id, null::jsonb as spend where false`
+          : tx`
+              select account_id, jsonb_agg(jsonb_build_array(project_id, micros::text)) as spend
+              from (select account_id, project_id, sum(cost_micros) as micros
+                    from new_events
+                    where account_id = any(${textArrayLiteral(projectSpendOf)}::uuid[])
+                      and project_id is not null and cost_micros > 0
+                    group by 1, 2) p
+              group by account_id`;
       const perAccount = await tx<
         {
           account_id: string;
@@ -126,15 +140,7 @@ export class UsageBatchRepository {
                 group by 1, 2, 3) k
           group by account_id
         ),
-        project_sums as (
-          select account_id, jsonb_agg(jsonb_build_array(project_id, micros::text)) as spend
-          from (select account_id, project_id, sum(cost_micros) as micros
-                from new_events
-                where account_id = any(${textArrayLiteral(input.projectSpendOf ?? [])}::uuid[])
-                  and project_id is not null and cost_micros > 0
-                group by 1, 2) p
-          group by account_id
-        )
+        project_sums as (${projectSums})
         select a.account_id, a.amount, a.events, coalesce(k.spend, '[]'::jsonb) as key_spend,
                p.spend as project_spend
         from (select account_id, sum(cost_micros)::bigint as amount, count(*)::int as events
