@@ -25,8 +25,24 @@ export class OwnRedisServer {
   }
 
   async start(): Promise<this> {
-    if (!this.port) this.port = await freePort();
-    if (!this.busPort) this.busPort = await freePort();
+    const firstStart = !this.port;
+    for (let attempt = 1; ; attempt++) {
+      if (!this.port) this.port = await freePort();
+      while (!this.busPort || this.busPort === this.port) this.busPort = await freePort();
+      try {
+        await this.launch();
+        return this;
+      } catch (error) {
+        // Another process took a port between freePort() and redis-server binding it: take new
+        // ones (only before anyone was given this server's URL).
+        if (!(error instanceof ExitedAtStart) || !firstStart || attempt === 3) throw error;
+        this.port = 0;
+        this.busPort = 0;
+      }
+    }
+  }
+
+  private async launch(): Promise<void> {
     const nodesFile = join(tmpdir(), `redis-test-nodes-${this.port}.conf`);
     rmSync(nodesFile, { force: true });
     const cluster = this.options.cluster
@@ -39,20 +55,27 @@ export class OwnRedisServer {
           String(this.busPort),
         ]
       : [];
-    this.child = spawn(
+    const child = spawn(
       'redis-server',
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...cluster],
       {
         stdio: 'ignore',
       },
     );
+    this.child = child;
+    const exitedAtStart = new Promise<never>((_, reject) =>
+      child.once('exit', (code) =>
+        reject(new ExitedAtStart(`redis-server on ${this.port} exited with ${code}`)),
+      ),
+    );
+    exitedAtStart.catch(() => undefined); // only awaited while starting
     const probe = new Redis(this.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
     try {
-      await waitFor(
+      const up = waitFor(
         async () => {
           try {
             await probe.connect();
@@ -64,6 +87,7 @@ export class OwnRedisServer {
         Boolean,
         { what: 'own redis-server to accept connections' },
       );
+      await Promise.race([up, exitedAtStart]);
       if (this.options.cluster) {
         const [first, last] = this.options.slots ?? [0, 16383];
         await probe.call('CLUSTER', 'ADDSLOTSRANGE', String(first), String(last));
@@ -72,12 +96,15 @@ export class OwnRedisServer {
     } finally {
       probe.disconnect();
     }
-    return this;
   }
 
   /** Kills the server (no persistence: everything in it is gone). */
   async kill(): Promise<void> {
     if (!this.child) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) {
+      this.child = null;
+      return;
+    }
     const exited = new Promise((resolve) => this.child!.once('exit', resolve));
     this.child.kill('SIGKILL');
     await exited;
@@ -99,7 +126,8 @@ export class OwnRedisCluster {
   }
 
   async start(): Promise<this> {
-    await Promise.all(this.nodes.map((node) => node.start()));
+    // One after the other: each takes its ports while the ones before already hold theirs.
+    for (const node of this.nodes) await node.start();
     const first = new Redis(this.url);
     try {
       for (const node of this.nodes.slice(1)) {
@@ -130,3 +158,6 @@ async function waitForClusterOk(url: string, nodes: number): Promise<void> {
     probe.disconnect();
   }
 }
+
+/** redis-server exited while starting (e.g. its port was taken meanwhile). */
+class ExitedAtStart extends Error {}
