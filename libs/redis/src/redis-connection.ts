@@ -16,17 +16,15 @@ export interface RedisTarget {
  * With REDIS_CLUSTER the URL names any node (with its credentials); the client learns the rest.
  */
 export function openRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
-  const settings: RedisOptions = { enableAutoPipelining: true, maxRetriesPerRequest: 2, ...options };
-  return target.REDIS_CLUSTER
-    ? openCluster(target.REDIS_URL, settings)
-    : new Redis(target.REDIS_URL, settings);
+  return connect(target, { enableAutoPipelining: true, maxRetriesPerRequest: 2, ...options });
 }
 
 export function openBullRedis(target: RedisTarget): RedisClient {
-  const settings: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: false };
-  return target.REDIS_CLUSTER
-    ? openCluster(target.REDIS_URL, settings)
-    : new Redis(target.REDIS_URL, settings);
+  return connect(target, { maxRetriesPerRequest: null, enableReadyCheck: false });
+}
+
+function connect(target: RedisTarget, options: RedisOptions): RedisClient {
+  return target.REDIS_CLUSTER ? openCluster(target.REDIS_URL, options) : new Redis(target.REDIS_URL, options);
 }
 
 /** A second connection to the same Redis with other options (e.g. for SUBSCRIBE). */

@@ -1,3 +1,4 @@
+import { BudgetCounterRef } from '@app/usage';
 import { BudgetScope } from '../spend.repository';
 
 /** One entry of reserve-change.lua's alert record that raises an alert. */
@@ -38,28 +39,29 @@ function parseField(field: string): { scope: BudgetScope; scopeId: string | null
   return { scope, scopeId: match[2] ?? null, period: match[3] };
 }
 
-/** The budget counters an alert record's change added to ("inc <field> <delta>" entries). */
-export function countersInRecord(
-  record: string,
-): { field: string; scope: BudgetScope; scopeId: string | null }[] {
-  const counters: { field: string; scope: BudgetScope; scopeId: string | null }[] = [];
-  for (const entry of record.split(';')) {
-    const parts = entry.split(' ');
-    const parsed = parts[0] === 'inc' && parts.length === 3 ? parseField(parts[1]) : null;
-    if (parsed) counters.push({ field: parts[1], scope: parsed.scope, scopeId: parsed.scopeId });
-  }
-  return counters;
+/** An alert record's entries, each split into its words. */
+function entriesOf(record: string): string[][] {
+  return record.split(';').map((entry) => entry.split(' '));
+}
+
+/** The "inc <field> <delta>" entries: what the change added to each budget counter. */
+function increments(entries: string[][]): string[][] {
+  return entries.filter((parts) => parts[0] === 'inc' && parts.length === 3);
+}
+
+/** The budget counters an alert record's change added to. */
+export function countersInRecord(record: string): BudgetCounterRef[] {
+  return increments(entriesOf(record)).flatMap(([, field]) => {
+    const parsed = parseField(field);
+    return parsed ? [{ field, scope: parsed.scope, scopeId: parsed.scopeId }] : [];
+  });
 }
 
 /** The crossings in an alert record ("inc ...;bud <field> <percent> <spend>;low <balance>;disarm"). */
 export function parseAlertRecord(record: string): RecordedCrossing[] {
   const crossings: RecordedCrossing[] = [];
-  const entries = record.split(';').map((entry) => entry.split(' '));
-  const applied = new Map(
-    entries
-      .filter((parts) => parts[0] === 'inc' && parts.length === 3)
-      .map((parts) => [parts[1], BigInt(parts[2])]),
-  );
+  const entries = entriesOf(record);
+  const applied = new Map(increments(entries).map(([, field, delta]) => [field, BigInt(delta)]));
   for (const parts of entries) {
     if (parts[0] === 'bud' && parts.length === 4) {
       const field = parseField(parts[1]);
