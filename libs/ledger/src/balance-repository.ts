@@ -23,6 +23,8 @@ export class BalanceRepository {
   async seedsOf(accountIds: readonly string[]): Promise<Map<string, BalanceSeed>> {
     const balances = await this.balancesOf(accountIds);
     if (balances.size === 0) return new Map();
+    // `redis_token like '%#%'` is the predicate of ledger_entries_reload_crossings_idx: only the
+    // crossing rows are read, not the usage row of every batch the account was in.
     const rows = await this.database.sql<{ account_id: string; reloads: string }[]>`
       select account_id, max(split_part(redis_token, '#', 2)::bigint)::text as reloads from ledger_entries
       where account_id = any(${[...balances.keys()]}::uuid[]) and redis_token like '%#%' group by account_id`;

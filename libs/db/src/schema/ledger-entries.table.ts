@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -50,6 +51,12 @@ export const ledgerEntries = pgTable(
   (table) => [
     unique('ledger_entries_idempotency_key_key').on(table.idempotencyKey),
     index('ledger_entries_account_created_idx').on(table.accountId, table.createdAt),
+    // The few rows that name an auto-reload crossing ("<token>#<n>"): rebuilding a balance Redis
+    // lost reads its last crossing number from these (BalanceRepository.seedsOf) instead of
+    // every usage row of the account, which grows by one per batch the account is in.
+    index('ledger_entries_reload_crossings_idx')
+      .on(table.accountId)
+      .where(sql`${table.redisToken} like '%#%'`),
   ],
 );
 
