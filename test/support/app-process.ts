@@ -71,12 +71,18 @@ export class AppProcess {
 
   /** Resolves when the process has exited by itself (e.g. a failpoint killed it). */
   async waitForExit(timeoutMs = 60_000): Promise<number | null> {
-    return Promise.race([
-      this.exited,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`${this.app} did not exit`)), timeoutMs),
-      ),
-    ]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.exited,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${this.app} did not exit`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      // A timer left pending kept Jest's process alive for a minute after the last suite.
+      clearTimeout(timer);
+    }
   }
 
   get running(): boolean {
