@@ -1,13 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseUsd } from '@app/money';
+import { RedisKeys } from '@app/redis';
 import { BillingStack } from '../support/billing-stack';
-import { seededRandom, usageEvent } from '../support/usage-events';
+import { seededRandom, TestEvent, usageEvent } from '../support/usage-events';
 
 /** C5: every app's /metrics passes `promtool check metrics` and shows the pipeline's numbers. */
 describe('Prometheus metrics', () => {
   const stack = new BillingStack({ workers: 1 });
   let account: string;
+  let events: TestEvent[];
 
   beforeAll(async () => {
     await stack.start();
@@ -15,7 +18,7 @@ describe('Prometheus metrics', () => {
     account = await stack.createAccount();
     await stack.grant(account, '10');
     const random = seededRandom(3);
-    const events = Array.from({ length: 50 }, () => usageEvent(account, 'openai/gpt-4o-mini', random));
+    events = Array.from({ length: 50 }, () => usageEvent(account, 'openai/gpt-4o-mini', random));
     await stack.gateway.post('/v1/usage/events', { events: [...events, events[0]] });
     await stack.gateway.post('/v1/usage/events', { events: [{ ...events[1], model: 'no/such-model' }] });
     await stack.drained();
@@ -77,5 +80,34 @@ describe('Prometheus metrics', () => {
     );
     expect(names.size).toBeGreaterThan(10);
     expect([...names].filter((name) => !new RegExp(`^# TYPE ${name} `, 'm').test(declared))).toEqual([]);
+  });
+
+  it('counts events Postgres already held when a gateway resends them after the dedupe window', async () => {
+    const metric = async (name: string) =>
+      Number(
+        new RegExp(`^${name}\\{app="usage-worker"\\} (\\d+)$`, 'm').exec(
+          await scrape(stack.workers[0].url),
+        )?.[1],
+      );
+    const balanceBefore = (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
+    const resent = events.slice(0, 10);
+    const random = seededRandom(4);
+    const fresh = Array.from({ length: 5 }, () => usageEvent(account, 'openai/gpt-4o-mini', random));
+    // Ingest has forgotten the ten ids (their markers expired): only Postgres knows they are stored.
+    const keys = new RedisKeys(stack.stores.prefix);
+    await stack.stores.redis.del(...resent.map((event) => keys.acceptedEvent(account, event.id)));
+
+    const response = await stack.gateway.post('/v1/usage/events', { events: [...resent, ...fresh] });
+    expect(response.body).toEqual({ accepted: 15, duplicates: 0 });
+    await stack.drained();
+
+    expect(await metric('billing_usage_events_already_stored_total')).toBe(10);
+    expect(await metric('billing_usage_events_persisted_total')).toBe(55);
+    // Charged for the five new events only.
+    const [{ charged }] = await stack.stores.sql<{ charged: bigint }[]>`
+      select coalesce(sum(cost_micros), 0)::bigint as charged from usage_events
+      where account_id = ${account} and event_id = any(${fresh.map((event) => event.id)}::text[])`;
+    const balanceAfter = (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
+    expect(parseUsd(balanceAfter)).toBe(parseUsd(balanceBefore) - charged);
   });
 });

@@ -65,6 +65,7 @@ export class JobHandlers {
         );
         metrics.eventsPersisted.inc(result.persistedEvents);
         metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
+        metrics.eventsAlreadyStored.inc(result.alreadyStoredEvents);
         return { events: result.events, accounts: result.accounts };
       },
       [JobName.ReconcileBalances]: async () => {

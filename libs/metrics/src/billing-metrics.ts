@@ -75,6 +75,15 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly eventsAlreadyStored = new Counter({
+    name: 'billing_usage_events_already_stored_total',
+    help:
+      'Events of a usage batch that Postgres already held (not charged again): a gateway resending ' +
+      'after the ingest dedupe window, two ingest processes taking the same event, or a batch ' +
+      'delivered again after a worker died between commit and acknowledgement.',
+    registers: [this.registry],
+  });
+
   readonly eventsChargedMicros = new Counter({
     name: 'billing_usage_charged_micros_total',
     help: 'Micros of usage committed to the ledger.',

@@ -28,6 +28,8 @@ export interface MeterResult {
   persistedEvents: number;
   /** Usage debits this attempt committed: each debit counts once. */
   chargedMicros: bigint;
+  /** Events Postgres already held (stored by another batch, or by an earlier attempt of this one). */
+  alreadyStoredEvents: number;
 }
 
 /**
@@ -154,7 +156,14 @@ export class MeterUsageBatchService {
     for (const usage of committed.values()) if (usage.recordedNow) chargedMicros -= usage.amountMicros;
     this.metrics.batchSize.observe(events.length);
     this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
-    return { events: events.length, accounts: debits.size, persistedEvents: insertedEvents, chargedMicros };
+    return {
+      events: events.length,
+      accounts: debits.size,
+      persistedEvents: insertedEvents,
+      chargedMicros,
+      // Ingest drops repeated ids within a request, so every event not inserted met a stored one.
+      alreadyStoredEvents: events.length - insertedEvents,
+    };
   }
 
   /** One reload job per crossing that committed; BullMQ drops a job id it already holds. */
