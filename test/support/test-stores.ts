@@ -1,4 +1,4 @@
-import { migrateDatabase } from '@app/db';
+import { DatabaseHandle, migrateDatabase } from '@app/db';
 import { QueueName } from '@app/queue';
 import { openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Queue } from 'bullmq';
@@ -10,6 +10,17 @@ export const PG_ADMIN_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export type TestSql = postgres.Sql<{ bigint: bigint }>;
+
+/** A database client as code that uses only the raw client (`sql`) takes it; `db` (drizzle) throws. */
+export function rawDatabaseHandle(sql: TestSql): DatabaseHandle {
+  return {
+    sql,
+    get db(): never {
+      throw new Error('this code uses the raw client, not drizzle');
+    },
+    close: async () => undefined,
+  };
+}
 
 /**
  * A database and a Redis key prefix of a suite's own: created migrated, removed afterwards,

@@ -1,5 +1,4 @@
-import { DatabaseHandle } from '@app/db';
-import { TestSql, TestStores } from '../../../test/support/test-stores';
+import { rawDatabaseHandle, TestSql, TestStores } from '../../../test/support/test-stores';
 import { AuditEntry } from './audit-entry';
 import { AuditLogService } from './audit-log.service';
 import { InvalidCursorError } from '@app/db';
@@ -8,17 +7,6 @@ import { AuditRetention, DEFAULT_AUDIT_RETENTION } from './audit-retention';
 import { PruneAuditLogService } from './prune-audit-log.service';
 
 const DAY_MS = 86_400_000;
-
-/** libs/audit only uses the raw client. */
-function handleOf(sql: TestSql): DatabaseHandle {
-  return {
-    sql,
-    get db(): never {
-      throw new Error('libs/audit does not use drizzle');
-    },
-    close: async () => undefined,
-  };
-}
 
 /** libs/audit against a real, migrated Postgres database of this suite's own. */
 describe('audit log', () => {
@@ -163,7 +151,7 @@ describe('audit log', () => {
   });
 
   describe('AuditQueryService', () => {
-    const sut = () => new AuditQueryService(handleOf(sql));
+    const sut = () => new AuditQueryService(rawDatabaseHandle(sql));
     const base = Date.parse('2030-06-01T12:00:00.000Z');
     let accountId: string;
     /** Ids newest first, as list must return them. */
@@ -260,7 +248,7 @@ describe('audit log', () => {
     const now = new Date('2030-01-01T00:00:00.000Z');
     const daysAgo = (days: number) => new Date(now.getTime() - days * DAY_MS);
     const sut = (retention: AuditRetention = DEFAULT_AUDIT_RETENTION, batchSize?: number) =>
-      new PruneAuditLogService(handleOf(sql), retention, batchSize);
+      new PruneAuditLogService(rawDatabaseHandle(sql), retention, batchSize);
 
     // prune acts on the whole table, so each case starts from an empty log.
     beforeEach(() => sql`truncate audit_log`);
@@ -312,7 +300,7 @@ describe('audit log', () => {
           return Reflect.apply(target, self, args) as unknown;
         },
       });
-      const batched = new PruneAuditLogService(handleOf(counting), DEFAULT_AUDIT_RETENTION, 3);
+      const batched = new PruneAuditLogService(rawDatabaseHandle(counting), DEFAULT_AUDIT_RETENTION, 3);
       expect(await batched.prune(now)).toEqual({ deleted: 10 });
       // 3 + 3 + 3 + 1: the short last batch ends the loop.
       expect(statements).toBe(4);

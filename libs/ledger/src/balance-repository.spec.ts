@@ -1,5 +1,5 @@
-import { BALANCE_SHARDS, DatabaseHandle } from '@app/db';
-import { TestSql, TestStores } from '../../../test/support/test-stores';
+import { BALANCE_SHARDS } from '@app/db';
+import { rawDatabaseHandle, TestSql, TestStores } from '../../../test/support/test-stores';
 import { BalanceRepository } from './balance-repository';
 
 /** What a balance that Redis lost is rebuilt from, read from a real, migrated Postgres. */
@@ -11,14 +11,7 @@ describe('BalanceRepository.seedsOf', () => {
   beforeAll(async () => {
     await stores.setUp();
     sql = stores.sql;
-    const handle: DatabaseHandle = {
-      sql,
-      get db(): never {
-        throw new Error('BalanceRepository uses the raw client');
-      },
-      close: async () => undefined,
-    };
-    repository = new BalanceRepository(handle);
+    repository = new BalanceRepository(rawDatabaseHandle(sql));
   });
 
   afterAll(() => stores.tearDown());
