@@ -84,6 +84,14 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly keySpendLoadedAsRead = new Counter({
+    name: 'billing_key_spend_loaded_as_read_total',
+    help:
+      "API-key spend counters created from a Postgres read that the account's batches kept " +
+      'overtaking: until its period ends such a counter may count a batch twice or miss one.',
+    registers: [this.registry],
+  });
+
   readonly eventsChargedMicros = new Counter({
     name: 'billing_usage_charged_micros_total',
     help: 'Micros of usage committed to the ledger.',

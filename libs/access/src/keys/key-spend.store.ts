@@ -1,5 +1,6 @@
 import { CachedApiKey, CatalogCache, KeyLimitPeriod } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
+import { BillingMetrics } from '@app/metrics';
 import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { Result } from 'ioredis';
@@ -55,6 +56,7 @@ export class KeySpendStore {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly keys: RedisKeys,
     private readonly catalog: CatalogCache,
+    private readonly metrics: BillingMetrics,
   ) {
     // Once per client. Not `in`: the augmentation types the command as present on every client.
     if (!Object.hasOwn(redis, 'createKeySpendCounter')) {
@@ -118,6 +120,7 @@ export class KeySpendStore {
       if (attempt === LOAD_ATTEMPTS) {
         // Still moving: create it as read. A batch settling between the read and now may be
         // counted twice or not at all; limits are soft by that much.
+        this.metrics.keySpendLoadedAsRead.inc();
         await this.redis.set(counter, spent.toString(), 'EX', ttl, 'NX');
         return BigInt((await this.redis.get(counter)) ?? spent.toString());
       }

@@ -1,0 +1,94 @@
+import { CatalogCache } from '@app/catalog';
+import { defineLedgerScripts } from '@app/ledger';
+import { BillingMetrics } from '@app/metrics';
+import { RedisKeys } from '@app/redis';
+import { randomBytes } from 'node:crypto';
+import { rawDatabaseHandle, TestSql, TestStores } from '../../../../test/support/test-stores';
+import { KeySpendStore } from './key-spend.store';
+import { spendPeriodAt } from './key-spend-period';
+
+/**
+ * KeySpendStore against a real Postgres and Redis: a missing counter is created from Postgres
+ * while no batch of the account moves in between, and when batches keep moving it is created as
+ * read after a bounded number of reads, counted in billing_key_spend_loaded_as_read_total.
+ */
+describe('KeySpendStore', () => {
+  const stores = new TestStores();
+  let sql: TestSql;
+  let keys: RedisKeys;
+  let catalog: CatalogCache;
+  let accountId: string;
+  let keyId: string;
+
+  beforeAll(async () => {
+    await stores.setUp();
+    sql = stores.sql;
+    keys = new RedisKeys(stores.prefix);
+    defineLedgerScripts(stores.redis);
+    [{ id: accountId }] = await sql<{ id: string }[]>`
+      insert into accounts (name, billing_email, tier) values ('keys', 'billing@example.com', 'developer')
+      returning id`;
+    [{ id: keyId }] = await sql<{ id: string }[]>`
+      insert into api_keys (account_id, name, role, prefix, secret_hash, limit_micros, limit_period)
+      values (${accountId}, 'limited', 'member', ${randomBytes(6).toString('hex')}, ${randomBytes(32)},
+              5000000, 'daily')
+      returning id`;
+    // $1.25 of the key's usage today, committed.
+    await sql`
+      insert into usage_events (account_id, event_id, api_key_id, model_id, prompt_tokens, completion_tokens,
+        cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at)
+      values (${accountId}, 'e1', ${keyId}, 'm', 1, 1, 0, 0, 1250000, 1, 'b1', now(), now())`;
+    await stores.redis.hset(keys.balance(accountId), 'bal', '100000000', 'gen', '0');
+    catalog = new CatalogCache(rawDatabaseHandle(sql), stores.redis, keys);
+    await catalog.onModuleInit();
+  });
+
+  afterAll(async () => {
+    await catalog.onModuleDestroy();
+    await stores.tearDown();
+  });
+
+  /** The store on a database whose every read a batch of the account overtakes (its gen moves) while `overtaken.always`. */
+  function storeOn(metrics: BillingMetrics, overtaken: { reads: number; always: boolean }): KeySpendStore {
+    const moving = ((strings: TemplateStringsArray, ...values: unknown[]) => {
+      overtaken.reads += 1;
+      const read = sql(strings, ...(values as never[]));
+      return overtaken.always
+        ? stores.redis.hincrby(keys.balance(accountId), 'gen', 1).then(() => read)
+        : read;
+    }) as unknown as TestSql;
+    return new KeySpendStore(stores.redis, rawDatabaseHandle(moving), keys, catalog, metrics);
+  }
+
+  const fallbacks = async (metrics: BillingMetrics) =>
+    (await metrics.keySpendLoadedAsRead.get()).values.reduce((sum, value) => sum + value.value, 0);
+
+  it('creates the counter from one read when no batch of the account moves meanwhile', async () => {
+    const metrics = new BillingMetrics('spec');
+    const overtaken = { reads: 0, always: false };
+    const key = catalog.apiKey(keyId)!;
+    const now = Date.now();
+
+    const spend = await storeOn(metrics, overtaken).current(key, now);
+
+    expect(spend?.spentMicros).toBe(1_250_000n);
+    expect(overtaken.reads).toBe(1);
+    expect(await fallbacks(metrics)).toBe(0);
+    await stores.redis.del(keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id));
+  });
+
+  it('creates the counter as read after 8 overtaken reads, and counts that in the fallback metric', async () => {
+    const metrics = new BillingMetrics('spec');
+    const overtaken = { reads: 0, always: true };
+    const key = catalog.apiKey(keyId)!;
+    const now = Date.now();
+
+    const spend = await storeOn(metrics, overtaken).current(key, now);
+
+    expect(spend?.spentMicros).toBe(1_250_000n);
+    expect(overtaken.reads).toBe(8);
+    expect(await fallbacks(metrics)).toBe(1);
+    const counter = keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id);
+    expect(await stores.redis.get(counter)).toBe('1250000');
+  });
+});
