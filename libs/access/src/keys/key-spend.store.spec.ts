@@ -60,7 +60,7 @@ describe('KeySpendStore', () => {
     return new KeySpendStore(stores.redis, rawDatabaseHandle(moving), keys, catalog, metrics);
   }
 
-  const fallbacks = async (metrics: BillingMetrics) =>
+  const loadedAsRead = async (metrics: BillingMetrics) =>
     (await metrics.keySpendLoadedAsRead.get()).values.reduce((sum, value) => sum + value.value, 0);
 
   it('creates the counter from one read when no batch of the account moves meanwhile', async () => {
@@ -73,11 +73,11 @@ describe('KeySpendStore', () => {
 
     expect(spend?.spentMicros).toBe(1_250_000n);
     expect(overtaken.reads).toBe(1);
-    expect(await fallbacks(metrics)).toBe(0);
+    expect(await loadedAsRead(metrics)).toBe(0);
     await stores.redis.del(keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id));
   });
 
-  it('creates the counter as read after 8 overtaken reads, and counts that in the fallback metric', async () => {
+  it('creates the counter as read after 8 overtaken reads, and counts it in billing_key_spend_loaded_as_read_total', async () => {
     const metrics = new BillingMetrics('spec');
     const overtaken = { reads: 0, always: true };
     const key = catalog.apiKey(keyId)!;
@@ -87,7 +87,7 @@ describe('KeySpendStore', () => {
 
     expect(spend?.spentMicros).toBe(1_250_000n);
     expect(overtaken.reads).toBe(8);
-    expect(await fallbacks(metrics)).toBe(1);
+    expect(await loadedAsRead(metrics)).toBe(1);
     const counter = keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id);
     expect(await stores.redis.get(counter)).toBe('1250000');
   });
