@@ -98,15 +98,20 @@ describe('Redis Cluster: every script and command stays in one slot', () => {
     expect(reconcile.status).toBe(200);
     expect(reconcile.body).toMatchObject({ drifted: 0, drift: '0.000000' });
 
-    // The accounts' keys, the dedupe markers and the queues are spread over all three nodes.
-    for (const node of redisServer.nodes) {
+    // The accounts' keys, the dedupe markers and the queues went to several nodes. Not
+    // necessarily to all three: the slots are those of random account ids, about ten of them,
+    // and one node gets none in a few percent of runs (which failed this test in CI); all on
+    // one node has a chance of about 1 in 20,000.
+    const nodesWithKeys: number[] = [];
+    for (const [index, node] of redisServer.nodes.entries()) {
       const client = new Redis(node.url);
       try {
         const [, keys] = await client.scan('0', 'MATCH', `${stack.stores.prefix}:*`, 'COUNT', 100_000);
-        expect(keys.length).toBeGreaterThan(0);
+        if (keys.length > 0) nodesWithKeys.push(index);
       } finally {
         client.disconnect();
       }
     }
+    expect(nodesWithKeys.length).toBeGreaterThanOrEqual(2);
   });
 });
