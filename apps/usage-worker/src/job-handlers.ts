@@ -65,7 +65,8 @@ export class JobHandlers {
         );
         metrics.eventsPersisted.inc(result.persistedEvents);
         metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
-        metrics.eventsAlreadyStored.inc(result.alreadyStoredEvents);
+        // Ingest drops repeated ids within a request, so every event not stored met a stored one.
+        metrics.eventsAlreadyStored.inc(result.events - result.persistedEvents);
         return { events: result.events, accounts: result.accounts };
       },
       [JobName.ReconcileBalances]: async () => {

@@ -28,8 +28,6 @@ export interface MeterResult {
   persistedEvents: number;
   /** Usage debits this attempt committed: each debit counts once. */
   chargedMicros: bigint;
-  /** Events Postgres already held (stored by another batch, or by an earlier attempt of this one). */
-  alreadyStoredEvents: number;
 }
 
 /**
@@ -161,8 +159,6 @@ export class MeterUsageBatchService {
       accounts: debits.size,
       persistedEvents: insertedEvents,
       chargedMicros,
-      // Ingest drops repeated ids within a request, so every event not inserted met a stored one.
-      alreadyStoredEvents: events.length - insertedEvents,
     };
   }
 

@@ -63,32 +63,31 @@ describe('KeySpendStore', () => {
   const loadedAsRead = async (metrics: BillingMetrics) =>
     (await metrics.keySpendLoadedAsRead.get()).values.reduce((sum, value) => sum + value.value, 0);
 
-  it('creates the counter from one read when no batch of the account moves meanwhile', async () => {
+  it.each([
+    {
+      when: 'from one read when no batch of the account moves meanwhile',
+      overtaking: false,
+      reads: 1,
+      loaded: 0,
+    },
+    {
+      when: 'as read after 8 overtaken reads, counted in billing_key_spend_loaded_as_read_total',
+      overtaking: true,
+      reads: 8,
+      loaded: 1,
+    },
+  ])('creates the counter $when', async ({ overtaking, reads, loaded }) => {
     const metrics = new BillingMetrics('spec');
-    const overtaken = { reads: 0, always: false };
-    const key = catalog.apiKey(keyId)!;
+    const overtaken = { reads: 0, always: overtaking };
     const now = Date.now();
-
-    const spend = await storeOn(metrics, overtaken).current(key, now);
-
-    expect(spend?.spentMicros).toBe(1_250_000n);
-    expect(overtaken.reads).toBe(1);
-    expect(await loadedAsRead(metrics)).toBe(0);
-    await stores.redis.del(keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id));
-  });
-
-  it('creates the counter as read after 8 overtaken reads, and counts it in billing_key_spend_loaded_as_read_total', async () => {
-    const metrics = new BillingMetrics('spec');
-    const overtaken = { reads: 0, always: true };
-    const key = catalog.apiKey(keyId)!;
-    const now = Date.now();
-
-    const spend = await storeOn(metrics, overtaken).current(key, now);
-
-    expect(spend?.spentMicros).toBe(1_250_000n);
-    expect(overtaken.reads).toBe(8);
-    expect(await loadedAsRead(metrics)).toBe(1);
     const counter = keys.keySpend(accountId, keyId, spendPeriodAt('daily', now).id);
+    await stores.redis.del(counter);
+
+    const spend = await storeOn(metrics, overtaken).current(catalog.apiKey(keyId)!, now);
+
+    expect(spend?.spentMicros).toBe(1_250_000n);
+    expect(overtaken.reads).toBe(reads);
+    expect(await loadedAsRead(metrics)).toBe(loaded);
     expect(await stores.redis.get(counter)).toBe('1250000');
   });
 });
