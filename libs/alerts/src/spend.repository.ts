@@ -1,4 +1,5 @@
 import { Sql, Tx } from '@app/db';
+import { occurredAtRangeOfReceived } from '@app/usage';
 import { Injectable } from '@nestjs/common';
 import { DAY_MS, MonthPeriod, monthPeriodOf } from './projections';
 
@@ -74,9 +75,13 @@ export class SpendRepository {
       return row.total;
     }
     const column = scope === 'api_key' ? sql`api_key_id` : sql`project_id`;
+    // received_at has no index: bounding occurred_at too reads about the period plus 35 days of
+    // the account's events instead of all of them (occurredAtRangeOfReceived).
+    const occurred = occurredAtRangeOfReceived(period.start, period.end);
     const [row] = await sql<{ total: bigint }[]>`
       select coalesce(sum(cost_micros), 0)::bigint as total from usage_events
       where account_id = ${accountId} and ${column} = ${scopeId}
+        and occurred_at >= ${occurred.from} and occurred_at < ${occurred.to}
         and received_at >= ${period.start} and received_at < ${period.end}`;
     return row.total;
   }
