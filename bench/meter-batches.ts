@@ -59,11 +59,12 @@ async function main(): Promise<void> {
     const keys = new RedisKeys(stack.prefix);
     catalog = new CatalogCache(database, redis, keys);
     await catalog.onModuleInit();
+    const metrics = new BillingMetrics('bench-meter');
     const meter = new MeterUsageBatchService(
       catalog,
-      new BalanceStore(redis, keys, new BalanceRepository(database)),
+      new BalanceStore(redis, keys, new BalanceRepository(database), metrics),
       new UsageBatchRepository(database),
-      new BillingMetrics('bench-meter'),
+      metrics,
       keys,
       undefined,
       // No account has auto-reload: the payments queue is never asked for a job.

@@ -110,4 +110,42 @@ describe('Prometheus metrics', () => {
     const balanceAfter = (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
     expect(parseUsd(balanceAfter)).toBe(parseUsd(balanceBefore) - charged);
   });
+
+  it('counts the state read from Postgres because Redis did not hold it, by kind', async () => {
+    const loaded = async (url: string, kind: string) =>
+      Number(
+        new RegExp(`^billing_redis_state_loaded_total\\{kind="${kind}",app="[\\w-]+"\\} (\\d+)$`, 'm').exec(
+          await scrape(url),
+        )?.[1] ?? 0,
+      );
+    const balanceKey = new RedisKeys(stack.stores.prefix).balance(account);
+    const balance = async () => (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
+    const before = await balance();
+    // The account's first grant, batch and reads found the balance its creation put in Redis.
+    for (const app of [stack.api, stack.ingest, stack.workers[0]])
+      expect(await loaded(app.url, 'balance')).toBe(0);
+
+    // Redis lost the balance: the next read loads it from Postgres.
+    await stack.stores.redis.del(balanceKey);
+    expect(await balance()).toBe(before);
+    expect(await loaded(stack.ingest.url, 'balance')).toBe(1);
+
+    // Lost again, and the account now has a budget: the next batch loads both the balance and
+    // the month's budget counter (a field of the same hash); the batch after it finds them.
+    await stack.stores.redis.del(balanceKey);
+    expect((await stack.admin.put(`/v1/accounts/${account}/budget`, { amount: '100.00' })).status).toBe(200);
+    const random = seededRandom(5);
+    for (const count of [2, 1]) {
+      const fresh = Array.from({ length: count }, () => usageEvent(account, 'openai/gpt-4o-mini', random));
+      expect((await stack.gateway.post('/v1/usage/events', { events: fresh })).status).toBe(202);
+      await stack.drained();
+      expect(await loaded(stack.workers[0].url, 'balance')).toBe(1);
+      expect(await loaded(stack.workers[0].url, 'budget_counter')).toBe(1);
+    }
+    expect(await loaded(stack.workers[0].url, 'key_spend')).toBe(0);
+    // Loaded exactly: Redis shows what Postgres holds.
+    const [{ held }] = await stack.stores.sql<{ held: bigint }[]>`
+      select sum(balance_micros)::bigint as held from account_balances where account_id = ${account}`;
+    expect(parseUsd(await balance())).toBe(held);
+  });
 });

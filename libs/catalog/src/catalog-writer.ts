@@ -82,6 +82,14 @@ export class CatalogWriter {
       return row;
     });
     await this.announce();
+    // Its zero balance goes to Redis now, as seed-balance.lua would put it there (the id is new,
+    // so nothing can be pending): a balance loaded from Postgres then always means Redis lost it
+    // (billing_redis_state_loaded_total, alert BillingRedisLostBalances).
+    await this.redis
+      .multi()
+      .hsetnx(this.keys.balance(account.id), 'bal', '0')
+      .hsetnx(this.keys.balance(account.id), 'gen', '0')
+      .exec();
     return {
       ...account,
       name: input.name,

@@ -42,7 +42,14 @@ describe('alert detection in the ledger Lua scripts', () => {
 
   it('asks for a seed when a budget counter is missing, before changing anything', async () => {
     await redis.hset(bal, 'bal', '100000000', 'gen', '0');
-    expect(await reserve('b1', '-100', 't1', budget('100'))).toEqual(['missing', '', '0', '0', '', '']);
+    expect(await reserve('b1', '-100', 't1', budget('100'))).toEqual([
+      'missing',
+      'counter',
+      '0',
+      '0',
+      '',
+      '',
+    ]);
     expect(await redis.hget(bal, 'bal')).toBe('100000000');
     expect(await redis.hexists(bal, 's:a:2026-11')).toBe(0);
   });

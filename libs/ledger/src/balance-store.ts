@@ -1,3 +1,4 @@
+import { BillingMetrics } from '@app/metrics';
 import { REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { BalanceRepository, BalanceSeed } from './balance-repository';
@@ -76,6 +77,7 @@ export class BalanceStore {
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
     private readonly balances: BalanceRepository,
+    private readonly metrics: BillingMetrics,
   ) {
     defineLedgerScripts(redis);
   }
@@ -85,11 +87,16 @@ export class BalanceStore {
     let replies = await this.runReserve(changes, new Map());
     const missing = changes.filter((_, index) => replies[index][0] === 'missing');
     if (missing.length > 0) {
+      // Every retried change gets its balance seed, in case Redis lost it since the first call too.
       const seeds = await this.balances.seedsOf(missing.map((change) => change.accountId));
+      const lostBalances = replies.filter((reply) => reply[0] === 'missing' && reply[1] === 'balance').length;
+      if (lostBalances > 0) this.metrics.redisStateLoaded.inc({ kind: 'balance' }, lostBalances);
       const counterSeeds = new Map<PendingChange, bigint[]>();
       for (const change of missing) {
-        if (change.alerts && change.alerts.counters.length > 0)
+        if (change.alerts && change.alerts.counters.length > 0) {
           counterSeeds.set(change, await change.alerts.seedCounters());
+          this.metrics.redisStateLoaded.inc({ kind: 'budget_counter' }, change.alerts.counters.length);
+        }
       }
       const retried = await this.runReserve(missing, seeds, counterSeeds);
       let next = 0;
@@ -137,6 +144,7 @@ export class BalanceStore {
     if (cached !== null) return BigInt(cached);
     const seed = (await this.balances.seedsOf([accountId])).get(accountId);
     if (seed === undefined) return null;
+    this.metrics.redisStateLoaded.inc({ kind: 'balance' });
     return BigInt(
       await this.redis.seedBalance(this.keys.balance(accountId), seed.balance.toString(), seed.reloads),
     );

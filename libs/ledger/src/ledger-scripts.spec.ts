@@ -28,7 +28,7 @@ describe('ledger Lua scripts', () => {
   it('asks for a seed when the balance is not in Redis', async () => {
     expect(await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '')).toEqual([
       'missing',
-      '',
+      'balance',
       '0',
       '0',
       '',

@@ -92,6 +92,17 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly redisStateLoaded = new Counter({
+    name: 'billing_redis_state_loaded_total',
+    help:
+      'State read from Postgres because Redis did not hold it, by kind: balance (after a Redis loss), ' +
+      "budget_counter (a month's first batch of an account with budgets, or after a loss), " +
+      'key_spend (an API-key limit period first looked at, or after a loss). A burst of balance loads ' +
+      'means Redis lost its data.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly eventsChargedMicros = new Counter({
     name: 'billing_usage_charged_micros_total',
     help: 'Micros of usage committed to the ledger.',

@@ -89,5 +89,10 @@ describe('KeySpendStore', () => {
     expect(overtaken.reads).toBe(reads);
     expect(await loadedAsRead(metrics)).toBe(loaded);
     expect(await stores.redis.get(counter)).toBe('1250000');
+    // One load of state Redis did not hold, however many reads it took; the next look finds the counter.
+    await storeOn(metrics, overtaken).current(catalog.apiKey(keyId)!, now);
+    expect((await metrics.redisStateLoaded.get()).values).toEqual([
+      { labels: { kind: 'key_spend' }, value: 1 },
+    ]);
   });
 });

@@ -99,6 +99,7 @@ export class KeySpendStore {
   private async load(key: CachedApiKey, period: SpendPeriod, counter: string): Promise<bigint> {
     const balance = this.keys.balance(key.accountId);
     const pending = this.keys.pending(key.accountId);
+    this.metrics.redisStateLoaded.inc({ kind: 'key_spend' });
     for (let attempt = 1; ; attempt++) {
       // One MULTI: the pending entries as of that gen.
       const read = await this.redis.multi().hget(balance, 'gen').hkeys(pending).exec();

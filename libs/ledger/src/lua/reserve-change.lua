@@ -47,7 +47,8 @@
           from Postgres or "", thresholds "<percent>=<amount>,..." (amounts in micros)
 
   Reply: {status, token, balance before, balance after, crossing, alert record}
-    status "missing": no balance in Redis and no seed given; load it from Postgres and call again
+    status "missing": no balance in Redis and no seed given (token "balance"), or a budget counter
+      without one (token "counter"); load it from Postgres and call again
     status "created": applied now; token is ARGV[3], plus "#<crossing>" if this change crossed
     status "exists":  already pending under the returned token; nothing changed
     crossing: the crossing number (decimal string) if this call crossed the threshold, else ""
@@ -91,7 +92,7 @@ end
 
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   if ARGV[4] == '' then
-    return respond('missing', '', '0', '0', '', '')
+    return respond('missing', 'balance', '0', '0', '', '')
   end
   redis.call('HSET', KEYS[1], 'bal', ARGV[4], 'gen', 0)
   if ARGV[6] and ARGV[6] ~= '' then
@@ -113,7 +114,7 @@ end
 -- Budget counters: all present (or given a seed) before anything changes.
 for i = 10, #ARGV, 4 do
   if ARGV[i + 2] == '' and redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then
-    return respond('missing', '', '0', '0', '', '')
+    return respond('missing', 'counter', '0', '0', '', '')
   end
 end
 
