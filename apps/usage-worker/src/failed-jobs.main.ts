@@ -1,0 +1,67 @@
+import { baseEnvSchema, loadConfig } from '@app/config';
+import { QueueName } from '@app/queue';
+import { openBullRedis, RedisKeys } from '@app/redis';
+import { Job, Queue } from 'bullmq';
+import { parseArgs } from 'node:util';
+
+const USAGE = `npm run failed-jobs [-- --queue <name>] [-- --retry]
+  Prints the jobs a queue gave up on (one JSON line each, with the reason), then a summary line.
+  --queue   ${Object.values(QueueName).join(', ')} (default ${QueueName.Usage})
+  --retry   puts every failed job of the queue back in line, after the cause is fixed`;
+
+/**
+ * `npm run failed-jobs`: what alert BillingUsageJobsFailed asks ops to look at. A failed usage
+ * batch is usage accepted at ingest and not charged; once its cause is fixed, `--retry` queues
+ * it again, and replaying a batch never charges twice (its ledger rows are keyed by batch).
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      queue: { type: 'string', default: QueueName.Usage },
+      retry: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return console.log(USAGE);
+  const queueName = values.queue as QueueName;
+  if (!Object.values(QueueName).includes(queueName))
+    throw new Error(`unknown queue "${values.queue}"\n${USAGE}`);
+
+  const config = loadConfig(baseEnvSchema);
+  const connection = openBullRedis(config);
+  const queue = new Queue(queueName, { connection, prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix() });
+  try {
+    const failed = await queue.getFailed(0, -1);
+    let retried = 0;
+    for (const job of failed) {
+      console.log(JSON.stringify(describe(queueName, job)));
+      if (values.retry) {
+        await job.retry('failed');
+        retried++;
+      }
+    }
+    console.log(JSON.stringify({ queue: queueName, failed: failed.length, retried }));
+  } finally {
+    await queue.close();
+    connection.disconnect();
+  }
+}
+
+function describe(queueName: QueueName, job: Job) {
+  const events: unknown = job.data?.events;
+  return {
+    queue: queueName,
+    id: job.id,
+    name: job.name,
+    failed_reason: job.failedReason,
+    attempts_made: job.attemptsMade,
+    failed_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    // A usage batch: how much accepted usage waits on it.
+    ...(Array.isArray(events) ? { events: events.length } : {}),
+  };
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
