@@ -433,6 +433,26 @@ describe('tax on purchases', () => {
       const purchase = await stack.admin.get(`${ws.path}/purchases/${bought.id}`);
       expect(purchase.body.refunded).toBe('100.000000');
     });
+
+    it('two halves refunded at once return exactly the tax charged: the later one returns what is left', async () => {
+      const ws = await customer({ country: 'US', region: 'CA' });
+      const bought = await buy(ws, '100.00');
+      const half = () =>
+        stack.admin.post(
+          `/v1/admin/purchases/${bought.id}/refunds`,
+          { amount: '50.00' },
+          { 'idempotency-key': randomUUID() },
+        );
+
+      // 7.25 x 50 / 100 = 3.625 -> 3.63 for the first; each computed as the first would return 7.26.
+      const halves = await Promise.all([half(), half()]);
+
+      expect(halves.map((response) => response.status)).toEqual([201, 201]);
+      expect(halves.map((response) => response.body.tax).sort()).toEqual(['3.620000', '3.630000']);
+      const refunds = await stripe.refunds.list({ payment_intent: bought.payment_intent_id, limit: 100 });
+      expect(refunds.data.reduce((sum, r) => sum + r.amount, 0)).toBe(10725);
+      expect(await balanceOf(ws)).toBe('0.000000');
+    });
   });
 
   describe('auto-reload', () => {

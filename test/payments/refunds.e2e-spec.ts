@@ -202,6 +202,25 @@ describe('refunds of card purchases', () => {
     ]);
   });
 
+  it('two refunds at once are made one after the other: the one that does not fit is told what is left', async () => {
+    const { ws, purchaseId, paymentIntentId } = await purchased('10.00');
+
+    const both = await Promise.all([
+      refund(purchaseId, { amount: '6.00' }),
+      refund(purchaseId, { amount: '6.00' }),
+    ]);
+
+    expect(both.map((response) => response.status).sort()).toEqual([201, 422]);
+    const refused = both.find((response) => response.status === 422)!;
+    expectError(refused, 422, 'refund_exceeds_remaining');
+    expect(refused.body.remaining).toBe('4.000000');
+    expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(1);
+    await expectMoney(ws, [
+      ['purchase', micros(10)],
+      ['refund', -micros(6)],
+    ]);
+  });
+
   describe('the Idempotency-Key', () => {
     it('sent again returns the same refund, refunded and debited once, also when sent 5 times at once', async () => {
       const { ws, purchaseId, paymentIntentId } = await purchased('10.00');

@@ -234,6 +234,27 @@ export class RecordRefundService {
     });
   }
 
+  /**
+   * Runs `work` while no other refund request of the purchase runs (any api process): what is
+   * left, and the tax share of a partial refund, are computed from the refunds made before it.
+   * A session lock on a connection of its own, not a transaction: `work` waits on Stripe, longer
+   * than a transaction may sit idle; if this process dies, Postgres drops the lock with the connection.
+   */
+  async oneRefundAtATime<T>(purchaseId: string, work: () => Promise<T>): Promise<T> {
+    const connection = await this.database.sql.reserve();
+    const lock = `refund:${purchaseId}`;
+    try {
+      await connection`select pg_advisory_lock(hashtextextended(${lock}, 0))`;
+      try {
+        return await work();
+      } finally {
+        await connection`select pg_advisory_unlock(hashtextextended(${lock}, 0))`;
+      }
+    } finally {
+      connection.release();
+    }
+  }
+
   async purchase(purchaseId: string): Promise<PurchaseRecord | null> {
     const [row] = await this.database.sql<PurchaseRecord[]>`
       select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where id = ${purchaseId}`;

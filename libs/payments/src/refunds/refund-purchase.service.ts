@@ -67,16 +67,21 @@ export class RefundPurchaseService {
     }
     const requested = amountMicros === null ? 'remaining' : String(microsToCents(amountMicros));
     const tag = refundRequestTag(request.requestKey);
-    const earlier = await this.refundsOf(purchase.payment_intent_id);
-    let refund = earlier.find((candidate) => candidate.metadata?.refund_request === tag);
-    if (
-      refund &&
-      (refund.metadata?.requested_amount !== requested ||
-        (refund.metadata?.reason ?? null) !== request.reason)
-    ) {
-      throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another refund');
-    }
-    refund ??= await this.create(purchase, request, requested, tag, earlier);
+    // Two refunds at once would each see the other's credits and tax as not yet refunded: two
+    // halves would each ask for the rounded-up half of the tax (a cent more than the charge has
+    // left, so Stripe refuses one), and a refused one would report a stale "remaining".
+    const refund = await this.records.oneRefundAtATime(purchase.id, async () => {
+      const earlier = await this.refundsOf(purchase.payment_intent_id!);
+      const found = earlier.find((candidate) => candidate.metadata?.refund_request === tag);
+      if (
+        found &&
+        (found.metadata?.requested_amount !== requested ||
+          (found.metadata?.reason ?? null) !== request.reason)
+      ) {
+        throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another refund');
+      }
+      return found ?? (await this.create(purchase, request, requested, tag, earlier));
+    });
     const applied =
       refund.status === 'succeeded' ? await this.records.apply(purchase, refund, request.actor) : null;
     return {
