@@ -4,6 +4,8 @@ import { openBullRedis, RedisKeys } from '@app/redis';
 import { Job, Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
 
+const PAGE_SIZE = 100;
+
 const USAGE = `npm run failed-jobs [-- --queue <name>] [-- --retry]
   Prints the jobs a queue gave up on (one JSON line each, with the reason), then a summary line.
   --queue   ${Object.values(QueueName).join(', ')} (default ${QueueName.Usage})
@@ -31,23 +33,35 @@ async function main(): Promise<void> {
   const connection = openBullRedis(config);
   const queue = new Queue(queueName, { connection, prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix() });
   try {
-    const failed = await queue.getFailed(0, -1);
-    let retried = 0;
-    for (const job of failed) {
-      console.log(JSON.stringify(describe(queueName, job)));
-      if (values.retry) {
-        await job.retry('failed');
-        retried++;
+    // A page at a time (a usage batch carries up to 1,000 events), all listed before any retry: a
+    // retried job that fails again at once must not come round a second time.
+    const ids: string[] = [];
+    for (let start = 0; ; start += PAGE_SIZE) {
+      const page = await queue.getFailed(start, start + PAGE_SIZE - 1);
+      if (page.length === 0) break;
+      for (const job of page) {
+        console.log(JSON.stringify(summaryOf(queueName, job)));
+        ids.push(job.id!);
       }
     }
-    console.log(JSON.stringify({ queue: queueName, failed: failed.length, retried }));
+    let retried = 0;
+    if (values.retry) {
+      for (const id of ids) {
+        const job = await Job.fromId(queue, id);
+        if (job && (await job.isFailed())) {
+          await job.retry('failed');
+          retried++;
+        }
+      }
+    }
+    console.log(JSON.stringify({ queue: queueName, failed: ids.length, retried }));
   } finally {
     await queue.close();
     connection.disconnect();
   }
 }
 
-function describe(queueName: QueueName, job: Job) {
+function summaryOf(queueName: QueueName, job: Job) {
   const events: unknown = job.data?.events;
   return {
     queue: queueName,
