@@ -17,8 +17,9 @@ export const MAX_EVENT_AGE_MS = 35 * 24 * 3600_000;
 /**
  * The occurred_at range [from, to) that holds every stored event received in [from, to): ingest
  * accepts an event only if received_at - MAX_EVENT_AGE_MS <= occurred_at <= received_at +
- * MAX_CLOCK_SKEW_MS (received_at is the instant it validated against). Queries by received_at add it so Postgres
- * reads the (account_id, occurred_at) index range instead of every event the account ever had.
+ * MAX_CLOCK_SKEW_MS (received_at is the instant it validated against). Queries by received_at
+ * add it so Postgres reads the (account_id, occurred_at) index range instead of every event the
+ * account ever had.
  * Narrowing either limit would leave events stored under the wider one outside: keep the old
  * value here until they are older than any period still read.
  */
