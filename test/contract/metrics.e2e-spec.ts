@@ -28,6 +28,9 @@ describe('Prometheus metrics', () => {
   afterAll(() => stack.stop());
 
   const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text();
+  /** A counter on one app's /metrics (0 until first counted); `labels` go before `app`, e.g. 'kind="balance",'. */
+  const counter = async (url: string, name: string, labels = '') =>
+    Number(new RegExp(`^${name}\\{${labels}app="[\\w-]+"\\} (\\d+)$`, 'm').exec(await scrape(url))?.[1] ?? 0);
 
   it.each(['ingest', 'api', 'usage-worker'])('serves %s metrics that promtool accepts', async (app) => {
     const process = app === 'ingest' ? stack.ingest : app === 'api' ? stack.api : stack.workers[0];
@@ -83,12 +86,7 @@ describe('Prometheus metrics', () => {
   });
 
   it('counts events Postgres already held when a gateway resends them after the dedupe window', async () => {
-    const metric = async (name: string) =>
-      Number(
-        new RegExp(`^${name}\\{app="usage-worker"\\} (\\d+)$`, 'm').exec(
-          await scrape(stack.workers[0].url),
-        )?.[1],
-      );
+    const metric = (name: string) => counter(stack.workers[0].url, name);
     const balanceBefore = (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
     const resent = events.slice(0, 10);
     const random = seededRandom(4);
@@ -112,12 +110,8 @@ describe('Prometheus metrics', () => {
   });
 
   it('counts the state read from Postgres because Redis did not hold it, by kind', async () => {
-    const loaded = async (url: string, kind: string) =>
-      Number(
-        new RegExp(`^billing_redis_state_loaded_total\\{kind="${kind}",app="[\\w-]+"\\} (\\d+)$`, 'm').exec(
-          await scrape(url),
-        )?.[1] ?? 0,
-      );
+    const loaded = (url: string, kind: string) =>
+      counter(url, 'billing_redis_state_loaded_total', `kind="${kind}",`);
     const balanceKey = new RedisKeys(stack.stores.prefix).balance(account);
     const balance = async () => (await stack.gateway.get(`/v1/accounts/${account}/balance`)).body.balance;
     const before = await balance();
