@@ -44,6 +44,7 @@ describe('several usage workers on the same accounts', () => {
 
     const postgres = await stack.stores.postgresBalances();
     const ledger = await stack.stores.ledgerSums();
+    const rollup = await stack.stores.rollupSpend();
     for (const id of accounts) {
       const cost = events
         .filter((e) => e.account_id === id)
@@ -51,6 +52,8 @@ describe('several usage workers on the same accounts', () => {
       const expected = 100_000_000n - cost;
       expect(postgres.get(id)).toBe(expected);
       expect(ledger.get(id)).toBe(expected);
+      // Concurrent transactions adding to the same rollup rows lose nothing either.
+      expect(rollup.get(id)).toBe(cost);
       expect(await stack.stores.redisBalance(id)).toBe(expected);
       expect(await stack.stores.pendingCount(id)).toBe(0);
     }

@@ -62,6 +62,7 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
       const expected = GRANT - cost;
       expect((await stack.stores.postgresBalances()).get(id)).toBe(expected);
       expect((await stack.stores.ledgerSums()).get(id)).toBe(expected);
+      expect((await stack.stores.rollupSpend()).get(id)).toBe(cost);
       expect(await stack.stores.redisBalance(id)).toBe(expected);
       expect(await stack.stores.pendingCount(id)).toBe(0);
     }

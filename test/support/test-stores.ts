@@ -49,8 +49,9 @@ export class TestStores {
     this.redisUrl = redisUrl;
   }
 
-  async setUp(): Promise<this> {
-    await migrateDatabase(this.databaseUrl);
+  /** `migrationsFolder`: a copy of drizzle/ holding only the migrations before one under test. */
+  async setUp(migrationsFolder?: string): Promise<this> {
+    await migrateDatabase(this.databaseUrl, migrationsFolder);
     this.sql = postgres(this.databaseUrl, {
       max: 4,
       types: { bigint: postgres.BigInt },
@@ -119,6 +120,13 @@ export class TestStores {
   async ledgerSums(): Promise<Map<string, bigint>> {
     const rows = await this.sql<{ account_id: string; total: bigint }[]>`
       select account_id, sum(amount_micros)::bigint as total from ledger_entries group by account_id`;
+    return new Map(rows.map((row) => [row.account_id, row.total]));
+  }
+
+  /** Usage spend per account as its hourly rollup (usage_spend_hourly) counts it. */
+  async rollupSpend(): Promise<Map<string, bigint>> {
+    const rows = await this.sql<{ account_id: string; total: bigint }[]>`
+      select account_id, sum(spend_micros)::bigint as total from usage_spend_hourly group by account_id`;
     return new Map(rows.map((row) => [row.account_id, row.total]));
   }
 

@@ -11,7 +11,8 @@
  *   / 7 days, the added part rounded half up to a micro
  */
 
-export const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 const WEEK_MS = 7 * DAY_MS;
 
 /** A budget period: a calendar month in UTC, [start, end). */

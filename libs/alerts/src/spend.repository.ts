@@ -1,7 +1,7 @@
 import { Sql, Tx } from '@app/db';
 import { occurredAtRangeOfReceived } from '@app/usage';
 import { Injectable } from '@nestjs/common';
-import { DAY_MS, MonthPeriod, monthPeriodOf } from './projections';
+import { DAY_MS, HOUR_MS, MonthPeriod, monthPeriodOf } from './projections';
 
 /** What a projection starts from, for one account at one instant. */
 export interface UsageTotals {
@@ -15,8 +15,9 @@ export type BudgetScope = 'account' | 'api_key' | 'project';
 
 /**
  * Spend read from Postgres. Usage counts in the month its batch was charged: the account's spend
- * is the sum of its usage ledger debits by created_at; an API key's or project's is the sum of
- * its events' costs by received_at (the same instant to within the batch's processing time).
+ * is the sum of its usage ledger debits by created_at, read from their hourly rollup
+ * (`usage_spend_hourly`, kept by a trigger on every ledger insert); an API key's or project's is
+ * the sum of its events' costs by received_at (the same instant to within the batch's processing time).
  */
 @Injectable()
 export class SpendRepository {
@@ -25,6 +26,11 @@ export class SpendRepository {
    * from one snapshot. Debits have no upper time bound: a batch whose transaction started after
    * `now` (created_at is its start) but committed before this statement is in the balance, so it
    * must be in the spend too, or balance = grants - spend breaks by that batch.
+   *
+   * Month to date is whole hours of the rollup (a month starts on an hour). The 24 h and 7 d
+   * windows start mid-hour: the rollup gives the whole hours after their start and the ledger the
+   * part of the hour they start in, so a window reads at most one hour of ledger rows however busy
+   * the account is, and the sums are those of the ledger rows to the micro.
    */
   async usageTotals(
     sql: Sql | Tx,
@@ -35,17 +41,23 @@ export class SpendRepository {
     const month = monthPeriodOf(now).start;
     const dayAgo = new Date(now.getTime() - DAY_MS);
     const weekAgo = new Date(now.getTime() - 7 * DAY_MS);
-    const from = month < weekAgo ? month : weekAgo;
+    const dayHours = hourAfter(dayAgo);
+    const weekHours = hourAfter(weekAgo);
+    const from = month < weekHours ? month : weekHours;
     const rows = await sql<{ account_id: string; balance: bigint; mtd: bigint; d1: bigint; d7: bigint }[]>`
-      select a.id as account_id,
-        (select coalesce(sum(balance_micros), 0)::bigint from account_balances where account_id = a.id) as balance,
-        coalesce(sum(-l.amount_micros) filter (where l.created_at >= ${month}), 0)::bigint as mtd,
-        coalesce(sum(-l.amount_micros) filter (where l.created_at > ${dayAgo}), 0)::bigint as d1,
-        coalesce(sum(-l.amount_micros) filter (where l.created_at > ${weekAgo}), 0)::bigint as d7
+      select a.id as account_id, b.balance, r.mtd, r.d1 + l1.spend as d1, r.d7 + l7.spend as d7
       from unnest(${accountIds as string[]}::uuid[]) as a(id)
-      left join ledger_entries l on l.account_id = a.id and l.kind = 'usage'
-        and l.created_at >= ${from}
-      group by a.id`;
+      cross join lateral (
+        select coalesce(sum(balance_micros), 0)::bigint as balance from account_balances where account_id = a.id
+      ) b
+      cross join lateral (
+        select coalesce(sum(spend_micros) filter (where hour >= ${month}), 0)::bigint as mtd,
+               coalesce(sum(spend_micros) filter (where hour >= ${dayHours}), 0)::bigint as d1,
+               coalesce(sum(spend_micros) filter (where hour >= ${weekHours}), 0)::bigint as d7
+        from usage_spend_hourly where account_id = a.id and hour >= ${from}
+      ) r
+      cross join lateral (${this.ledgerUsage(sql, dayAgo, dayHours)}) l1
+      cross join lateral (${this.ledgerUsage(sql, weekAgo, weekHours)}) l7`;
     return new Map(
       rows.map((row) => [
         row.account_id,
@@ -59,6 +71,13 @@ export class SpendRepository {
     );
   }
 
+  /** Usage debits of the outer query's account `a` with created_at in (after, before). */
+  private ledgerUsage(sql: Sql | Tx, after: Date, before: Date) {
+    return sql`
+      select coalesce(sum(-amount_micros), 0)::bigint as spend from ledger_entries
+      where account_id = a.id and kind = 'usage' and created_at > ${after} and created_at < ${before}`;
+  }
+
   /** Spend of one budget scope in a period (the seed of its Redis counter, and the spend API). */
   async scopeSpend(
     sql: Sql | Tx,
@@ -68,10 +87,10 @@ export class SpendRepository {
     period: MonthPeriod,
   ): Promise<bigint> {
     if (scope === 'account') {
+      // A month is whole hours: its rollup rows are exactly its debits.
       const [row] = await sql<{ total: bigint }[]>`
-        select coalesce(sum(-amount_micros), 0)::bigint as total from ledger_entries
-        where account_id = ${accountId} and kind = 'usage'
-          and created_at >= ${period.start} and created_at < ${period.end}`;
+        select coalesce(sum(spend_micros), 0)::bigint as total from usage_spend_hourly
+        where account_id = ${accountId} and hour >= ${period.start} and hour < ${period.end}`;
       return row.total;
     }
     const column = scope === 'api_key' ? sql`api_key_id` : sql`project_id`;
@@ -85,4 +104,9 @@ export class SpendRepository {
         and received_at >= ${period.start} and received_at < ${period.end}`;
     return row.total;
   }
+}
+
+/** The first UTC hour boundary strictly after `at`. */
+export function hourAfter(at: Date): Date {
+  return new Date((Math.floor(at.getTime() / HOUR_MS) + 1) * HOUR_MS);
 }

@@ -27,11 +27,11 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
 }
 
-export async function migrateDatabase(url: string): Promise<void> {
+export async function migrateDatabase(url: string, migrationsFolder = MIGRATIONS_FOLDER): Promise<void> {
   await ensureDatabase(url);
   const sql = postgres(url, { max: 1, onnotice: () => undefined });
   try {
-    await migrate(drizzle(sql), { migrationsFolder: MIGRATIONS_FOLDER });
+    await migrate(drizzle(sql), { migrationsFolder });
   } finally {
     await sql.end({ timeout: 5 });
   }

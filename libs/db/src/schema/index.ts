@@ -22,3 +22,4 @@ export * from './budgets.table';
 export * from './alert-settings.table';
 export * from './alerts.table';
 export * from './email-deliveries.table';
+export * from './usage-spend-hourly.table';

@@ -1,0 +1,58 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestStores } from '../../../test/support/test-stores';
+import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
+
+/**
+ * 0008 adds the hourly usage rollup to a database that already has a ledger: the usage debits
+ * written before it are counted by its backfill, those written after by its trigger.
+ */
+describe('migration 0008 (usage_spend_hourly)', () => {
+  const stores = new TestStores();
+  let before: string;
+
+  beforeAll(async () => {
+    // drizzle/ as it was before 0008: the same files, with the journal cut before it.
+    before = mkdtempSync(join(tmpdir(), 'migrations-'));
+    cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
+    const journalPath = join(before, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
+    const cut = journal.entries.findIndex((entry) => entry.tag === '0008_usage_spend_hourly');
+    expect(cut).toBeGreaterThan(0);
+    journal.entries = journal.entries.slice(0, cut);
+    writeFileSync(journalPath, JSON.stringify(journal));
+    await stores.setUp(before);
+  });
+
+  afterAll(async () => {
+    await stores.tearDown();
+    rmSync(before, { recursive: true, force: true });
+  });
+
+  it('counts the debits already in the ledger, and the trigger those written after', async () => {
+    const { sql } = stores;
+    const [{ id }] = await sql<{ id: string }[]>`
+      insert into accounts (name, billing_email) values ('existing', 'a@example.com') returning id`;
+    await sql`
+      insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, created_at)
+      values (${id}, 'grant', 50000000, 'grant:1', '2026-11-02T09:00:00Z'),
+             (${id}, 'usage', -100, 'usage:1', '2026-11-02T09:00:00Z'),
+             (${id}, 'usage', -20, 'usage:2', '2026-11-02T09:59:59.999Z'),
+             (${id}, 'usage', -3, 'usage:3', '2026-11-02T10:00:00Z'),
+             (${id}, 'refund', -7000, 'refund:1', '2026-11-02T10:00:00Z')`;
+
+    await migrateDatabase(stores.databaseUrl);
+    await sql`
+      insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, created_at)
+      values (${id}, 'usage', -4000, 'usage:4', '2026-11-02T10:30:00Z')`;
+
+    const hours = await sql<{ hour: Date; spend: bigint }[]>`
+      select hour, sum(spend_micros)::bigint as spend from usage_spend_hourly
+      where account_id = ${id} group by hour order by hour`;
+    expect(hours).toEqual([
+      { hour: new Date('2026-11-02T09:00:00Z'), spend: 120n },
+      { hour: new Date('2026-11-02T10:00:00Z'), spend: 4003n },
+    ]);
+  });
+});
