@@ -1,13 +1,24 @@
-import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS } from '@app/usage';
+import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS } from '@app/queue';
 import { Tx } from '@app/db';
 import { TestSql, TestStores } from '../../../test/support/test-stores';
 import { DAY_MS, monthPeriodOf } from './projections';
 import { BudgetScope, hourAfter, SpendRepository, UsageTotals } from './spend.repository';
 
+/** A fixed pseudo-random sequence (mulberry32): the same history on every run. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /**
  * The spend of a key's or project's budget (its Redis counter's seed, and the spend API) counts
- * events by received_at. The query also bounds occurred_at by what ingest accepts, so it reads an
- * index range instead of all the account's events: no event received in the month may fall out.
+ * events by received_at. It reads their hourly rollup (usage_scope_spend_hourly, kept by a trigger
+ * on usage_events): no event received in the month may fall out, however early or late it occurred.
  */
 describe('SpendRepository.scopeSpend', () => {
   const stores = new TestStores();
@@ -57,6 +68,55 @@ describe('SpendRepository.scopeSpend', () => {
       expect(await repository.scopeSpend(sql, accountId, scope, scopeId, period)).toBe(321n);
     },
   );
+
+  it('equals the sum of the events received in the month, for random histories of keys and projects', async () => {
+    const random = seeded(7);
+    const from = Date.parse('2026-09-20T00:00:00Z');
+    const rows = Array.from({ length: 800 }, (_, i) => {
+      const received = from + Math.floor(random() * 100 * DAY_MS);
+      // Anywhere ingest accepts: up to 35 days before received_at, up to 5 minutes after it.
+      const occurred =
+        received - MAX_EVENT_AGE_MS + Math.floor(random() * (MAX_EVENT_AGE_MS + MAX_CLOCK_SKEW_MS));
+      return {
+        id: `random-${i}`,
+        key: random() < 0.8 ? `key-${1 + Math.floor(random() * 2)}` : null,
+        project: random() < 0.5 ? `project-${1 + Math.floor(random() * 2)}` : null,
+        cost: random() < 0.1 ? 0 : 1 + Math.floor(random() * 9_000_000),
+        occurred: new Date(occurred).toISOString(),
+        received: new Date(received).toISOString(),
+      };
+    });
+    // In statements of several rows, as batches are written; each written again, costing more,
+    // as a redelivered batch or a resent event is: stored events are skipped and add nothing.
+    const insert = (chunk: typeof rows, extraMicros: number) => sql`
+      insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
+        completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
+        occurred_at, received_at)
+      select ${accountId}, id, key, project, 'model', 1, 1, 0, 0, cost + ${extraMicros}, 1, 'batch', occurred, received
+      from unnest(${chunk.map((r) => r.id)}::text[], ${chunk.map((r) => r.key)}::text[],
+                  ${chunk.map((r) => r.project)}::text[], ${chunk.map((r) => r.cost)}::bigint[],
+                  ${chunk.map((r) => r.occurred)}::timestamptz[], ${chunk.map((r) => r.received)}::timestamptz[])
+           as t(id, key, project, cost, occurred, received)
+      on conflict (account_id, event_id) do nothing`;
+    for (let i = 0; i < rows.length; i += 50) {
+      await insert(rows.slice(i, i + 50), 0);
+      await insert(rows.slice(Math.max(0, i - 25), i + 25), 1);
+    }
+    for (const month of ['2026-09-15', '2026-10-15', '2026-11-15', '2026-12-15']) {
+      const period = monthPeriodOf(new Date(month));
+      for (const [scope, column, scopeId] of [
+        ['api_key', 'api_key_id', 'key-2'],
+        ['project', 'project_id', 'project-2'],
+      ] as const) {
+        const [{ total }] = await sql<{ total: bigint }[]>`
+          select coalesce(sum(cost_micros), 0)::bigint as total from usage_events
+          where account_id = ${accountId} and ${sql(column)} = ${scopeId}
+            and received_at >= ${period.start} and received_at < ${period.end}`;
+        const spend = await repository.scopeSpend(sql, accountId, scope, scopeId, period);
+        expect({ month, scope, spend }).toEqual({ month, scope, spend: total });
+      }
+    }
+  });
 });
 
 /**
@@ -115,17 +175,6 @@ describe('SpendRepository over the hourly usage rollup', () => {
       monthToDateMicros: row.mtd,
       usageLast24hMicros: row.d1,
       usageLast7dMicros: row.d7,
-    };
-  }
-
-  /** A fixed pseudo-random sequence (mulberry32): the same history on every run. */
-  function seeded(seed: number): () => number {
-    let state = seed;
-    return () => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
     };
   }
 

@@ -1,5 +1,4 @@
 import { Sql, Tx } from '@app/db';
-import { occurredAtRangeOfReceived } from '@app/usage';
 import { Injectable } from '@nestjs/common';
 import { DAY_MS, HOUR_MS, MonthPeriod, monthPeriodOf } from './projections';
 
@@ -17,7 +16,8 @@ export type BudgetScope = 'account' | 'api_key' | 'project';
  * Spend read from Postgres. Usage counts in the month its batch was charged: the account's spend
  * is the sum of its usage ledger debits by created_at, read from their hourly rollup
  * (`usage_spend_hourly`, kept by a trigger on every ledger insert); an API key's or project's is
- * the sum of its events' costs by received_at (the same instant to within the batch's processing time).
+ * the sum of its events' costs by received_at (the same instant to within the batch's processing
+ * time), read from `usage_scope_spend_hourly` (kept by a trigger on every event insert).
  */
 @Injectable()
 export class SpendRepository {
@@ -93,15 +93,11 @@ export class SpendRepository {
         where account_id = ${accountId} and hour >= ${period.start} and hour < ${period.end}`;
       return row.total;
     }
-    const column = scope === 'api_key' ? sql`api_key_id` : sql`project_id`;
-    // received_at has no index: bounding occurred_at too reads about the period plus 35 days of
-    // the account's events instead of all of them (occurredAtRangeOfReceived).
-    const occurred = occurredAtRangeOfReceived(period.start, period.end);
+    // A month is whole hours of received_at: its rollup rows are exactly its events.
     const [row] = await sql<{ total: bigint }[]>`
-      select coalesce(sum(cost_micros), 0)::bigint as total from usage_events
-      where account_id = ${accountId} and ${column} = ${scopeId}
-        and occurred_at >= ${occurred.from} and occurred_at < ${occurred.to}
-        and received_at >= ${period.start} and received_at < ${period.end}`;
+      select coalesce(sum(spend_micros), 0)::bigint as total from usage_scope_spend_hourly
+      where account_id = ${accountId} and scope = ${scope} and scope_id = ${scopeId}
+        and received_hour >= ${period.start} and received_hour < ${period.end}`;
     return row.total;
   }
 }

@@ -5,10 +5,10 @@ import { TestStores } from '../../../test/support/test-stores';
 import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
 
 /**
- * 0008 adds the hourly usage rollup to a database that already has a ledger: the usage debits
- * written before it are counted by its backfill, those written after by its trigger.
+ * 0008 and 0009 add the hourly usage rollups to a database that already has a ledger and events:
+ * what was written before them is counted by their backfills, what is written after by their triggers.
  */
-describe('migration 0008 (usage_spend_hourly)', () => {
+describe('migrations 0008 and 0009 (usage_spend_hourly, usage_scope_spend_hourly)', () => {
   const stores = new TestStores();
   let before: string;
 
@@ -30,7 +30,7 @@ describe('migration 0008 (usage_spend_hourly)', () => {
     rmSync(before, { recursive: true, force: true });
   });
 
-  it('counts the debits already in the ledger, and the trigger those written after', async () => {
+  it('count the debits and events already stored, and the triggers those written after', async () => {
     const { sql } = stores;
     const [{ id }] = await sql<{ id: string }[]>`
       insert into accounts (name, billing_email) values ('existing', 'a@example.com') returning id`;
@@ -42,10 +42,26 @@ describe('migration 0008 (usage_spend_hourly)', () => {
              (${id}, 'usage', -3, 'usage:3', '2026-11-02T10:00:00Z'),
              (${id}, 'refund', -7000, 'refund:1', '2026-11-02T10:00:00Z')`;
 
+    const event = (
+      eventId: string,
+      key: string | null,
+      project: string | null,
+      micros: number,
+      at: string,
+    ) => sql`
+      insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
+        completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
+        occurred_at, received_at)
+      values (${id}, ${eventId}, ${key}, ${project}, 'm', 1, 1, 0, 0, ${micros}, 1, 'b', ${at}, ${at})`;
+    await event('e1', 'key-1', 'project-1', 100, '2026-11-02T09:00:00Z');
+    await event('e2', 'key-1', null, 20, '2026-11-02T09:59:59.999Z');
+    await event('e3', null, null, 3, '2026-11-02T10:00:00Z');
+
     await migrateDatabase(stores.databaseUrl);
     await sql`
       insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, created_at)
       values (${id}, 'usage', -4000, 'usage:4', '2026-11-02T10:30:00Z')`;
+    await event('e4', 'key-1', 'project-1', 4000, '2026-11-02T10:30:00Z');
 
     const hours = await sql<{ hour: Date; spend: bigint }[]>`
       select hour, sum(spend_micros)::bigint as spend from usage_spend_hourly
@@ -53,6 +69,16 @@ describe('migration 0008 (usage_spend_hourly)', () => {
     expect(hours).toEqual([
       { hour: new Date('2026-11-02T09:00:00Z'), spend: 120n },
       { hour: new Date('2026-11-02T10:00:00Z'), spend: 4003n },
+    ]);
+    const scopes = await sql<{ scope: string; scope_id: string; hour: Date; spend: bigint }[]>`
+      select scope, scope_id, received_hour as hour, sum(spend_micros)::bigint as spend
+      from usage_scope_spend_hourly where account_id = ${id}
+      group by 1, 2, 3 order by 1, 2, 3`;
+    expect(scopes).toEqual([
+      { scope: 'api_key', scope_id: 'key-1', hour: new Date('2026-11-02T09:00:00Z'), spend: 120n },
+      { scope: 'api_key', scope_id: 'key-1', hour: new Date('2026-11-02T10:00:00Z'), spend: 4000n },
+      { scope: 'project', scope_id: 'project-1', hour: new Date('2026-11-02T09:00:00Z'), spend: 100n },
+      { scope: 'project', scope_id: 'project-1', hour: new Date('2026-11-02T10:00:00Z'), spend: 4000n },
     ]);
   });
 });

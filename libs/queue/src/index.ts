@@ -2,3 +2,4 @@ export * from './queue-names';
 export * from './job-payloads';
 export * from './job-ids';
 export * from './worker-settings';
+export * from './usage-window';

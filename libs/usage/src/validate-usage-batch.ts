@@ -1,6 +1,6 @@
 import { TierPolicy } from '@app/access';
 import { CatalogCache } from '@app/catalog';
-import { UsageEventPayload } from '@app/queue';
+import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS, UsageEventPayload } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject } from 'ajv';
 import { MAX_METADATA_BYTES, usageBatchSchema } from './usage-batch.schema';
@@ -8,27 +8,6 @@ import { EventError, UsageValidationError } from './validation-error';
 
 /** Errors that a catalog change committed a moment ago could explain: look again before refusing. */
 const REFRESH_ON = new Set(['unknown_account', 'unknown_model', 'unknown_api_key', 'unknown_project']);
-
-/** Gateways' clocks may run a little ahead of ours. */
-export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-/** Older usage is refused: it would land in closed billing periods. */
-export const MAX_EVENT_AGE_MS = 35 * 24 * 3600_000;
-
-/**
- * The occurred_at range [from, to) that holds every stored event received in [from, to): ingest
- * accepts an event only if received_at - MAX_EVENT_AGE_MS <= occurred_at <= received_at +
- * MAX_CLOCK_SKEW_MS (received_at is the instant it validated against). Queries by received_at
- * add it so Postgres reads the (account_id, occurred_at) index range instead of every event the
- * account ever had.
- * Narrowing either limit would leave events stored under the wider one outside: keep the old
- * value here until they are older than any period still read.
- */
-export function occurredAtRangeOfReceived(from: Date, to: Date): { from: Date; to: Date } {
-  return {
-    from: new Date(from.getTime() - MAX_EVENT_AGE_MS),
-    to: new Date(to.getTime() + MAX_CLOCK_SKEW_MS),
-  };
-}
 
 const CODE_BY_KEYWORD: Record<string, string> = {
   required: 'required',

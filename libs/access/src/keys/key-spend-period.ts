@@ -42,6 +42,7 @@ export function spendPeriodIdOfDay(period: KeyLimitPeriod, day: string): string 
   return id;
 }
 
-function isoDay(ms: number): string {
+/** yyyy-mm-dd of the UTC day holding `ms`. */
+export function isoDay(ms: number): string {
   return new Date(ms).toISOString().slice(0, 10);
 }

@@ -19,6 +19,7 @@ describe('KeySpendStore', () => {
   let catalog: CatalogCache;
   let accountId: string;
   let keyId: string;
+  let monthlyKeyId: string;
 
   beforeAll(async () => {
     await stores.setUp();
@@ -32,6 +33,11 @@ describe('KeySpendStore', () => {
       insert into api_keys (account_id, name, role, prefix, secret_hash, limit_micros, limit_period)
       values (${accountId}, 'limited', 'member', ${randomBytes(6).toString('hex')}, ${randomBytes(32)},
               5000000, 'daily')
+      returning id`;
+    [{ id: monthlyKeyId }] = await sql<{ id: string }[]>`
+      insert into api_keys (account_id, name, role, prefix, secret_hash, limit_micros, limit_period)
+      values (${accountId}, 'monthly', 'member', ${randomBytes(6).toString('hex')}, ${randomBytes(32)},
+              5000000, 'monthly')
       returning id`;
     // $1.25 of the key's usage today, committed.
     await sql`
@@ -94,5 +100,33 @@ describe('KeySpendStore', () => {
     expect((await metrics.redisStateLoaded.get()).values).toEqual([
       { labels: { kind: 'key_spend' }, value: 1 },
     ]);
+  });
+
+  it('loads from every event that occurred in the period, however early or late ingest received it', async () => {
+    let n = 0;
+    const event = (key: string, micros: number, occurredAt: string, receivedAt: string) => sql`
+      insert into usage_events (account_id, event_id, api_key_id, model_id, prompt_tokens, completion_tokens,
+        cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at)
+      values (${accountId}, ${`edge-${++n}`}, ${key}, 'm', 1, 1, 0, 0, ${micros}, 1, 'b2', ${occurredAt}, ${receivedAt})`;
+    // October 2026. The earliest instant, received 5 minutes before it occurred (the clock skew
+    // ingest allows); the last instant, received 35 days after (the oldest ingest accepts).
+    await event(monthlyKeyId, 1, '2026-10-01T00:00:00.000Z', '2026-09-30T23:55:00.000Z');
+    await event(monthlyKeyId, 20, '2026-10-31T23:59:59.999Z', '2026-12-05T23:59:59.999Z');
+    // Outside October by a millisecond either way, and another key's event inside it.
+    await event(monthlyKeyId, 300, '2026-09-30T23:59:59.999Z', '2026-09-30T23:55:00.000Z');
+    await event(monthlyKeyId, 4_000, '2026-11-01T00:00:00.000Z', '2026-11-01T00:00:00.000Z');
+    await event(keyId, 50_000, '2026-10-15T00:00:00.000Z', '2026-10-15T00:00:00.000Z');
+
+    const store = new KeySpendStore(
+      stores.redis,
+      rawDatabaseHandle(sql),
+      keys,
+      catalog,
+      new BillingMetrics('spec'),
+    );
+    const spend = await store.current(catalog.apiKey(monthlyKeyId)!, Date.parse('2026-10-15T12:00:00Z'));
+
+    expect(spend?.period.id).toBe('m:2026-10');
+    expect(spend?.spentMicros).toBe(21n);
   });
 });

@@ -1,12 +1,13 @@
 import { CachedApiKey, CatalogCache, KeyLimitPeriod } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
+import { receivedAtRangeOfOccurred } from '@app/queue';
 import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { Result } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SpendPeriod, spendPeriodAt } from './key-spend-period';
+import { isoDay, SpendPeriod, spendPeriodAt } from './key-spend-period';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -100,6 +101,7 @@ export class KeySpendStore {
     const balance = this.keys.balance(key.accountId);
     const pending = this.keys.pending(key.accountId);
     this.metrics.redisStateLoaded.inc({ kind: 'key_spend' });
+    const received = receivedAtRangeOfOccurred(period.start, period.end);
     for (let attempt = 1; ; attempt++) {
       // One MULTI: the pending entries as of that gen.
       const read = await this.redis.multi().hget(balance, 'gen').hkeys(pending).exec();
@@ -108,12 +110,16 @@ export class KeySpendStore {
         (field) => !field.includes('|'),
       );
       // One statement, one snapshot: the spend, and which pending batches it includes (their
-      // usage ledger rows, keyed as libs/usage's usageLedgerKey writes them).
+      // usage ledger rows, keyed as libs/usage's usageLedgerKey writes them). The spend is whole
+      // UTC days of occurred_at from the events' rollup, its index range bounded by the
+      // received_at that such events can have.
       const [{ spent, committed }] = await this.database.sql<{ spent: bigint; committed: string[] }[]>`
         select
-          (select coalesce(sum(cost_micros), 0)::bigint from usage_events
-           where account_id = ${key.accountId} and api_key_id = ${key.id}
-             and occurred_at >= ${period.start} and occurred_at < ${period.end}) as spent,
+          (select coalesce(sum(spend_micros), 0)::bigint from usage_scope_spend_hourly
+           where account_id = ${key.accountId} and scope = 'api_key' and scope_id = ${key.id}
+             and received_hour >= date_trunc('hour', ${received.from}::timestamptz, 'UTC')
+             and received_hour < ${received.to}
+             and occurred_day >= ${isoDay(period.start.getTime())}::date and occurred_day < ${isoDay(period.end.getTime())}::date) as spent,
           (select coalesce(array_agg(c.change_key), '{}') from unnest(${changeKeys}::text[]) as c(change_key)
            where exists (select 1 from ledger_entries
                          where idempotency_key = 'usage:' || c.change_key || ':' || ${key.accountId})) as committed`;

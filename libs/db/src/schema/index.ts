@@ -23,3 +23,4 @@ export * from './alert-settings.table';
 export * from './alerts.table';
 export * from './email-deliveries.table';
 export * from './usage-spend-hourly.table';
+export * from './usage-scope-spend-hourly.table';
