@@ -12,10 +12,20 @@ ALTER TABLE "usage_spend_hourly" ADD CONSTRAINT "usage_spend_hourly_account_id_a
 -- the previous version still running while this migrates. One INSERT per statement, whatever the
 -- number of rows; rows sorted by account and hour, so two transactions that add to the same rows
 -- take their locks in the same order.
+--
+-- The shard a transaction adds to: the one the usage worker sets for its batch's transaction
+-- (billing.usage_shard, the batch's balance shard), so two batches wait on each other's rollup rows
+-- only when they would wait on each other's balance rows anyway; for other writers, one chosen by
+-- transaction id.
+CREATE FUNCTION "usage_rollup_shard"() RETURNS smallint LANGUAGE sql STABLE AS $$
+  SELECT coalesce(nullif(current_setting('billing.usage_shard', true), '')::smallint,
+                  (pg_current_xact_id()::text::bigint % 8)::smallint)
+$$;
+--> statement-breakpoint
 CREATE FUNCTION "usage_spend_hourly_add"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO usage_spend_hourly AS s (account_id, hour, shard, spend_micros)
-  SELECT account_id, date_trunc('hour', created_at, 'UTC'), (pg_current_xact_id()::text::bigint % 8)::smallint,
+  SELECT account_id, date_trunc('hour', created_at, 'UTC'), usage_rollup_shard(),
          sum(-amount_micros)
   FROM new_rows WHERE kind = 'usage'
   GROUP BY 1, 2 ORDER BY 1, 2

@@ -17,7 +17,7 @@ BEGIN
   INSERT INTO usage_scope_spend_hourly AS s
     (account_id, scope, scope_id, received_hour, occurred_day, shard, spend_micros)
   SELECT account_id, scope, scope_id, date_trunc('hour', received_at, 'UTC'),
-         (occurred_at AT TIME ZONE 'UTC')::date, (pg_current_xact_id()::text::bigint % 8)::smallint,
+         (occurred_at AT TIME ZONE 'UTC')::date, usage_rollup_shard(),
          sum(cost_micros)
   FROM (SELECT account_id, 'api_key' AS scope, api_key_id AS scope_id, received_at, occurred_at, cost_micros
         FROM new_rows WHERE api_key_id IS NOT NULL AND cost_micros > 0

@@ -1,3 +1,4 @@
+import { balanceShardOf } from '@app/usage';
 import { BillingStack } from '../support/billing-stack';
 import { expectedCostMicros, seededRandom, TestEvent, usageEvent } from '../support/usage-events';
 
@@ -59,5 +60,28 @@ describe('several usage workers on the same accounts', () => {
     }
     const [{ n }] = await stack.stores.sql`select count(*)::int as n from usage_events`;
     expect(n).toBe(events.length);
+
+    // Each batch added to the rollup rows of its balance shard (so batches wait on each other's
+    // rollup rows only when they share balance rows): per account and shard, rollup = ledger.
+    const byShard = (rows: { account_id: string; shard: number; spend: bigint }[]) =>
+      Object.fromEntries(rows.map((row) => [`${row.account_id}/${row.shard}`, row.spend]));
+    const ledgerRows = await stack.stores.sql<{ account_id: string; batch_id: string; spend: bigint }[]>`
+      select account_id, source->>'batch_id' as batch_id, -amount_micros as spend
+      from ledger_entries where kind = 'usage'`;
+    const fromLedger = new Map<string, { account_id: string; shard: number; spend: bigint }>();
+    for (const row of ledgerRows) {
+      const shard = balanceShardOf(row.batch_id);
+      const entry = fromLedger.get(`${row.account_id}/${shard}`) ?? {
+        account_id: row.account_id,
+        shard,
+        spend: 0n,
+      };
+      entry.spend += row.spend;
+      fromLedger.set(`${row.account_id}/${shard}`, entry);
+    }
+    const rollupRows = await stack.stores.sql<{ account_id: string; shard: number; spend: bigint }[]>`
+      select account_id, shard, sum(spend_micros)::bigint as spend from usage_spend_hourly group by 1, 2`;
+    expect(fromLedger.size).toBeGreaterThan(accounts.length);
+    expect(byShard(rollupRows)).toEqual(byShard([...fromLedger.values()]));
   });
 });

@@ -89,7 +89,12 @@ export class UsageBatchRepository {
       integerArrayLiteral(events.map(column));
 
     const projectSpendOf = input.projectSpendOf ?? [];
+    const shard = balanceShardOf(input.batchId);
     return this.database.sql.begin(async (tx) => {
+      // The usage rollup triggers (drizzle/0008, 0009) add this batch's spend to the rows of its
+      // balance shard: batches then wait on each other's rollup rows only when they would wait on
+      // each other's balance rows anyway. Sent with the next statement, not waited for alone.
+      const rollupShard = tx`select set_config('billing.usage_shard', ${String(shard)}, true)`;
       // Project spend is summed only for batches that need it (accounts with project budgets):
       // the other statements stay as lean as before it existed.
       const projectSums =
@@ -103,15 +108,17 @@ export class UsageBatchRepository {
                       and project_id is not null and cost_micros > 0
                     group by 1, 2) p
               group by account_id`;
-      const perAccount = await tx<
-        {
-          account_id: string;
-          amount: bigint;
-          events: number;
-          key_spend: KeyDaySpend[];
-          project_spend: ProjectSpend[] | null;
-        }[]
-      >`
+      const [, perAccount] = await Promise.all([
+        rollupShard,
+        tx<
+          {
+            account_id: string;
+            amount: bigint;
+            events: number;
+            key_spend: KeyDaySpend[];
+            project_spend: ProjectSpend[] | null;
+          }[]
+        >`
         with new_events as (
           insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
             completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
@@ -147,7 +154,8 @@ export class UsageBatchRepository {
               from new_events group by account_id) a
         left join key_days k using (account_id)
         left join project_sums p using (account_id)
-        order by a.account_id`;
+        order by a.account_id`,
+      ]);
 
       const insertedEvents = perAccount.reduce((sum, row) => sum + row.events, 0);
       // Free events are stored without a debit.
@@ -155,7 +163,6 @@ export class UsageBatchRepository {
       const committed = new Map<string, CommittedUsage>();
       if (charged.length > 0) {
         const debited = charged.map((row) => row.account_id);
-        const shard = balanceShardOf(input.batchId);
         // Lock the batch's balance rows in one global order before changing them: no deadlocks.
         await tx`
           select 1 from account_balances where account_id = any(${debited}::uuid[]) and shard = ${shard}
