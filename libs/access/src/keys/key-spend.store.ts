@@ -119,7 +119,8 @@ export class KeySpendStore {
            where account_id = ${key.accountId} and scope = 'api_key' and scope_id = ${key.id}
              and received_hour >= date_trunc('hour', ${received.from}::timestamptz, 'UTC')
              and received_hour < ${received.to}
-             and occurred_day >= ${isoDay(period.start.getTime())}::date and occurred_day < ${isoDay(period.end.getTime())}::date) as spent,
+             and occurred_day >= ${isoDay(period.start.getTime())}::date
+             and occurred_day < ${isoDay(period.end.getTime())}::date) as spent,
           (select coalesce(array_agg(c.change_key), '{}') from unnest(${changeKeys}::text[]) as c(change_key)
            where exists (select 1 from ledger_entries
                          where idempotency_key = 'usage:' || c.change_key || ':' || ${key.accountId})) as committed`;
