@@ -150,3 +150,34 @@ export class TestStores {
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const TEST_GATEWAY_TOKEN = 'test-gateway-token-0123456789';
+
+/** A stored usage event: the fields the tests choose; tokens, model and price version are fixed. */
+export interface StoredEvent {
+  accountId: string;
+  eventId: string;
+  costMicros: number;
+  occurredAt: Date | string;
+  receivedAt: Date | string;
+  apiKeyId?: string | null;
+  projectId?: string | null;
+}
+
+/**
+ * Events written straight into usage_events in one statement, as a batch's commit writes them
+ * (its triggers run as they do then); an event id the account already stored is skipped.
+ */
+export async function insertStoredEvents(sql: TestSql, events: readonly StoredEvent[]): Promise<void> {
+  const iso = (at: Date | string) => (typeof at === 'string' ? at : at.toISOString());
+  await sql`
+    insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
+      completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
+      occurred_at, received_at)
+    select account_id, event_id, api_key_id, project_id, 'model', 1, 1, 0, 0, cost_micros, 1, 'batch',
+           occurred_at, received_at
+    from unnest(${events.map((e) => e.accountId)}::uuid[], ${events.map((e) => e.eventId)}::text[],
+                ${events.map((e) => e.apiKeyId ?? null)}::text[], ${events.map((e) => e.projectId ?? null)}::text[],
+                ${events.map((e) => e.costMicros)}::bigint[], ${events.map((e) => iso(e.occurredAt))}::timestamptz[],
+                ${events.map((e) => iso(e.receivedAt))}::timestamptz[])
+         as t(account_id, event_id, api_key_id, project_id, cost_micros, occurred_at, received_at)
+    on conflict (account_id, event_id) do nothing`;
+}

@@ -1,6 +1,6 @@
 import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS } from '@app/queue';
 import { Tx } from '@app/db';
-import { TestSql, TestStores } from '../../../test/support/test-stores';
+import { insertStoredEvents, StoredEvent, TestSql, TestStores } from '../../../test/support/test-stores';
 import { DAY_MS, monthPeriodOf } from './projections';
 import { BudgetScope, hourAfter, SpendRepository, UsageTotals } from './spend.repository';
 
@@ -39,13 +39,17 @@ describe('SpendRepository.scopeSpend', () => {
   let nextEvent = 0;
   async function event(costMicros: number, receivedAt: Date, occurredAt: Date, scope: BudgetScope) {
     nextEvent++;
-    await sql`
-      insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
-        completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
-        occurred_at, received_at)
-      values (${accountId}, ${`evt-${nextEvent}`}, ${scope === 'api_key' ? 'key-1' : null},
-        ${scope === 'project' ? 'project-1' : null}, 'model', 1, 1, 0, 0, ${costMicros}, 1, 'batch',
-        ${occurredAt}, ${receivedAt})`;
+    await insertStoredEvents(sql, [
+      {
+        accountId,
+        eventId: `evt-${nextEvent}`,
+        apiKeyId: scope === 'api_key' ? 'key-1' : null,
+        projectId: scope === 'project' ? 'project-1' : null,
+        costMicros,
+        occurredAt,
+        receivedAt,
+      },
+    ]);
   }
 
   it.each<[BudgetScope, string]>([
@@ -72,35 +76,28 @@ describe('SpendRepository.scopeSpend', () => {
   it('equals the sum of the events received in the month, for random histories of keys and projects', async () => {
     const random = seeded(7);
     const from = Date.parse('2026-09-20T00:00:00Z');
-    const rows = Array.from({ length: 800 }, (_, i) => {
+    const rows: StoredEvent[] = Array.from({ length: 800 }, (_, i) => {
       const received = from + Math.floor(random() * 100 * DAY_MS);
       // Anywhere ingest accepts: up to 35 days before received_at, up to 5 minutes after it.
       const occurred =
         received - MAX_EVENT_AGE_MS + Math.floor(random() * (MAX_EVENT_AGE_MS + MAX_CLOCK_SKEW_MS));
       return {
-        id: `random-${i}`,
-        key: random() < 0.8 ? `key-${1 + Math.floor(random() * 2)}` : null,
-        project: random() < 0.5 ? `project-${1 + Math.floor(random() * 2)}` : null,
-        cost: random() < 0.1 ? 0 : 1 + Math.floor(random() * 9_000_000),
-        occurred: new Date(occurred).toISOString(),
-        received: new Date(received).toISOString(),
+        accountId,
+        eventId: `random-${i}`,
+        apiKeyId: random() < 0.8 ? `key-${1 + Math.floor(random() * 2)}` : null,
+        projectId: random() < 0.5 ? `project-${1 + Math.floor(random() * 2)}` : null,
+        costMicros: random() < 0.1 ? 0 : 1 + Math.floor(random() * 9_000_000),
+        occurredAt: new Date(occurred),
+        receivedAt: new Date(received),
       };
     });
     // In statements of several rows, as batches are written; each written again, costing more,
     // as a redelivered batch or a resent event is: stored events are skipped and add nothing.
-    const insert = (chunk: typeof rows, extraMicros: number) => sql`
-      insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
-        completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
-        occurred_at, received_at)
-      select ${accountId}, id, key, project, 'model', 1, 1, 0, 0, cost + ${extraMicros}, 1, 'batch', occurred, received
-      from unnest(${chunk.map((r) => r.id)}::text[], ${chunk.map((r) => r.key)}::text[],
-                  ${chunk.map((r) => r.project)}::text[], ${chunk.map((r) => r.cost)}::bigint[],
-                  ${chunk.map((r) => r.occurred)}::timestamptz[], ${chunk.map((r) => r.received)}::timestamptz[])
-           as t(id, key, project, cost, occurred, received)
-      on conflict (account_id, event_id) do nothing`;
+    const costlier = (chunk: StoredEvent[]) =>
+      chunk.map((row) => ({ ...row, costMicros: row.costMicros + 1 }));
     for (let i = 0; i < rows.length; i += 50) {
-      await insert(rows.slice(i, i + 50), 0);
-      await insert(rows.slice(Math.max(0, i - 25), i + 25), 1);
+      await insertStoredEvents(sql, rows.slice(i, i + 50));
+      await insertStoredEvents(sql, costlier(rows.slice(Math.max(0, i - 25), i + 25)));
     }
     for (const month of ['2026-09-15', '2026-10-15', '2026-11-15', '2026-12-15']) {
       const period = monthPeriodOf(new Date(month));

@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestStores } from '../../../test/support/test-stores';
+import { insertStoredEvents, TestStores } from '../../../test/support/test-stores';
 import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
 
 /**
@@ -44,15 +44,14 @@ describe('migrations 0008 and 0009 (usage_spend_hourly, usage_scope_spend_hourly
 
     const event = (
       eventId: string,
-      key: string | null,
-      project: string | null,
-      micros: number,
+      apiKeyId: string | null,
+      projectId: string | null,
+      costMicros: number,
       at: string,
-    ) => sql`
-      insert into usage_events (account_id, event_id, api_key_id, project_id, model_id, prompt_tokens,
-        completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id,
-        occurred_at, received_at)
-      values (${id}, ${eventId}, ${key}, ${project}, 'm', 1, 1, 0, 0, ${micros}, 1, 'b', ${at}, ${at})`;
+    ) =>
+      insertStoredEvents(sql, [
+        { accountId: id, eventId, apiKeyId, projectId, costMicros, occurredAt: at, receivedAt: at },
+      ]);
     await event('e1', 'key-1', 'project-1', 100, '2026-11-02T09:00:00Z');
     await event('e2', 'key-1', null, 20, '2026-11-02T09:59:59.999Z');
     await event('e3', null, null, 3, '2026-11-02T10:00:00Z');

@@ -3,7 +3,12 @@ import { defineLedgerScripts } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { RedisKeys } from '@app/redis';
 import { randomBytes } from 'node:crypto';
-import { rawDatabaseHandle, TestSql, TestStores } from '../../../../test/support/test-stores';
+import {
+  insertStoredEvents,
+  rawDatabaseHandle,
+  TestSql,
+  TestStores,
+} from '../../../../test/support/test-stores';
 import { KeySpendStore } from './key-spend.store';
 import { spendPeriodAt } from './key-spend-period';
 
@@ -104,10 +109,10 @@ describe('KeySpendStore', () => {
 
   it('loads from every event that occurred in the period, however early or late ingest received it', async () => {
     let n = 0;
-    const event = (key: string, micros: number, occurredAt: string, receivedAt: string) => sql`
-      insert into usage_events (account_id, event_id, api_key_id, model_id, prompt_tokens, completion_tokens,
-        cached_tokens, reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at)
-      values (${accountId}, ${`edge-${++n}`}, ${key}, 'm', 1, 1, 0, 0, ${micros}, 1, 'b2', ${occurredAt}, ${receivedAt})`;
+    const event = (apiKeyId: string, costMicros: number, occurredAt: string, receivedAt: string) =>
+      insertStoredEvents(sql, [
+        { accountId, eventId: `edge-${++n}`, apiKeyId, costMicros, occurredAt, receivedAt },
+      ]);
     // October 2026. The earliest instant, received 5 minutes before it occurred (the clock skew
     // ingest allows); the last instant, received 35 days after (the oldest ingest accepts).
     await event(monthlyKeyId, 1, '2026-10-01T00:00:00.000Z', '2026-09-30T23:55:00.000Z');
