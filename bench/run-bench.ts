@@ -3,18 +3,19 @@
  *
  * It starts the compiled apps (ingest, api, N usage workers) as child processes on a database
  * and Redis prefix of its own, seeds thousands of accounts, and in one run measures:
- *   1. the raw Postgres insert rate of the same rows (unnest, batches of 100-1,000),
+ *   1. the raw Postgres insert rate of the same rows (unnest, batches of 100-1,000), and the
+ *      brief's bare loop on them (dedupe and Lua deduct in Redis, unnest insert; lib/bare.ts),
  *   2. a naive pipeline (one BullMQ job and one INSERT per event),
  *   3. the real pipeline over HTTP at full load (sustained events/s, worker RSS, Redis memory),
  *   4. the real pipeline at half that rate (ingest p50/p99 for 100-event batches, accepted-to-
  *      persisted lag p50/p99, authorize and balance p99),
  * then prints a report, writes bench/results/latest.json and removes everything it created.
  *
- * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS,
+ * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS, BENCH_BARE_SECONDS,
  * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY,
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
  * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
- * of the one parsing the batches), BENCH_SKIP (comma list of raw,naive,half), BENCH_PROFILE=1 (CPU profiles of
+ * of the one parsing the batches), BENCH_SKIP (comma list of raw,bare,naive,half), BENCH_PROFILE=1 (CPU profiles of
  * ingest and workers into bench/results/profiles), BENCH_KEEP_DB=1, BENCH_PG_URL, BENCH_REDIS_URL.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
 import { USAGE_WORKER_NODE_ARGS } from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
+import { runBareLoop } from './lib/bare';
 import { runNaive } from './lib/naive';
 import { runHalfPhase, runIdleProbe, runMaxPhase, Sampler } from './lib/pipeline-load';
 import { runRawInsert } from './lib/raw';
@@ -42,6 +44,7 @@ function readSettings() {
     halfSeconds: envInt('BENCH_HALF_SECONDS', 20),
     naiveSeconds: envInt('BENCH_NAIVE_SECONDS', 12),
     rawSeconds: envInt('BENCH_RAW_SECONDS', 8),
+    bareSeconds: envInt('BENCH_BARE_SECONDS', 8),
     accounts: envInt('BENCH_ACCOUNTS', 5000),
     zipfS: envNumber('BENCH_ZIPF_S', 1.0),
     duplicateRate: envNumber('BENCH_DUP_RATE', 0.05),
@@ -179,6 +182,17 @@ async function main(): Promise<number> {
         ));
     if (raw) log(`raw insert: ${fmtInt(raw.rowsPerSecond)} rows/s`);
 
+    const bare = s.skip.has('bare')
+      ? null
+      : (log(`bare loop: dedupe, Lua deduct, unnest insert (${s.bareSeconds} s, ${s.rawConnections} loops)`),
+        await runBareLoop(
+          stack,
+          new UsageTraffic(accounts, BENCH_MODELS, { zipfS: s.zipfS, duplicateRate: 0, seed: 8 }),
+          prices,
+          { seconds: s.bareSeconds, loops: s.rawConnections, duplicateRate: s.duplicateRate },
+        ));
+    if (bare) log(`bare loop: ${fmtInt(bare.eventsPerSecond)} events/s`);
+
     const naive = s.skip.has('naive')
       ? null
       : (log(
@@ -280,6 +294,7 @@ async function main(): Promise<number> {
         backlogCapJobs: s.backlogJobs,
       },
       raw,
+      bare,
       naive,
       max,
       half,
@@ -390,6 +405,11 @@ function printReport(r: any, s: Settings): void {
       `raw Postgres insert           ${fmtInt(r.raw.rowsPerSecond).padStart(9)} rows/s     (unnest, ${r.raw.connections} connections, same rows)`,
     );
   }
+  if (r.bare) {
+    add(
+      `bare loop                     ${fmtInt(r.bare.eventsPerSecond).padStart(9)} events/s   (dedupe + Lua deduct + unnest insert, ${r.bare.loops} loops; machine ${r.bare.cpu.machineBusyPercent}% busy)`,
+    );
+  }
   if (r.naive) {
     add(
       `naive pipeline                ${fmtInt(r.naive.eventsPerSecond).padStart(9)} events/s   (1 job + 1 INSERT + 1 DECRBY per event, ` +
@@ -400,6 +420,7 @@ function printReport(r: any, s: Settings): void {
   const fractionRaw = r.raw ? sustained / r.raw.rowsPerSecond : NaN;
   add(`ratio to naive                ${round(ratioNaive, 1)}x`);
   add(`fraction of raw insert rate   ${round(100 * fractionRaw, 1)}%`);
+  if (r.bare) add(`fraction of bare loop         ${round((100 * sustained) / r.bare.eventsPerSecond, 1)}%`);
   add(
     `failed batch attempts         ${r.failedBatchAttempts} (retried by BullMQ)${Object.entries(
       r.failureReasons,
