@@ -3,7 +3,7 @@ import postgres from 'postgres';
 import { UsageTraffic } from './events';
 import { createScratchTable, insertRowBatch, PriceRow, RowBatch, rowBatch } from './rows';
 import { BenchStack } from './stack';
-import { cpuBreakdown, CpuTracker, round } from './util';
+import { cpuBreakdown, round, timedLoops } from './util';
 
 export interface BareLoopResult {
   eventsPerSecond: number;
@@ -96,20 +96,15 @@ export async function runBareLoop(
     await Promise.all(Array.from({ length: options.loops }, () => runBatch(nextBatch(100))));
     let events = 0;
     let duplicates = 0;
-    const tracker = new CpuTracker().start();
-    const started = Date.now();
-    const end = started + options.seconds * 1000;
-    await Promise.all(
-      Array.from({ length: options.loops }, async () => {
-        while (Date.now() < end) {
-          const counts = await runBatch(nextBatch(traffic.batchSize()));
-          events += counts.fresh;
-          duplicates += counts.duplicates;
-        }
-      }),
+    const { seconds, cpu } = await timedLoops(
+      options,
+      async () => {
+        const counts = await runBatch(nextBatch(traffic.batchSize()));
+        events += counts.fresh;
+        duplicates += counts.duplicates;
+      },
+      () => stack.cpuLabeler(),
     );
-    const seconds = (Date.now() - started) / 1000;
-    const cpu = cpuBreakdown(...tracker.stop(), await stack.cpuLabeler());
     return {
       eventsPerSecond: round(events / seconds),
       events,

@@ -2,7 +2,7 @@ import postgres from 'postgres';
 import { UsageTraffic } from './events';
 import { createScratchTable, insertRowBatch, PriceRow, rowBatch } from './rows';
 import { BenchStack } from './stack';
-import { cpuBreakdown, CpuTracker, round } from './util';
+import { cpuBreakdown, round, timedLoops } from './util';
 
 export interface RawResult {
   rowsPerSecond: number;
@@ -38,20 +38,15 @@ export async function runRawInsert(
       ),
     );
     let rows = 0;
-    const tracker = new CpuTracker().start();
-    const started = Date.now();
-    const end = started + options.seconds * 1000;
-    await Promise.all(
-      Array.from({ length: options.connections }, async () => {
-        while (Date.now() < end) {
-          const batch = rowBatch(traffic, prices, traffic.batchSize());
-          await insertRowBatch(sql, table, batch);
-          rows += batch.size;
-        }
-      }),
+    const { seconds, cpu } = await timedLoops(
+      { loops: options.connections, seconds: options.seconds },
+      async () => {
+        const batch = rowBatch(traffic, prices, traffic.batchSize());
+        await insertRowBatch(sql, table, batch);
+        rows += batch.size;
+      },
+      () => stack.cpuLabeler(),
     );
-    const seconds = (Date.now() - started) / 1000;
-    const cpu = cpuBreakdown(...tracker.stop(), await stack.cpuLabeler());
     return {
       rowsPerSecond: round(rows / seconds),
       rows,

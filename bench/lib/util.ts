@@ -178,3 +178,24 @@ export function cpuBreakdown(
   for (const key of Object.keys(cores)) cores[key] = round(cores[key], 2);
   return { cores, machineBusyPercent };
 }
+
+/**
+ * Runs `loops` concurrent copies of `step` until `seconds` have passed, with every process's CPU
+ * tracked meanwhile: the measured window of the raw insert and bare loop phases.
+ */
+export async function timedLoops(
+  options: { loops: number; seconds: number },
+  step: () => Promise<void>,
+  labeler: () => Promise<(pid: number, comm: string) => string>,
+): Promise<{ seconds: number; cpu: ReturnType<typeof cpuBreakdown> }> {
+  const tracker = new CpuTracker().start();
+  const started = Date.now();
+  const end = started + options.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: options.loops }, async () => {
+      while (Date.now() < end) await step();
+    }),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  return { seconds, cpu: cpuBreakdown(...tracker.stop(), await labeler()) };
+}
