@@ -10,7 +10,7 @@ import { waitFor } from './wait-for';
  * A Redis server of the test's own, to restart empty without touching the shared one. With
  * `cluster`, it is a node of a Redis Cluster, by default a one-node cluster holding every slot: a
  * plain client works against it, and it refuses, as any Cluster does, a script or command whose
- * keys are in different slots.
+ * keys are in different slots. A `replica` node holds no slots until it is made a master's replica.
  */
 export class OwnRedisServer {
   private child: ChildProcess | null = null;
@@ -18,7 +18,15 @@ export class OwnRedisServer {
   /** The cluster bus port: set, since the default (port + 10000) may be past 65535. */
   busPort = 0;
 
-  constructor(private readonly options: { cluster?: boolean; slots?: [first: number, last: number] } = {}) {}
+  constructor(
+    private readonly options: {
+      cluster?: boolean;
+      slots?: [first: number, last: number];
+      replica?: boolean;
+      /** cluster-node-timeout: how long a node may be unreachable before its replica takes over. */
+      nodeTimeoutMs?: number;
+    } = {},
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -53,6 +61,9 @@ export class OwnRedisServer {
           nodesFile,
           '--cluster-port',
           String(this.busPort),
+          ...(this.options.nodeTimeoutMs
+            ? ['--cluster-node-timeout', String(this.options.nodeTimeoutMs)]
+            : []),
         ]
       : [];
     const child = spawn(
@@ -88,7 +99,7 @@ export class OwnRedisServer {
         { what: 'own redis-server to accept connections' },
       );
       await Promise.race([up, exitedAtStart]);
-      if (this.options.cluster) {
+      if (this.options.cluster && !this.options.replica) {
         const [first, last] = this.options.slots ?? [0, 16383];
         await probe.call('CLUSTER', 'ADDSLOTSRANGE', String(first), String(last));
         if (!this.options.slots) await waitForClusterOk(this.url, 1);
@@ -112,13 +123,43 @@ export class OwnRedisServer {
   }
 }
 
-/** Redis Cluster of three masters of the test's own, the 16,384 slots split between them. */
+/**
+ * Redis Cluster of three masters of the test's own, the 16,384 slots split between them; with
+ * `replicas`, one replica per master, which takes over about two seconds after its master dies.
+ */
 export class OwnRedisCluster {
-  readonly nodes = [
-    new OwnRedisServer({ cluster: true, slots: [0, 5460] }),
-    new OwnRedisServer({ cluster: true, slots: [5461, 10922] }),
-    new OwnRedisServer({ cluster: true, slots: [10923, 16383] }),
+  static readonly SLOT_RANGES: ReadonlyArray<[number, number]> = [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
   ];
+  private readonly nodeTimeoutMs: number | undefined;
+  /** The masters, in the order of SLOT_RANGES. */
+  readonly nodes: OwnRedisServer[];
+  /** replicas[i] replicates nodes[i]. */
+  readonly replicas: OwnRedisServer[];
+
+  constructor(options: { replicas?: boolean } = {}) {
+    this.nodeTimeoutMs = options.replicas ? 1000 : undefined;
+    const nodeTimeoutMs = this.nodeTimeoutMs;
+    this.nodes = OwnRedisCluster.SLOT_RANGES.map(
+      (slots) => new OwnRedisServer({ cluster: true, slots, nodeTimeoutMs }),
+    );
+    this.replicas = options.replicas
+      ? this.nodes.map(() => new OwnRedisServer({ cluster: true, replica: true, nodeTimeoutMs }))
+      : [];
+  }
+
+  replicaOf(master: OwnRedisServer): OwnRedisServer {
+    return this.replicas[this.nodes.indexOf(master)];
+  }
+
+  /** The master serving `slot` when the cluster started. */
+  masterOf(slot: number): OwnRedisServer {
+    return this.nodes[
+      OwnRedisCluster.SLOT_RANGES.findIndex(([first, last]) => slot >= first && slot <= last)
+    ];
+  }
 
   /** The node clients start from; they learn the others from it. */
   get url(): string {
@@ -137,11 +178,44 @@ export class OwnRedisCluster {
       first.disconnect();
     }
     for (const node of this.nodes) await waitForClusterOk(node.url, this.nodes.length);
+    if (this.replicas.length > 0) await this.addReplicas();
     return this;
   }
 
+  private async addReplicas(): Promise<void> {
+    for (const replica of this.replicas) await replica.start();
+    const first = new Redis(this.url);
+    try {
+      for (const replica of this.replicas)
+        await first.call('CLUSTER', 'MEET', '127.0.0.1', String(replica.port), String(replica.busPort));
+    } finally {
+      first.disconnect();
+    }
+    const total = this.nodes.length + this.replicas.length;
+    for (const [index, replica] of this.replicas.entries()) {
+      const [client, master] = [new Redis(replica.url), new Redis(this.nodes[index].url)];
+      try {
+        await waitFor(
+          () => client.call('CLUSTER', 'INFO') as Promise<string>,
+          (info) => info.includes(`cluster_known_nodes:${total}\r`),
+          { what: `replica ${replica.url} to know every node` },
+        );
+        await client.call('CLUSTER', 'REPLICATE', String(await master.call('CLUSTER', 'MYID')));
+        await waitFor(
+          () => client.info('replication'),
+          (info) => info.includes('master_link_status:up'),
+          { what: `replica ${replica.url} to sync with its master` },
+        );
+      } finally {
+        client.disconnect();
+        master.disconnect();
+      }
+    }
+    for (const node of [...this.nodes, ...this.replicas]) await waitForClusterOk(node.url, total);
+  }
+
   async kill(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => node.kill()));
+    await Promise.all([...this.nodes, ...this.replicas].map((node) => node.kill()));
   }
 }
 
