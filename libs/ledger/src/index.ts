@@ -1,5 +1,6 @@
 export * from './balance-repository';
 export * from './balance-store';
+export * from './change-token';
 export * from './grant-credits.service';
 export * from './reconcile-balances.service';
 export * from './ledger.module';

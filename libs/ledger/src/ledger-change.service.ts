@@ -1,7 +1,7 @@
 import { DATABASE, DatabaseHandle, LedgerEntryKind, Tx } from '@app/db';
 import { Inject, Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { BalanceStore } from './balance-store';
+import { newChangeToken } from './change-token';
 
 export interface LedgerChange {
   accountId: string;
@@ -43,7 +43,7 @@ export class LedgerChangeService {
 
   async apply(change: LedgerChange): Promise<AppliedChange> {
     const [reserved] = await this.balanceStore.reserve([
-      { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: randomUUID() },
+      { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: newChangeToken() },
     ]);
     const committed = await this.database.sql.begin(async (tx) => {
       const inserted = await tx<{ id: number }[]>`

@@ -1,5 +1,5 @@
 import { CatalogCache } from '@app/catalog';
-import { BalanceStore, crossingOfToken } from '@app/ledger';
+import { BalanceStore, crossingOfToken, newChangeToken } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { eventCostMicros } from '@app/money';
 import {
@@ -15,7 +15,6 @@ import { spendPeriodIdOfDay } from '@app/access';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { randomUUID } from 'node:crypto';
 import { BudgetCounterRef, committedCounterSpend } from './budget-counter-spend';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
 import { CommittedAlertChange, RaiseOutcome, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
@@ -68,7 +67,7 @@ export class MeterUsageBatchService {
     const now = new Date();
     const eventsOf = this.alerts ? groupByAccount(events) : new Map<string, RatedEvent[]>();
     const deductTimer = this.metrics.deductDuration.startTimer();
-    const token = randomUUID();
+    const token = newChangeToken();
     const reserved = await this.balances.reserve(
       [...debits].map(([accountId, micros]) => ({
         accountId,

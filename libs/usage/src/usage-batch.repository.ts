@@ -1,4 +1,5 @@
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle, integerArrayLiteral, textArrayLiteral, Tx } from '@app/db';
+import { usageLedgerKey } from '@app/ledger';
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 
@@ -61,10 +62,6 @@ export interface PersistBatchInput {
    * committed them), so what it writes (alerts) commits with the batch or not at all.
    */
   inTransaction?: (tx: Tx, committed: Map<string, CommittedUsage>) => Promise<void>;
-}
-
-export function usageLedgerKey(batchId: string, accountId: string): string {
-  return `usage:${batchId}:${accountId}`;
 }
 
 /**

@@ -110,7 +110,7 @@ export class KeySpendStore {
         (field) => !field.includes('|'),
       );
       // One statement, one snapshot: the spend, and which pending batches it includes (their
-      // usage ledger rows, keyed as libs/usage's usageLedgerKey writes them). The spend is whole
+      // usage ledger rows, keyed as @app/ledger's usageLedgerKey writes them). The spend is whole
       // UTC days of occurred_at from the events' rollup, its index range bounded by the
       // received_at that such events can have.
       const [{ spent, committed }] = await this.database.sql<{ spent: bigint; committed: string[] }[]>`
