@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { ConfigModule, loadConfig, workerEnvSchema } from '@app/config';
 import { DbModule } from '@app/db';
-import { LedgerModule, ReconcileBalancesService } from '@app/ledger';
+import { LedgerModule, ReconcileBalancesService, reconcileReportJson } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
-import { formatUsd } from '@app/money';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
@@ -26,15 +25,7 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(ReconcileModule, { logger: ['error', 'warn'] });
   try {
     const report = await app.get(ReconcileBalancesService).reconcileAll();
-    console.log(
-      JSON.stringify({
-        accounts_checked: report.accountsChecked,
-        drifted: report.drifted,
-        drift: formatUsd(report.driftMicros),
-        repaired: report.repaired,
-        busy: report.busy,
-      }),
-    );
+    console.log(JSON.stringify(reconcileReportJson(report)));
   } finally {
     await app.close();
   }

@@ -116,9 +116,10 @@ export class BalanceStore {
     });
   }
 
-  async settle(settlements: readonly Settlement[]): Promise<void> {
+  /** Per settlement, whether it found its pending entry (false: settled before, nothing done). */
+  async settle(settlements: readonly Settlement[]): Promise<boolean[]> {
     const balanceKey = (change: { accountId: string }) => this.keys.balance(change.accountId);
-    await sendEach(this.redis, settlements, balanceKey, (commands, s) => {
+    const replies = await sendEach(this.redis, settlements, balanceKey, (commands, s) => {
       const spend = s.keySpend ?? [];
       return commands.settleChangeWithSpend(
         2 + spend.length,
@@ -136,6 +137,7 @@ export class BalanceStore {
         ]),
       );
     });
+    return replies.map((reply) => Number((reply as [number, string])[0]) === 1);
   }
 
   /** The balance gateways see; loaded from Postgres when Redis has none. Null for unknown accounts. */

@@ -226,6 +226,12 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly reconcileOrphansSettled = new Counter({
+    name: 'billing_reconcile_orphans_settled_total',
+    help: 'Pending Redis changes whose settle never ran (a Redis failover, a process dying mid-grant), settled by the reconciler.',
+    registers: [this.registry],
+  });
+
   readonly reconcileRuns = new Counter({
     name: 'billing_reconcile_runs_total',
     help: 'Reconciliation passes completed.',

@@ -23,7 +23,7 @@ import {
   GrantCreditsService,
   IdempotencyKeyReusedError,
 } from '../grant-credits.service';
-import { ReconcileBalancesService } from '../reconcile-balances.service';
+import { ReconcileBalancesService, reconcileReportJson } from '../reconcile-balances.service';
 
 export class CreditGrantDto {
   @ApiProperty({
@@ -100,13 +100,6 @@ export class LedgerAdminController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Compare every Redis balance with Postgres now and repair drift' })
   async reconcile() {
-    const report = await this.reconciler.reconcileAll();
-    return {
-      accounts_checked: report.accountsChecked,
-      drifted: report.drifted,
-      drift: formatUsd(report.driftMicros),
-      repaired: report.repaired,
-      busy: report.busy,
-    };
+    return reconcileReportJson(await this.reconciler.reconcileAll());
   }
 }

@@ -1,0 +1,147 @@
+import { BALANCE_SHARDS } from '@app/db';
+import { BillingMetrics } from '@app/metrics';
+import { newUsageBatchId } from '@app/queue';
+import { RedisKeys } from '@app/redis';
+import { randomUUID } from 'node:crypto';
+import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
+import { rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { BalanceRepository } from './balance-repository';
+import { BalanceStore } from './balance-store';
+import { newChangeToken, usageLedgerKey } from './change-token';
+import { ReconcileBalancesService } from './reconcile-balances.service';
+
+const START_MICROS = 10_000_000n;
+const AN_HOUR_AGO = () => uuidv7({ msecs: Date.now() - 3_600_000 });
+
+/**
+ * Pending changes whose settle never ran, as a Redis failover (the settle lost, the job's
+ * completion kept on another node) or an API process dying mid-grant leaves them: the reconciler
+ * settles them from what Postgres committed, once they are old enough that no attempt is still on
+ * its way, and leaves alone what may still be settled by its own attempt. Real Postgres and Redis;
+ * the lost settle is produced by running reserve and the commit without it.
+ */
+describe('ReconcileBalancesService: pending changes whose settle never ran', () => {
+  const stores = new TestStores();
+  let balances: BalanceStore;
+  let reconciler: ReconcileBalancesService;
+
+  beforeAll(async () => {
+    await stores.setUp();
+    const keys = new RedisKeys(stores.prefix);
+    const database = rawDatabaseHandle(stores.sql);
+    const metrics = new BillingMetrics('test');
+    balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
+    reconciler = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, 15 * 60_000);
+  });
+
+  afterAll(() => stores.tearDown());
+
+  async function account(): Promise<string> {
+    const [{ id }] = await stores.sql<{ id: string }[]>`
+      insert into accounts (name, billing_email) values ('orphans', 'billing@example.com') returning id`;
+    await stores.sql`
+      insert into account_balances (account_id, shard, balance_micros)
+      select ${id}, s, case when s = 0 then ${START_MICROS.toString()}::bigint else 0 end
+      from generate_series(0, ${BALANCE_SHARDS - 1}) as s`;
+    expect(await balances.balanceOf(id)).toBe(START_MICROS); // loaded into Redis
+    return id;
+  }
+
+  /** Postgres commits a change as the worker or the api does: its ledger row and the balance. */
+  async function commit(accountId: string, ledgerKey: string, amount: bigint, token: string) {
+    await stores.sql.begin(async (tx) => {
+      await tx`
+        insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token)
+        values (${accountId}, ${amount < 0n ? 'usage' : 'grant'}, ${amount.toString()}, ${ledgerKey}, ${token})`;
+      await tx`
+        update account_balances set balance_micros = balance_micros + ${amount.toString()}
+        where account_id = ${accountId} and shard = 0`;
+    });
+  }
+
+  async function reserve(accountId: string, changeKey: string, appliedDelta: bigint, token: string) {
+    const [reserved] = await balances.reserve([{ accountId, changeKey, appliedDelta, token }]);
+    expect(reserved.status).toBe('created');
+  }
+
+  async function postgresBalance(accountId: string): Promise<bigint | undefined> {
+    return (await stores.postgresBalances()).get(accountId);
+  }
+
+  it('settles old orphans from what Postgres committed and leaves the rest pending', async () => {
+    // 1. A usage batch committed 1,000 of the 1,500 it reserved (500 were duplicates); its settle was lost.
+    const usage = await account();
+    const batch = newUsageBatchId();
+    const usageToken = AN_HOUR_AGO();
+    await reserve(usage, batch, -1_500n, usageToken);
+    await commit(usage, usageLedgerKey(batch, usage), -1_000n, usageToken);
+
+    // 2. A late attempt of a batch already committed and settled reserved again; its settle was lost.
+    const late = await account();
+    const lateBatch = newUsageBatchId();
+    const committedToken = AN_HOUR_AGO();
+    await reserve(late, lateBatch, -2_000n, committedToken);
+    await commit(late, usageLedgerKey(lateBatch, late), -2_000n, committedToken);
+    await balances.settle([
+      { accountId: late, changeKey: lateBatch, committedToken, committedDelta: -2_000n },
+    ]);
+    await reserve(late, lateBatch, -2_000n, AN_HOUR_AGO());
+
+    // 3. A credit grant committed, then the api process died before its settle.
+    const granted = await account();
+    const grantKey = `grant:${randomUUID()}`;
+    const grantToken = AN_HOUR_AGO();
+    await reserve(granted, grantKey, 0n, grantToken);
+    await commit(granted, grantKey, 5_000_000n, grantToken);
+
+    // 4. A credit grant that never committed: its entry moved nothing.
+    const neverGranted = await account();
+    await reserve(neverGranted, `grant:${randomUUID()}`, 0n, AN_HOUR_AGO());
+
+    // 5. A usage reservation Postgres never committed: its job may still be retrying.
+    const uncommitted = await account();
+    await reserve(uncommitted, newUsageBatchId(), -700n, AN_HOUR_AGO());
+
+    // 6. A change reserved just now: its own attempt is on its way to settle it.
+    const young = await account();
+    const youngBatch = newUsageBatchId();
+    const youngToken = newChangeToken();
+    await reserve(young, youngBatch, -300n, youngToken);
+    await commit(young, usageLedgerKey(youngBatch, young), -300n, youngToken);
+
+    // 7. A token from before tokens carried their time (UUIDv4): its age is unknown.
+    const untimed = await account();
+    const untimedBatch = newUsageBatchId();
+    const untimedToken = uuidv4();
+    await reserve(untimed, untimedBatch, -400n, untimedToken);
+    await commit(untimed, usageLedgerKey(untimedBatch, untimed), -400n, untimedToken);
+
+    const first = await reconciler.reconcileAll();
+    expect(first).toMatchObject({ orphansSettled: 4, busy: 7, drifted: 0 });
+
+    for (const id of [usage, late, granted, neverGranted]) {
+      expect({ id, pending: await stores.pendingCount(id) }).toEqual({ id, pending: 0 });
+      expect({ id, redis: await stores.redisBalance(id) }).toEqual({ id, redis: await postgresBalance(id) });
+    }
+    expect(await stores.redisBalance(usage)).toBe(START_MICROS - 1_000n);
+    expect(await stores.redisBalance(late)).toBe(START_MICROS - 2_000n);
+    expect(await stores.redisBalance(granted)).toBe(START_MICROS + 5_000_000n);
+    expect(await stores.redisBalance(neverGranted)).toBe(START_MICROS);
+    // Left pending, balances as their reservations left them.
+    expect(await stores.pendingCount(uncommitted)).toBe(1);
+    expect(await stores.redisBalance(uncommitted)).toBe(START_MICROS - 700n);
+    expect(await stores.pendingCount(young)).toBe(1);
+    expect(await stores.pendingCount(untimed)).toBe(1);
+
+    // The settled accounts are compared with Postgres again: nothing left to repair or settle.
+    const second = await reconciler.reconcileAll();
+    expect(second).toMatchObject({ orphansSettled: 0, busy: 3, drifted: 0, repaired: 0 });
+
+    // The young change's own settle still works, exactly once.
+    await balances.settle([
+      { accountId: young, changeKey: youngBatch, committedToken: youngToken, committedDelta: -300n },
+    ]);
+    expect(await stores.redisBalance(young)).toBe(START_MICROS - 300n);
+    expect(await stores.pendingCount(young)).toBe(0);
+  });
+});
