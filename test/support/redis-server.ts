@@ -52,7 +52,8 @@ export class OwnRedisServer {
 
   private async launch(): Promise<void> {
     const nodesFile = join(tmpdir(), `redis-test-nodes-${this.port}.conf`);
-    rmSync(nodesFile, { force: true });
+    // A server loads the RDB file it finds at start: never one an earlier server on this port left.
+    for (const file of [nodesFile, join(tmpdir(), this.rdbFile)]) rmSync(file, { force: true });
     const cluster = this.options.cluster
       ? [
           '--cluster-enabled',
@@ -68,7 +69,12 @@ export class OwnRedisServer {
       : [];
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...cluster],
+      [
+        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        // A replica's full sync writes an RDB file even without --save.
+        ...['--dir', tmpdir(), '--dbfilename', this.rdbFile],
+        ...cluster,
+      ],
       {
         stdio: 'ignore',
       },
@@ -120,6 +126,12 @@ export class OwnRedisServer {
     this.child.kill('SIGKILL');
     await exited;
     this.child = null;
+    rmSync(join(tmpdir(), this.rdbFile), { force: true });
+  }
+
+  /** Where a replica's full sync writes its RDB file (in the temp dir, one per port). */
+  private get rdbFile(): string {
+    return `redis-test-${this.port}.rdb`;
   }
 }
 

@@ -155,7 +155,9 @@ export class ReconcileBalancesService {
    * counts (or is undone if an attempt after the commit made the entry), a credit that never
    * committed (applied 0) is dropped. A usage reservation Postgres never committed is left alone:
    * its job may still be retrying (it is settled when it commits), or it failed and waits to be
-   * retried by hand (`npm run failed-jobs`).
+   * retried by hand (`npm run failed-jobs`). Unlike the worker's settle, this one adds nothing to
+   * API-key spend counters and leaves budget counters as reserve left them: a key's limit misses
+   * such a batch's spend until its period ends, a budget counts the batch's duplicates too.
    */
   private async settleOrphans(accountIds: string[], report: ReconcileReport): Promise<void> {
     const hashes = (await sendEach(
