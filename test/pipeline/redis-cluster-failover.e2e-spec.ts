@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { BillingStack } from '../support/billing-stack';
+import { useClusterStack } from '../support/cluster-stack';
 import { OwnRedisCluster } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -21,21 +21,10 @@ const GRANT_MICROS = 10_000_000n;
  */
 describe('Redis Cluster: a master fails over to its replica', () => {
   const redisServer = new OwnRedisCluster({ replicas: true });
-  let stack: BillingStack;
-
-  beforeAll(async () => {
-    await redisServer.start();
-    stack = new BillingStack({ workers: 2, redisUrl: redisServer.url, redisCluster: true });
-    await stack.start();
-    await stack.setPrice(MODEL, '1.00', '1.00');
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await redisServer.kill();
-  });
+  const suite = useClusterStack(redisServer, MODEL);
 
   it('resumes metering on the promoted replica and ends exact, nothing lost or charged twice', async () => {
+    const { stack } = suite;
     // The master of the queues' hash tag: every BullMQ key of the run is in its slot. At least
     // two accounts (their balances and pending batches, hash-tagged by account id) live there too.
     const queuesMaster = redisServer.masterOf(calculateSlot('{bull}'));

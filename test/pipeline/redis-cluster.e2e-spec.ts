@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { BillingStack } from '../support/billing-stack';
+import { useClusterStack } from '../support/cluster-stack';
 import { OwnRedisCluster } from '../support/redis-server';
 import { waitFor } from '../support/wait-for';
 import { CreatedKey, Workspace } from '../support/workspace';
@@ -19,21 +19,10 @@ const MODEL = 'openai/gpt-4o-mini';
  */
 describe('Redis Cluster: every script and command stays in one slot', () => {
   const redisServer = new OwnRedisCluster();
-  let stack: BillingStack;
-
-  beforeAll(async () => {
-    await redisServer.start();
-    stack = new BillingStack({ workers: 2, redisUrl: redisServer.url, redisCluster: true });
-    await stack.start();
-    await stack.setPrice(MODEL, '1.00', '1.00');
-  });
-
-  afterAll(async () => {
-    await stack?.stop();
-    await redisServer.kill();
-  });
+  const suite = useClusterStack(redisServer, MODEL);
 
   it('meters usage with budgets, key limits and duplicates exactly, and reconciles without drift', async () => {
+    const { stack } = suite;
     const workspaces = await Promise.all(Array.from({ length: 4 }, () => Workspace.create(stack)));
     const keys: CreatedKey[] = [];
     for (const ws of workspaces) {
