@@ -148,8 +148,9 @@ export class ReconcileBalancesService {
   /**
    * A pending change keeps its account out of reconciliation until its settle runs. A settle that
    * never runs leaves it there for good: a Redis failover that lost the settle of a committed
-   * batch while its job's completion survived on another node, or an API process that died
-   * between a credit grant's commit and its settle when the client never retried. Entries older
+   * batch while its job's completion survived on another node, an API process that died between
+   * a credit grant's commit and its settle, or a grant whose commit failed (Postgres unreachable),
+   * when the client never retried. Entries older
    * than `orphanedAfterMs` (by their token's time) are settled here the way a redelivered attempt
    * would settle them, with what Postgres committed under their ledger key: a committed change
    * counts (or is undone if an attempt after the commit made the entry), a credit that never
