@@ -64,6 +64,14 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
     expect(reserved.status).toBe('created');
   }
 
+  /** A usage batch reserved `applied` under `token` and Postgres committed `committed` for it; no settle. */
+  async function unsettledBatch(accountId: string, applied: bigint, committed: bigint, token: string) {
+    const batchId = newUsageBatchId();
+    await reserve(accountId, batchId, applied, token);
+    await commit(accountId, usageLedgerKey(batchId, accountId), committed, token);
+    return batchId;
+  }
+
   async function postgresBalance(accountId: string): Promise<bigint | undefined> {
     return (await stores.postgresBalances()).get(accountId);
   }
@@ -71,17 +79,12 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
   it('settles old orphans from what Postgres committed and leaves the rest pending', async () => {
     // 1. A usage batch committed 1,000 of the 1,500 it reserved (500 were duplicates); its settle was lost.
     const usage = await account();
-    const batch = newUsageBatchId();
-    const usageToken = AN_HOUR_AGO();
-    await reserve(usage, batch, -1_500n, usageToken);
-    await commit(usage, usageLedgerKey(batch, usage), -1_000n, usageToken);
+    await unsettledBatch(usage, -1_500n, -1_000n, AN_HOUR_AGO());
 
     // 2. A late attempt of a batch already committed and settled reserved again; its settle was lost.
     const late = await account();
-    const lateBatch = newUsageBatchId();
     const committedToken = AN_HOUR_AGO();
-    await reserve(late, lateBatch, -2_000n, committedToken);
-    await commit(late, usageLedgerKey(lateBatch, late), -2_000n, committedToken);
+    const lateBatch = await unsettledBatch(late, -2_000n, -2_000n, committedToken);
     await balances.settle([
       { accountId: late, changeKey: lateBatch, committedToken, committedDelta: -2_000n },
     ]);
@@ -104,17 +107,12 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
 
     // 6. A change reserved just now: its own attempt is on its way to settle it.
     const young = await account();
-    const youngBatch = newUsageBatchId();
     const youngToken = newChangeToken();
-    await reserve(young, youngBatch, -300n, youngToken);
-    await commit(young, usageLedgerKey(youngBatch, young), -300n, youngToken);
+    const youngBatch = await unsettledBatch(young, -300n, -300n, youngToken);
 
     // 7. A token from before tokens carried their time (UUIDv4): its age is unknown.
     const untimed = await account();
-    const untimedBatch = newUsageBatchId();
-    const untimedToken = uuidv4();
-    await reserve(untimed, untimedBatch, -400n, untimedToken);
-    await commit(untimed, usageLedgerKey(untimedBatch, untimed), -400n, untimedToken);
+    await unsettledBatch(untimed, -400n, -400n, uuidv4());
 
     const first = await reconciler.reconcileAll();
     expect(first).toMatchObject({ orphansSettled: 4, busy: 7, drifted: 0 });
