@@ -142,4 +142,24 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
     expect(await stores.redisBalance(young)).toBe(START_MICROS - 300n);
     expect(await stores.pendingCount(young)).toBe(0);
   });
+
+  it('settles each orphan once when two passes run at the same time (the periodic one and an on-demand one)', async () => {
+    const usage = await account();
+    await unsettledBatch(usage, -1_500n, -1_000n, AN_HOUR_AGO());
+    const granted = await account();
+    const grantKey = `grant:${randomUUID()}`;
+    const grantToken = AN_HOUR_AGO();
+    await reserve(granted, grantKey, 0n, grantToken);
+    await commit(granted, grantKey, 5_000_000n, grantToken);
+
+    const passes = await Promise.all([reconciler.reconcileAll(), reconciler.reconcileAll()]);
+
+    expect(passes[0].orphansSettled + passes[1].orphansSettled).toBe(2);
+    expect(await stores.redisBalance(usage)).toBe(START_MICROS - 1_000n);
+    expect(await stores.redisBalance(granted)).toBe(START_MICROS + 5_000_000n);
+    for (const id of [usage, granted]) {
+      expect({ id, pending: await stores.pendingCount(id) }).toEqual({ id, pending: 0 });
+      expect({ id, redis: await stores.redisBalance(id) }).toEqual({ id, redis: await postgresBalance(id) });
+    }
+  });
 });
