@@ -1,3 +1,4 @@
+import { throwPipelineErrors } from '@app/redis';
 import Redis from 'ioredis';
 import postgres from 'postgres';
 import { UsageTraffic } from './events';
@@ -58,17 +59,13 @@ export async function runBareLoop(
     const marks = redis.pipeline();
     for (let i = 0; i < batch.size; i++)
       marks.set(`${keyPrefix}:seen:{${accounts[i]}}:${ids[i]}`, '1', 'EX', DEDUPE_SECONDS, 'NX');
-    const replies = (await marks.exec()) ?? [];
     const fresh: number[] = [];
-    replies.forEach(([error, reply], index) => {
-      if (error) throw error;
-      if (reply === 'OK') fresh.push(index);
-    });
+    throwPipelineErrors(await marks.exec()).forEach((reply, index) => reply === 'OK' && fresh.push(index));
     const debits = new Map<string, bigint>();
     for (const i of fresh) debits.set(accounts[i], (debits.get(accounts[i]) ?? 0n) + BigInt(costs[i]));
     const deductions = redis.pipeline();
     for (const [account, micros] of debits) deduct(deductions, `${keyPrefix}:acct:{${account}}:b`, micros);
-    for (const [error] of (await deductions.exec()) ?? []) if (error) throw error;
+    throwPipelineErrors(await deductions.exec());
     if (fresh.length > 0)
       await insertRowBatch(sql, table, {
         ...batch,
