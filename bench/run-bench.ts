@@ -12,7 +12,8 @@
  * then prints a report, writes bench/results/latest.json and removes everything it created.
  *
  * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS, BENCH_BARE_SECONDS,
- * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY,
+ * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY, BENCH_WORKER_NICE
+ * (the workers' USAGE_WORKER_NICE; unset: the app's default),
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
  * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
  * of the one parsing the batches), BENCH_SKIP (comma list of raw,bare,naive,half), BENCH_PROFILE=1 (CPU profiles of
@@ -29,7 +30,18 @@ import { runHalfPhase, runIdleProbe, runMaxPhase, Sampler } from './lib/pipeline
 import { runRawInsert } from './lib/raw';
 import { loadPrices } from './lib/rows';
 import { BENCH_GATEWAY_TOKEN, BenchStack } from './lib/stack';
-import { cpuBreakdown, cpuSnapshot, envInt, envNumber, fmtInt, mib, ROOT, round, sleep } from './lib/util';
+import {
+  cpuBreakdown,
+  cpuSnapshot,
+  envInt,
+  envNumber,
+  fmtInt,
+  mib,
+  ROOT,
+  round,
+  sleep,
+  threadNiceRange,
+} from './lib/util';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
@@ -59,6 +71,7 @@ function readSettings() {
     readsInstance: process.env.BENCH_READS_INSTANCE === '1',
     profile: process.env.BENCH_PROFILE === '1',
     keepDb: process.env.BENCH_KEEP_DB === '1',
+    workerNice: process.env.BENCH_WORKER_NICE,
   };
 }
 
@@ -106,7 +119,7 @@ async function main(): Promise<number> {
     redisUrl: s.redisUrl,
     workers: s.workers,
     workerConcurrency: s.workerConcurrency,
-    workerEnv: {},
+    workerEnv: s.workerNice === undefined ? {} : { USAGE_WORKER_NICE: s.workerNice },
     ingestEnv: {},
     readsInstance: s.readsInstance,
     nodeArgs: s.profile
@@ -148,6 +161,8 @@ async function main(): Promise<number> {
     const machine = await machineInfo(stack);
     log(`starting ingest, api and ${s.workers} usage worker(s) (concurrency ${s.workerConcurrency})`);
     await stack.startApps();
+    // As the workers set it (USAGE_WORKER_NICE), on all their threads.
+    const workerNice = stack.workers.length ? threadNiceRange(stack.workers[0].pid) : [];
     for (const model of BENCH_MODELS)
       await stack.setPrice(model.id, model.prompt, model.completion, model.cached);
     log(`seeding ${s.accounts} accounts`);
@@ -290,6 +305,7 @@ async function main(): Promise<number> {
         batchSizes: '100-1000 (20% at 1000, else uniform)',
         workers: s.workers,
         workerConcurrency: s.workerConcurrency,
+        workerNice: [...new Set(workerNice)].join('-'),
         httpConcurrency: s.httpConcurrency,
         backlogCapJobs: s.backlogJobs,
       },
@@ -381,7 +397,8 @@ function printReport(r: any, s: Settings): void {
       `${round(100 * s.duplicateRate)}% repeated ids, batches 100-1000, ${BENCH_MODELS.length} models`,
   );
   add(
-    `pipeline  ingest${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} (${USAGE_WORKER_NODE_ARGS.join(' ')}); ` +
+    `pipeline  ingest${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
+      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}); ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );
   add('');

@@ -73,6 +73,19 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** Nice values of a process's threads, lowest and highest, from /proc ([] when it is gone). */
+export function threadNiceRange(pid: number): number[] {
+  try {
+    const nices = readdirSync(`/proc/${pid}/task`).map(
+      // Field 19 of stat; the command name (field 2) may hold spaces, so count after its ')'.
+      (tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]),
+    );
+    return [Math.min(...nices), Math.max(...nices)];
+  } catch {
+    return [];
+  }
+}
+
 /** Sums a Prometheus text-format sample over all label sets of `name`. */
 export function promValue(text: string, name: string): number {
   let total = 0;

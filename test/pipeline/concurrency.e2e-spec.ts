@@ -23,6 +23,18 @@ describe('several usage workers on the same accounts', () => {
 
   afterAll(() => stack.stop());
 
+  it('runs every thread of each worker at USAGE_WORKER_NICE (default 10), below ingest', () => {
+    // The gateways' answers come first where the apps share cores; batches can wait.
+    const ingest = new Set(stack.ingest.threadNiceValues());
+    expect(ingest.size).toBe(1);
+    for (const worker of stack.workers) {
+      const threads = worker.threadNiceValues();
+      // V8's helper threads run before any JavaScript: they must have been lowered too.
+      expect(threads.length).toBeGreaterThan(4);
+      expect(new Set(threads)).toEqual(new Set([Math.max(10, ...ingest)]));
+    }
+  });
+
   it('ends with the exact totals in Redis and Postgres', async () => {
     const random = seededRandom(99);
     const events: TestEvent[] = Array.from({ length: 6000 }, (_, i) =>

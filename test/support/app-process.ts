@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from './wait-for';
@@ -83,6 +84,16 @@ export class AppProcess {
       // A timer left pending kept Jest's process alive for a minute after the last suite.
       clearTimeout(timer);
     }
+  }
+
+  /** The nice value of each of the process's threads (Linux /proc). */
+  threadNiceValues(): number[] {
+    const pid = this.child?.pid;
+    if (!pid) return [];
+    return readdirSync(`/proc/${pid}/task`).map(
+      // Field 19 of stat; the command name (field 2) may hold spaces, so count after its ')'.
+      (tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]),
+    );
   }
 
   get running(): boolean {

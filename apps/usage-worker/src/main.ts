@@ -1,11 +1,14 @@
 import 'reflect-metadata';
 import { loadConfig, workerEnvSchema } from '@app/config';
 import { createHttpApp } from '@app/http';
+import { lowerPriority } from './lower-priority';
 import { UsageWorkerModule } from './usage-worker.module';
 
 async function bootstrap(): Promise<void> {
   process.title = 'billing-usage-worker';
   const config = loadConfig(workerEnvSchema);
+  // Before the module starts the queue workers (and their connections' threads, if any).
+  lowerPriority(config.USAGE_WORKER_NICE);
   // An HTTP server only for /metrics and /health; jobs arrive through BullMQ.
   const app = await createHttpApp(UsageWorkerModule.register(config), {});
   await app.listen({ port: config.WORKER_METRICS_PORT, host: config.WORKER_METRICS_HOST });

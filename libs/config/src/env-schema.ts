@@ -217,6 +217,11 @@ export const workerEnvSchema = baseEnvSchema
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
     USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /**
+     * Nice value the worker runs at (0 = as started, 19 = lowest). Where it shares cores with
+     * ingest and Redis, the answers gateways wait for come before batches that can wait.
+     */
+    USAGE_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
     /** BullMQ lock; a job whose worker died is redelivered after at most about this long. */
     USAGE_LOCK_DURATION_MS: z.coerce.number().int().min(1000).default(30000),
     /** BullMQ lock of auto-reload charges: long enough for a slow Stripe call; a dead worker's charge resumes after about this long. */
