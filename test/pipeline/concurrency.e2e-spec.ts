@@ -23,7 +23,7 @@ describe('several usage workers on the same accounts', () => {
 
   afterAll(() => stack.stop());
 
-  it('runs every thread of each worker at USAGE_WORKER_NICE (default 10), below ingest', () => {
+  it('runs every thread of each worker at USAGE_WORKER_NICE (default 10), ingest at its own', () => {
     // The gateways' answers come first where the apps share cores; batches can wait.
     const ingest = new Set(stack.ingest.threadNiceValues());
     expect(ingest.size).toBe(1);

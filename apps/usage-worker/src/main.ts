@@ -7,7 +7,7 @@ import { UsageWorkerModule } from './usage-worker.module';
 async function bootstrap(): Promise<void> {
   process.title = 'billing-usage-worker';
   const config = loadConfig(workerEnvSchema);
-  // Before the module starts the queue workers (and their connections' threads, if any).
+  // First thing: threads started from here on inherit it from the main thread.
   lowerPriority(config.USAGE_WORKER_NICE);
   // An HTTP server only for /metrics and /health; jobs arrive through BullMQ.
   const app = await createHttpApp(UsageWorkerModule.register(config), {});
