@@ -1,0 +1,115 @@
+import {
+  apiEnvSchema,
+  baseEnvSchema,
+  ingestEnvSchema,
+  USAGE_WORKER_NODE_ARGS,
+  workerEnvSchema,
+} from '@app/config';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ZodTypeAny } from 'zod';
+import { stripeServerEnvSchema } from '../../apps/stripe-server/src/stripe-server.config';
+
+const ROOT = join(__dirname, '..', '..');
+
+interface Service {
+  command?: string[];
+  environment?: Record<string, string | number | boolean | null>;
+  ports?: Array<string | { target: number; published: string | number; host_ip?: string }>;
+  healthcheck?: { test?: string[] };
+}
+
+/** Docker Compose v2 (`docker compose`) where installed, else v1 (`docker-compose`, Debian's package). */
+function composeCommand(): string[] {
+  const v2 = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+  return v2.status === 0 ? ['docker', 'compose'] : ['docker-compose'];
+}
+
+/**
+ * docker-compose.yml as Compose itself reads it: validated against Compose's schema, anchors
+ * merged and `${VAR:-default}` filled in from a bare environment, as on a fresh machine. Needs no
+ * Docker engine. No container is started here (there is no engine on the CI machine): this
+ * checks the file the README's `docker compose up` reads, and that it agrees with the code.
+ */
+function resolvedCompose(): { services: Record<string, Service> } {
+  const [command, ...args] = composeCommand();
+  const result = spawnSync(command, [...args, '--file', 'docker-compose.yml', 'config'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '' },
+    encoding: 'utf8',
+  });
+  if (result.error)
+    throw new Error(`${command} is not installed (README Requirements): ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`compose config failed: ${result.stderr}`);
+  return parse(result.stdout) as { services: Record<string, Service> };
+}
+
+/** Compose writes `KEY: value`; the apps read strings, as from a real environment. */
+function environmentOf(service: Service): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(service.environment ?? {}).map(([key, value]) => [
+      key,
+      value === null ? '' : String(value),
+    ]),
+  );
+}
+
+describe('docker-compose.yml', () => {
+  let services: Record<string, Service>;
+
+  beforeAll(() => {
+    services = resolvedCompose().services;
+  });
+
+  const apps: Array<[string, ZodTypeAny]> = [
+    ['migrate', baseEnvSchema],
+    ['ingest', ingestEnvSchema],
+    ['api', apiEnvSchema],
+    ['usage-worker', workerEnvSchema],
+    ['stripe-server', stripeServerEnvSchema],
+  ];
+
+  it.each(apps)('gives %s an environment its configuration accepts', (name, schema) => {
+    const parsed = schema.safeParse(environmentOf(services[name]));
+    expect(parsed.success ? [] : parsed.error.issues).toEqual([]);
+  });
+
+  it.each(apps.map(([name]) => name))('starts %s from a file the build writes', (name) => {
+    const command = services[name].command ?? [];
+    expect(command[0]).toBe('node');
+    expect(existsSync(join(ROOT, command[command.length - 1]))).toBe(true);
+  });
+
+  it('starts the usage worker with the flags npm start gives it (its heap limit)', () => {
+    expect(services['usage-worker'].command).toEqual([
+      'node',
+      ...USAGE_WORKER_NODE_ARGS,
+      'dist/apps/usage-worker/src/main.js',
+    ]);
+  });
+
+  it.each([
+    ['ingest', 'INGEST_PORT'],
+    ['api', 'API_PORT'],
+    ['usage-worker', 'WORKER_METRICS_PORT'],
+    ['stripe-server', 'STRIPE_SERVER_PORT'],
+  ])('publishes %s on the port it listens on, and checks its health there', (name, variable) => {
+    const service = services[name];
+    const port = Number(environmentOf(service)[variable]);
+    const targets = (service.ports ?? []).map((mapping) =>
+      // v1 writes "127.0.0.1:3000:3000/tcp", v2 an object.
+      typeof mapping === 'string' ? Number(mapping.split(':').pop()?.split('/')[0]) : mapping.target,
+    );
+    expect(targets).toEqual([port]);
+    expect(service.healthcheck?.test?.join(' ')).toContain(`http://127.0.0.1:${port}/health`);
+  });
+
+  it('runs Redis with AOF fsynced every second and without eviction (queued usage survives)', () => {
+    const command = (services.redis.command ?? []).join(' ');
+    expect(command).toContain('--appendonly yes');
+    expect(command).toContain('--appendfsync everysec');
+    expect(command).toContain('--maxmemory-policy noeviction');
+  });
+});
