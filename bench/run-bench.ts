@@ -40,7 +40,7 @@ import {
   ROOT,
   round,
   sleep,
-  threadNiceRange,
+  threadNiceLabel,
 } from './lib/util';
 
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
@@ -162,7 +162,7 @@ async function main(): Promise<number> {
     log(`starting ingest, api and ${s.workers} usage worker(s) (concurrency ${s.workerConcurrency})`);
     await stack.startApps();
     // As the workers set it (USAGE_WORKER_NICE), on all their threads.
-    const workerNice = stack.workers.length ? threadNiceRange(stack.workers[0].pid) : [];
+    const workerNice = stack.workers.length ? threadNiceLabel(stack.workers[0].pid) : '';
     for (const model of BENCH_MODELS)
       await stack.setPrice(model.id, model.prompt, model.completion, model.cached);
     log(`seeding ${s.accounts} accounts`);
@@ -305,7 +305,7 @@ async function main(): Promise<number> {
         batchSizes: '100-1000 (20% at 1000, else uniform)',
         workers: s.workers,
         workerConcurrency: s.workerConcurrency,
-        workerNice: [...new Set(workerNice)].join('-'),
+        workerNice,
         httpConcurrency: s.httpConcurrency,
         backlogCapJobs: s.backlogJobs,
       },

@@ -73,16 +73,17 @@ export function rssBytes(pid: number): number {
   }
 }
 
-/** Nice values of a process's threads, lowest and highest, from /proc ([] when it is gone). */
-export function threadNiceRange(pid: number): number[] {
+/** Nice value of a process's threads from /proc: "10", or "0-10" when they differ ("" when it is gone). */
+export function threadNiceLabel(pid: number): string {
   try {
     const nices = readdirSync(`/proc/${pid}/task`).map(
       // Field 19 of stat; the command name (field 2) may hold spaces, so count after its ')'.
       (tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]),
     );
-    return [Math.min(...nices), Math.max(...nices)];
+    const [lowest, highest] = [Math.min(...nices), Math.max(...nices)];
+    return lowest === highest ? String(lowest) : `${lowest}-${highest}`;
   } catch {
-    return [];
+    return '';
   }
 }
 
