@@ -13,7 +13,8 @@
  *
  * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS, BENCH_BARE_SECONDS,
  * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY, BENCH_WORKER_NICE
- * (the workers' USAGE_WORKER_NICE; unset: the app's default),
+ * (the workers' USAGE_WORKER_NICE; unset: the app's default), BENCH_BATCHES_PER_GROUP (the workers'
+ * USAGE_BATCHES_PER_GROUP, default the app's),
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
  * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
  * of the one parsing the batches), BENCH_SKIP (comma list of raw,bare,naive,half), BENCH_PROFILE=1 (CPU profiles of
@@ -22,7 +23,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { USAGE_WORKER_NODE_ARGS } from '@app/config';
+import { DEFAULT_USAGE_BATCHES_PER_GROUP, USAGE_WORKER_NODE_ARGS } from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { runBareLoop } from './lib/bare';
 import { runNaive } from './lib/naive';
@@ -48,6 +49,7 @@ const RESULTS_DIR = join(ROOT, 'bench', 'results');
 function readSettings() {
   const workers = envInt('BENCH_WORKERS', 2);
   const workerConcurrency = envInt('BENCH_WORKER_CONCURRENCY', 2);
+  const batchesPerGroup = envInt('BENCH_BATCHES_PER_GROUP', DEFAULT_USAGE_BATCHES_PER_GROUP);
   return {
     pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -63,7 +65,8 @@ function readSettings() {
     workers,
     workerConcurrency,
     httpConcurrency: envInt('BENCH_HTTP_CONCURRENCY', 8),
-    backlogJobs: envInt('BENCH_BACKLOG_JOBS', Math.max(8, 2 * workers * workerConcurrency)),
+    // Twice the batches the workers charge at once (each of their groups holds up to batchesPerGroup).
+    backlogJobs: envInt('BENCH_BACKLOG_JOBS', Math.max(8, 2 * workers * workerConcurrency * batchesPerGroup)),
     rawConnections: envInt('BENCH_RAW_CONNECTIONS', 2),
     naiveConcurrency: envInt('BENCH_NAIVE_CONCURRENCY', 16),
     halfRate: envNumber('BENCH_HALF_RATE', 0),
@@ -72,6 +75,7 @@ function readSettings() {
     profile: process.env.BENCH_PROFILE === '1',
     keepDb: process.env.BENCH_KEEP_DB === '1',
     workerNice: process.env.BENCH_WORKER_NICE,
+    batchesPerGroup,
   };
 }
 
@@ -119,7 +123,10 @@ async function main(): Promise<number> {
     redisUrl: s.redisUrl,
     workers: s.workers,
     workerConcurrency: s.workerConcurrency,
-    workerEnv: s.workerNice === undefined ? {} : { USAGE_WORKER_NICE: s.workerNice },
+    workerEnv: {
+      ...(s.workerNice === undefined ? {} : { USAGE_WORKER_NICE: s.workerNice }),
+      USAGE_BATCHES_PER_GROUP: String(s.batchesPerGroup),
+    },
     ingestEnv: {},
     readsInstance: s.readsInstance,
     nodeArgs: s.profile
@@ -243,12 +250,18 @@ async function main(): Promise<number> {
     log(
       `full load for ${s.maxSeconds} s (${s.httpConcurrency} concurrent requests, backlog cap ${s.backlogJobs} jobs)`,
     );
+    const groupsBefore = await groupCounts(stack);
     const max = await runMaxPhase(stack, traffic, sampler, labelOf, {
       seconds: s.maxSeconds,
       warmupSeconds: s.warmupSeconds,
       concurrency: s.httpConcurrency,
       backlogCap: s.backlogJobs,
     });
+    const groupsAfter = await groupCounts(stack);
+    const batchesPerGroupAtFullLoad = round(
+      (groupsAfter.batches - groupsBefore.batches) / Math.max(1, groupsAfter.groups - groupsBefore.groups),
+      2,
+    );
     const rssAtFullLoad = { ...sampler.rssMax };
     const redisPeakFull = sampler.redisPeak;
     const redisAfterDrain = await stack.redisUsedMemory();
@@ -306,6 +319,7 @@ async function main(): Promise<number> {
         workers: s.workers,
         workerConcurrency: s.workerConcurrency,
         workerNice,
+        batchesPerGroup: s.batchesPerGroup,
         httpConcurrency: s.httpConcurrency,
         backlogCapJobs: s.backlogJobs,
       },
@@ -315,6 +329,7 @@ async function main(): Promise<number> {
       max,
       half,
       idle,
+      batchesPerGroupAtFullLoad,
       failedBatchAttempts: failedAttempts,
       failureReasons: Object.fromEntries([...failureReasons].sort((a, b) => b[1] - a[1]).slice(0, 5)),
       memory: {
@@ -398,7 +413,7 @@ function printReport(r: any, s: Settings): void {
   );
   add(
     `pipeline  ingest${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
-      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}); ` +
+      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches); ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );
   add('');
@@ -417,6 +432,9 @@ function printReport(r: any, s: Settings): void {
     `  ingest latency at full load p50 ${max.ingestMs.p50} ms, p99 ${max.ingestMs.p99} ms (batches 100-1000)`,
   );
   add(`  lag at full load            p50 ${max.lagMs.p50} ms, p99 ${max.lagMs.p99} ms`);
+  add(
+    `  batches per group           ${r.batchesPerGroupAtFullLoad} on average (charged in one Redis pass and one transaction)`,
+  );
   if (r.raw) {
     add(
       `raw Postgres insert           ${fmtInt(r.raw.rowsPerSecond).padStart(9)} rows/s     (unnest, ${r.raw.connections} connections, same rows)`,
@@ -522,3 +540,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** Usage groups the workers charged so far, and the queued batches in them (their metrics). */
+async function groupCounts(stack: BenchStack): Promise<{ groups: number; batches: number }> {
+  const [groups, batches] = await Promise.all([
+    stack.workerMetric('billing_usage_group_batches_count'),
+    stack.workerMetric('billing_usage_group_batches_sum'),
+  ]);
+  return { groups, batches };
+}

@@ -176,7 +176,7 @@ export async function lagStats(stack: BenchStack, from: Date, to: Date): Promise
 
 /**
  * Full load: `concurrency` closed-loop senders of realistic batches. A sender holds back while
- * the usage queue has `backlogCap` or more jobs waiting, so the offered load follows what the
+ * the usage queue has `backlogCap` or more jobs waiting or being charged, so the offered load follows what the
  * pipeline can persist instead of piling up in Redis: the measured rate is a sustainable one.
  */
 export async function runMaxPhase(

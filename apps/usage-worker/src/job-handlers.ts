@@ -6,12 +6,11 @@ import {
   RenderInvoicePdfService,
 } from '@app/invoices';
 import { ReconcileBalancesService } from '@app/ledger';
-import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
 import { ChargeAutoReloadService } from '@app/payments';
 import { JobAttempt, JobName, JobPayloads } from '@app/queue';
-import { MeterUsageBatchService } from '@app/usage';
+import { UsageBatchGrouper } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
@@ -28,7 +27,7 @@ export class JobHandlers {
   readonly byName: Handlers;
 
   constructor(
-    meter: MeterUsageBatchService,
+    usageGroups: UsageBatchGrouper,
     reconciler: ReconcileBalancesService,
     auditPruner: PruneAuditLogService,
     autoReload: ChargeAutoReloadService,
@@ -55,19 +54,10 @@ export class JobHandlers {
         // Invoices without a PDF yet are rendered first, in this job (the render is idempotent).
         return invoiceExports.build(payload.exportId, attempt, (invoiceId) => invoicePdf.render(invoiceId));
       },
-      [JobName.MeterUsageBatch]: async (payload) => {
+      [JobName.MeterUsageBatch]: async (payload, attempt) => {
         if (!payload?.batchId || !Array.isArray(payload.events))
           throw new Error('malformed usage batch payload');
-        const result = await withDeadline(
-          meter.meter(payload),
-          config.USAGE_JOB_TIMEOUT_MS,
-          `usage batch took more than ${config.USAGE_JOB_TIMEOUT_MS} ms; retrying`,
-        );
-        metrics.eventsPersisted.inc(result.persistedEvents);
-        metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
-        // Ingest drops repeated ids within a request, so every event not stored met a stored one.
-        metrics.eventsAlreadyStored.inc(result.events - result.persistedEvents);
-        return { events: result.events, accounts: result.accounts };
+        return usageGroups.charge(payload, attempt.firstDelivery);
       },
       [JobName.ReconcileBalances]: async () => {
         const report = await reconciler.reconcileAll();

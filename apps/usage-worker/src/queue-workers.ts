@@ -49,8 +49,11 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
         connection: openBullRedis(this.config),
         prefix,
+        // Usage: the batches of the groups being metered, and of one group more waiting to start.
         concurrency:
-          queueName === QueueName.Usage ? this.config.USAGE_WORKER_CONCURRENCY : (settings.concurrency ?? 1),
+          queueName === QueueName.Usage
+            ? (this.config.USAGE_WORKER_CONCURRENCY + 1) * this.config.USAGE_BATCHES_PER_GROUP
+            : (settings.concurrency ?? 1),
         lockDuration,
         stalledInterval: Math.min(settings.stalledIntervalMs, lockDuration),
         maxStalledCount: settings.maxStalledCount,
@@ -136,6 +139,8 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     return handler(job.data, {
       attempt: job.attemptsMade + 1,
       lastAttempt: job.attemptsMade + 1 >= (job.opts.attempts ?? 1),
+      // A stall (lock expired, e.g. the process was killed) redelivers without counting an attempt.
+      firstDelivery: job.attemptsMade === 0 && job.stalledCounter === 0,
     });
   }
 }

@@ -34,7 +34,16 @@ export class UsageWorkerModule {
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
         }),
         // Budget and low-balance alerts found in the deducting Lua call, inserted in the batch's transaction.
-        UsageModule.forWorker(config.FAILPOINT, AlertsModule.forUsageWorker()),
+        UsageModule.forWorker(
+          config.FAILPOINT,
+          {
+            batchesPerGroup: config.USAGE_BATCHES_PER_GROUP,
+            lingerMs: config.USAGE_GROUP_LINGER_MS,
+            groupsAtOnce: config.USAGE_WORKER_CONCURRENCY,
+            timeoutMs: config.USAGE_JOB_TIMEOUT_MS,
+          },
+          AlertsModule.forUsageWorker(),
+        ),
         NotificationsModule.forWorker(config, config.FAILPOINT),
         // Global: auto-reload purchases are taxed when opened.
         TaxModule.forRoot(config),

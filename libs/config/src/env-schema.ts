@@ -208,6 +208,9 @@ export const apiEnvSchema = baseEnvSchema
   })
   .refine(noFailpointInProduction, failpointInProduction);
 
+/** Queued usage batches a worker charges together by default (USAGE_BATCHES_PER_GROUP; the bench sizes its backlog by it). */
+export const DEFAULT_USAGE_BATCHES_PER_GROUP = 4;
+
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
   .merge(storageEnvSchema)
@@ -216,7 +219,15 @@ export const workerEnvSchema = baseEnvSchema
   .extend({
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+    /** Usage groups (several queued batches charged together) each worker process meters at once. */
     USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /**
+     * Most queued batches charged together: one Redis pass and one Postgres transaction for all
+     * of them, so each account's per-batch work is shared (1 charges every batch alone).
+     */
+    USAGE_BATCHES_PER_GROUP: z.coerce.number().int().min(1).max(16).default(DEFAULT_USAGE_BATCHES_PER_GROUP),
+    /** How long a batch that could start a group now waits for others to join it (0: never). */
+    USAGE_GROUP_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5),
     /**
      * Nice value the worker runs at (0 = as started, 19 = lowest). Where it shares cores with
      * ingest and Redis, the answers gateways wait for come before batches that can wait.

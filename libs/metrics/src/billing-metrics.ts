@@ -48,16 +48,23 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly groupBatches = new Histogram({
+    name: 'billing_usage_group_batches',
+    help: 'Queued usage batches charged together in one Redis pass and one transaction (a group).',
+    buckets: [1, 2, 3, 4, 6, 8, 12, 16],
+    registers: [this.registry],
+  });
+
   readonly deductDuration = new Histogram({
     name: 'billing_usage_deduct_duration_seconds',
-    help: 'Time to deduct one usage batch in Redis (one Lua call per account, pipelined).',
+    help: 'Time to deduct one usage group in Redis (one Lua call per account, pipelined).',
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
 
   readonly persistDuration = new Histogram({
     name: 'billing_usage_persist_duration_seconds',
-    help: 'Time to commit one usage batch to Postgres (events, ledger, balances in one transaction).',
+    help: 'Time to commit one usage group to Postgres (events, ledger, balances in one transaction).',
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });

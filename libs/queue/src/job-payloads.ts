@@ -54,6 +54,8 @@ export interface JobAttempt {
   attempt: number;
   /** No retry follows if this attempt throws. */
   lastAttempt: boolean;
+  /** Neither a retry nor a redelivery after a stall: no earlier attempt of the job ever ran. */
+  firstDelivery: boolean;
 }
 
 /** Payload types looked up by job name, declared once. */

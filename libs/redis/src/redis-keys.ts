@@ -34,6 +34,15 @@ export class RedisKeys {
     return `${this.prefix}:ev:{${acceptedEventGroup(accountId)}}:${accountId}:${eventId}`;
   }
 
+  /**
+   * "<group id>|<batch id>,<batch id>,...": the usage group a queued batch was charged in
+   * (libs/usage grouping), so a redelivered batch charges its whole group again under the same
+   * id. All under one hash tag: a group's batches are claimed by one script call.
+   */
+  usageGroupOf(batchId: string): string {
+    return `${this.prefix}:ugroup:{usage-groups}:${batchId}`;
+  }
+
   /** Bumped whenever accounts or prices change; caches compare it with what they loaded. */
   catalogVersion(): string {
     return `${this.prefix}:catalog:version`;

@@ -4,6 +4,7 @@ export * from './validate-usage-batch';
 export * from './ingest-usage.service';
 export * from './usage-batch.repository';
 export * from './meter-usage-batch.service';
+export * from './grouping/usage-batch-grouper';
 export * from './usage-query.service';
 export * from './failpoint';
 export * from './usage-alerts';

@@ -9,6 +9,7 @@ import {
   MeterUsageBatchPayload,
   QUEUE_SETTINGS,
   QueueName,
+  UsageEventPayload,
 } from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import { spendPeriodIdOfDay } from '@app/access';
@@ -20,6 +21,12 @@ import { crashAt, FAILPOINT, FailpointName } from './failpoint';
 import { CommittedAlertChange, RaiseOutcome, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
 import { CommittedUsage, KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
 
+/** Rated events charged under one id: a queued batch's own, or its group's (grouping/). */
+export interface RatedBatch {
+  batchId: string;
+  events: RatedEvent[];
+}
+
 export interface MeterResult {
   events: number;
   accounts: number;
@@ -30,7 +37,7 @@ export interface MeterResult {
 }
 
 /**
- * Charges one usage batch: deduct in Redis (one Lua call per account), commit events and ledger
+ * Charges one usage batch (a queued batch, or a group of them: grouping/): deduct in Redis (one Lua call per account), commit events and ledger
  * rows to Postgres in one transaction, then settle Redis with what Postgres committed. Each step
  * is safe to repeat: a redelivered batch finds its pending Redis entries and its ledger rows.
  *
@@ -57,9 +64,15 @@ export class MeterUsageBatchService {
     @Optional() @Inject(USAGE_ALERTS) private readonly alerts: UsageAlertHook | null = null,
   ) {}
 
-  async meter(batch: MeterUsageBatchPayload): Promise<MeterResult> {
+  /** Prices each event at its occurred_at; throws for one without a price (a bug: never charged 0). */
+  async rate(batch: MeterUsageBatchPayload): Promise<RatedEvent[]> {
     await this.catalog.refreshIfStale();
-    const events = batch.events.map((event) => this.rate(event));
+    return batch.events.map((event) => this.rateEvent(event, batch.receivedAt));
+  }
+
+  /** Charges rated events under the batch's id: its change key in Redis and its ledger rows' cause. */
+  async charge(batch: RatedBatch): Promise<MeterResult> {
+    const { events } = batch;
     const debits = new Map<string, bigint>();
     for (const event of events)
       debits.set(event.accountId, (debits.get(event.accountId) ?? 0n) + event.costMicros);
@@ -94,7 +107,6 @@ export class MeterUsageBatchService {
     let raised: RaiseOutcome = { raised: [], unreached: new Map() };
     const { committed, insertedEvents } = await this.repository.persist({
       batchId: batch.batchId,
-      receivedAt: new Date(batch.receivedAt),
       tokens: new Map(reserved.map((entry) => [entry.accountId, entry.token])),
       events,
       projectSpendOf: [...counters]
@@ -151,8 +163,6 @@ export class MeterUsageBatchService {
 
     let chargedMicros = 0n;
     for (const usage of committed.values()) if (usage.recordedNow) chargedMicros -= usage.amountMicros;
-    this.metrics.batchSize.observe(events.length);
-    this.metrics.persistLag.observe((Date.now() - batch.receivedAt) / 1000);
     return {
       events: events.length,
       accounts: debits.size,
@@ -199,7 +209,7 @@ export class MeterUsageBatchService {
     return [...totals].map(([counterKey, micros]) => ({ counterKey, micros }));
   }
 
-  private rate(event: MeterUsageBatchPayload['events'][number]): RatedEvent {
+  private rateEvent(event: UsageEventPayload, receivedAtMs: number): RatedEvent {
     const price = this.catalog.priceAt(event.model, event.occurred_at);
     // Ingest refused events without a price; versions are never deleted, so this means a bug: retry, never charge 0.
     if (!price)
@@ -221,6 +231,7 @@ export class MeterUsageBatchService {
       priceVersionId: price.id,
       metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
       occurredAtMs: event.occurred_at,
+      receivedAtMs,
     };
   }
 }

@@ -18,6 +18,11 @@ export interface RatedEvent {
   metadata: string | null;
   /** Epoch milliseconds, as the queue payload carries it. */
   occurredAtMs: number;
+  /**
+   * When ingest accepted the event's request (epoch ms): what its occurred_at was validated
+   * against, so each event keeps its own batch's even when charged in a group.
+   */
+  receivedAtMs: number;
 }
 
 export interface CommittedUsage {
@@ -47,7 +52,6 @@ export type ProjectSpend = [projectId: string, micros: string];
 
 export interface PersistBatchInput {
   batchId: string;
-  receivedAt: Date;
   /** Token of the Redis pending entry per account, recorded with the ledger row. */
   tokens: Map<string, string>;
   events: RatedEvent[];
@@ -122,7 +126,7 @@ export class UsageBatchRepository {
             metadata, occurred_at, received_at)
           select t.account_id, t.event_id, t.api_key_id, t.project_id, t.model_id, t.prompt_tokens,
             t.completion_tokens, t.cached_tokens, t.reasoning_tokens, t.cost_micros, t.price_version_id,
-            ${input.batchId}, t.metadata::jsonb, t.occurred_at, ${input.receivedAt}
+            ${input.batchId}, t.metadata::jsonb, t.occurred_at, t.received_at
           from unnest(
             ${text((e) => e.accountId)}::uuid[], ${text((e) => e.eventId)}::text[],
             ${text((e) => e.apiKeyId)}::text[], ${text((e) => e.projectId)}::text[],
@@ -130,9 +134,11 @@ export class UsageBatchRepository {
             ${integers((e) => e.completionTokens)}::int[], ${integers((e) => e.cachedTokens)}::int[],
             ${integers((e) => e.reasoningTokens)}::int[], ${integers((e) => e.costMicros)}::bigint[],
             ${integers((e) => e.priceVersionId)}::bigint[], ${text((e) => e.metadata)}::text[],
-            ${text((e) => new Date(e.occurredAtMs).toISOString())}::timestamptz[]
+            ${text((e) => new Date(e.occurredAtMs).toISOString())}::timestamptz[],
+            ${text((e) => new Date(e.receivedAtMs).toISOString())}::timestamptz[]
           ) as t(account_id, event_id, api_key_id, project_id, model_id, prompt_tokens, completion_tokens,
-                 cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at)
+                 cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata, occurred_at,
+                 received_at)
           on conflict (account_id, event_id) do nothing
           returning account_id, api_key_id, project_id, cost_micros, occurred_at
         ),

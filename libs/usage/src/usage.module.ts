@@ -6,6 +6,8 @@ import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
 import { FAILPOINT, FailpointName } from './failpoint';
 import { INGEST_OPTIONS, IngestOptions, IngestUsageService } from './ingest-usage.service';
+import { UsageBatchGrouper, USAGE_GROUPING, UsageGroupingOptions } from './grouping/usage-batch-grouper';
+import { UsageGroupClaims } from './grouping/usage-group-claims';
 import { MeterUsageBatchService } from './meter-usage-batch.service';
 import { UsageBatchRepository } from './usage-batch.repository';
 import { UsageQueryService } from './usage-query.service';
@@ -38,17 +40,30 @@ export class UsageModule {
 
   /** What the usage worker needs: rating, deduction and persistence, and adding auto-reload jobs. */
   /** `alerts`: a module exporting USAGE_ALERTS (libs/alerts AlertsModule.forUsageWorker()), so batches raise spending alerts. */
-  static forWorker(failpoint: FailpointName | undefined, alerts?: DynamicModule): DynamicModule {
+  /** `grouping`: how queued batches are charged together (grouping/usage-batch-grouper.ts). */
+  static forWorker(
+    failpoint: FailpointName | undefined,
+    grouping: UsageGroupingOptions,
+    alerts?: DynamicModule,
+  ): DynamicModule {
     return {
       module: UsageModule,
       imports: [
         CatalogModule,
         LedgerModule,
-        BullModule.registerQueue({ name: QueueName.Payments }),
+        // Payments: auto-reload jobs are added; usage: a group charged again loads its batches' events.
+        BullModule.registerQueue({ name: QueueName.Payments }, { name: QueueName.Usage }),
         ...(alerts ? [alerts] : []),
       ],
-      providers: [{ provide: FAILPOINT, useValue: failpoint }, UsageBatchRepository, MeterUsageBatchService],
-      exports: [MeterUsageBatchService, LedgerModule],
+      providers: [
+        { provide: FAILPOINT, useValue: failpoint },
+        { provide: USAGE_GROUPING, useValue: grouping },
+        UsageBatchRepository,
+        MeterUsageBatchService,
+        UsageGroupClaims,
+        UsageBatchGrouper,
+      ],
+      exports: [UsageBatchGrouper, LedgerModule],
     };
   }
 }

@@ -1,0 +1,81 @@
+import { REDIS, RedisClient, RedisKeys } from '@app/redis';
+import { Inject, Injectable } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Result } from 'ioredis';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    claimUsageGroup(numberOfKeys: number, ...keysThenArgs: string[]): Result<string[], Context>;
+  }
+}
+
+/** The batches charged together under one group id, in the order their events were merged. */
+export interface UsageGroupRecord {
+  groupId: string;
+  batchIds: string[];
+}
+
+/**
+ * Kept far longer than a batch can wait for its group's commit (a usage job is retried for days
+ * before it fails, and failed jobs are kept 7 days): a record that expired while its group was
+ * still uncommitted would let the group's batches be charged again in another group, leaving
+ * the first group's Redis deductions for the reconciler to undo.
+ */
+const RECORD_SECONDS = 14 * 24 * 3600;
+
+/**
+ * Which group each usage batch was charged in (see claim-usage-group.lua). A group's Redis
+ * pending entries and ledger rows are keyed by the group id, so a batch whose group crashed
+ * before settling must be charged again as part of that same group, never in a new one.
+ */
+@Injectable()
+export class UsageGroupClaims {
+  constructor(
+    @Inject(REDIS) private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+  ) {
+    if (typeof (redis as { claimUsageGroup?: unknown }).claimUsageGroup !== 'function') {
+      redis.defineCommand('claimUsageGroup', {
+        lua: readFileSync(join(__dirname, '..', 'lua', 'claim-usage-group.lua'), 'utf8'),
+      });
+    }
+  }
+
+  /** Claims every batch for the group; or, if any has a group already, claims none and returns theirs. */
+  async claim(
+    group: UsageGroupRecord,
+  ): Promise<{ claimed: true } | { claimed: false; earlier: (UsageGroupRecord | null)[] }> {
+    const keys = group.batchIds.map((batchId) => this.keys.usageGroupOf(batchId));
+    const existing = await this.redis.claimUsageGroup(
+      keys.length,
+      ...keys,
+      formatRecord(group),
+      String(RECORD_SECONDS),
+    );
+    if (existing.every((record) => record === '')) return { claimed: true };
+    return {
+      claimed: false,
+      earlier: existing.map((record) => (record === '' ? null : parseRecord(record))),
+    };
+  }
+
+  async groupOf(batchId: string): Promise<UsageGroupRecord | null> {
+    const record = await this.redis.get(this.keys.usageGroupOf(batchId));
+    return record === null ? null : parseRecord(record);
+  }
+
+  /** Once the group is settled: a batch delivered again after this is charged alone and finds its events stored. */
+  async release(group: UsageGroupRecord): Promise<void> {
+    await this.redis.del(...group.batchIds.map((batchId) => this.keys.usageGroupOf(batchId)));
+  }
+}
+
+function formatRecord(group: UsageGroupRecord): string {
+  return `${group.groupId}|${group.batchIds.join(',')}`;
+}
+
+function parseRecord(record: string): UsageGroupRecord {
+  const [groupId, batchIds] = record.split('|');
+  return { groupId, batchIds: batchIds.split(',') };
+}
