@@ -414,8 +414,8 @@ export class BenchStack {
             ? 'balances'
             : key.endsWith(':pend')
               ? 'pending'
-              : key.startsWith(`${this.bullPrefix}:`)
-                ? 'queue'
+              : key.startsWith(`${this.bullPrefix}:`) || key.includes(':ugroup:')
+                ? 'queue' // BullMQ's keys and the records of usage groups not yet settled
                 : 'other';
         result[kind].keys++;
         if (kind === 'markers') {

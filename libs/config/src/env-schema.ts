@@ -209,7 +209,7 @@ export const apiEnvSchema = baseEnvSchema
   .refine(noFailpointInProduction, failpointInProduction);
 
 /** Queued usage batches a worker charges together by default (USAGE_BATCHES_PER_GROUP; the bench sizes its backlog by it). */
-export const DEFAULT_USAGE_BATCHES_PER_GROUP = 4;
+export const DEFAULT_USAGE_BATCHES_PER_GROUP = 8;
 
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
@@ -220,7 +220,7 @@ export const workerEnvSchema = baseEnvSchema
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
     /** Usage groups (several queued batches charged together) each worker process meters at once. */
-    USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     /**
      * Most queued batches charged together: one Redis pass and one Postgres transaction for all
      * of them, so each account's per-batch work is shared (1 charges every batch alone).
