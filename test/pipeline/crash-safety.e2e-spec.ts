@@ -1,5 +1,6 @@
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { expectChargedExactly } from '../support/store-snapshot';
 import { expectedCostMicros, seededRandom, usageEvent } from '../support/usage-events';
 
 const MODEL = 'anthropic/claude-3.5-haiku';
@@ -59,12 +60,7 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
       const cost = events
         .filter((e) => e.account_id === id)
         .reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
-      const expected = GRANT - cost;
-      expect((await stack.stores.postgresBalances()).get(id)).toBe(expected);
-      expect((await stack.stores.ledgerSums()).get(id)).toBe(expected);
-      expect((await stack.stores.rollupSpend()).get(id)).toBe(cost);
-      expect(await stack.stores.redisBalance(id)).toBe(expected);
-      expect(await stack.stores.pendingCount(id)).toBe(0);
+      await expectChargedExactly(stack, id, GRANT, cost);
     }
     const [{ n }] = await stack.stores.sql`select count(*)::int as n from usage_events`;
     expect(n).toBe(300);

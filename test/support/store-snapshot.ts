@@ -105,3 +105,22 @@ export async function expectNothingReachedStores(stack: BillingStack, before: St
   expect(await usageJobsAddedSince(stack, before.queueStreamId)).toEqual([]);
   expect({ ...after, queueStreamId: undefined }).toEqual({ ...before, queueStreamId: undefined });
 }
+
+/**
+ * Asserts that an account was charged exactly `costMicros` after a grant of `grantMicros`, to
+ * the micro, everywhere it is kept: Postgres balance rows, ledger, spend rollup and Redis, with no
+ * change still pending in Redis.
+ */
+export async function expectChargedExactly(
+  stack: BillingStack,
+  accountId: string,
+  grantMicros: bigint,
+  costMicros: bigint,
+): Promise<void> {
+  const expected = grantMicros - costMicros;
+  expect((await stack.stores.postgresBalances()).get(accountId)).toBe(expected);
+  expect((await stack.stores.ledgerSums()).get(accountId)).toBe(expected);
+  expect((await stack.stores.rollupSpend()).get(accountId)).toBe(costMicros);
+  expect(await stack.stores.redisBalance(accountId)).toBe(expected);
+  expect(await stack.stores.pendingCount(accountId)).toBe(0);
+}

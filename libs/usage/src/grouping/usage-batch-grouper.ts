@@ -141,7 +141,9 @@ export class UsageBatchGrouper {
 
   /**
    * The group exactly as first charged. A batch missing from the queue was completed, which
-   * happens only after its group settled: then every event is stored and nothing is charged.
+   * happens only after its group settled (its events are stored: nothing more is charged), or
+   * removed days after failing for good (its events are lost, as they would be alone). Either way
+   * the group's pending entries settle to what Postgres committed under its id.
    */
   private async rechargeGroup(group: UsageGroupRecord, delivered: QueuedBatch): Promise<BatchOutcome> {
     const batches: QueuedBatch[] = [];
