@@ -13,7 +13,25 @@ const PORT_VARIABLE: Record<AppName, string> = {
   'usage-worker': 'WORKER_METRICS_PORT',
 };
 
+/** Ports this test file has handed out: a suite starts several servers one after another. */
+const handedOut = new Set<number>();
+
+/**
+ * A port no other server of this test file was given. The OS may return a port it just gave
+ * (and we closed) to the next bind(0): a stack that reserves the api's port and then starts the
+ * Stripe server got that same port for both, and the api's requests were answered by the Stripe
+ * server.
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await ephemeralPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+async function ephemeralPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
