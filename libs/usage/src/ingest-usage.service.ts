@@ -14,6 +14,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Result } from 'ioredis';
+import { firstOfEach } from './first-of-each';
 import { ValidateUsageBatch } from './validate-usage-batch';
 
 export interface IngestResult {
@@ -79,7 +80,7 @@ export class IngestUsageService {
     // Both are reads: asked at once, a request waits for one Redis round trip instead of two.
     const [queued, fresh] = await Promise.all([
       this.queue.count(),
-      this.withoutAcceptedIds(uniqueById(events)),
+      this.withoutAcceptedIds(firstOfEach(events, (event) => `${event.account_id}\u0000${event.id}`)),
     ]);
     if (queued >= this.options.maxQueuedJobs) throw new QueueFullError(1);
     const duplicates = events.length - fresh.length;
@@ -143,15 +144,4 @@ export class IngestUsageService {
     }
     return [...groups.values()];
   }
-}
-
-/** Keeps the first occurrence of each (account, id) pair in a request. */
-function uniqueById(events: UsageEventPayload[]): UsageEventPayload[] {
-  const seen = new Set<string>();
-  return events.filter((event) => {
-    const key = `${event.account_id}\u0000${event.id}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

@@ -1,3 +1,4 @@
+import { firstOfEach } from '../first-of-each';
 import { RatedBatch } from '../meter-usage-batch.service';
 
 /**
@@ -6,14 +7,9 @@ import { RatedBatch } from '../meter-usage-batch.service';
  * crash charges exactly what the first attempt deducted. Each event keeps its own received_at.
  */
 export function mergeBatches(groupId: string, batches: readonly RatedBatch[]): RatedBatch {
-  const seen = new Set<string>();
-  const events = batches.flatMap((batch) =>
-    batch.events.filter((event) => {
-      const key = `${event.accountId}\u0000${event.eventId}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    }),
+  const events = firstOfEach(
+    batches.flatMap((batch) => batch.events),
+    (event) => `${event.accountId}\u0000${event.eventId}`,
   );
   return { batchId: groupId, events };
 }

@@ -112,7 +112,7 @@ export class UsageBatchGrouper {
         return;
       }
       const group = { groupId: newUsageBatchId(), batchIds: batches.map((batch) => batch.batchId) };
-      if (!(await this.claims.claim(group)).claimed) {
+      if (!(await this.claims.claim(group))) {
         // Some batch was grouped by an earlier attempt after all: each goes its own way, claiming nothing new.
         await Promise.all(
           members.map((member) => this.chargeAgain(member.batch).then(member.resolve, member.reject)),

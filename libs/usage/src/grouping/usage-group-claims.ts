@@ -42,10 +42,8 @@ export class UsageGroupClaims {
     }
   }
 
-  /** Claims every batch for the group; or, if any has a group already, claims none and returns theirs. */
-  async claim(
-    group: UsageGroupRecord,
-  ): Promise<{ claimed: true } | { claimed: false; earlier: (UsageGroupRecord | null)[] }> {
+  /** Claims every batch for the group, or none (false) if any of them is in a group already. */
+  async claim(group: UsageGroupRecord): Promise<boolean> {
     const keys = group.batchIds.map((batchId) => this.keys.usageGroupOf(batchId));
     const existing = await this.redis.claimUsageGroup(
       keys.length,
@@ -53,11 +51,7 @@ export class UsageGroupClaims {
       formatRecord(group),
       String(RECORD_SECONDS),
     );
-    if (existing.every((record) => record === '')) return { claimed: true };
-    return {
-      claimed: false,
-      earlier: existing.map((record) => (record === '' ? null : parseRecord(record))),
-    };
+    return existing.every((record) => record === '');
   }
 
   async groupOf(batchId: string): Promise<UsageGroupRecord | null> {
