@@ -97,9 +97,11 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
  * group is killed (SIGKILL, env-gated failpoint) between the group's Redis deduction and its
  * Postgres commit, or between the commit and the jobs' acknowledgement. The batches come back
  * one by one; each must charge the whole group again under the group's id (its pending entries
- * and ledger rows are keyed by it), never in a group of its own.
+ * and ledger rows are keyed by it), never in a group of its own. Killed once the group settled
+ * and its records were deleted (after-group-settle), the batches come back without a group: each
+ * is charged alone, finds its events stored, and its deduction is undone.
  */
-describe.each(['after-deduct', 'after-commit'] as const)(
+describe.each(['after-deduct', 'after-commit', 'after-group-settle'] as const)(
   'a worker killed %s while charging a group',
   (failpoint) => {
     const { stack, accounts } = fundedStack();
@@ -125,9 +127,11 @@ describe.each(['after-deduct', 'after-commit'] as const)(
       }
       expect(await doomed.waitForExit()).toBeNull(); // killed by a signal, not a clean exit
 
+      const committed = failpoint !== 'after-deduct';
+      const settled = failpoint === 'after-group-settle';
       const stored = await stack.stores.sql<{ batch_id: string; n: number }[]>`
       select batch_id, count(*)::int as n from usage_events group by batch_id`;
-      if (failpoint === 'after-commit') {
+      if (committed) {
         // One group id for all three batches, none of them the id of a queued job.
         expect(stored).toHaveLength(1);
         expect(stored[0].n).toBe(REQUESTS * EVENTS_PER_REQUEST);
@@ -137,10 +141,19 @@ describe.each(['after-deduct', 'after-commit'] as const)(
       } else {
         expect(stored).toHaveLength(0);
       }
-      for (const id of accounts) {
-        expect(await stack.stores.redisBalance(id)).toBeLessThan(GRANT);
-        // One pending change per account for the three batches: they were deducted as one group.
-        expect(await stack.stores.pendingCount(id)).toBe(1);
+      if (settled) {
+        // Charged and settled, but none of the three jobs acknowledged: all come back.
+        await expectEventsChargedOnce(stack, accounts, events);
+        expect(await stack.stores.redis.llen(`${stack.stores.bullPrefix}:usage-events:active`)).toBe(
+          REQUESTS,
+        );
+        expect(await stack.stores.redis.keys(`${stack.stores.prefix}:ugroup:*`)).toEqual([]);
+      } else {
+        for (const id of accounts) {
+          expect(await stack.stores.redisBalance(id)).toBeLessThan(GRANT);
+          // One pending change per account for the three batches: they were deducted as one group.
+          expect(await stack.stores.pendingCount(id)).toBe(1);
+        }
       }
 
       const survivor = await survivorDrains(stack);
@@ -161,8 +174,11 @@ describe.each(['after-deduct', 'after-commit'] as const)(
       expect(await stack.stores.redis.keys(`${stack.stores.prefix}:ugroup:*`)).toEqual([]);
       const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
       expect(metrics).toContain(
-        `billing_usage_events_persisted_total{app="usage-worker"} ${failpoint === 'after-commit' ? 0 : n}\n`,
+        `billing_usage_events_persisted_total{app="usage-worker"} ${committed ? 0 : n}\n`,
       );
+      // After the settle, the survivor did see every batch again, and found all its events stored.
+      if (settled)
+        expect(metrics).toContain(`billing_usage_events_already_stored_total{app="usage-worker"} ${n}\n`);
     });
   },
 );

@@ -182,6 +182,7 @@ const failpoint = z
   .enum([
     'after-deduct',
     'after-commit',
+    'after-group-settle',
     'after-charge',
     'mid-render',
     'after-smtp-send',

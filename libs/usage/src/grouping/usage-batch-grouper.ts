@@ -4,6 +4,7 @@ import { MeterUsageBatchPayload, newUsageBatchId, QueueName } from '@app/queue';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { crashAt, FAILPOINT, FailpointName } from '../failpoint';
 import { MeterUsageBatchService, RatedBatch } from '../meter-usage-batch.service';
 import { mergeBatches } from './merge-batches';
 import { UsageGroupClaims, UsageGroupRecord } from './usage-group-claims';
@@ -73,6 +74,7 @@ export class UsageBatchGrouper {
     private readonly metrics: BillingMetrics,
     @InjectQueue(QueueName.Usage) private readonly queue: Queue<MeterUsageBatchPayload>,
     @Inject(USAGE_GROUPING) private readonly options: UsageGroupingOptions,
+    @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
   ) {}
 
   async charge(payload: MeterUsageBatchPayload, firstDelivery: boolean): Promise<BatchOutcome> {
@@ -120,7 +122,7 @@ export class UsageBatchGrouper {
         return;
       }
       const outcome = await this.run(mergeBatches(group.groupId, batches), batches);
-      await this.release(group);
+      await this.settled(group);
       for (const member of members) member.resolve({ ...outcome, events: member.batch.events.length });
     } catch (error) {
       for (const member of members) member.reject(error);
@@ -156,7 +158,7 @@ export class UsageBatchGrouper {
       if (job?.data?.events) batches.push(await this.rated(job.data));
     }
     const outcome = await this.run(mergeBatches(group.groupId, batches), batches);
-    await this.release(group);
+    await this.settled(group);
     return outcome;
   }
 
@@ -189,12 +191,18 @@ export class UsageBatchGrouper {
     };
   }
 
-  /** Settled: a record left behind only expires (a batch delivered again then finds its events stored). */
-  private async release(group: UsageGroupRecord): Promise<void> {
+  /**
+   * The group settled: its records go. Its batches delivered again from here on (the process died
+   * before their jobs were acknowledged) are charged alone, find their events stored, and their
+   * deductions are undone at settle. A record left behind (the delete failed) has such a batch
+   * charge the whole group again instead, which finds it committed; otherwise the record expires.
+   */
+  private async settled(group: UsageGroupRecord): Promise<void> {
     await this.claims
       .release(group)
       .catch((error) =>
         this.logger.warn(`could not delete the record of usage group ${group.groupId}: ${error}`),
       );
+    crashAt(this.failpoint, 'after-group-settle');
   }
 }
