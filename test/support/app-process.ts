@@ -42,6 +42,15 @@ async function ephemeralPort(): Promise<number> {
   });
 }
 
+function isReadyBody(body: string): boolean {
+  try {
+    const { checks } = JSON.parse(body) as { checks?: { redis?: string; postgres?: string } };
+    return checks?.redis === 'ok' && checks.postgres === 'ok';
+  } catch {
+    return false;
+  }
+}
+
 /** One of our apps as a real child process (compiled output in dist/), on a port of its own. */
 export class AppProcess {
   private child: ChildProcess | null = null;
@@ -58,7 +67,7 @@ export class AppProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  /** Starts the process and waits until /health/ready answers 200. */
+  /** Starts the process and waits until /health/ready answers 200 with our apps' readiness body. */
   async start(extraEnv: Record<string, string> = {}): Promise<this> {
     if (!this.port) this.port = await freePort();
     const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
@@ -79,9 +88,12 @@ export class AppProcess {
       async () => {
         if (child.exitCode !== null)
           throw new Error(`${this.app} exited with ${child.exitCode}: ${this.output}`);
-        return (await fetch(`${this.url}/health/ready`)).status;
+        const response = await fetch(`${this.url}/health/ready`);
+        return { status: response.status, body: await response.text() };
       },
-      (status) => status === 200,
+      // The body too (libs/metrics HealthController's): a foreign server that took the port (see
+      // freePort) may answer 200 as well.
+      ({ status, body }) => status === 200 && isReadyBody(body),
       // Generous: on a loaded 2-core machine an app can take half a minute to boot.
       { timeoutMs: 90_000, what: `${this.app} to be ready` },
     );
