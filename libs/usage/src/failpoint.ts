@@ -3,14 +3,17 @@
  * when it reaches that point, as a power cut would. Production config refuses FAILPOINT.
  */
 /**
- * after-deduct / after-commit: the usage batch (MeterUsageBatchService); after-group-settle: a
- * group of usage batches settled and its records deleted, before its jobs are acknowledged
- * (UsageBatchGrouper); after-charge: an auto-reload
- * whose PaymentIntent succeeded, before the credit is recorded (ChargeAutoReloadService); mid-render:
- * an invoice PDF uploaded to S3, before its key and hash are recorded (RenderInvoicePdfService);
- * after-smtp-send: an alert email accepted by the SMTP server, before its delivery row says sent
- * (SendAlertEmailService); after-statement-commit: a usage statement committed, before its
- * render and email are handed on (IssueUsageStatementsService, in the api or the worker).
+ * - after-deduct / after-commit: a usage batch or group (MeterUsageBatchService).
+ * - after-group-settle: a group of usage batches settled and its records deleted, before its
+ *   jobs are acknowledged (UsageBatchGrouper).
+ * - after-charge: an auto-reload whose PaymentIntent succeeded, before the credit is recorded
+ *   (ChargeAutoReloadService).
+ * - mid-render: an invoice PDF uploaded to S3, before its key and hash are recorded
+ *   (RenderInvoicePdfService).
+ * - after-smtp-send: an alert email accepted by the SMTP server, before its delivery row says
+ *   sent (SendAlertEmailService).
+ * - after-statement-commit: a usage statement committed, before its render and email are handed
+ *   on (IssueUsageStatementsService, in the api or the worker).
  */
 export type FailpointName =
   | 'after-deduct'
