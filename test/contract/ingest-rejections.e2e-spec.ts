@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { connect, Socket } from 'node:net';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
 import {
@@ -7,7 +8,9 @@ import {
   takeSnapshot,
   usageJobsAddedSince,
 } from '../support/store-snapshot';
+import { TEST_GATEWAY_TOKEN } from '../support/test-stores';
 import { expectedCostMicros, TestEvent } from '../support/usage-events';
+import { waitFor } from '../support/wait-for';
 
 const MODEL = 'openai/gpt-4o-mini';
 const PRICES = { prompt: 150_000n, completion: 600_000n, cached: 75_000n, reasoning: 2_500_000n };
@@ -49,6 +52,9 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
   let baseline: StoreSnapshot;
 
   const ingest = (body: unknown) => stack.gateway.post('/v1/usage/events', body);
+  const eventRows = async (accountId: string, ids: string[]) =>
+    stack.stores.sql<{ event_id: string }[]>`
+      select event_id from usage_events where account_id = ${accountId} and event_id = any(${ids})`;
 
   function validEvent(overrides: Json = {}): Json {
     return {
@@ -397,10 +403,6 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
   });
 
   describe('accepted batches', () => {
-    const eventRows = async (accountId: string, ids: string[]) =>
-      stack.stores.sql<{ event_id: string }[]>`
-        select event_id from usage_events where account_id = ${accountId} and event_id = any(${ids})`;
-
     async function balances(accountId: string) {
       return {
         postgres: (await stack.stores.postgresBalances()).get(accountId),
@@ -630,6 +632,68 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       const retry = await ingest({ events: refused });
       expect(retry.status).toBe(202);
       expect(retry.body).toEqual({ accepted: 2, duplicates: 0 });
+    });
+  });
+  describe('when the request bodies in flight are over their budget', () => {
+    const BUDGET = 100_000;
+    let held: Socket;
+    let before: StoreSnapshot;
+
+    /** A valid batch of one event, padded with whitespace to exactly `bytes`. */
+    function paddedBatch(bytes: number): { body: string; event: Json } {
+      const event = validEvent();
+      const json = JSON.stringify({ events: [event] });
+      return { body: json.slice(0, -1) + ' '.repeat(bytes - Buffer.byteLength(json)) + '}', event };
+    }
+
+    const bytesInFlight = async () => {
+      const metrics = await (await fetch(`${stack.ingest.url}/metrics`)).text();
+      return Number(/^billing_ingest_body_bytes_in_flight\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    };
+
+    beforeAll(async () => {
+      await stack.drained();
+      await stack.ingest.stop();
+      await stack.ingest.start({ INGEST_MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET) });
+      // A gateway's 90 kB batch still arriving: its headers are in, its body is not.
+      held = connect(stack.ingest.port, '127.0.0.1');
+      held.on('error', () => undefined);
+      held.write(
+        `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_GATEWAY_TOKEN}\r\n` +
+          `content-type: application/json\r\ncontent-length: 90000\r\n\r\n{"events": [`,
+      );
+      await waitFor(bytesInFlight, (bytes) => bytes === 90_000, { what: 'the held request to count' });
+      before = await takeSnapshot(stack);
+    });
+
+    afterAll(() => held.destroy());
+
+    it('answers 503 overloaded with Retry-After to a batch that would pass the budget, and keeps nothing of it', async () => {
+      const { body } = paddedBatch(20_000);
+      const response = await ingest(body);
+      expect(response.status).toBe(503);
+      expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(response.body.error).toEqual({ code: 'overloaded', message: expect.any(String) });
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(await usageJobsAddedSince(stack, before.queueStreamId)).toEqual([]);
+      await expectNothingReachedStores(stack, before);
+      const metrics = await (await fetch(`${stack.ingest.url}/metrics`)).text();
+      expect(metrics).toMatch(/^billing_ingest_requests_shed_total\{[^}]*\} 1$/m);
+    });
+
+    it('still takes a batch that fits beside the held one', async () => {
+      const { body, event } = paddedBatch(5_000);
+      const response = await ingest(body);
+      expect(response).toMatchObject({ status: 202, body: { accepted: 1, duplicates: 0 } });
+      await stack.drained();
+      expect((await eventRows(accountA, [event.id as string])).length).toBe(1);
+    });
+
+    it('takes the refused size again once the held request is gone', async () => {
+      held.destroy();
+      await waitFor(bytesInFlight, (bytes) => bytes === 0, { what: 'the held bytes to be released' });
+      const response = await ingest(paddedBatch(20_000).body);
+      expect(response).toMatchObject({ status: 202, body: { accepted: 1, duplicates: 0 } });
     });
   });
 });

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { ingestEnvSchema, loadConfig } from '@app/config';
-import { createHttpApp } from '@app/http';
+import { createHttpApp, shedBodiesOverBudget } from '@app/http';
+import { BillingMetrics } from '@app/metrics';
 import { IngestModule } from './ingest.module';
 
 async function bootstrap(): Promise<void> {
@@ -13,6 +14,16 @@ async function bootstrap(): Promise<void> {
       title: 'Billing gateway API',
       description:
         'Usage ingest, authorize, balances and usage for model gateways. Money is a USD decimal string.',
+    },
+  });
+  const metrics = app.get(BillingMetrics);
+  shedBodiesOverBudget(app, {
+    maxBytes: config.INGEST_MAX_BODY_BYTES_IN_FLIGHT,
+    applies: (method, url) => method === 'POST' && /^\/v1\/usage\/events(\?|$)/.test(url),
+    onHeld: (bytes) => metrics.ingestBodyBytesInFlight.set(bytes),
+    onShed: () => {
+      metrics.ingestRequestsShed.inc();
+      metrics.ingestRequests.inc({ status: '503' });
     },
   });
   await app.listen({ port: config.INGEST_PORT, host: config.HOST });

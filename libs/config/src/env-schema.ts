@@ -171,6 +171,15 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
   /** Above this many waiting usage jobs, ingest answers 503 so Redis cannot fill up (noeviction). */
   INGEST_MAX_QUEUED_JOBS: z.coerce.number().int().min(1).default(5000),
   /**
+   * Most request-body bytes (as declared by Content-Length) that POST /v1/usage/events holds at
+   * once; a request that would pass it is answered 503 with Retry-After before its body is read.
+   */
+  INGEST_MAX_BODY_BYTES_IN_FLIGHT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(32 * 1024 * 1024),
+  /**
    * How long an accepted event id is remembered in Redis to answer `duplicates`. Redis holds one small key per accepted event for this long (about 100 bytes each, so
    * events/s x window x 100 B of memory); Postgres dedupes forever whatever the window.
    */

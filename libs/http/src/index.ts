@@ -9,3 +9,4 @@ export * from './auth.module';
 export * from './with-deadline';
 export * from './uuid-param.pipe';
 export * from './query-params';
+export * from './body-budget';

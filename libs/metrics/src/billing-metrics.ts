@@ -27,6 +27,18 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly ingestRequestsShed = new Counter({
+    name: 'billing_ingest_requests_shed_total',
+    help: 'Ingest requests answered 503 before their body was read: the request bodies in flight would have passed INGEST_MAX_BODY_BYTES_IN_FLIGHT.',
+    registers: [this.registry],
+  });
+
+  readonly ingestBodyBytesInFlight = new Gauge({
+    name: 'billing_ingest_body_bytes_in_flight',
+    help: 'Declared body bytes of the ingest requests being read, validated or enqueued now (against INGEST_MAX_BODY_BYTES_IN_FLIGHT).',
+    registers: [this.registry],
+  });
+
   readonly authorizeDecisions = new Counter({
     name: 'billing_authorize_decisions_total',
     help: 'Authorize answers by outcome and reason.',

@@ -28,7 +28,11 @@ export class UsageEventsController {
   @ApiResponse({ status: 202, description: '{accepted, duplicates}' })
   @ApiResponse({ status: 413, description: 'body over 1 MiB' })
   @ApiResponse({ status: 422, description: '{errors: [{index, field, code, message}]}' })
-  @ApiResponse({ status: 503, description: 'queue over its limit; Retry-After says when to retry' })
+  @ApiResponse({
+    status: 503,
+    description:
+      'queue over its limit (queue_full), or request bodies in flight over their budget (overloaded); Retry-After says when to retry',
+  })
   async ingest(@Body() body: unknown): Promise<IngestResult> {
     const timer = this.metrics.ingestDuration.startTimer();
     try {
