@@ -23,7 +23,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_USAGE_BATCHES_PER_GROUP, USAGE_WORKER_NODE_ARGS } from '@app/config';
+import { DEFAULT_USAGE_BATCHES_PER_GROUP, INGEST_NODE_ARGS, USAGE_WORKER_NODE_ARGS } from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { runBareLoop } from './lib/bare';
 import { runNaive } from './lib/naive';
@@ -412,7 +412,7 @@ function printReport(r: any, s: Settings): void {
       `${round(100 * s.duplicateRate)}% repeated ids, batches 100-1000, ${BENCH_MODELS.length} models`,
   );
   add(
-    `pipeline  ingest${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
+    `pipeline  ingest (${INGEST_NODE_ARGS.join(' ')})${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
       `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches); ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );

@@ -7,6 +7,7 @@ import {
   apiEnvSchema,
   ingestEnvSchema,
   loadConfig,
+  INGEST_NODE_ARGS,
   USAGE_WORKER_NODE_ARGS,
   workerEnvSchema,
 } from '@app/config';
@@ -36,7 +37,7 @@ const APPS: {
   args?: string[];
   nodeArgs?: readonly string[];
 }[] = [
-  { name: 'ingest', color: 'cyan' },
+  { name: 'ingest', color: 'cyan', nodeArgs: INGEST_NODE_ARGS },
   { name: 'api', color: 'magenta' },
   { name: 'usage-worker', color: 'yellow', nodeArgs: USAGE_WORKER_NODE_ARGS },
 ];

@@ -1,5 +1,5 @@
 import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
-import { USAGE_WORKER_NODE_ARGS } from '@app/config';
+import { INGEST_NODE_ARGS, USAGE_WORKER_NODE_ARGS } from '@app/config';
 import * as db from '@app/db';
 import { QueueName } from '@app/queue';
 import { RedisKeys } from '@app/redis';
@@ -217,19 +217,11 @@ export class BenchStack {
 
   async startApps(): Promise<void> {
     const env = this.baseEnv();
-    this.ingest = new AppProcess(
-      'ingest',
-      'ingest',
-      { ...env, ...this.config.ingestEnv },
-      this.config.nodeArgs,
-    );
+    // The flags npm start and docker-compose.yml give ingest and the worker (their heap limits).
+    const ingestArgs = [...INGEST_NODE_ARGS, ...this.config.nodeArgs];
+    this.ingest = new AppProcess('ingest', 'ingest', { ...env, ...this.config.ingestEnv }, ingestArgs);
     if (this.config.readsInstance) {
-      this.reads = new AppProcess(
-        'ingest',
-        'ingest-reads',
-        { ...env, ...this.config.ingestEnv },
-        this.config.nodeArgs,
-      );
+      this.reads = new AppProcess('ingest', 'ingest-reads', { ...env, ...this.config.ingestEnv }, ingestArgs);
     }
     this.api = new AppProcess('api', 'api', env);
     for (let i = 0; i < this.config.workers; i++) {
@@ -242,7 +234,6 @@ export class BenchStack {
             USAGE_WORKER_CONCURRENCY: String(this.config.workerConcurrency),
             ...this.config.workerEnv,
           },
-          // The flags npm start and docker-compose.yml give the worker (its heap limit).
           [...USAGE_WORKER_NODE_ARGS, ...this.config.nodeArgs],
         ),
       );

@@ -2,6 +2,7 @@ import {
   apiEnvSchema,
   baseEnvSchema,
   ingestEnvSchema,
+  INGEST_NODE_ARGS,
   USAGE_WORKER_NODE_ARGS,
   workerEnvSchema,
 } from '@app/config';
@@ -82,12 +83,11 @@ describe('docker-compose.yml', () => {
     expect(existsSync(join(ROOT, command[command.length - 1]))).toBe(true);
   });
 
-  it('starts the usage worker with the flags npm start gives it (its heap limit)', () => {
-    expect(services['usage-worker'].command).toEqual([
-      'node',
-      ...USAGE_WORKER_NODE_ARGS,
-      'dist/apps/usage-worker/src/main.js',
-    ]);
+  it.each([
+    ['usage-worker', USAGE_WORKER_NODE_ARGS],
+    ['ingest', INGEST_NODE_ARGS],
+  ])('starts %s with the flags npm start gives it (its heap limit)', (name, nodeArgs) => {
+    expect(services[name].command).toEqual(['node', ...nodeArgs, `dist/apps/${name}/src/main.js`]);
   });
 
   it.each([

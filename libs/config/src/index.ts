@@ -1,4 +1,4 @@
 export * from './env-schema';
 export * from './load-config';
 export * from './config.module';
-export * from './worker-node-args';
+export * from './node-args';
