@@ -1,5 +1,6 @@
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ApiError } from './api-error';
+import { DEFAULT_BODY_LIMIT } from './create-http-app';
 
 export interface BodyBudgetOptions {
   /** Most request-body bytes, as declared by Content-Length, held at once by the requests it applies to. */
@@ -22,7 +23,7 @@ export interface BodyBudgetOptions {
  */
 export function shedBodiesOverBudget(app: NestFastifyApplication, options: BodyBudgetOptions): void {
   const fastify = app.getHttpAdapter().getInstance();
-  const bodyLimit = fastify.initialConfig.bodyLimit ?? 1024 * 1024;
+  const bodyLimit = fastify.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT;
   let held = 0;
   const shed = new ApiError(
     503,
