@@ -16,21 +16,14 @@ import { MeterUsageBatchPayload, newUsageBatchId } from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { MeterUsageBatchService, UsageBatchRepository } from '@app/usage';
 import { Queue } from 'bullmq';
-import { readFileSync } from 'node:fs';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { BenchStack } from './lib/stack';
-import { envInt, fmtInt, round } from './lib/util';
+import { envInt, fmtInt, processCpuMs, round } from './lib/util';
 
 interface RawEvent {
   occurred_at?: string;
   cached_tokens?: number;
   reasoning_tokens?: number;
-}
-
-/** User plus system CPU of a process so far, in milliseconds (Linux clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function main(): Promise<void> {

@@ -38,6 +38,7 @@ import {
   envNumber,
   fmtInt,
   mib,
+  profileNodeArgs,
   ROOT,
   round,
   sleep,
@@ -116,8 +117,6 @@ async function main(): Promise<number> {
   // run before it has stopped the apps and dropped its database.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const s = readSettings();
-  const profileDir = join(RESULTS_DIR, 'profiles');
-  if (s.profile) mkdirSync(profileDir, { recursive: true });
   const stack = new BenchStack({
     pgAdminUrl: s.pgAdminUrl,
     redisUrl: s.redisUrl,
@@ -129,14 +128,7 @@ async function main(): Promise<number> {
     },
     ingestEnv: {},
     readsInstance: s.readsInstance,
-    nodeArgs: s.profile
-      ? [
-          '--require',
-          join(ROOT, 'dist', 'bench', 'profile-preload.js'),
-          '--cpu-prof',
-          `--cpu-prof-dir=${profileDir}`,
-        ]
-      : [],
+    nodeArgs: s.profile ? profileNodeArgs() : [],
   });
 
   let interrupted = false;

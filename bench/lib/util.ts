@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
@@ -101,6 +101,27 @@ export function promValue(text: string, name: string): number {
 }
 
 const CLOCK_TICKS = 100;
+
+/**
+ * Node flags that make an app write a CPU profile into bench/results/profiles when it stops
+ * (BENCH_PROFILE=1); the preload lets it exit normally on Nest's re-raised SIGTERM.
+ */
+export function profileNodeArgs(): string[] {
+  const dir = join(ROOT, 'bench', 'results', 'profiles');
+  mkdirSync(dir, { recursive: true });
+  return [
+    '--require',
+    join(ROOT, 'dist', 'bench', 'profile-preload.js'),
+    '--cpu-prof',
+    `--cpu-prof-dir=${dir}`,
+  ];
+}
+
+/** User plus system CPU of a process so far, in milliseconds (Linux clock ticks of 10 ms). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
 
 export interface CpuSnapshot {
   at: number;

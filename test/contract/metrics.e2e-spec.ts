@@ -60,6 +60,47 @@ describe('Prometheus metrics', () => {
     expect(text).toMatch(/billing_queue_jobs\{queue="usage-events",state="waiting",app="usage-worker"\} 0\n/);
   });
 
+  it('times HTTP requests per route template, early refusals included, never per account', async () => {
+    const requests = async (url: string, route: string, method: string, status: number) => {
+      const series = `billing_http_request_duration_seconds_count{app="[\\w-]+",route="${route}",method="${method}",status="${status}"}`;
+      return Number(new RegExp(`^${series} (\\d+)$`, 'm').exec(await scrape(url))?.[1] ?? 0);
+    };
+    const balanceRoute = '/v1/accounts/:id/balance';
+    const before = {
+      balance: await requests(stack.ingest.url, balanceRoute, 'GET', 200),
+      unauthorized: await requests(stack.ingest.url, balanceRoute, 'GET', 401),
+      authorize: await requests(stack.ingest.url, '/v1/authorize', 'POST', 200),
+      unmatched: await requests(stack.ingest.url, 'unmatched', 'GET', 404),
+      grants: await requests(stack.api.url, '/v1/admin/accounts/:id/credit-grants', 'POST', 201),
+    };
+
+    for (let i = 0; i < 3; i++)
+      expect((await stack.gateway.get(`/v1/accounts/${account}/balance`)).status).toBe(200);
+    // Refused by the token check before Nest routes the request: still timed under its route.
+    expect((await stack.gateway.as('wrong-token').get(`/v1/accounts/${account}/balance`)).status).toBe(401);
+    const authorize = { account_id: account, model: 'openai/gpt-4o-mini' };
+    for (let i = 0; i < 2; i++)
+      expect((await stack.gateway.post('/v1/authorize', authorize)).status).toBe(200);
+    expect((await stack.gateway.get('/v1/no-such-route')).status).toBe(404);
+    await stack.grant(account, '1');
+
+    expect({
+      balance: await requests(stack.ingest.url, balanceRoute, 'GET', 200),
+      unauthorized: await requests(stack.ingest.url, balanceRoute, 'GET', 401),
+      authorize: await requests(stack.ingest.url, '/v1/authorize', 'POST', 200),
+      unmatched: await requests(stack.ingest.url, 'unmatched', 'GET', 404),
+      grants: await requests(stack.api.url, '/v1/admin/accounts/:id/credit-grants', 'POST', 201),
+    }).toEqual({
+      balance: before.balance + 3,
+      unauthorized: before.unauthorized + 1,
+      authorize: before.authorize + 2,
+      unmatched: before.unmatched + 1,
+      grants: before.grants + 1,
+    });
+    // One series per route: an account id in a label would make one per account.
+    for (const app of [stack.ingest, stack.api]) expect(await scrape(app.url)).not.toContain(account);
+  });
+
   it('exports the drift found by the last reconciliation', async () => {
     const text = await scrape(stack.api.url);
     expect(text).toMatch(/billing_balance_drift_micros\{app="api"\} 0\n/);

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { apiEnvSchema, loadConfig } from '@app/config';
 import { createHttpApp } from '@app/http';
+import { observeHttpRequests } from '@app/metrics';
 import multipart from '@fastify/multipart';
 import { ApiModule } from './api.module';
 
@@ -15,6 +16,7 @@ async function bootstrap(): Promise<void> {
       description: 'Accounts, credit grants, model prices and reconciliation. Money is a USD decimal string.',
     },
   });
+  observeHttpRequests(app);
   // Tax-exemption documents (libs/invoices): read with request.file(), one file part, size limited per route.
   await app.register(multipart, { limits: { files: 1, fileSize: config.TAX_EXEMPTION_MAX_BYTES } });
   await app.listen({ port: config.API_PORT, host: config.HOST });

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ingestEnvSchema, loadConfig } from '@app/config';
 import { createHttpApp, shedBodiesOverBudget } from '@app/http';
-import { BillingMetrics } from '@app/metrics';
+import { BillingMetrics, observeHttpRequests } from '@app/metrics';
 import { IngestModule } from './ingest.module';
 
 async function bootstrap(): Promise<void> {
@@ -16,6 +16,7 @@ async function bootstrap(): Promise<void> {
         'Usage ingest, authorize, balances and usage for model gateways. Money is a USD decimal string.',
     },
   });
+  observeHttpRequests(app);
   const metrics = app.get(BillingMetrics);
   shedBodiesOverBudget(app, {
     maxBytes: config.INGEST_MAX_BODY_BYTES_IN_FLIGHT,

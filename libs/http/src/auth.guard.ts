@@ -35,6 +35,16 @@ function matchesAny(candidate: Buffer, tokens: Buffer[]): boolean {
   return found;
 }
 
+/** What a token is: the admin or a gateway token, or shaped like a workspace API key (checked by ApiKeyAuthority). */
+export type TokenKind = Scope | 'api_key';
+/** Where a request keeps what its token was found to be (set by TokenRegistry.identifyRequest). */
+const CALLER = Symbol('billing.caller');
+
+export interface IdentifiableRequest {
+  headers: Record<string, string | string[] | undefined>;
+  [CALLER]?: TokenKind;
+}
+
 /** Says whose token an Authorization header carries, comparing in constant time. */
 export class TokenRegistry {
   private readonly admin: Buffer[];
@@ -49,13 +59,22 @@ export class TokenRegistry {
    * The caller's scope, 'api_key' for a token shaped like a workspace key (verified by
    * ApiKeyAuthority), or throws 401 for a missing, malformed or unknown token.
    */
-  identify(header: string | undefined): Scope | 'api_key' {
+  identify(header: string | undefined): TokenKind {
     const token = bearerToken(header);
     const presented = digest(token);
     if (matchesAny(presented, this.admin)) return 'admin';
     if (matchesAny(presented, this.gateway)) return 'gateway';
     if (API_KEY_PATTERN.test(token)) return 'api_key';
     throw new ApiError(401, 'unauthorized', 'unknown token');
+  }
+
+  /**
+   * identify() once per request: the check before the body is read (createHttpApp) and AuthGuard
+   * share the answer, so a read hashes its token once. Both registries hold the same tokens.
+   */
+  identifyRequest(request: IdentifiableRequest): TokenKind {
+    const header = request.headers.authorization;
+    return (request[CALLER] ??= this.identify(typeof header === 'string' ? header : undefined));
   }
 }
 
@@ -66,7 +85,7 @@ export function bearerToken(header: string | undefined): string {
   return match[1];
 }
 
-interface GuardedRequest {
+interface GuardedRequest extends IdentifiableRequest {
   headers: Record<string, string | undefined>;
   params?: Record<string, string | undefined>;
   ip: string;
@@ -94,7 +113,7 @@ export class AuthGuard implements CanActivate {
       targets,
     );
     const request = context.switchToHttp().getRequest<GuardedRequest>();
-    const caller = this.registry.identify(request.headers.authorization);
+    const caller = this.registry.identifyRequest(request);
 
     if (caller === 'admin') {
       request.principal = { kind: 'admin' };

@@ -80,7 +80,7 @@ function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegist
   adapter.getInstance().addHook('onRequest', async (request, reply) => {
     if (PUBLIC_PATHS.test(request.url)) return;
     try {
-      registry.identify(request.headers.authorization);
+      registry.identifyRequest(request);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       return reply.status(error.getStatus()).send(error.getResponse());

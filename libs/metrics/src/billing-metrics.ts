@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Finer at the bottom: gateways' authorize and balance reads are meant to answer within 2 ms (T4). */
+const HTTP_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Every metric the product exports, named once. Each process registers all; unused ones stay at zero. */
 export class BillingMetrics {
@@ -10,6 +12,14 @@ export class BillingMetrics {
     name: 'billing_usage_events_total',
     help: 'Usage events seen at ingest by outcome (accepted, duplicate, rejected).',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpRequestDuration = new Histogram({
+    name: 'billing_http_request_duration_seconds',
+    help: 'HTTP requests by route template, method and status: from the request reaching the server to its response written (ingest and api).',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: HTTP_BUCKETS,
     registers: [this.registry],
   });
 

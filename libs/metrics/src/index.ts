@@ -1,3 +1,4 @@
 export * from './billing-metrics';
 export * from './metrics.module';
 export * from './health.controller';
+export * from './observe-http-requests';
