@@ -7,6 +7,7 @@ import secureJson from 'secure-json-parse';
 import { ApiError } from './api-error';
 import { AuthTokens, TokenRegistry } from './auth.guard';
 import { ErrorFilter } from './error.filter';
+import { logRequests } from './logging';
 import { createValidationPipe } from './validation.pipe';
 
 export interface HttpAppOptions {
@@ -42,6 +43,7 @@ export async function createHttpApp(
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
+  await logRequests(app);
   app.useGlobalFilters(new ErrorFilter());
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();

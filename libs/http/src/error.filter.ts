@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import { FastifyReply } from 'fastify';
+import { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from './api-error';
 
 /** Fastify's own errors (body parsing, size limit) mapped to stable codes. */
@@ -35,10 +35,12 @@ export class ErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, headers } = this.toResponse(exception);
-    if (status >= 500)
-      this.logger.error(
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
-      );
+    if (status >= 500) {
+      // Which request failed: its id is also on the request's own log line (logRequests).
+      const request = host.switchToHttp().getRequest<FastifyRequest>();
+      const error = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
+      this.logger.error(`${request.method} ${request.url} (${request.id}): ${error}`);
+    }
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
     void reply.status(status).send(body);
   }
