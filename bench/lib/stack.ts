@@ -69,7 +69,7 @@ export function spawnNode(
   return child;
 }
 
-/** One compiled app (dist/apps/<name>/src/main.js) as a child process on its own port. */
+/** One compiled app (<dist>/apps/<name>/src/main.js) as a child process on its own port. */
 export class AppProcess {
   child: ChildProcess | null = null;
   output = '';
@@ -80,6 +80,8 @@ export class AppProcess {
     readonly label: string,
     private readonly env: Record<string, string>,
     private readonly nodeArgs: string[] = [],
+    /** The build to run: this checkout's dist/, or another's for an A/B comparison. */
+    private readonly distDir = join(ROOT, 'dist'),
   ) {}
 
   get url(): string {
@@ -97,7 +99,7 @@ export class AppProcess {
   async start(): Promise<this> {
     this.port = await freePort();
     const child = spawnNode(
-      join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js'),
+      join(this.distDir, 'apps', this.app, 'src', 'main.js'),
       { ...this.env, [PORT_VARIABLE[this.app]]: String(this.port) },
       this.nodeArgs,
     );
