@@ -124,6 +124,31 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
     });
 
     it.each([
+      ['malformed HTTP', 'POST /v1/usage/events HTTP/1.1\r\nhost 127.0.0.1\r\n\r\n', 400, 'bad_request'],
+      [
+        'headers over 16 KiB',
+        `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nx-padding: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+        'headers_too_large',
+      ],
+    ])('answers %s with %d in the error shape, before any route runs', async (_, request, status, code) => {
+      const before = await takeSnapshot(stack);
+      const socket = connect(stack.ingest.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      const answer = await new Promise<string>((resolve) => {
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        socket.on('close', () => resolve(received));
+        socket.write(request);
+      });
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(head).toMatch(/\r\ncontent-type: application\/json/i);
+      expect(JSON.parse(body)).toEqual({ error: { code, message: expect.any(String) } });
+      await expectNothingReachedStores(stack, before);
+    });
+
+    it.each([
       ['an array', JSON.stringify([{ events: [] }])],
       ['a string', JSON.stringify('events')],
       ['a number', '42'],
@@ -694,6 +719,52 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       await waitFor(bytesInFlight, (bytes) => bytes === 0, { what: 'the held bytes to be released' });
       const response = await ingest(paddedBatch(20_000).body);
       expect(response).toMatchObject({ status: 202, body: { accepted: 1, duplicates: 0 } });
+    });
+
+    describe('and a gateway sends its body too slowly', () => {
+      let slow: Socket;
+      let answer: Promise<string>;
+
+      beforeAll(async () => {
+        await stack.drained();
+        await stack.ingest.stop();
+        await stack.ingest.start({
+          INGEST_MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET),
+          INGEST_REQUEST_TIMEOUT_MS: '1000',
+        });
+        // Headers and the start of a 90 kB batch, then nothing: the connection stays open.
+        slow = connect(stack.ingest.port, '127.0.0.1');
+        slow.on('error', () => undefined);
+        answer = new Promise((resolve) => {
+          let received = '';
+          slow.on('data', (chunk: Buffer) => (received += chunk.toString()));
+          slow.on('close', () => resolve(received));
+        });
+        slow.write(
+          `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_GATEWAY_TOKEN}\r\n` +
+            `content-type: application/json\r\ncontent-length: 90000\r\n\r\n{"events": [`,
+        );
+        await waitFor(bytesInFlight, (bytes) => bytes === 90_000, { what: 'the slow request to count' });
+        before = await takeSnapshot(stack);
+      });
+
+      afterAll(() => slow.destroy());
+
+      it('answers 408 request_timeout, closes the connection and gives its share of the budget back', async () => {
+        const [head, body] = (await answer).split('\r\n\r\n');
+        expect(head).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+        expect(head).toMatch(/\r\ncontent-type: application\/json/i);
+        expect(JSON.parse(body)).toEqual({ error: { code: 'request_timeout', message: expect.any(String) } });
+        await waitFor(bytesInFlight, (bytes) => bytes === 0, { what: 'the slow request to be released' });
+        expect(await usageJobsAddedSince(stack, before.queueStreamId)).toEqual([]);
+        await expectNothingReachedStores(stack, before);
+
+        // The room it held takes a batch that would not have fitted beside it.
+        const { body: batch, event } = paddedBatch(20_000);
+        expect(await ingest(batch)).toMatchObject({ status: 202, body: { accepted: 1, duplicates: 0 } });
+        await stack.drained();
+        expect((await eventRows(accountA, [event.id as string])).length).toBe(1);
+      });
     });
   });
 });

@@ -180,6 +180,11 @@ export const ingestEnvSchema = baseEnvSchema.merge(httpEnvSchema).extend({
     .min(1)
     .default(32 * 1024 * 1024),
   /**
+   * A request must arrive whole (headers and body) within this long, or ingest answers 408 and
+   * closes the connection: a gateway sending slowly cannot hold its share of the body budget.
+   */
+  INGEST_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /**
    * How long an accepted event id is remembered in Redis to answer `duplicates`. Redis holds one small key per accepted event for this long (about 100 bytes each, so
    * events/s x window x 100 B of memory); Postgres dedupes forever whatever the window.
    */

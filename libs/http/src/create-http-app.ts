@@ -3,6 +3,8 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { STATUS_CODES } from 'node:http';
+import { Socket } from 'node:net';
 import secureJson from 'secure-json-parse';
 import { ApiError } from './api-error';
 import { AuthTokens, TokenRegistry } from './auth.guard';
@@ -22,6 +24,11 @@ export interface HttpAppOptions {
   trustProxy?: boolean | string;
   /** OpenAPI documentation served at /docs; omitted for processes without a public API. */
   docs?: { title: string; description: string };
+  /**
+   * Time for a request to arrive whole, headers and body; then 408 and the connection closed.
+   * Omitted: none (Fastify's default), as for the api's uploads.
+   */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -34,6 +41,17 @@ export async function createHttpApp(
   const adapter = new FastifyAdapter({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: options.trustProxy ?? false,
+    clientErrorHandler: answerClientErrors,
+    ...(options.requestTimeoutMs && {
+      requestTimeout: options.requestTimeoutMs,
+      http: {
+        // Node 20 only expires a request whose headers are in once headersTimeout (60 s) has passed
+        // too, so it gets the same limit.
+        headersTimeout: options.requestTimeoutMs,
+        // Node looks for expired requests every 30 s by default: far too coarse for a timeout of seconds.
+        connectionsCheckingInterval: Math.min(30_000, Math.ceil(options.requestTimeoutMs / 4)),
+      },
+    }),
   });
   parseJsonWithStableErrors(adapter);
   if (options.tokens) rejectUnknownTokensEarly(adapter, new TokenRegistry(options.tokens));
@@ -76,6 +94,33 @@ function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
       done(new ApiError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
     }
   });
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request did not arrive whole in time'],
+  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'the request headers are too large'],
+};
+
+/**
+ * Errors Node raises on a connection before Fastify has a request to answer (malformed HTTP,
+ * headers too large, a request not received in time), in our error shape. As Fastify's default
+ * handler: nothing to say to a connection already reset, and the connection is closed after.
+ */
+function answerClientErrors(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
+    400,
+    'bad_request',
+    'malformed HTTP request',
+  ];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegistry): void {

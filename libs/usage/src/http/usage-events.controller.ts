@@ -26,6 +26,11 @@ export class UsageEventsController {
   })
   @ApiBody({ schema: usageBatchSchema as object })
   @ApiResponse({ status: 202, description: '{accepted, duplicates}' })
+  @ApiResponse({
+    status: 408,
+    description:
+      'request_timeout: the request did not arrive whole within INGEST_REQUEST_TIMEOUT_MS; resend it',
+  })
   @ApiResponse({ status: 413, description: 'body over 1 MiB' })
   @ApiResponse({ status: 422, description: '{errors: [{index, field, code, message}]}' })
   @ApiResponse({
