@@ -56,6 +56,13 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
     stack.stores.sql<{ event_id: string }[]>`
       select event_id from usage_events where account_id = ${accountId} and event_id = any(${ids})`;
 
+  /** billing_http_client_errors_total of ingest for one code (0 before the first). */
+  async function clientErrors(code: string): Promise<number> {
+    const metrics = await (await fetch(`${stack.ingest.url}/metrics`)).text();
+    const series = new RegExp(`^billing_http_client_errors_total\\{[^}]*code="${code}"[^}]*\\} (\\d+)$`, 'm');
+    return Number(series.exec(metrics)?.[1] ?? 0);
+  }
+
   function validEvent(overrides: Json = {}): Json {
     return {
       id: randomUUID(),
@@ -133,6 +140,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       ],
     ])('answers %s with %d in the error shape, before any route runs', async (_, request, status, code) => {
       const before = await takeSnapshot(stack);
+      const countedBefore = await clientErrors(code);
       const socket = connect(stack.ingest.port, '127.0.0.1');
       socket.on('error', () => undefined);
       const answer = await new Promise<string>((resolve) => {
@@ -145,6 +153,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
       expect(head).toMatch(/\r\ncontent-type: application\/json/i);
       expect(JSON.parse(body)).toEqual({ error: { code, message: expect.any(String) } });
+      expect(await clientErrors(code)).toBe(countedBefore + 1);
       await expectNothingReachedStores(stack, before);
     });
 
@@ -756,6 +765,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
         expect(head).toMatch(/\r\ncontent-type: application\/json/i);
         expect(JSON.parse(body)).toEqual({ error: { code: 'request_timeout', message: expect.any(String) } });
         await waitFor(bytesInFlight, (bytes) => bytes === 0, { what: 'the slow request to be released' });
+        expect(await clientErrors('request_timeout')).toBe(1);
         expect(await usageJobsAddedSince(stack, before.queueStreamId)).toEqual([]);
         await expectNothingReachedStores(stack, before);
 

@@ -3,11 +3,10 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
-import { STATUS_CODES } from 'node:http';
-import { Socket } from 'node:net';
 import secureJson from 'secure-json-parse';
 import { ApiError } from './api-error';
 import { AuthTokens, TokenRegistry } from './auth.guard';
+import { answerClientErrors } from './client-errors';
 import { ErrorFilter } from './error.filter';
 import { logRequests } from './logging';
 import { createValidationPipe } from './validation.pipe';
@@ -94,33 +93,6 @@ function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
       done(new ApiError(400, 'invalid_json', 'the body is not valid JSON'), undefined);
     }
   });
-}
-
-const CLIENT_ERRORS: Record<string, [number, string, string]> = {
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'request_timeout', 'the request did not arrive whole in time'],
-  HPE_HEADER_OVERFLOW: [431, 'headers_too_large', 'the request headers are too large'],
-};
-
-/**
- * Errors Node raises on a connection before Fastify has a request to answer (malformed HTTP,
- * headers too large, a request not received in time), in our error shape. As Fastify's default
- * handler: nothing to say to a connection already reset, and the connection is closed after.
- */
-function answerClientErrors(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, code, message] = CLIENT_ERRORS[error.code ?? ''] ?? [
-    400,
-    'bad_request',
-    'malformed HTTP request',
-  ];
-  const body = JSON.stringify({ error: { code, message } });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy(error);
 }
 
 function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegistry): void {

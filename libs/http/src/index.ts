@@ -10,3 +10,4 @@ export * from './with-deadline';
 export * from './uuid-param.pipe';
 export * from './query-params';
 export * from './body-budget';
+export * from './client-errors';

@@ -23,6 +23,13 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly httpClientErrors = new Counter({
+    name: 'billing_http_client_errors_total',
+    help: 'Connections answered before a request could be routed, by error code: request_timeout (did not arrive whole in time), headers_too_large, bad_request (malformed HTTP).',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
   readonly ingestRequests = new Counter({
     name: 'billing_ingest_requests_total',
     help: 'Ingest requests by HTTP status.',

@@ -1,4 +1,6 @@
+import { clientErrorAnswer } from '@app/http';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Server } from 'node:http';
 import { BillingMetrics } from './billing-metrics';
 
 /**
@@ -7,6 +9,8 @@ import { BillingMetrics } from './billing-metrics';
  * account) or "unmatched" for paths no route serves. A Fastify hook rather than a Nest
  * interceptor: it also sees the answers given before Nest runs (401 for an unknown token, 503
  * when ingest sheds load), and costs one histogram update per request on the hot read paths.
+ * Errors on a connection before any request (a body too slow, malformed HTTP) are counted by code
+ * in `billing_http_client_errors_total`.
  */
 export function observeHttpRequests(app: NestFastifyApplication): void {
   const metrics = app.get(BillingMetrics);
@@ -24,4 +28,8 @@ export function observeHttpRequests(app: NestFastifyApplication): void {
       );
       done();
     });
+  (app.getHttpServer() as Server).on('clientError', (error: Error & { code?: string }) => {
+    const answer = clientErrorAnswer(error);
+    if (answer) metrics.httpClientErrors.inc({ code: answer.code });
+  });
 }
