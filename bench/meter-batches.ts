@@ -18,7 +18,7 @@ import { MeterUsageBatchService, UsageBatchRepository } from '@app/usage';
 import { Queue } from 'bullmq';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { BenchStack } from './lib/stack';
-import { envInt, fmtInt, processCpuMs, round } from './lib/util';
+import { envInt, fmtInt, processCpuMs, round, runBenchMain } from './lib/util';
 
 interface RawEvent {
   occurred_at?: string;
@@ -29,16 +29,7 @@ interface RawEvent {
 async function main(): Promise<void> {
   const batches = envInt('METER_BATCHES', 300);
   const batchSize = envInt('METER_BATCH_SIZE', 550);
-  const stack = new BenchStack({
-    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
-    workers: 0,
-    workerConcurrency: 1,
-    workerEnv: {},
-    ingestEnv: {},
-    nodeArgs: [],
-    readsInstance: false,
-  });
+  const stack = BenchStack.withoutWorkers();
   const database = openDatabase(stack.databaseUrl, 4);
   const redis = openRedis({ REDIS_URL: stack.config.redisUrl, REDIS_CLUSTER: false });
   let catalog: CatalogCache | undefined;
@@ -127,10 +118,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchMain(main);

@@ -24,7 +24,17 @@ import { INGEST_NODE_ARGS } from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { HttpClient } from './lib/http-client';
 import { AppProcess, BENCH_GATEWAY_TOKEN, BenchStack } from './lib/stack';
-import { envInt, fmtInt, mib, processCpuMs, profileNodeArgs, round, rssBytes, summarize } from './lib/util';
+import {
+  envInt,
+  fmtInt,
+  mib,
+  processCpuMs,
+  profileNodeArgs,
+  round,
+  rssBytes,
+  runBenchMain,
+  summarize,
+} from './lib/util';
 
 type ReadKind = 'authorize' | 'balance';
 type ReadRequest = [method: string, path: string, body?: string];
@@ -81,15 +91,9 @@ async function main(): Promise<void> {
   const rounds = envInt('READS_ROUNDS', 10);
   const baselineDist = process.env.READS_BASELINE_DIST;
   const nodeArgs = process.env.BENCH_PROFILE === '1' ? profileNodeArgs() : [];
-  const stack = new BenchStack({
-    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
-    workers: 0,
-    workerConcurrency: 1,
-    workerEnv: {},
+  const stack = BenchStack.withoutWorkers({
     ingestEnv: { LOG_LEVEL: process.env.READS_LOG_LEVEL ?? 'warn' },
     nodeArgs,
-    readsInstance: false,
   });
   let baseline: AppProcess | undefined;
   const targets: ReadTarget[] = [];
@@ -178,10 +182,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchMain(main);

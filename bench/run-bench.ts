@@ -30,7 +30,7 @@ import { runNaive } from './lib/naive';
 import { runHalfPhase, runIdleProbe, runMaxPhase, Sampler } from './lib/pipeline-load';
 import { runRawInsert } from './lib/raw';
 import { loadPrices } from './lib/rows';
-import { BENCH_GATEWAY_TOKEN, BenchStack } from './lib/stack';
+import { BENCH_GATEWAY_TOKEN, BenchStack, benchStores } from './lib/stack';
 import {
   cpuBreakdown,
   cpuSnapshot,
@@ -40,6 +40,7 @@ import {
   mib,
   profileNodeArgs,
   ROOT,
+  runBenchMain,
   round,
   sleep,
   threadNiceLabel,
@@ -52,8 +53,7 @@ function readSettings() {
   const workerConcurrency = envInt('BENCH_WORKER_CONCURRENCY', 2);
   const batchesPerGroup = envInt('BENCH_BATCHES_PER_GROUP', DEFAULT_USAGE_BATCHES_PER_GROUP);
   return {
-    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    ...benchStores(),
     maxSeconds: envInt('BENCH_SECONDS', 40),
     warmupSeconds: envInt('BENCH_WARMUP_SECONDS', 5),
     halfSeconds: envInt('BENCH_HALF_SECONDS', 20),
@@ -525,13 +525,7 @@ function printReport(r: any, s: Settings): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchMain(main);
 
 /** Usage groups the workers charged so far, and the queued batches in them (their metrics). */
 async function groupCounts(stack: BenchStack): Promise<{ groups: number; batches: number }> {

@@ -152,6 +152,14 @@ export interface StackConfig {
   readsInstance: boolean;
 }
 
+/** The Postgres and Redis the benches use: this machine's, unless BENCH_PG_URL / BENCH_REDIS_URL say otherwise. */
+export function benchStores(): Pick<StackConfig, 'pgAdminUrl' | 'redisUrl'> {
+  return {
+    pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  };
+}
+
 /**
  * The pipeline under test: a database and a Redis prefix of the run's own, ingest, api and N
  * usage workers as real processes (the compiled apps), as test/support/billing-stack.ts does.
@@ -169,6 +177,19 @@ export class BenchStack {
   workers: AppProcess[] = [];
   private usageQueue: Queue | undefined;
   private migrated = false;
+
+  /** Ingest and api only, on the stores BENCH_PG_URL and BENCH_REDIS_URL name: the benches of one path. */
+  static withoutWorkers(options: Partial<Pick<StackConfig, 'ingestEnv' | 'nodeArgs'>> = {}): BenchStack {
+    return new BenchStack({
+      ...benchStores(),
+      workers: 0,
+      workerConcurrency: 1,
+      workerEnv: {},
+      ingestEnv: options.ingestEnv ?? {},
+      nodeArgs: options.nodeArgs ?? [],
+      readsInstance: false,
+    });
+  }
 
   constructor(readonly config: StackConfig) {
     const url = new URL(config.pgAdminUrl);

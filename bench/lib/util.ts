@@ -234,3 +234,14 @@ export async function timedLoops(
   const seconds = (Date.now() - started) / 1000;
   return { seconds, cpu: cpuBreakdown(...tracker.stop(), await labeler()) };
 }
+
+/** Runs a bench's main and exits with its code (1 on an error), whatever handles are left open. */
+export function runBenchMain(main: () => Promise<number | void>): void {
+  main().then(
+    (code) => process.exit(code ?? 0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}
