@@ -56,6 +56,27 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
     stack.stores.sql<{ event_id: string }[]>`
       select event_id from usage_events where account_id = ${accountId} and event_id = any(${ids})`;
 
+  /**
+   * Raw bytes to ingest on a connection of their own, for what no HTTP client sends (malformed
+   * HTTP, a body that stops); `answer` is all ingest wrote back before the connection closed.
+   */
+  function rawConnection(text: string): { socket: Socket; answer: Promise<string> } {
+    const socket = connect(stack.ingest.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const answer = new Promise<string>((resolve) => {
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+      socket.on('close', () => resolve(received));
+    });
+    socket.write(text);
+    return { socket, answer };
+  }
+
+  /** A gateway's 90 kB batch still arriving: its headers are in, its body is not. */
+  const STALLED_BATCH =
+    `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_GATEWAY_TOKEN}\r\n` +
+    `content-type: application/json\r\ncontent-length: 90000\r\n\r\n{"events": [`;
+
   /** billing_http_client_errors_total of ingest for one code (0 before the first). */
   async function clientErrors(code: string): Promise<number> {
     const metrics = await (await fetch(`${stack.ingest.url}/metrics`)).text();
@@ -141,15 +162,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
     ])('answers %s with %d in the error shape, before any route runs', async (_, request, status, code) => {
       const before = await takeSnapshot(stack);
       const countedBefore = await clientErrors(code);
-      const socket = connect(stack.ingest.port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      const answer = await new Promise<string>((resolve) => {
-        let received = '';
-        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
-        socket.on('close', () => resolve(received));
-        socket.write(request);
-      });
-      const [head, body] = answer.split('\r\n\r\n');
+      const [head, body] = (await rawConnection(request).answer).split('\r\n\r\n');
       expect(head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
       expect(head).toMatch(/\r\ncontent-type: application\/json/i);
       expect(JSON.parse(body)).toEqual({ error: { code, message: expect.any(String) } });
@@ -689,13 +702,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       await stack.drained();
       await stack.ingest.stop();
       await stack.ingest.start({ INGEST_MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET) });
-      // A gateway's 90 kB batch still arriving: its headers are in, its body is not.
-      held = connect(stack.ingest.port, '127.0.0.1');
-      held.on('error', () => undefined);
-      held.write(
-        `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_GATEWAY_TOKEN}\r\n` +
-          `content-type: application/json\r\ncontent-length: 90000\r\n\r\n{"events": [`,
-      );
+      held = rawConnection(STALLED_BATCH).socket;
       await waitFor(bytesInFlight, (bytes) => bytes === 90_000, { what: 'the held request to count' });
       before = await takeSnapshot(stack);
     });
@@ -741,18 +748,8 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
           INGEST_MAX_BODY_BYTES_IN_FLIGHT: String(BUDGET),
           INGEST_REQUEST_TIMEOUT_MS: '1000',
         });
-        // Headers and the start of a 90 kB batch, then nothing: the connection stays open.
-        slow = connect(stack.ingest.port, '127.0.0.1');
-        slow.on('error', () => undefined);
-        answer = new Promise((resolve) => {
-          let received = '';
-          slow.on('data', (chunk: Buffer) => (received += chunk.toString()));
-          slow.on('close', () => resolve(received));
-        });
-        slow.write(
-          `POST /v1/usage/events HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${TEST_GATEWAY_TOKEN}\r\n` +
-            `content-type: application/json\r\ncontent-length: 90000\r\n\r\n{"events": [`,
-        );
+        // Then nothing more: the connection stays open.
+        ({ socket: slow, answer } = rawConnection(STALLED_BATCH));
         await waitFor(bytesInFlight, (bytes) => bytes === 90_000, { what: 'the slow request to count' });
         before = await takeSnapshot(stack);
       });
