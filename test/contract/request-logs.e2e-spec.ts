@@ -67,3 +67,32 @@ describe('request logs', () => {
     }
   });
 });
+
+describe('request logs with REQUEST_LOG=errors', () => {
+  const stack = new BillingStack({ workers: 0, env: { LOG_LEVEL: 'info', REQUEST_LOG: 'errors' } });
+
+  beforeAll(() => stack.start());
+  afterAll(() => stack.stop());
+
+  it('logs only the answers of status 400 and up', async () => {
+    const account = await stack.createAccount();
+    const balancePath = `/v1/accounts/${account}/balance`;
+    expect((await stack.gateway.get(balancePath)).status).toBe(200);
+    expect((await stack.gateway.as('not-a-token').get(balancePath)).status).toBe(401);
+    expect((await stack.gateway.get(balancePath)).status).toBe(200);
+    const unknownModel = { account_id: account, model: 'no/such-model' };
+    expect((await stack.gateway.post('/v1/authorize', unknownModel)).status).toBe(422);
+
+    // The 422 was answered after the 200s: once its line is there, theirs would be too.
+    const lines = await waitFor(
+      () => requestLines(stack.ingest.output),
+      (found) => found.some((line) => line.res.statusCode === 422),
+      { what: 'the 422 line from ingest' },
+    );
+    expect(lines.map(({ req, res }) => [req.method, req.url, res.statusCode])).toEqual([
+      ['GET', balancePath, 401],
+      ['POST', '/v1/authorize', 422],
+    ]);
+    expect(requestLines(stack.api.output)).toEqual([]);
+  });
+});

@@ -11,6 +11,7 @@ async function bootstrap(): Promise<void> {
   const app = await createHttpApp(ApiModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     trustProxy: config.TRUST_PROXY,
+    requestLog: config.REQUEST_LOG,
     docs: {
       title: 'Billing admin API',
       description: 'Accounts, credit grants, model prices and reconciliation. Money is a USD decimal string.',

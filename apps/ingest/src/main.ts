@@ -10,6 +10,7 @@ async function bootstrap(): Promise<void> {
   const app = await createHttpApp(IngestModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     trustProxy: config.TRUST_PROXY,
+    requestLog: config.REQUEST_LOG,
     requestTimeoutMs: config.INGEST_REQUEST_TIMEOUT_MS,
     docs: {
       title: 'Billing gateway API',

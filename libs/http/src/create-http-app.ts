@@ -8,7 +8,7 @@ import { ApiError } from './api-error';
 import { AuthTokens, TokenRegistry } from './auth.guard';
 import { answerClientErrors } from './client-errors';
 import { ErrorFilter } from './error.filter';
-import { logRequests } from './logging';
+import { logRequests, RequestLogMode } from './logging';
 import { createValidationPipe } from './validation.pipe';
 
 export interface HttpAppOptions {
@@ -28,6 +28,8 @@ export interface HttpAppOptions {
    * Omitted: none (Fastify's default), as for the api's uploads.
    */
   requestTimeoutMs?: number;
+  /** Which answered requests are logged (REQUEST_LOG); default all. */
+  requestLog?: RequestLogMode;
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -60,7 +62,7 @@ export async function createHttpApp(
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
-  await logRequests(app);
+  await logRequests(app, options.requestLog ?? 'all');
   app.useGlobalFilters(new ErrorFilter());
   app.useGlobalPipes(createValidationPipe());
   app.enableShutdownHooks();

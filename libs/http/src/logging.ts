@@ -29,15 +29,23 @@ export function loggingModule(level: string): DynamicModule {
   });
 }
 
-/** One line per answered request from a Fastify hook, as pino-http wrote it (5xx at error, the rest at info). */
-export async function logRequests(app: NestFastifyApplication): Promise<void> {
+/** REQUEST_LOG: which answered requests get a line. */
+export type RequestLogMode = 'all' | 'errors' | 'off';
+
+/**
+ * One line per answered request from a Fastify hook, as pino-http wrote it (5xx at error, the rest
+ * at info); with `errors`, only answers of status 400 and up.
+ */
+export async function logRequests(app: NestFastifyApplication, mode: RequestLogMode): Promise<void> {
+  if (mode === 'off') return;
+  const lowestStatus = mode === 'errors' ? 400 : 0;
   const logger = (await app.resolve(PinoLogger)).logger;
   app
     .getHttpAdapter()
     .getInstance()
     .addHook('onResponse', (request, reply, done) => {
       const level = reply.statusCode >= 500 ? 'error' : 'info';
-      if (logger.isLevelEnabled(level) && !NOT_LOGGED.test(request.url)) {
+      if (reply.statusCode >= lowestStatus && logger.isLevelEnabled(level) && !NOT_LOGGED.test(request.url)) {
         logger[level](
           {
             reqId: request.id,
