@@ -14,7 +14,7 @@
  * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS, BENCH_BARE_SECONDS,
  * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY, BENCH_WORKER_NICE
  * (the workers' USAGE_WORKER_NICE; unset: the app's default), BENCH_BATCHES_PER_GROUP (the workers'
- * USAGE_BATCHES_PER_GROUP, default the app's),
+ * USAGE_BATCHES_PER_GROUP, default the app's), BENCH_GROUP_LINGER_MS (their USAGE_GROUP_LINGER_MS),
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
  * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
  * of the one parsing the batches), BENCH_SKIP (comma list of raw,bare,naive,half), BENCH_PROFILE=1 (CPU profiles of
@@ -76,6 +76,7 @@ function readSettings() {
     profile: process.env.BENCH_PROFILE === '1',
     keepDb: process.env.BENCH_KEEP_DB === '1',
     workerNice: process.env.BENCH_WORKER_NICE,
+    groupLingerMs: process.env.BENCH_GROUP_LINGER_MS,
     batchesPerGroup,
   };
 }
@@ -125,6 +126,7 @@ async function main(): Promise<number> {
     workerEnv: {
       ...(s.workerNice === undefined ? {} : { USAGE_WORKER_NICE: s.workerNice }),
       USAGE_BATCHES_PER_GROUP: String(s.batchesPerGroup),
+      ...(s.groupLingerMs === undefined ? {} : { USAGE_GROUP_LINGER_MS: s.groupLingerMs }),
     },
     ingestEnv: {},
     readsInstance: s.readsInstance,
@@ -260,6 +262,7 @@ async function main(): Promise<number> {
     const footprintAfterFullLoad = await stack.redisFootprint();
     log(`sustained ${fmtInt(max.sustainedEventsPerSecond)} events/s`);
 
+    const groupsBeforeHalf = await groupCounts(stack);
     const half = s.skip.has('half')
       ? null
       : (log(
@@ -272,6 +275,12 @@ async function main(): Promise<number> {
           readPauseMs: 5,
           modelIds: BENCH_MODELS.map((m) => m.id),
         }));
+    const groupsAfterHalf = await groupCounts(stack);
+    const batchesPerGroupAtHalfLoad = round(
+      (groupsAfterHalf.batches - groupsBeforeHalf.batches) /
+        Math.max(1, groupsAfterHalf.groups - groupsBeforeHalf.groups),
+      2,
+    );
     await sampler.stop();
     await sleep(500);
     const redisFinal = await stack.redisUsedMemory();
@@ -312,6 +321,7 @@ async function main(): Promise<number> {
         workerConcurrency: s.workerConcurrency,
         workerNice,
         batchesPerGroup: s.batchesPerGroup,
+        groupLingerMs: s.groupLingerMs ?? 'default',
         httpConcurrency: s.httpConcurrency,
         backlogCapJobs: s.backlogJobs,
       },
@@ -322,6 +332,7 @@ async function main(): Promise<number> {
       half,
       idle,
       batchesPerGroupAtFullLoad,
+      batchesPerGroupAtHalfLoad: half ? batchesPerGroupAtHalfLoad : null,
       failedBatchAttempts: failedAttempts,
       failureReasons: Object.fromEntries([...failureReasons].sort((a, b) => b[1] - a[1]).slice(0, 5)),
       memory: {
@@ -484,6 +495,7 @@ function printReport(r: any, s: Settings): void {
       `   one at a time: ingest 100 p50 ${r.idle.ingest100Ms.p50} / p99 ${r.idle.ingest100Ms.p99} ms (workers metering); idle: ` +
         `authorize p50 ${r.idle.authorizeMs.p50} / p99 ${r.idle.authorizeMs.p99} ms, balance p50 ${r.idle.balanceMs.p50} / p99 ${r.idle.balanceMs.p99} ms`,
     );
+    add(`   batches per group          ${r.batchesPerGroupAtHalfLoad} on average`);
     add(
       `   503s ${half.tally.status503}, ingest errors ${half.tally.errors}, read errors ${half.readErrors}, max in flight ${half.maxInFlight}`,
     );
