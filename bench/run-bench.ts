@@ -14,7 +14,7 @@
  * Settings (environment): BENCH_SECONDS, BENCH_HALF_SECONDS, BENCH_NAIVE_SECONDS, BENCH_RAW_SECONDS, BENCH_BARE_SECONDS,
  * BENCH_ACCOUNTS, BENCH_ZIPF_S, BENCH_DUP_RATE, BENCH_WORKERS, BENCH_WORKER_CONCURRENCY, BENCH_WORKER_NICE
  * (the workers' USAGE_WORKER_NICE; unset: the app's default), BENCH_BATCHES_PER_GROUP (the workers'
- * USAGE_BATCHES_PER_GROUP, default the app's), BENCH_GROUP_LINGER_MS (their USAGE_GROUP_LINGER_MS),
+ * USAGE_BATCHES_PER_GROUP, default the app's), BENCH_GROUP_LINGER_MS (their USAGE_GROUP_LINGER_MS, default the app's),
  * BENCH_HTTP_CONCURRENCY, BENCH_BACKLOG_JOBS, BENCH_RAW_CONNECTIONS, BENCH_NAIVE_CONCURRENCY,
  * BENCH_HALF_RATE, BENCH_READS_INSTANCE=1 (authorize/balance served by a second ingest process instead
  * of the one parsing the batches), BENCH_SKIP (comma list of raw,bare,naive,half), BENCH_PROFILE=1 (CPU profiles of
@@ -23,7 +23,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_USAGE_BATCHES_PER_GROUP, INGEST_NODE_ARGS, USAGE_WORKER_NODE_ARGS } from '@app/config';
+import {
+  DEFAULT_USAGE_BATCHES_PER_GROUP,
+  DEFAULT_USAGE_GROUP_LINGER_MS,
+  INGEST_NODE_ARGS,
+  USAGE_WORKER_NODE_ARGS,
+} from '@app/config';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { runBareLoop } from './lib/bare';
 import { runNaive } from './lib/naive';
@@ -76,7 +81,7 @@ function readSettings() {
     profile: process.env.BENCH_PROFILE === '1',
     keepDb: process.env.BENCH_KEEP_DB === '1',
     workerNice: process.env.BENCH_WORKER_NICE,
-    groupLingerMs: process.env.BENCH_GROUP_LINGER_MS,
+    groupLingerMs: envInt('BENCH_GROUP_LINGER_MS', DEFAULT_USAGE_GROUP_LINGER_MS),
     batchesPerGroup,
   };
 }
@@ -126,7 +131,7 @@ async function main(): Promise<number> {
     workerEnv: {
       ...(s.workerNice === undefined ? {} : { USAGE_WORKER_NICE: s.workerNice }),
       USAGE_BATCHES_PER_GROUP: String(s.batchesPerGroup),
-      ...(s.groupLingerMs === undefined ? {} : { USAGE_GROUP_LINGER_MS: s.groupLingerMs }),
+      USAGE_GROUP_LINGER_MS: String(s.groupLingerMs),
     },
     ingestEnv: {},
     readsInstance: s.readsInstance,
@@ -321,7 +326,7 @@ async function main(): Promise<number> {
         workerConcurrency: s.workerConcurrency,
         workerNice,
         batchesPerGroup: s.batchesPerGroup,
-        groupLingerMs: s.groupLingerMs ?? 'default',
+        groupLingerMs: s.groupLingerMs,
         httpConcurrency: s.httpConcurrency,
         backlogCapJobs: s.backlogJobs,
       },
@@ -416,7 +421,7 @@ function printReport(r: any, s: Settings): void {
   );
   add(
     `pipeline  ingest (${INGEST_NODE_ARGS.join(' ')})${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
-      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches); ` +
+      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches, linger ${r.settings.groupLingerMs} ms); ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );
   add('');

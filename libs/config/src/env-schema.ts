@@ -231,6 +231,8 @@ export const apiEnvSchema = baseEnvSchema
 
 /** Queued usage batches a worker charges together by default (USAGE_BATCHES_PER_GROUP; the bench sizes its backlog by it). */
 export const DEFAULT_USAGE_BATCHES_PER_GROUP = 8;
+/** How long a batch that could start a group waits for others (USAGE_GROUP_LINGER_MS; the bench prints it). */
+export const DEFAULT_USAGE_GROUP_LINGER_MS = 5;
 
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
@@ -248,7 +250,7 @@ export const workerEnvSchema = baseEnvSchema
      */
     USAGE_BATCHES_PER_GROUP: z.coerce.number().int().min(1).max(16).default(DEFAULT_USAGE_BATCHES_PER_GROUP),
     /** How long a batch that could start a group now waits for others to join it (0: never). */
-    USAGE_GROUP_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(5),
+    USAGE_GROUP_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULT_USAGE_GROUP_LINGER_MS),
     /**
      * Nice value the worker runs at (0 = as started, 19 = lowest). Where it shares cores with
      * ingest and Redis, the answers gateways wait for come before batches that can wait.
