@@ -151,6 +151,19 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       await expectRefusedWithoutTrace(response, 400);
     });
 
+    it.each(['text/plain', 'application/x-www-form-urlencoded'])(
+      'answers 415 naming application/json to a valid batch sent as %s, and accepts nothing',
+      async (contentType) => {
+        const body = JSON.stringify({ events: [validEvent()] });
+        const response = await stack.gateway.post('/v1/usage/events', body, { 'content-type': contentType });
+        await expectRefusedWithoutTrace(response, 415);
+        expect(response.body.error).toEqual({
+          code: 'unsupported_media_type',
+          message: expect.stringContaining('Content-Type: application/json'),
+        });
+      },
+    );
+
     it.each([
       ['malformed HTTP', 'POST /v1/usage/events HTTP/1.1\r\nhost 127.0.0.1\r\n\r\n', 400, 'bad_request'],
       [

@@ -78,9 +78,14 @@ export interface RawBodyRequest {
   rawBody?: string;
 }
 
-/** JSON bodies parsed as Fastify does (prototype-poisoning safe), with our error code when they are not JSON. */
+/**
+ * JSON bodies parsed as Fastify does (prototype-poisoning safe), with our error code when they are
+ * not JSON. Fastify's text/plain parser goes: a JSON body sent as text would reach the validators
+ * as one string ("must be object"), where 415 says what is wrong.
+ */
 function parseJsonWithStableErrors(adapter: FastifyAdapter): void {
   const fastify = adapter.getInstance();
+  fastify.removeContentTypeParser('text/plain');
   fastify.removeContentTypeParser('application/json');
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     // Only where a signature needs it: ingest's large batches are not kept twice.

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 import { ApiError } from './api-error';
 
 /** Fastify's own errors (body parsing, size limit) mapped to stable codes. */
@@ -8,6 +9,14 @@ const FASTIFY_CODES: Record<string, [number, string]> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json'],
+};
+
+/**
+ * What to send instead, for answers whose message would only name their status: Nest hands
+ * Fastify's own refusals (here, a body that is not JSON or multipart) over as such.
+ */
+const HELP_BY_STATUS: Record<number, string> = {
+  415: 'send the body as JSON with Content-Type: application/json (file uploads: multipart/form-data)',
 };
 
 const CODE_BY_STATUS: Record<number, string> = {
@@ -69,7 +78,8 @@ export class ErrorFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const response = exception.getResponse();
       const details = typeof response === 'object' ? (response as { message?: unknown }).message : response;
-      const message = Array.isArray(details) ? details.join('; ') : String(details ?? exception.message);
+      let message = Array.isArray(details) ? details.join('; ') : String(details ?? exception.message);
+      if (message === STATUS_CODES[status] && HELP_BY_STATUS[status]) message = HELP_BY_STATUS[status];
       return { status, body: { error: { code: CODE_BY_STATUS[status] ?? 'error', message } }, headers: {} };
     }
     const status = (exception as { statusCode?: number })?.statusCode;

@@ -32,6 +32,7 @@ export class UsageEventsController {
       'request_timeout: the request did not arrive whole within INGEST_REQUEST_TIMEOUT_MS; resend it',
   })
   @ApiResponse({ status: 413, description: 'body over 1 MiB' })
+  @ApiResponse({ status: 415, description: 'unsupported_media_type: send Content-Type: application/json' })
   @ApiResponse({ status: 422, description: '{errors: [{index, field, code, message}]}' })
   @ApiResponse({
     status: 503,
