@@ -61,6 +61,46 @@ describe('rating with versioned prices', () => {
     expect(await stack.stores.redisBalance(account)).toBe(100_000_000n - 10_000_000n);
   });
 
+  it('never re-prices usage already charged when a version is back-dated; late events get the new version', async () => {
+    const send = (id: string, occurredAt: string) =>
+      stack.gateway.post('/v1/usage/events', {
+        events: [
+          {
+            id,
+            account_id: account,
+            model,
+            prompt_tokens: 1_000_000,
+            completion_tokens: 0,
+            occurred_at: occurredAt,
+          },
+        ],
+      });
+    const twoMinutesAgo = minutesAgo(2);
+    expect((await send('charged-before', twoMinutesAgo)).status).toBe(202);
+    await stack.drained();
+    const balanceBefore = await stack.stores.redisBalance(account);
+
+    // Version 3 back-dated over the instant already charged at version 2 ($3.00 per million prompt tokens).
+    const v3 = await stack.admin.put(`/v1/admin/models/${encodeURIComponent(model)}`, {
+      prompt_price_per_mtok: '5.00',
+      completion_price_per_mtok: '6.00',
+      effective_from: minutesAgo(8),
+    });
+    expect(v3.body.version).toBe(3);
+    expect((await send('late', twoMinutesAgo)).status).toBe(202);
+    await stack.drained();
+
+    const rows = await stack.stores.sql<{ event_id: string; cost_micros: bigint; version: number }[]>`
+      select e.event_id, e.cost_micros, p.version from usage_events e join model_prices p on p.id = e.price_version_id
+      where e.event_id in ('charged-before', 'late') order by e.event_id`;
+    expect(rows).toEqual([
+      { event_id: 'charged-before', cost_micros: 3_000_000n, version: 2 },
+      { event_id: 'late', cost_micros: 5_000_000n, version: 3 },
+    ]);
+    expect(await stack.stores.redisBalance(account)).toBe(balanceBefore! - 5_000_000n);
+    expect((await stack.stores.postgresBalances()).get(account)).toBe(balanceBefore! - 5_000_000n);
+  });
+
   it('charges nothing for a free model and writes no ledger row for it', async () => {
     await stack.admin.put(`/v1/admin/models/${encodeURIComponent('meta-llama/llama-3.1-8b-instruct:free')}`, {
       prompt_price_per_mtok: '0',
