@@ -665,6 +665,18 @@ describe('admin API, authorize, balance and usage reads', () => {
       expect((await usage('?limit=1000')).body.data).toHaveLength(25);
     });
 
+    it.each([
+      ['before from', -MINUTE],
+      ['equal to from', 0],
+    ])('answers 422 invalid_range to a to %s', async (_, offset) => {
+      const from = NOW - 5 * MINUTE;
+      const response = await usage(
+        `?from=${new Date(from).toISOString()}&to=${new Date(from + offset).toISOString()}`,
+      );
+      expect(response.status).toBe(422);
+      expect(response.body.error).toEqual({ code: 'invalid_range', message: expect.any(String) });
+    });
+
     it('answers 422 to a from that is not a date', async () => {
       const response = await usage('?from=last-week');
       expect(response.status).toBe(422);

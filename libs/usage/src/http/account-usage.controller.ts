@@ -103,7 +103,7 @@ export class AccountUsageController {
   @AccountRoute('usage:read')
   @ApiOperation({ summary: 'Per-event usage, newest first, cursor-paginated; from inclusive, to exclusive' })
   @ApiQuery({ name: 'from', required: false })
-  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'to', required: false, description: 'after from (else 422 invalid_range)' })
   @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
   @ApiQuery({ name: 'cursor', required: false })
   async list(
@@ -114,15 +114,13 @@ export class AccountUsageController {
     @Query('cursor') cursor?: string,
   ) {
     const limit = pageLimitQuery(limitText, 1000);
+    const window = { from: instantQuery(from, 'from'), to: instantQuery(to, 'to') };
+    // As the usage export answers: a window that holds no instant is a caller's mistake, not an empty page.
+    if (window.from && window.to && window.to <= window.from)
+      throw new ApiError(422, 'invalid_range', 'to must be after from (from is inclusive, to exclusive)');
     await this.requireAccount(accountId);
     try {
-      return await this.usage.list({
-        accountId,
-        from: instantQuery(from, 'from'),
-        to: instantQuery(to, 'to'),
-        limit,
-        cursor,
-      });
+      return await this.usage.list({ accountId, ...window, limit, cursor });
     } catch (error) {
       if (error instanceof InvalidCursorError) throw new ApiError(422, 'invalid_cursor', error.message);
       throw error;
