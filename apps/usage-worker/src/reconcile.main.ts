@@ -1,11 +1,25 @@
 import 'reflect-metadata';
+import { AuditModule } from '@app/audit';
 import { ConfigModule, loadConfig, workerEnvSchema } from '@app/config';
 import { DbModule } from '@app/db';
 import { LedgerModule, ReconcileBalancesService, reconcileReportJson } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
-import { Module } from '@nestjs/common';
+import { ConsoleLogger, LogLevel, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+
+/** Nest's console logger, all to stderr: stdout carries only the report, for scripts to parse. */
+class StderrLogger extends ConsoleLogger {
+  protected override printMessages(
+    messages: unknown[],
+    context?: string,
+    logLevel?: LogLevel,
+    _stream?: 'stdout' | 'stderr',
+    errorStack?: unknown,
+  ): void {
+    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
+  }
+}
 
 /** `npm run reconcile`: one reconciliation pass now, printing what it found and repaired. */
 async function main(): Promise<void> {
@@ -17,12 +31,16 @@ async function main(): Promise<void> {
       DbModule,
       RedisModule,
       MetricsModule.forApp('reconcile'),
+      // The catalog that LedgerModule brings records its writes in the audit log (never here).
+      AuditModule.forRoot(),
       LedgerModule,
     ],
   })
   class ReconcileModule {}
 
-  const app = await NestFactory.createApplicationContext(ReconcileModule, { logger: ['error', 'warn'] });
+  const app = await NestFactory.createApplicationContext(ReconcileModule, {
+    logger: new StderrLogger({ logLevels: ['error', 'warn'] }),
+  });
   try {
     const report = await app.get(ReconcileBalancesService).reconcileAll();
     console.log(JSON.stringify(reconcileReportJson(report)));
