@@ -417,6 +417,27 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       },
     );
 
+    it('says in words what a malformed id, account_id or occurred_at must look like', async () => {
+      const response = await ingest({
+        events: [
+          validEvent({ id: 'has space' }),
+          validEvent({ account_id: 'acct-1' }),
+          validEvent({ occurred_at: '2026-12-04 09:30:00' }),
+        ],
+      });
+      await expectRefusedWithoutTrace(response, 422);
+      expect(response.body.errors).toEqual([
+        { index: 0, field: 'id', code: 'invalid_format', message: 'must be printable ASCII without spaces' },
+        { index: 1, field: 'account_id', code: 'invalid_format', message: 'must be a UUID' },
+        {
+          index: 2,
+          field: 'occurred_at',
+          code: 'invalid_format',
+          message: expect.stringContaining('RFC 3339 date-time with a time zone'),
+        },
+      ]);
+    });
+
     it('answers 422 naming the event when an event is not an object, and accepts nothing', async () => {
       const response = await ingest({ events: [validEvent(), 'not an event'] });
       await expectRefusedWithoutTrace(response, 422);

@@ -171,6 +171,15 @@ function digitsAt(text: string, from: number, length: number): number {
   return value;
 }
 
+/** What a field's pattern asks for, in words: ajv's own message quotes the regular expression. */
+const PATTERN_MESSAGES: Record<string, string> = {
+  account_id: 'must be a UUID',
+  occurred_at: 'must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T09:30:00Z',
+  id: 'must be printable ASCII without spaces',
+  api_key_id: 'must be printable ASCII without spaces',
+  project_id: 'must be printable ASCII without spaces',
+};
+
 function shapeErrors(errors: ErrorObject[]): EventError[] {
   return errors.map((error) => {
     const path = error.instancePath.split('/').filter(Boolean);
@@ -180,11 +189,12 @@ function shapeErrors(errors: ErrorObject[]): EventError[] {
     if (error.keyword === 'additionalProperties') {
       field = [field, error.params.additionalProperty].filter(Boolean).join('.');
     }
+    const patternMessage = error.keyword === 'pattern' ? PATTERN_MESSAGES[path[path.length - 1]] : undefined;
     return {
       index,
       field: field || 'body',
       code: CODE_BY_KEYWORD[error.keyword] ?? 'invalid',
-      message: error.message ?? 'invalid',
+      message: patternMessage ?? error.message ?? 'invalid',
     };
   });
 }
