@@ -1,0 +1,178 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ApiClient } from '../support/api-client';
+import { freePort } from '../support/app-process';
+import { TestStores } from '../support/test-stores';
+import { waitFor } from '../support/wait-for';
+
+const ROOT = join(__dirname, '..', '..');
+const START_ALL = join(ROOT, 'dist', 'scripts', 'start-all.js');
+const MODEL = 'acme/started';
+
+/** The pids whose parent is `parent`, with their process titles (Linux /proc; our apps set theirs). */
+function childrenOf(parent: number): { pid: number; title: string }[] {
+  const children: { pid: number; title: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of stat is the parent; the command name (field 2) may hold spaces, so count after its ')'.
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      if (ppid !== parent) continue;
+      const title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      children.push({ pid: Number(entry), title });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/health/ready`);
+    return response.status === 200 && ((await response.json()) as { status?: string }).status === 'ok';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `npm start` after its build and migration: scripts/start-all runs ingest, api, the usage worker
+ * and (with the default local Stripe URL) the Stripe-compatible server as one supervised group.
+ * README opens with it, so it is run here as a newcomer runs it: usage flows end to end, an app
+ * that dies is started again, and Ctrl-C (SIGTERM) stops every app.
+ */
+describe('npm start (scripts/start-all.js)', () => {
+  const stores = new TestStores();
+  let outbox: string;
+  let group: ChildProcess;
+  let output = '';
+  let exited: Promise<number | null>;
+  const ports = { ingest: 0, api: 0, worker: 0, stripe: 0 };
+  const url = (port: number) => `http://127.0.0.1:${port}`;
+
+  beforeAll(async () => {
+    await stores.setUp();
+    outbox = await mkdtemp(join(tmpdir(), 'billing-start-outbox-'));
+    for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort();
+    group = spawn(process.execPath, [START_ALL], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...stores.env({
+          INGEST_PORT: String(ports.ingest),
+          API_PORT: String(ports.api),
+          WORKER_METRICS_PORT: String(ports.worker),
+          // A local URL: the group runs the Stripe-compatible server there, as with the default.
+          STRIPE_API_URL: url(ports.stripe),
+          // Not local, so no s3rver writes into the checkout's .data/; nothing here renders a PDF.
+          S3_ENDPOINT: 'http://s3.invalid:9000',
+          MAIL_OUTBOX_DIR: outbox,
+          RECONCILE_INTERVAL_MS: '0',
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    group.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    group.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    exited = new Promise((resolve) => group.once('exit', (code) => resolve(code)));
+    await waitFor(
+      async () => {
+        if (group.exitCode !== null) throw new Error(`start-all exited: ${output}`);
+        const apps = [ports.ingest, ports.api, ports.worker, ports.stripe].map((port) => ready(url(port)));
+        return (await Promise.all(apps)).every(Boolean);
+      },
+      (allReady) => allReady,
+      { timeoutMs: 90_000, what: 'every app of the group to be ready' },
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    if (group.exitCode === null && group.signalCode === null) {
+      group.kill('SIGTERM');
+      await exited;
+    }
+    await rm(outbox, { recursive: true, force: true });
+    await stores.tearDown();
+  });
+
+  it('runs the pipeline: usage sent to ingest is charged by the worker and read back', async () => {
+    const admin = new ApiClient(url(ports.api)).admin();
+    const gateway = new ApiClient(url(ports.ingest));
+    const account = (
+      await admin.post('/v1/admin/accounts', {
+        name: 'Started',
+        email: 'owner@example.test',
+        tier: 'developer',
+      })
+    ).body.id;
+    const price = await admin.put(`/v1/admin/models/${encodeURIComponent(MODEL)}`, {
+      prompt_price_per_mtok: '2.00',
+      completion_price_per_mtok: '4.00',
+      effective_from: new Date(Date.now() - 60_000).toISOString(),
+    });
+    expect(price.status).toBe(200);
+    const grant = await admin.post(
+      `/v1/admin/accounts/${account}/credit-grants`,
+      { amount: '1', reason: 'start' },
+      { 'idempotency-key': randomUUID() },
+    );
+    expect(grant.body).toEqual({ balance: '1.000000' });
+    const sent = await gateway.post('/v1/usage/events', {
+      events: [
+        { id: 'first', account_id: account, model: MODEL, prompt_tokens: 1000, completion_tokens: 500 },
+      ],
+    });
+    expect(sent.body).toEqual({ accepted: 1, duplicates: 0 });
+
+    // 1,000 × $2 + 500 × $4 per million tokens = $0.004.
+    await waitFor(
+      async () => (await gateway.get(`/v1/accounts/${account}/balance`)).body.balance,
+      (balance) => balance === '0.996000',
+      { what: 'the worker to charge the event' },
+    );
+  });
+
+  it('starts an app again after it dies', async () => {
+    const ingest = childrenOf(group.pid!).find((child) => child.title === 'billing-ingest');
+    expect(ingest).toBeDefined();
+    process.kill(ingest!.pid, 'SIGKILL');
+    await waitFor(
+      async () => {
+        const again = childrenOf(group.pid!).find((child) => child.title === 'billing-ingest');
+        return again && again.pid !== ingest!.pid && (await ready(url(ports.ingest)));
+      },
+      Boolean,
+      { what: 'ingest to be restarted', timeoutMs: 60_000 },
+    );
+    expect(group.exitCode).toBeNull();
+  });
+
+  it('stops every app on SIGTERM and exits 0', async () => {
+    const apps = childrenOf(group.pid!);
+    expect(apps.map((app) => app.title).sort()).toEqual([
+      'billing-api',
+      'billing-ingest',
+      'billing-stripe-server',
+      'billing-usage-worker',
+    ]);
+    group.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(apps.filter((app) => alive(app.pid))).toEqual([]);
+    for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
+      expect(await ready(url(port))).toBe(false);
+  });
+});
