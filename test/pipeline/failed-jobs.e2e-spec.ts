@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { parseUsd } from '@app/money';
 import { JobName, MeterUsageBatchPayload, newUsageBatchId, QUEUE_SETTINGS, QueueName } from '@app/queue';
 import { Queue } from 'bullmq';
+import { freePort } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
 import { waitFor } from '../support/wait-for';
 
@@ -30,10 +31,14 @@ describe('npm run failed-jobs', () => {
     await stack.stop();
   });
 
-  /** The CLI's JSON lines, run as ops would, against the stack's Redis. */
+  /** The CLI's JSON lines, run as ops would, against the stack's Redis (or `env`'s). */
   async function failedJobs(...args: string[]): Promise<Record<string, unknown>[]> {
+    return failedJobsWith({}, ...args);
+  }
+
+  async function failedJobsWith(env: Record<string, string>, ...args: string[]) {
     const { stdout } = await run(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', ...stack.appEnv },
+      env: { PATH: process.env.PATH ?? '', ...stack.appEnv, ...env },
     });
     return stdout
       .trim()
@@ -97,6 +102,16 @@ describe('npm run failed-jobs', () => {
       select count(*)::int as events from usage_events where batch_id = ${batch.batchId}`;
     expect(events).toBe(2);
     expect(await failedJobs()).toEqual([{ queue: QueueName.Usage, failed: 0, retried: 0 }]);
+  });
+
+  it('exits 1 with the connection error, once, when Redis is unreachable', async () => {
+    const closedPort = await freePort();
+    const failure = await failedJobsWith({ REDIS_URL: `redis://127.0.0.1:${closedPort}` }).then(
+      () => null,
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    expect(failure).toMatchObject({ code: 1, stdout: '' });
+    expect(failure!.stderr.trim().split('\n')).toEqual([`connect ECONNREFUSED 127.0.0.1:${closedPort}`]);
   });
 
   it('refuses an unknown queue with the usage text', async () => {

@@ -1,6 +1,6 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
 import { QueueName } from '@app/queue';
-import { openBullRedis, RedisKeys } from '@app/redis';
+import { openRedis, RedisKeys } from '@app/redis';
 import { Job, Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
 
@@ -30,8 +30,15 @@ async function main(): Promise<void> {
     throw new Error(`unknown queue "${values.queue}"\n${USAGE}`);
 
   const config = loadConfig(baseEnvSchema);
-  const connection = openBullRedis(config);
+  // Fails fast (openRedis, not a worker's blocking connection, and a few reconnects only): with
+  // Redis down, ops get its error and exit 1 instead of a command that waits for ever.
+  const connection = openRedis(config, {
+    enableAutoPipelining: false,
+    retryStrategy: (attempt) => (attempt > 3 ? null : 200 * attempt),
+  });
   const queue = new Queue(queueName, { connection, prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix() });
+  // Each reconnect's error would print its stack; the command's own failure says it once.
+  queue.on('error', () => undefined);
   try {
     // A page at a time (a usage batch carries up to 1,000 events), all listed before any retry: a
     // retried job that fails again at once must not come round a second time.
