@@ -1,8 +1,10 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
 import { QueueName } from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
+import { Logger } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
+import { StderrLogger } from './cli-logger';
 
 const PAGE_SIZE = 100;
 
@@ -30,6 +32,8 @@ async function main(): Promise<void> {
     throw new Error(`unknown queue "${values.queue}"\n${USAGE}`);
 
   const config = loadConfig(baseEnvSchema);
+  // Warnings (a lost Redis connection) on stderr: stdout is the JSON lines.
+  Logger.overrideLogger(new StderrLogger({ logLevels: ['error', 'warn'] }));
   // Fails fast (openRedis, not a worker's blocking connection, and a few reconnects only): with
   // Redis down, ops get its error and exit 1 instead of a command that waits for ever.
   const connection = openRedis(config, {

@@ -5,21 +5,9 @@ import { DbModule } from '@app/db';
 import { LedgerModule, ReconcileBalancesService, reconcileReportJson } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
-import { ConsoleLogger, LogLevel, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-
-/** Nest's console logger, all to stderr: stdout carries only the report, for scripts to parse. */
-class StderrLogger extends ConsoleLogger {
-  protected override printMessages(
-    messages: unknown[],
-    context?: string,
-    logLevel?: LogLevel,
-    _stream?: 'stdout' | 'stderr',
-    errorStack?: unknown,
-  ): void {
-    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
-  }
-}
+import { StderrLogger } from './cli-logger';
 
 /** `npm run reconcile`: one reconciliation pass now, printing what it found and repaired. */
 async function main(): Promise<void> {

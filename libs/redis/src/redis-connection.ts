@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import Redis, { ChainableCommander, Cluster, RedisOptions } from 'ioredis';
 
@@ -24,18 +25,45 @@ export function openBullRedis(target: RedisTarget): RedisClient {
 }
 
 function connect(target: RedisTarget, options: RedisOptions): RedisClient {
-  return target.REDIS_CLUSTER ? openCluster(target.REDIS_URL, options) : new Redis(target.REDIS_URL, options);
+  return reportOutages(
+    target.REDIS_CLUSTER ? openCluster(target.REDIS_URL, options) : new Redis(target.REDIS_URL, options),
+  );
 }
 
 /** A second connection to the same Redis with other options (e.g. for SUBSCRIBE). */
 export function duplicateRedis(redis: RedisClient, options: RedisOptions): RedisClient {
-  if (!(redis instanceof Cluster)) return redis.duplicate(options);
+  if (!(redis instanceof Cluster)) return reportOutages(redis.duplicate(options));
   const { enableAutoPipelining, ...redisOptions } = options;
-  return redis.duplicate(undefined, {
-    ...redis.options,
-    ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
-    redisOptions: { ...redis.options.redisOptions, ...redisOptions },
+  return reportOutages(
+    redis.duplicate(undefined, {
+      ...redis.options,
+      ...(enableAutoPipelining === undefined ? {} : { enableAutoPipelining }),
+      redisOptions: { ...redis.options.redisOptions, ...redisOptions },
+    }),
+  );
+}
+
+const logger = new Logger('Redis');
+
+/**
+ * ioredis emits 'error' at every failed reconnect and, with no listener, prints each one as an
+ * "[ioredis] Unhandled error event" line with its stack: during an outage, several a second and
+ * outside the JSON logs. Instead one warning when the connection fails and one line when it is
+ * back. Commands still fail on their own (maxRetriesPerRequest), and say so to their callers.
+ */
+function reportOutages<T extends RedisClient>(client: T): T {
+  let failing = false;
+  client.on('error', (error: Error) => {
+    if (failing) return;
+    failing = true;
+    logger.warn(`connection failed, reconnecting: ${error.message}`);
   });
+  client.on('ready', () => {
+    if (!failing) return;
+    failing = false;
+    logger.log('connection restored');
+  });
+  return client;
 }
 
 function openCluster(url: string, options: RedisOptions): Cluster {

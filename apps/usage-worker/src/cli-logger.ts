@@ -1,0 +1,17 @@
+import { ConsoleLogger, LogLevel } from '@nestjs/common';
+
+/**
+ * Nest's console logger with every line on stderr, for the command-line tools: their stdout
+ * carries only their JSON output, for scripts to parse.
+ */
+export class StderrLogger extends ConsoleLogger {
+  protected override printMessages(
+    messages: unknown[],
+    context?: string,
+    logLevel?: LogLevel,
+    _stream?: 'stdout' | 'stderr',
+    errorStack?: unknown,
+  ): void {
+    super.printMessages(messages, context, logLevel, 'stderr', errorStack);
+  }
+}
