@@ -42,7 +42,16 @@ async function ephemeralPort(): Promise<number> {
   });
 }
 
-function isReadyBody(body: string): boolean {
+/**
+ * The fields of a /proc stat file after the command name (field 2, which may hold spaces), so that
+ * index 0 is field 3 (state), 1 the parent pid, 16 the nice value.
+ */
+export function procStatFields(statPath: string): string[] {
+  return readFileSync(statPath, 'utf8').split(') ')[1].split(' ');
+}
+
+/** Our apps' readiness answer (libs/metrics HealthController): Redis and Postgres both reachable. */
+export function isReadyBody(body: string): boolean {
   try {
     const { checks } = JSON.parse(body) as { checks?: { redis?: string; postgres?: string } };
     return checks?.redis === 'ok' && checks.postgres === 'ok';
@@ -120,9 +129,8 @@ export class AppProcess {
   threadNiceValues(): number[] {
     const pid = this.child?.pid;
     if (!pid) return [];
-    return readdirSync(`/proc/${pid}/task`).map(
-      // Field 19 of stat; the command name (field 2) may hold spaces, so count after its ')'.
-      (tid) => Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]),
+    return readdirSync(`/proc/${pid}/task`).map((tid) =>
+      Number(procStatFields(`/proc/${pid}/task/${tid}/stat`)[16]),
     );
   }
 

@@ -4,7 +4,7 @@ import { openRedis, RedisKeys } from '@app/redis';
 import { Logger } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
 import { parseArgs } from 'node:util';
-import { StderrLogger } from './cli-logger';
+import { cliLogger } from './cli-logger';
 
 const PAGE_SIZE = 100;
 
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
 
   const config = loadConfig(baseEnvSchema);
   // Warnings (a lost Redis connection) on stderr: stdout is the JSON lines.
-  Logger.overrideLogger(new StderrLogger({ logLevels: ['error', 'warn'] }));
+  Logger.overrideLogger(cliLogger());
   // Fails fast (openRedis, not a worker's blocking connection, and a few reconnects only): with
   // Redis down, ops get its error and exit 1 instead of a command that waits for ever.
   const connection = openRedis(config, {

@@ -7,7 +7,7 @@ import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { StderrLogger } from './cli-logger';
+import { cliLogger } from './cli-logger';
 
 /** `npm run reconcile`: one reconciliation pass now, printing what it found and repaired. */
 async function main(): Promise<void> {
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   class ReconcileModule {}
 
   const app = await NestFactory.createApplicationContext(ReconcileModule, {
-    logger: new StderrLogger({ logLevels: ['error', 'warn'] }),
+    logger: cliLogger(),
   });
   try {
     const report = await app.get(ReconcileBalancesService).reconcileAll();

@@ -3,17 +3,10 @@ import { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { ApiError } from './api-error';
 
-/** Fastify's own errors (body parsing, size limit) mapped to stable codes. */
-const FASTIFY_CODES: Record<string, [number, string]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_json'],
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_json'],
-};
-
 /**
- * What to send instead, for answers whose message would only name their status: Nest hands
- * Fastify's own refusals (here, a body that is not JSON or multipart) over as such.
+ * Fastify's own refusals (a body too large, a media type without a parser) reach the filter as
+ * HttpException with their status: Nest's router maps them (mapExternalException), dropping their
+ * FST_ERR_* code. Where their message only names the status, this says what to send instead.
  */
 const HELP_BY_STATUS: Record<number, string> = {
   415: 'send the body as JSON with Content-Type: application/json (file uploads: multipart/form-data)',
@@ -61,11 +54,6 @@ export class ErrorFilter implements ExceptionFilter {
         body: exception.getResponse() as object,
         headers: exception.headers,
       };
-    }
-    const fastifyCode = (exception as { code?: string })?.code;
-    if (fastifyCode && FASTIFY_CODES[fastifyCode]) {
-      const [status, code] = FASTIFY_CODES[fastifyCode];
-      return { status, body: { error: { code, message: (exception as Error).message } }, headers: {} };
     }
     if (exception instanceof SyntaxError) {
       return {

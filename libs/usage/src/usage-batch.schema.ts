@@ -6,8 +6,19 @@ export const MAX_EVENTS_PER_REQUEST = 1000;
 export const MAX_TOKENS = 1_000_000_000;
 export const MAX_METADATA_BYTES = 4096;
 
+const IDENTIFIER_PATTERN = '^[\\x21-\\x7e]+$';
+const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+const DATE_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$';
+
+/** Each pattern below in words, for error messages: ajv's own quotes the regular expression. */
+export const PATTERN_DESCRIPTIONS: Record<string, string> = {
+  [IDENTIFIER_PATTERN]: 'must be printable ASCII without spaces',
+  [UUID_PATTERN]: 'must be a UUID',
+  [DATE_TIME_PATTERN]: 'must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T09:30:00Z',
+};
+
 const tokenCount = { type: 'integer', minimum: 0, maximum: MAX_TOKENS } as const;
-const identifier = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' } as const;
+const identifier = { type: 'string', minLength: 1, maxLength: 128, pattern: IDENTIFIER_PATTERN } as const;
 
 export const usageEventSchema = {
   type: 'object',
@@ -15,10 +26,7 @@ export const usageEventSchema = {
   additionalProperties: false,
   properties: {
     id: identifier,
-    account_id: {
-      type: 'string',
-      pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
-    },
+    account_id: { type: 'string', pattern: UUID_PATTERN },
     model: { type: 'string', minLength: 1, maxLength: 200 },
     prompt_tokens: tokenCount,
     completion_tokens: tokenCount,
@@ -26,10 +34,7 @@ export const usageEventSchema = {
     reasoning_tokens: tokenCount,
     api_key_id: identifier,
     project_id: identifier,
-    occurred_at: {
-      type: 'string',
-      pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$',
-    },
+    occurred_at: { type: 'string', pattern: DATE_TIME_PATTERN },
     metadata: { type: 'object', maxProperties: 32 },
   },
 } as const;

@@ -3,7 +3,7 @@ import { CatalogCache } from '@app/catalog';
 import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS, UsageEventPayload } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject } from 'ajv';
-import { MAX_METADATA_BYTES, usageBatchSchema } from './usage-batch.schema';
+import { MAX_METADATA_BYTES, PATTERN_DESCRIPTIONS, usageBatchSchema } from './usage-batch.schema';
 import { EventError, UsageValidationError } from './validation-error';
 
 /** Errors that a catalog change committed a moment ago could explain: look again before refusing. */
@@ -171,15 +171,6 @@ function digitsAt(text: string, from: number, length: number): number {
   return value;
 }
 
-/** What a field's pattern asks for, in words: ajv's own message quotes the regular expression. */
-const PATTERN_MESSAGES: Record<string, string> = {
-  account_id: 'must be a UUID',
-  occurred_at: 'must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T09:30:00Z',
-  id: 'must be printable ASCII without spaces',
-  api_key_id: 'must be printable ASCII without spaces',
-  project_id: 'must be printable ASCII without spaces',
-};
-
 function shapeErrors(errors: ErrorObject[]): EventError[] {
   return errors.map((error) => {
     const path = error.instancePath.split('/').filter(Boolean);
@@ -189,7 +180,8 @@ function shapeErrors(errors: ErrorObject[]): EventError[] {
     if (error.keyword === 'additionalProperties') {
       field = [field, error.params.additionalProperty].filter(Boolean).join('.');
     }
-    const patternMessage = error.keyword === 'pattern' ? PATTERN_MESSAGES[path[path.length - 1]] : undefined;
+    const patternMessage =
+      error.keyword === 'pattern' ? PATTERN_DESCRIPTIONS[error.params.pattern as string] : undefined;
     return {
       index,
       field: field || 'body',
