@@ -128,6 +128,7 @@ const ACCOUNT_ROUTES: AccountRouteCase[] = [
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices/:invoiceId/pdf', ok: 200 },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/invoices.csv', ok: 200 },
   { app: 'api', method: 'GET', path: '/v1/accounts/:id/usage.csv', ok: 200 },
+  { app: 'api', method: 'GET', path: '/v1/accounts/:id/usage/summary', ok: 200 },
   {
     app: 'api',
     method: 'POST',

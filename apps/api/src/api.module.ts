@@ -40,7 +40,12 @@ import {
 } from '@app/payments';
 import { RedisModule } from '@app/redis';
 import { StorageModule } from '@app/storage';
-import { UsageCsvController, UsageExportModule } from '@app/usage';
+import {
+  UsageCsvController,
+  UsageExportModule,
+  UsageSummaryController,
+  UsageSummaryModule,
+} from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
 
 /**
@@ -74,6 +79,7 @@ export class ApiModule {
         InvoiceRenderModule.forApi(config),
         InvoiceExportsModule.forApi(config),
         UsageExportModule,
+        UsageSummaryModule,
       ],
       controllers: [
         AccountsAdminController,
@@ -102,6 +108,7 @@ export class ApiModule {
         TaxExemptionsAdminController,
         InvoiceExportsController,
         UsageCsvController,
+        UsageSummaryController,
       ],
     };
   }

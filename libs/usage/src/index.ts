@@ -14,3 +14,4 @@ export * from './authorize-usage.service';
 export * from './http/usage-events.controller';
 export * from './http/account-usage.controller';
 export * from './export';
+export * from './summary';

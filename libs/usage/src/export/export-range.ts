@@ -56,7 +56,7 @@ export function exportRangeQuery(
     throw new ApiError(
       422,
       'range_too_long',
-      `an export covers at most ${MAX_EXPORT_RANGE_DAYS} days; split longer periods`,
+      `from and to may be at most ${MAX_EXPORT_RANGE_DAYS} days apart; split longer periods`,
       { max_days: MAX_EXPORT_RANGE_DAYS },
     );
   }
