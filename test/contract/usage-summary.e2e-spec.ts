@@ -1,6 +1,7 @@
 import { formatUsd, parseUsd } from '@app/money';
 import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
+import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { expectedCostMicros, seededRandom, TestEvent } from '../support/usage-events';
 import { Workspace } from '../support/workspace';
 
@@ -171,6 +172,73 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
     );
     expect(response.body.from).toBe(`${days[1]}T00:00:00.000Z`);
     expect(response.body.totals.requests).toBe(80);
+  });
+
+  describe('drill-down: the same model, api_key_id and project_id filters on the summary, the listing and usage.csv', () => {
+    const of = (filter: (event: SentEvent) => boolean) => events.filter(filter);
+    const idsOf = (list: { id: string }[]) => list.map((event) => event.id).sort();
+
+    it('sums only the events of one key, per day', async () => {
+      const [keyId] = [...keyNames.keys()];
+      const response = await summary(`?api_key_id=${keyId.toUpperCase()}`);
+      const expected = sumBy(
+        of((event) => event.api_key_id === keyId),
+        (event) => event.occurred_at.slice(0, 10),
+      );
+      expect(response.body.data).toEqual(
+        [...expected]
+          .map(([day, group]) => ({ day, ...sums(group) }))
+          .sort((a, b) => a.day.localeCompare(b.day)),
+      );
+    });
+
+    it('lists, page by page, only the events of one key and model', async () => {
+      const [, keyId] = [...keyNames.keys()];
+      const wanted = of((event) => event.api_key_id === keyId && event.model === PAID);
+      const listed: { event_id: string; api_key_id: string; model: string }[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { status: number; body: any } = await stack.gateway.get(
+          `/v1/accounts/${ws.accountId}/usage?limit=7&api_key_id=${keyId}&model=${encodeURIComponent(PAID)}` +
+            (cursor ? `&cursor=${cursor}` : ''),
+        );
+        expect(page.status).toBe(200);
+        listed.push(...page.body.data);
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      expect(listed.map((row) => row.event_id).sort()).toEqual(idsOf(wanted));
+      expect(new Set(listed.map((row) => `${row.api_key_id} ${row.model}`))).toEqual(
+        new Set([`${keyId} ${PAID}`]),
+      );
+    });
+
+    it('exports only the events of one project', async () => {
+      const response = await fetch(`${stack.api.url}${ws.path}/usage.csv?project_id=${projectId}`, {
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+      });
+      expect(response.status).toBe(200);
+      const lines = (await response.text()).trim().split('\r\n').slice(1);
+      expect(lines.map((line) => line.split(',')[0]).sort()).toEqual(
+        idsOf(of((event) => event.project_id === projectId)),
+      );
+    });
+
+    it.each([
+      ['summary', 'api', (path: string) => `${path}/usage/summary`],
+      ['listing', 'ingest', (path: string) => `${path}/usage`],
+      ['usage.csv', 'api', (path: string) => `${path}/usage.csv`],
+    ] as const)('the %s answers 422 to a key or project id that is not a UUID', async (_, app, route) => {
+      const client = app === 'api' ? stack.admin : stack.gateway;
+      for (const query of ['api_key_id=prod-gateway', 'project_id=1']) {
+        const response = await client.get(`${route(ws.path)}?${query}`);
+        expect({ status: response.status, body: response.body }).toEqual({
+          status: 422,
+          body: {
+            error: { code: 'validation_failed', message: `${query.split('=')[0]} must be a UUID` },
+          },
+        });
+      }
+    });
   });
 
   it.each([

@@ -15,3 +15,4 @@ export * from './http/usage-events.controller';
 export * from './http/account-usage.controller';
 export * from './export';
 export * from './summary';
+export * from './usage-filter';

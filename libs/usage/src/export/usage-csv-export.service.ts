@@ -3,6 +3,7 @@ import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
 import { CsvColumn, openCsvStream } from './csv-stream';
+import { UsageFilter, usageFilterSql } from '../usage-filter';
 import { ExportRange } from './export-range';
 
 /** Rows fetched from Postgres per round trip; the stream holds about one batch at a time. */
@@ -48,8 +49,8 @@ export const USAGE_CSV_COLUMNS: readonly CsvColumn<UsageCsvRow>[] = [
 export class UsageCsvExport {
   constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
 
-  /** Events with from <= occurred_at < to. Rejects (before any byte) when the query cannot start. */
-  open(accountId: string, range: ExportRange): Promise<Readable> {
+  /** Events with from <= occurred_at < to (and the filter's model, key, project). Rejects (before any byte) when the query cannot start. */
+  open(accountId: string, range: ExportRange, filter: UsageFilter = {}): Promise<Readable> {
     const { sql } = this.database;
     // One statement, so one snapshot: events committed while the export runs are either all in or out.
     // The scalar subquery keeps the index order (occurred_at, event_id), so Postgres never sorts.
@@ -64,6 +65,7 @@ export class UsageCsvExport {
       where e.account_id = ${accountId}
         and e.occurred_at >= ${range.from}
         and e.occurred_at < ${range.to}
+        ${usageFilterSql(sql, filter)}
       order by e.occurred_at, e.event_id`.cursor(EXPORT_CURSOR_ROWS);
     return openCsvStream(USAGE_CSV_COLUMNS, rows);
   }

@@ -3,6 +3,7 @@ import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiExportRangeQuery, exportRangeQuery, MAX_EXPORT_RANGE_DAYS } from '../export/export-range';
+import { ApiUsageFilterQuery, UsageFilterParams, usageFilterQuery } from '../usage-filter';
 import { SUMMARY_DIMENSIONS, summaryDimensionsQuery } from './summary-dimensions';
 import { MAX_SUMMARY_ROWS, UsageSummaryService } from './usage-summary.service';
 
@@ -32,16 +33,19 @@ export class UsageSummaryController {
     required: false,
     description: `Comma-separated, any of ${SUMMARY_DIMENSIONS.join(', ')}; default: day`,
   })
+  @ApiUsageFilterQuery()
   async summary(
     @Param('id', AccountIdParam) accountId: string,
+    @Query() filterParams: UsageFilterParams,
     @Query('from') from?: string,
     @Query('to') to?: string,
     @Query('group_by') groupBy?: string,
   ) {
     const range = exportRangeQuery(from, to);
     const dimensions = summaryDimensionsQuery(groupBy);
+    const filter = usageFilterQuery(filterParams);
     if (!(await this.catalog.findAccount(accountId)))
       throw new ApiError(404, 'account_not_found', 'no such account');
-    return this.summaries.summarize(accountId, range, dimensions);
+    return this.summaries.summarize(accountId, range, dimensions, filter);
   }
 }

@@ -3,6 +3,7 @@ import { ApiError } from '@app/http';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import { ExportRange } from '../export/export-range';
+import { UsageFilter, usageFilterSql } from '../usage-filter';
 import { SummaryDimension } from './summary-dimensions';
 
 /**
@@ -81,7 +82,12 @@ export class UsageSummaryService {
   constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
 
   /** `groupBy` holds at least one dimension, in SUMMARY_DIMENSIONS order (summaryDimensionsQuery). */
-  async summarize(accountId: string, range: ExportRange, groupBy: SummaryDimension[]): Promise<UsageSummary> {
+  async summarize(
+    accountId: string,
+    range: ExportRange,
+    groupBy: SummaryDimension[],
+    filter: UsageFilter = {},
+  ): Promise<UsageSummary> {
     const { sql } = this.database;
     const by = new Set(groupBy);
     const keys = groupBy.map((dimension) => DIMENSION_SQL[dimension]);
@@ -103,6 +109,7 @@ export class UsageSummaryService {
                sum(cost_micros)::bigint as cost_micros
         from usage_events
         where account_id = ${accountId} and occurred_at >= ${range.from} and occurred_at < ${range.to}
+          ${usageFilterSql(sql, filter)}
         group by ${sql.unsafe(keys.map((_, i) => i + 1).join(', '))}
         limit ${MAX_SUMMARY_ROWS + 1}
       )
