@@ -227,18 +227,27 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
       ['summary', 'api', (path: string) => `${path}/usage/summary`],
       ['listing', 'ingest', (path: string) => `${path}/usage`],
       ['usage.csv', 'api', (path: string) => `${path}/usage.csv`],
-    ] as const)('the %s answers 422 to a key or project id that is not a UUID', async (_, app, route) => {
-      const client = app === 'api' ? stack.admin : stack.gateway;
-      for (const query of ['api_key_id=prod-gateway', 'project_id=1']) {
-        const response = await client.get(`${route(ws.path)}?${query}`);
-        expect({ status: response.status, body: response.body }).toEqual({
+    ] as const)(
+      'the %s answers 422 to a key or project id that is not a UUID, or a filter given twice',
+      async (_, app, route) => {
+        const client = app === 'api' ? stack.admin : stack.gateway;
+        for (const query of ['api_key_id=prod-gateway', 'project_id=1']) {
+          const response = await client.get(`${route(ws.path)}?${query}`);
+          expect({ status: response.status, body: response.body }).toEqual({
+            status: 422,
+            body: {
+              error: { code: 'validation_failed', message: `${query.split('=')[0]} must be a UUID` },
+            },
+          });
+        }
+        // Read as an array, a repeated filter would match nothing: refused instead.
+        const twice = await client.get(`${route(ws.path)}?model=${encodeURIComponent(PAID)}&model=${FREE}`);
+        expect({ status: twice.status, body: twice.body }).toEqual({
           status: 422,
-          body: {
-            error: { code: 'validation_failed', message: `${query.split('=')[0]} must be a UUID` },
-          },
+          body: { error: { code: 'validation_failed', message: 'model is given more than once' } },
         });
-      }
-    });
+      },
+    );
   });
 
   it.each([

@@ -56,6 +56,7 @@ export async function createHttpApp(
   });
   parseJsonWithStableErrors(adapter);
   if (options.tokens) rejectUnknownTokensEarly(adapter, new TokenRegistry(options.tokens));
+  rejectRepeatedQueryParameters(adapter);
   // bodyParser off: Nest would replace the JSON parser registered above with its own.
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     bufferLogs: true,
@@ -111,6 +112,21 @@ function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegist
       if (!(error instanceof ApiError)) throw error;
       return reply.status(error.getStatus()).send(error.getResponse());
     }
+  });
+}
+
+/**
+ * No route takes a list in its query, and a parameter given twice reaches a handler as an array
+ * (`model=a&model=b`), which would be read as no match rather than refused. 422 says which.
+ */
+function rejectRepeatedQueryParameters(adapter: FastifyAdapter): void {
+  adapter.getInstance().addHook('onRequest', async (request, reply) => {
+    const repeated = Object.entries((request.query ?? {}) as Record<string, unknown>).find(([, value]) =>
+      Array.isArray(value),
+    );
+    if (!repeated) return;
+    const error = new ApiError(422, 'validation_failed', `${repeated[0]} is given more than once`);
+    return reply.status(error.getStatus()).send(error.getResponse());
   });
 }
 
