@@ -22,7 +22,8 @@ export interface UsageTotals {
   cost: string;
 }
 
-export interface UsageSummaryRow extends UsageTotals {
+/** Which group a row sums: the dimensions asked for are set, the others absent. */
+export interface SummaryGroup {
   day?: string;
   model?: string;
   api_key_id?: string | null;
@@ -31,6 +32,8 @@ export interface UsageSummaryRow extends UsageTotals {
   project_id?: string | null;
   project_name?: string | null;
 }
+
+export interface UsageSummaryRow extends SummaryGroup, UsageTotals {}
 
 export interface UsageSummary {
   account_id: string;
@@ -41,13 +44,7 @@ export interface UsageSummary {
   totals: UsageTotals;
 }
 
-interface SummaryRecord {
-  day?: string;
-  model?: string;
-  api_key_id?: string | null;
-  api_key_name?: string | null;
-  project_id?: string | null;
-  project_name?: string | null;
+interface SummaryRecord extends SummaryGroup {
   requests: bigint;
   prompt_tokens: bigint;
   completion_tokens: bigint;
@@ -139,7 +136,7 @@ export class UsageSummaryService {
   }
 }
 
-function keysOf(row: SummaryRecord, by: Set<SummaryDimension>): Partial<UsageSummaryRow> {
+function keysOf(row: SummaryRecord, by: Set<SummaryDimension>): SummaryGroup {
   return {
     ...(by.has('day') && { day: row.day }),
     ...(by.has('model') && { model: row.model }),
