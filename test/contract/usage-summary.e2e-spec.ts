@@ -1,5 +1,7 @@
 import { formatUsd, parseUsd } from '@app/money';
 import { randomUUID } from 'node:crypto';
+import { ApiClient } from '../support/api-client';
+import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
 import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { expectedCostMicros, seededRandom, TestEvent } from '../support/usage-events';
@@ -322,6 +324,26 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
         max_groups: 10_000,
       },
     });
+    // An api whose summaries may run 1 ms: the same summary is cancelled in Postgres and answered 503.
+    const hurried = await new AppProcess('api', { ...stack.appEnv, USAGE_SUMMARY_TIMEOUT_MS: '1' }).start();
+    try {
+      const cancelled = await new ApiClient(hurried.url, TEST_ADMIN_TOKEN).get(
+        `${busy.path}/usage/summary?group_by=day,model,project&from=${firstDay}`,
+      );
+      expect({ status: cancelled.status, body: cancelled.body }).toEqual({
+        status: 503,
+        body: {
+          error: {
+            code: 'summary_timeout',
+            message:
+              'the summary took longer than 1 ms: narrow the range, or filter by model, key or project',
+          },
+          timeout_ms: 1,
+        },
+      });
+    } finally {
+      await hurried.stop();
+    }
     const byDay = await stack.admin.get(`${busy.path}/usage/summary?from=${days[2]}`);
     expect(byDay.body.data).toEqual([
       {

@@ -225,6 +225,8 @@ export const apiEnvSchema = baseEnvSchema
     API_PORT: port(3001),
     /** Lifetime of a presigned invoice PDF download link. */
     INVOICE_URL_TTL_SECONDS: z.coerce.number().int().min(1).max(604800).default(300),
+    /** Longest a usage summary may run in Postgres before it is cancelled (503 summary_timeout). */
+    USAGE_SUMMARY_TIMEOUT_MS: z.coerce.number().int().min(1).max(600000).default(30000),
     FAILPOINT: failpoint,
   })
   .refine(noFailpointInProduction, failpointInProduction);

@@ -1,4 +1,4 @@
-import { Sql } from '@app/db';
+import { Sql, Tx } from '@app/db';
 import { ApiError } from '@app/http';
 import { applyDecorators } from '@nestjs/common';
 import { ApiQuery } from '@nestjs/swagger';
@@ -41,7 +41,9 @@ export function usageFilterQuery(params: UsageFilterParams): UsageFilter {
 }
 
 /** `and …` conditions on usage_events for the filter (nothing when it is empty); values are parameters. */
-export function usageFilterSql(sql: Sql, filter: UsageFilter) {
+export function usageFilterSql(tag: Sql | Tx, filter: UsageFilter) {
+  // The pool's tag and a transaction's build fragments alike; TypeScript cannot call the union's overloads.
+  const sql = tag as Sql;
   return sql`
     ${filter.model !== undefined ? sql`and model_id = ${filter.model}` : sql``}
     ${filter.apiKeyId !== undefined ? sql`and api_key_id = ${filter.apiKeyId}` : sql``}

@@ -1,4 +1,5 @@
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { APP_CONFIG, ApiEnv } from '@app/config';
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
@@ -53,6 +54,9 @@ interface SummaryRecord extends SummaryGroup {
   cost_micros: bigint;
 }
 
+/** Postgres's SQLSTATE for a statement cancelled, here by statement_timeout. */
+const QUERY_CANCELED = '57014';
+
 /** How each dimension is selected (its column in the answer) and ordered. */
 const DIMENSION_SQL: Record<SummaryDimension, { select: string; order: string }> = {
   day: { select: `to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD') as day`, order: 'g.day' },
@@ -76,7 +80,10 @@ const SUMMED = [
  */
 @Injectable()
 export class UsageSummaryService {
-  constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Inject(APP_CONFIG) private readonly config: Pick<ApiEnv, 'USAGE_SUMMARY_TIMEOUT_MS'>,
+  ) {}
 
   /** `groupBy` holds at least one dimension, in SUMMARY_DIMENSIONS order (summaryDimensionsQuery). */
   async summarize(
@@ -85,7 +92,6 @@ export class UsageSummaryService {
     groupBy: SummaryDimension[],
     filter: UsageFilter = {},
   ): Promise<UsageSummary> {
-    const { sql } = this.database;
     const by = new Set(groupBy);
     const keys = groupBy.map((dimension) => DIMENSION_SQL[dimension]);
     // Days in order, oldest first (a chart reads left to right); within a day, or without days, the biggest spend first.
@@ -97,26 +103,28 @@ export class UsageSummaryService {
         .map((dimension) => DIMENSION_SQL[dimension].order),
     ];
     // Only the constant expressions of DIMENSION_SQL go in unescaped; the caller's values are parameters.
-    const rows = await sql<SummaryRecord[]>`
+    const rows = await this.withTimeout(
+      (tx) => tx<SummaryRecord[]>`
       with g as (
-        select ${sql.unsafe(keys.map((key) => key.select).join(', '))},
+        select ${tx.unsafe(keys.map((key) => key.select).join(', '))},
                count(*)::bigint as requests,
                sum(prompt_tokens)::bigint as prompt_tokens, sum(completion_tokens)::bigint as completion_tokens,
                sum(cached_tokens)::bigint as cached_tokens, sum(reasoning_tokens)::bigint as reasoning_tokens,
                sum(cost_micros)::bigint as cost_micros
         from usage_events
         where account_id = ${accountId} and occurred_at >= ${range.from} and occurred_at < ${range.to}
-          ${usageFilterSql(sql, filter)}
-        group by ${sql.unsafe(keys.map((_, i) => i + 1).join(', '))}
+          ${usageFilterSql(tx, filter)}
+        group by ${tx.unsafe(keys.map((_, i) => i + 1).join(', '))}
         limit ${MAX_SUMMARY_ROWS + 1}
       )
       select g.*
-             ${by.has('api_key') ? sql`, k.name as api_key_name` : sql``}
-             ${by.has('project') ? sql`, p.name as project_name` : sql``}
+             ${by.has('api_key') ? tx`, k.name as api_key_name` : tx``}
+             ${by.has('project') ? tx`, p.name as project_name` : tx``}
       from g
-      ${by.has('api_key') ? sql`left join api_keys k on k.account_id = ${accountId} and k.id::text = g.api_key_id` : sql``}
-      ${by.has('project') ? sql`left join projects p on p.account_id = ${accountId} and p.id::text = g.project_id` : sql``}
-      order by ${sql.unsafe(ordering.join(', '))}`;
+      ${by.has('api_key') ? tx`left join api_keys k on k.account_id = ${accountId} and k.id::text = g.api_key_id` : tx``}
+      ${by.has('project') ? tx`left join projects p on p.account_id = ${accountId} and p.id::text = g.project_id` : tx``}
+      order by ${tx.unsafe(ordering.join(', '))}`,
+    );
     if (rows.length > MAX_SUMMARY_ROWS) {
       throw new ApiError(
         422,
@@ -133,6 +141,28 @@ export class UsageSummaryService {
       data: rows.map((row) => ({ ...keysOf(row, by), ...totalsOf([row]) })),
       totals: totalsOf(rows),
     };
+  }
+
+  /**
+   * Runs the statement with USAGE_SUMMARY_TIMEOUT_MS as its limit: a summary over a heavy account's
+   * year must not hold a connection and a core of the primary for minutes. Cancelled: 503.
+   */
+  private async withTimeout<T>(query: (tx: Tx) => Promise<T>): Promise<T> {
+    const timeoutMs = this.config.USAGE_SUMMARY_TIMEOUT_MS;
+    try {
+      return (await this.database.sql.begin('read only', async (tx) => {
+        await tx`select set_config('statement_timeout', ${String(timeoutMs)}, true)`;
+        return query(tx);
+      })) as T;
+    } catch (error) {
+      if ((error as { code?: string }).code !== QUERY_CANCELED) throw error;
+      throw new ApiError(
+        503,
+        'summary_timeout',
+        `the summary took longer than ${timeoutMs} ms: narrow the range, or filter by model, key or project`,
+        { timeout_ms: timeoutMs },
+      );
+    }
   }
 }
 
