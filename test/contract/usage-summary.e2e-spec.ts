@@ -176,7 +176,7 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
     expect(response.body.totals.requests).toBe(80);
   });
 
-  describe('drill-down: the same model, api_key_id and project_id filters on the summary, the listing and usage.csv', () => {
+  describe('drill-down: the same model, api_key_id and project_id filters on the summary and usage.csv', () => {
     const of = (filter: (event: SentEvent) => boolean) => events.filter(filter);
     const idsOf = (list: { id: string }[]) => list.map((event) => event.id).sort();
 
@@ -194,62 +194,52 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
       );
     });
 
-    it('lists, page by page, only the events of one key and model', async () => {
-      const [, keyId] = [...keyNames.keys()];
-      const wanted = of((event) => event.api_key_id === keyId && event.model === PAID);
-      const listed: { event_id: string; api_key_id: string; model: string }[] = [];
-      let cursor: string | null = null;
-      do {
-        const page: { status: number; body: any } = await stack.gateway.get(
-          `/v1/accounts/${ws.accountId}/usage?limit=7&api_key_id=${keyId}&model=${encodeURIComponent(PAID)}` +
-            (cursor ? `&cursor=${cursor}` : ''),
-        );
-        expect(page.status).toBe(200);
-        listed.push(...page.body.data);
-        cursor = page.body.next_cursor;
-      } while (cursor);
-      expect(listed.map((row) => row.event_id).sort()).toEqual(idsOf(wanted));
-      expect(new Set(listed.map((row) => `${row.api_key_id} ${row.model}`))).toEqual(
-        new Set([`${keyId} ${PAID}`]),
-      );
-    });
-
-    it('exports only the events of one project', async () => {
-      const response = await fetch(`${stack.api.url}${ws.path}/usage.csv?project_id=${projectId}`, {
+    /** The event ids of a usage.csv download. */
+    async function csvIds(query: string): Promise<string[]> {
+      const response = await fetch(`${stack.api.url}${ws.path}/usage.csv?${query}`, {
         headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       });
       expect(response.status).toBe(200);
       const lines = (await response.text()).trim().split('\r\n').slice(1);
-      expect(lines.map((line) => line.split(',')[0]).sort()).toEqual(
+      return lines.map((line) => line.split(',')[0]).sort();
+    }
+
+    it('exports only the events of one project, or of one key and model', async () => {
+      expect(await csvIds(`project_id=${projectId}`)).toEqual(
         idsOf(of((event) => event.project_id === projectId)),
+      );
+      const [, keyId] = [...keyNames.keys()];
+      expect(await csvIds(`api_key_id=${keyId}&model=${encodeURIComponent(PAID)}`)).toEqual(
+        idsOf(of((event) => event.api_key_id === keyId && event.model === PAID)),
       );
     });
 
     it.each([
-      ['summary', 'api', (path: string) => `${path}/usage/summary`],
-      ['listing', 'ingest', (path: string) => `${path}/usage`],
-      ['usage.csv', 'api', (path: string) => `${path}/usage.csv`],
-    ] as const)(
-      'the %s answers 422 to a key or project id that is not a UUID, or a filter given twice',
-      async (_, app, route) => {
-        const client = app === 'api' ? stack.admin : stack.gateway;
-        for (const query of ['api_key_id=prod-gateway', 'project_id=1']) {
-          const response = await client.get(`${route(ws.path)}?${query}`);
-          expect({ status: response.status, body: response.body }).toEqual({
-            status: 422,
-            body: {
-              error: { code: 'validation_failed', message: `${query.split('=')[0]} must be a UUID` },
-            },
-          });
-        }
-        // Read as an array, a repeated filter would match nothing: refused instead.
-        const twice = await client.get(`${route(ws.path)}?model=${encodeURIComponent(PAID)}&model=${FREE}`);
-        expect({ status: twice.status, body: twice.body }).toEqual({
+      ['summary', (path: string) => `${path}/usage/summary`],
+      ['usage.csv', (path: string) => `${path}/usage.csv`],
+    ])('the %s answers 422 to a key or project id that is not a UUID', async (_, route) => {
+      for (const query of ['api_key_id=prod-gateway', 'project_id=1']) {
+        const response = await stack.admin.get(`${route(ws.path)}?${query}`);
+        expect({ status: response.status, body: response.body }).toEqual({
           status: 422,
-          body: { error: { code: 'validation_failed', message: 'model is given more than once' } },
+          body: { error: { code: 'validation_failed', message: `${query.split('=')[0]} must be a UUID` } },
         });
-      },
-    );
+      }
+    });
+  });
+
+  it.each([
+    ['summary', 'api', (path: string) => `${path}/usage/summary`],
+    ['per-event listing', 'ingest', (path: string) => `${path}/usage`],
+    ['usage.csv', 'api', (path: string) => `${path}/usage.csv`],
+  ] as const)('the %s answers 422 to a query parameter given twice', async (_, app, route) => {
+    // Read as an array, a repeated filter would match nothing, a repeated cursor be "invalid": refused instead.
+    const client = app === 'api' ? stack.admin : stack.gateway;
+    const twice = await client.get(`${route(ws.path)}?model=${encodeURIComponent(PAID)}&model=${FREE}`);
+    expect({ status: twice.status, body: twice.body }).toEqual({
+      status: 422,
+      body: { error: { code: 'validation_failed', message: 'model is given more than once' } },
+    });
   });
 
   it.each([

@@ -5,9 +5,10 @@ import { ApiQuery } from '@nestjs/swagger';
 import { isUUID } from 'class-validator';
 
 /**
- * Which events of an account a usage read covers, besides its time range: one model, one API key,
- * one project (each optional, all of them together). The per-event listing, usage.csv and the
- * summary take the same three query parameters, so a summary row drills down to its events.
+ * Which events of an account a usage report covers, besides its time range: one model, one API key,
+ * one project (each optional, all of them together). The summary and usage.csv take the same three
+ * query parameters, so a summary row drills down to its events. Not the per-event listing on
+ * ingest: a filter matching few events would make each page scan the account's whole history.
  */
 export interface UsageFilter {
   model?: string;

@@ -1,7 +1,6 @@
 import { DATABASE, DatabaseHandle, decodeKeysetCursor, encodeKeysetCursor } from '@app/db';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
-import { UsageFilter, usageFilterSql } from './usage-filter';
 
 export interface UsageQuery {
   accountId: string;
@@ -9,7 +8,6 @@ export interface UsageQuery {
   to?: Date;
   limit: number;
   cursor?: string;
-  filter?: UsageFilter;
 }
 
 export interface UsageRow {
@@ -55,7 +53,6 @@ export class UsageQueryService {
       where account_id = ${query.accountId}
         ${query.from ? sql`and occurred_at >= ${query.from}` : sql``}
         ${query.to ? sql`and occurred_at < ${query.to}` : sql``}
-        ${usageFilterSql(sql, query.filter ?? {})}
         ${cursor ? sql`and (occurred_at, event_id) < (${cursor.at}::text::timestamptz, ${cursor.id})` : sql``}
       order by occurred_at desc, event_id desc
       limit ${query.limit + 1}`;

@@ -49,7 +49,10 @@ export const USAGE_CSV_COLUMNS: readonly CsvColumn<UsageCsvRow>[] = [
 export class UsageCsvExport {
   constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
 
-  /** Events with from <= occurred_at < to (and the filter's model, key, project). Rejects (before any byte) when the query cannot start. */
+  /**
+   * Events with from <= occurred_at < to, of the filter's model, key and project if set. Rejects
+   * (before any byte) when the query cannot start.
+   */
   open(accountId: string, range: ExportRange, filter: UsageFilter = {}): Promise<Readable> {
     const { sql } = this.database;
     // One statement, so one snapshot: events committed while the export runs are either all in or out.

@@ -15,7 +15,6 @@ import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger'
 import { FastifyReply } from 'fastify';
 import { AuthorizeUsageService } from '../authorize-usage.service';
 import { UsageQueryService } from '../usage-query.service';
-import { ApiUsageFilterQuery, UsageFilterParams, usageFilterQuery } from '../usage-filter';
 import { AuthorizeRequestDto } from './authorize.dto';
 
 /**
@@ -107,24 +106,21 @@ export class AccountUsageController {
   @ApiQuery({ name: 'to', required: false, description: 'after from (else 422 invalid_range)' })
   @ApiQuery({ name: 'limit', required: false, description: '1 to 1000, default 100' })
   @ApiQuery({ name: 'cursor', required: false })
-  @ApiUsageFilterQuery()
   async list(
     @Param('id', AccountIdParam) accountId: string,
-    @Query() filterParams: UsageFilterParams,
     @Query('from') from?: string,
     @Query('to') to?: string,
     @Query('limit') limitText?: string,
     @Query('cursor') cursor?: string,
   ) {
     const limit = pageLimitQuery(limitText, 1000);
-    const filter = usageFilterQuery(filterParams);
     const window = { from: instantQuery(from, 'from'), to: instantQuery(to, 'to') };
     // As the usage export answers: a window that holds no instant is a caller's mistake, not an empty page.
     if (window.from && window.to && window.to <= window.from)
       throw new ApiError(422, 'invalid_range', 'to must be after from (from is inclusive, to exclusive)');
     await this.requireAccount(accountId);
     try {
-      return await this.usage.list({ accountId, ...window, limit, cursor, filter });
+      return await this.usage.list({ accountId, ...window, limit, cursor });
     } catch (error) {
       if (error instanceof InvalidCursorError) throw new ApiError(422, 'invalid_cursor', error.message);
       throw error;

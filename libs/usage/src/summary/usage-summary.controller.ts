@@ -25,7 +25,8 @@ export class UsageSummaryController {
       `day (UTC date of occurred_at), model, API key (with its name) and/or project (with its name), plus ` +
       `totals. Events with from <= occurred_at < to, at most ${MAX_EXPORT_RANGE_DAYS} days (422 ` +
       `range_too_long); at most ${MAX_SUMMARY_ROWS} groups (422 too_many_groups). Rows: days oldest ` +
-      `first, then the biggest cost first. The same events as usage.csv of that range, to the micro.`,
+      `first, then the biggest cost first. The same events as usage.csv of that range, to the micro. ` +
+      `Cancelled past USAGE_SUMMARY_TIMEOUT_MS (503 summary_timeout).`,
   })
   @ApiExportRangeQuery()
   @ApiQuery({
