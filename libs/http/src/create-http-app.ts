@@ -118,15 +118,17 @@ function rejectUnknownTokensEarly(adapter: FastifyAdapter, registry: TokenRegist
 /**
  * No route takes a list in its query, and a parameter given twice reaches a handler as an array
  * (`model=a&model=b`), which would be read as no match rather than refused. 422 says which.
+ * Synchronous and out at once without a query string: ingest's usage POSTs carry none.
  */
 function rejectRepeatedQueryParameters(adapter: FastifyAdapter): void {
-  adapter.getInstance().addHook('onRequest', async (request, reply) => {
+  adapter.getInstance().addHook('onRequest', (request, reply, done) => {
+    if (!request.url.includes('?')) return done();
     const repeated = Object.entries((request.query ?? {}) as Record<string, unknown>).find(([, value]) =>
       Array.isArray(value),
     );
-    if (!repeated) return;
+    if (!repeated) return done();
     const error = new ApiError(422, 'validation_failed', `${repeated[0]} is given more than once`);
-    return reply.status(error.getStatus()).send(error.getResponse());
+    void reply.status(error.getStatus()).send(error.getResponse());
   });
 }
 

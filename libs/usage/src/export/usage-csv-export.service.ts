@@ -2,8 +2,8 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import { Readable } from 'node:stream';
-import { CsvColumn, openCsvStream } from './csv-stream';
 import { UsageFilter, usageFilterSql } from '../usage-filter';
+import { CsvColumn, openCsvStream } from './csv-stream';
 import { ExportRange } from './export-range';
 
 /** Rows fetched from Postgres per round trip; the stream holds about one batch at a time. */

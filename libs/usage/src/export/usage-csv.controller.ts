@@ -3,10 +3,10 @@ import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { Controller, Get, Param, Query, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiUsageFilterQuery, UsageFilterParams, usageFilterQuery } from '../usage-filter';
 import { CsvExportSlots } from './csv-export-slots';
 import { openCountedExport } from './export-outcome';
 import { ApiExportRangeQuery, exportRangeQuery, MAX_EXPORT_RANGE_DAYS, rangeFileTag } from './export-range';
-import { ApiUsageFilterQuery, UsageFilterParams, usageFilterQuery } from '../usage-filter';
 import { UsageCsvExport } from './usage-csv-export.service';
 
 /** Per-request usage as a CSV download (RFC 4180), streamed from Postgres as the client reads. */
