@@ -294,6 +294,32 @@ describe('API keys: credit limits, revocation and secrets', () => {
       );
     });
 
+    it.each([
+      ['an array', []],
+      ['an array of limits', [{ amount: '0.010000', period: 'daily' }]],
+      ['a string', '0.010000'],
+    ])(
+      'refuses a limit that is %s with 422 validation_failed, creating and changing nothing',
+      async (_, limit) => {
+        const ws = await developerWithCredits();
+        const created = await stack.admin.post(`${ws.path}/api-keys`, { name: 'bad limit', limit });
+        expect({ status: created.status, code: created.body?.error?.code }).toEqual({
+          status: 422,
+          code: 'validation_failed',
+        });
+        const keys = await stack.admin.get(`${ws.path}/api-keys`);
+        expect(keys.body.api_keys.map((key: { name: string }) => key.name)).not.toContain('bad limit');
+
+        const key = await ws.createKey({ limit: { amount: '0.020000', period: 'daily' } });
+        const patched = await stack.admin.patch(`${ws.path}/api-keys/${key.id}`, { limit });
+        expect({ status: patched.status, code: patched.body?.error?.code }).toEqual({
+          status: 422,
+          code: 'validation_failed',
+        });
+        expect((await getKey(ws, key.id)).limit).toEqual({ amount: '0.020000', period: 'daily' });
+      },
+    );
+
     it('never refuses a free model because of a key limit', async () => {
       const ws = await developerWithCredits();
       const key = await ws.createKey({ limit: { amount: '0.010000', period: 'daily' } });

@@ -7,6 +7,7 @@ import {
   IsBoolean,
   IsEmail,
   IsIn,
+  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -63,6 +64,8 @@ export class CreateApiKeyDto {
 
   @ApiPropertyOptional({ type: KeyLimitDto, description: 'Credit limit per UTC period; omit for none' })
   @IsOptional()
+  // ValidateNested alone lets an array through (it checks each element: none for []).
+  @IsObject()
   @ValidateNested()
   @Type(() => KeyLimitDto)
   limit?: KeyLimitDto;
@@ -79,6 +82,8 @@ export class UpdateApiKeyDto {
 
   @ApiPropertyOptional({ type: KeyLimitDto, nullable: true, description: 'null removes the limit' })
   @IsOptional()
+  // ValidateNested alone lets an array through (it checks each element: none for []).
+  @IsObject()
   @ValidateNested()
   @Type(() => KeyLimitDto)
   limit?: KeyLimitDto | null;
