@@ -7,6 +7,8 @@ import { Workspace } from '../support/workspace';
 
 const SOURCE_IP = '127.0.0.1';
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+/** A cursor as the API encodes one, with parts a client might have edited. */
+const cursorOf = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
 
 type Tier = 'free' | 'developer' | 'enterprise';
 
@@ -529,6 +531,14 @@ describe('audit log', () => {
         ['limit 0', '&limit=0', 'validation_failed'],
         ['limit 1001', '&limit=1001', 'validation_failed'],
         ['a from that is no date', '&from=yesterday', 'validation_failed'],
+        ['a from in the year 0', '&from=0000-01-01T00:00:00Z', 'validation_failed'],
+        ['a to past the year 9999', '&to=%2B010000-01-01T00:00:00Z', 'validation_failed'],
+        [
+          'a cursor whose id exceeds a bigint',
+          `&cursor=${cursorOf('2026-01-01T00:00:00.000000Z', '9999999999999999999')}`,
+          'invalid_cursor',
+        ],
+        ['a cursor dated 2030', `&cursor=${cursorOf('2030', '1')}`, 'invalid_cursor'],
       ])('refuses %s with 422', async (_, query, code) => {
         const response = await stack.admin.get(`${ws.path}/audit-log?x=1${query}`);
         expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status: 422, code });

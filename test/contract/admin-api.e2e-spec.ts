@@ -648,11 +648,32 @@ describe('admin API, authorize, balance and usage reads', () => {
       ['text that is not a cursor', 'not-a-cursor'],
       ['base64 of something else', Buffer.from('{"hello":"world"}').toString('base64url')],
       ['a cursor with a bad date', Buffer.from(JSON.stringify(['yesterday', 'evt'])).toString('base64url')],
+      // Edited cursors whose parts JavaScript reads but Postgres refuses: never a failed statement.
+      ['a cursor dated 2030', Buffer.from(JSON.stringify(['2030', 'evt'])).toString('base64url')],
+      [
+        'a cursor dated February 31st',
+        Buffer.from(JSON.stringify(['2026-02-31T00:00:00.000000Z', 'evt'])).toString('base64url'),
+      ],
+      [
+        'a cursor with a NUL in its event id',
+        Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000000Z', 'e\u0000v'])).toString('base64url'),
+      ],
     ])('answers 422 to a cursor that is %s', async (_, cursor) => {
       const response = await usage(`?cursor=${encodeURIComponent(cursor)}`);
       expect(response.status).toBe(422);
       expect(response.body.error).toEqual({ code: expect.any(String), message: expect.any(String) });
     });
+
+    it.each(['0000-01-01T00:00:00Z', '-100000-01-01T00:00:00Z', '+275760-01-01T00:00:00Z'])(
+      'answers 422 validation_failed to from=%s (JavaScript reads it, Postgres would not)',
+      async (from) => {
+        const response = await usage(`?from=${encodeURIComponent(from)}`);
+        expect({ status: response.status, code: response.body?.error?.code }).toEqual({
+          status: 422,
+          code: 'validation_failed',
+        });
+      },
+    );
 
     it.each(['0', '-1', '1001', '2.5', 'ten'])('answers 422 to limit=%s', async (limit) => {
       const response = await usage(`?limit=${limit}`);

@@ -264,6 +264,14 @@ describe('invoice API', () => {
       expectError(await stack.admin.get(`${ws.path}/invoices?from=yesterday`), 422, 'validation_failed');
       expectError(await stack.admin.get(`${ws.path}/invoices?limit=0`), 422, 'validation_failed');
       expectError(await stack.admin.get(`${ws.path}/invoices?cursor=not-a-cursor`), 422, 'invalid_cursor');
+      // Parts JavaScript reads but Postgres refuses: 422, never a failed statement.
+      expectError(
+        await stack.admin.get(`${ws.path}/invoices?from=0000-01-01T00:00:00Z`),
+        422,
+        'validation_failed',
+      );
+      const edited = Buffer.from(JSON.stringify(['2030', randomUUID()])).toString('base64url');
+      expectError(await stack.admin.get(`${ws.path}/invoices?cursor=${edited}`), 422, 'invalid_cursor');
     });
 
     it('answers 404 for an unknown account and an unknown or malformed invoice id', async () => {
@@ -328,6 +336,9 @@ describe('invoice API', () => {
         422,
         'validation_failed',
       );
+      for (const date of ['2026-02-31', '0000-01-01']) {
+        expectError(await stack.admin.get(`/v1/admin/invoices?due_before=${date}`), 422, 'validation_failed');
+      }
       expectError(await stack.admin.get('/v1/admin/invoices?account_id=nope'), 404, 'account_not_found');
     });
   });

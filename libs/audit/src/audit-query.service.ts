@@ -36,7 +36,7 @@ export class AuditQueryService {
       throw new RangeError(`limit must be an integer from 1 to ${MAX_AUDIT_PAGE}`);
     }
     const { sql } = this.database;
-    const cursor = query.cursor ? decodeKeysetCursor(query.cursor, /^\d{1,19}$/) : null;
+    const cursor = query.cursor ? decodeKeysetCursor(query.cursor, isAuditId) : null;
     const rows = await sql<
       {
         id: string;
@@ -83,4 +83,11 @@ export class AuditQueryService {
           : null,
     };
   }
+}
+
+const MAX_BIGINT = 2n ** 63n - 1n;
+
+/** An audit_log id: a positive bigint (19 digits can exceed int8, and the cast would fail). */
+function isAuditId(id: string): boolean {
+  return /^\d{1,19}$/.test(id) && BigInt(id) <= MAX_BIGINT;
 }

@@ -1,10 +1,24 @@
 import { ApiError } from './api-error';
 
-/** An optional RFC 3339 query parameter; 422 when it names no instant. */
+const EARLIEST_MS = Date.parse('0001-01-01T00:00:00Z');
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
+
+/**
+ * Whether an instant may go to Postgres: years 1 to 9999. JavaScript reads year 0 and years up
+ * to ±275,760, which Postgres refuses (a failed statement, a 500, instead of a 422).
+ */
+export function isStorableInstant(ms: number): boolean {
+  return ms >= EARLIEST_MS && ms <= LATEST_MS;
+}
+
+/** An optional RFC 3339 query parameter; 422 when it names no instant, or one outside years 1-9999. */
 export function instantQuery(value: string | undefined, name: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
+  if (!isStorableInstant(ms)) {
+    throw new ApiError(422, 'validation_failed', `${name} must lie between the years 1 and 9999`);
+  }
   return new Date(ms);
 }
 

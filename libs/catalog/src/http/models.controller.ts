@@ -1,4 +1,4 @@
-import { ApiError, RequireScope } from '@app/http';
+import { ApiError, isStorableInstant, RequireScope } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
@@ -41,6 +41,9 @@ export class ModelsController {
   async setPrice(@Param('model') modelId: string, @Body() body: SetModelPriceDto) {
     if (!MODEL_ID.test(modelId))
       throw new ApiError(422, 'validation_failed', 'model id must be 1-200 printable characters');
+    const effectiveFrom = body.effective_from === undefined ? new Date() : new Date(body.effective_from);
+    if (!isStorableInstant(effectiveFrom.getTime()))
+      throw new ApiError(422, 'validation_failed', 'effective_from must lie between the years 1 and 9999');
     const prompt = parseUsd(body.prompt_price_per_mtok);
     const completion = parseUsd(body.completion_price_per_mtok);
     const price = await this.writer.addPriceVersion({
@@ -51,7 +54,7 @@ export class ModelsController {
         body.cached_price_per_mtok === undefined ? prompt : parseUsd(body.cached_price_per_mtok),
       reasoningMicrosPerMtok:
         body.reasoning_price_per_mtok === undefined ? completion : parseUsd(body.reasoning_price_per_mtok),
-      effectiveFrom: body.effective_from === undefined ? new Date() : new Date(body.effective_from),
+      effectiveFrom,
     });
     return { ...priceToJson(price), free: isFree(price) };
   }

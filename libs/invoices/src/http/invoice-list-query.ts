@@ -1,4 +1,4 @@
-import { ApiError, instantQuery, pageLimitQuery } from '@app/http';
+import { ApiError, instantQuery, isStorableInstant, pageLimitQuery } from '@app/http';
 import { INVOICE_KINDS, INVOICE_STATUSES, InvoiceFilters, MAX_INVOICE_PAGE } from './invoice-query.service';
 
 export interface InvoiceListQueryText {
@@ -25,7 +25,14 @@ function oneOf<T extends string>(
 
 function dateQuery(value: string | undefined, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) {
+  const ms = Date.parse(`${value}T00:00:00Z`);
+  // Date.parse rolls 2026-02-30 over to March; Postgres would refuse it (and year 0).
+  if (
+    !/^\d{4}-\d{2}-\d{2}$/.test(value) ||
+    Number.isNaN(ms) ||
+    !isStorableInstant(ms) ||
+    new Date(ms).toISOString().slice(0, 10) !== value
+  ) {
     throw new ApiError(422, 'validation_failed', `${name} must be a date (YYYY-MM-DD)`);
   }
   return value;

@@ -59,7 +59,7 @@ export class InvoiceQueryService {
       throw new RangeError(`limit must be an integer from 1 to ${MAX_INVOICE_PAGE}`);
     }
     const { sql } = this.database;
-    const cursor = filters.cursor ? decodeKeysetCursor(filters.cursor, UUID) : null;
+    const cursor = filters.cursor ? decodeKeysetCursor(filters.cursor, (id) => UUID.test(id)) : null;
     const rows = await sql<(InvoiceRow & { issued_at_text: string })[]>`
       select ${sql.unsafe(INVOICE_COLUMNS)},
              to_char(issued_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as issued_at_text

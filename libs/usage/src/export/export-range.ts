@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiQuery } from '@nestjs/swagger';
-import { ApiError } from '@app/http';
+import { ApiError, isStorableInstant } from '@app/http';
 
 /** The longest range one export may cover: a (leap) year. Longer history is several exports. */
 export const MAX_EXPORT_RANGE_DAYS = 366;
@@ -24,7 +24,11 @@ function instant(value: string, name: string): Date {
       ? Date.parse(value)
       : Number.NaN;
   // Date.parse rolls 2026-02-30 over to March; a date that does not exist is refused instead.
-  if (Number.isNaN(ms) || (DATE_ONLY.test(value) && new Date(ms).toISOString().slice(0, 10) !== value)) {
+  if (
+    Number.isNaN(ms) ||
+    !isStorableInstant(ms) ||
+    (DATE_ONLY.test(value) && new Date(ms).toISOString().slice(0, 10) !== value)
+  ) {
     throw new ApiError(
       422,
       'validation_failed',
