@@ -183,6 +183,17 @@ describe('admin API, authorize, balance and usage reads', () => {
       await expectNothingReachedStores(stack, before);
     });
 
+    it('answers 400 to an Idempotency-Key with "|" (it would clash with a pending change\'s side fields), and grants nothing', async () => {
+      const before = await takeSnapshot(stack);
+      const response = await grant(accountId, { amount: '10.00', reason: 'promo' }, `wire|${randomUUID()}`);
+      expect({ status: response.status, code: response.body?.error?.code }).toEqual({
+        status: 400,
+        code: 'idempotency_key_required',
+      });
+      expect(response.body.error.message).toContain('|');
+      await expectNothingReachedStores(stack, before);
+    });
+
     it('answers 404 for an account that does not exist, and grants nothing', async () => {
       const before = await takeSnapshot(stack);
       const response = await grant(randomUUID(), { amount: '10.00', reason: 'promo' });

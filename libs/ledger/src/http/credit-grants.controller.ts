@@ -76,6 +76,15 @@ export class LedgerAdminController {
     @Headers('idempotency-key') requestKey?: string,
   ) {
     const idempotencyKey = requireIdempotencyKey(requestKey);
+    // The key names the grant's pending change in Redis, whose side fields are "<change>|x":
+    // "K|x" as a key would be taken for K's side field by its settle and by the reconciler.
+    if (idempotencyKey.includes('|')) {
+      throw new ApiError(
+        400,
+        'idempotency_key_required',
+        'a credit grant\'s Idempotency-Key may not contain "|"',
+      );
+    }
     const amountMicros = parseUsd(body.amount);
     if (amountMicros <= 0n) throw new ApiError(422, 'validation_failed', 'amount must be more than 0');
     try {
