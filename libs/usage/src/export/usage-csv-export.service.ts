@@ -30,7 +30,7 @@ interface UsageCsvRow {
  * event's own: cached tokens are part of prompt tokens, reasoning tokens part of completion tokens.
  */
 export const USAGE_CSV_COLUMNS: readonly CsvColumn<UsageCsvRow>[] = [
-  { header: 'event_id', value: (row) => row.event_id },
+  { header: 'event_id', value: (row) => row.event_id, clientText: true },
   { header: 'occurred_at', value: (row) => row.occurred_at },
   { header: 'received_at', value: (row) => row.received_at },
   { header: 'api_key_id', value: (row) => row.api_key_id },
