@@ -36,7 +36,8 @@ async function clearOfUtcMidnight(marginMs = 120_000): Promise<void> {
 }
 
 describe('API keys: credit limits, revocation and secrets', () => {
-  const stack = new BillingStack({ workers: 1 });
+  // Caches reload every second even without a change notice (a revocation whose notice was lost).
+  const stack = new BillingStack({ workers: 1, env: { CATALOG_RESYNC_MS: '1000' } });
 
   const authorize = (ws: Workspace, keyId?: string, model = PAID_MODEL) =>
     stack.gateway.post('/v1/authorize', {
@@ -401,6 +402,20 @@ describe('API keys: credit limits, revocation and secrets', () => {
   });
 
   describe('revocation', () => {
+    it('refuses a key revoked without a change notice (the writer lost Redis after its commit) after CATALOG_RESYNC_MS', async () => {
+      const ws = await developerWithCredits();
+      const key = await ws.createKey();
+      expect((await authorize(ws, key.id)).status).toBe(200);
+      // What DELETE commits, without the catalog notice it sends after the commit.
+      await stack.stores.sql`update api_keys set revoked_at = now(), updated_at = now() where id = ${key.id}`;
+      const refused = await waitFor(
+        () => authorize(ws, key.id),
+        (response) => response.status === 403,
+        { timeoutMs: 10_000, intervalMs: 100, what: 'the key revoked without a notice to be refused' },
+      );
+      expect(refused.body).toEqual(expect.objectContaining({ allowed: false, reason: 'api_key_revoked' }));
+    });
+
     it('refuses a revoked key at authorize (403) and on account routes (401) within a second of the DELETE', async () => {
       const ws = await developerWithCredits();
       const key = await ws.createKey();

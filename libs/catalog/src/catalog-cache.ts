@@ -1,6 +1,7 @@
+import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { duplicateRedis, REDIS, RedisClient, RedisKeys } from '@app/redis';
-import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
   CachedAccount,
   CachedAlertRules,
@@ -18,6 +19,8 @@ const RESYNC_MARGIN_MS = 60_000;
  * this process within a second: a revoked API key is refused within a second everywhere.
  */
 const VERSION_POLL_MS = 500;
+/** CATALOG_RESYNC_MS when no config is provided. */
+const DEFAULT_RESYNC_MS = 30_000;
 
 interface AccountRow {
   id: string;
@@ -97,6 +100,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private readonly alertRules = new Map<string, CachedAlertRules>();
   private loadedVersion: string | null = null;
   private syncedFrom: Date | null = null;
+  /** Date.now() at the end of the last sync. */
+  private syncedAt = 0;
   private running: Promise<void> | null = null;
   private rerun = false;
   private subscriber: RedisClient | null = null;
@@ -106,6 +111,7 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     @Inject(REDIS) private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
+    @Optional() @Inject(APP_CONFIG) private readonly config?: Pick<BaseEnv, 'CATALOG_RESYNC_MS'>,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -116,11 +122,24 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     );
     await this.subscriber.subscribe(this.keys.catalogChannel());
     await this.sync();
+    const resyncMs = this.config?.CATALOG_RESYNC_MS ?? DEFAULT_RESYNC_MS;
     this.poll = setInterval(
-      () => void this.refreshIfStale().catch((error) => this.logger.warn(`catalog poll failed: ${error}`)),
+      () => void this.pollOnce(resyncMs).catch((error) => this.logger.warn(`catalog poll failed: ${error}`)),
       VERSION_POLL_MS,
     );
     this.poll.unref();
+  }
+
+  /**
+   * A sync when the version moved, and also every `resyncMs` without one: a writer whose
+   * announce failed after its commit (Redis unreachable for a moment, the process killed)
+   * bumped nothing, and a revoked key or a new tier would otherwise wait for an unrelated change.
+   */
+  private pollOnce(resyncMs: number): Promise<void> {
+    if (Date.now() - this.syncedAt < resyncMs) return this.refreshIfStale();
+    // Counted from the attempt: with Postgres down, the next try is one interval away, not 500 ms.
+    this.syncedAt = Date.now();
+    return this.sync();
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -289,5 +308,6 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     }
     this.syncedFrom = now;
     this.loadedVersion = version;
+    this.syncedAt = Date.now();
   }
 }

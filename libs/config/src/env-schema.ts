@@ -27,6 +27,12 @@ export const baseEnvSchema = z.object({
     .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and dashes')
     .default('billing'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Each process's catalog cache (accounts, prices, keys, projects, alert rules) reloads what
+   * changed at least this often, besides on every change's notice: the bound on how long a
+   * change whose notice was lost (Redis unreachable right after the commit) goes unseen.
+   */
+  CATALOG_RESYNC_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Where customers reach the api; invoice emails link to `<it>/v1/accounts/:id/invoices/:invoiceId/pdf`. Empty: no link. */
   PUBLIC_API_URL: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:3001'),
 });
