@@ -6,7 +6,7 @@ import Stripe from 'stripe';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { InTransaction, PurchaseSettlementService } from '../purchase-settlement.service';
 import { centsToMicros, STRIPE } from '../stripe-client';
-import { refundCreditsMicros } from './refund-tax';
+import { refundCreditsByRefund, refundCreditsMicros } from './refund-tax';
 
 /** The ledger row that debits one Stripe refund; unique, so admin route and webhook debit it once. */
 export function refundLedgerKey(refundId: string): string {
@@ -56,6 +56,8 @@ export class RecordRefundService {
     refund: Stripe.Refund,
     actor: AuditActor,
     alsoInTransaction?: InTransaction,
+    /** Its credits part as refundCreditsByRefund counts it among the purchase's refunds. */
+    creditsMicros = refundCreditsMicros(purchase, refund),
   ): Promise<AppliedChange> {
     const paymentIntentId =
       typeof refund.payment_intent === 'string' ? refund.payment_intent : refund.payment_intent?.id;
@@ -69,7 +71,7 @@ export class RecordRefundService {
       );
     }
     // Only the credits part is debited; the rest of the refund is the tax returned with it.
-    const micros = refundCreditsMicros(purchase, refund);
+    const micros = creditsMicros;
     const taxMicros = centsToMicros(refund.amount) - micros;
     return this.ledger.apply({
       accountId: purchase.account_id,
@@ -157,6 +159,7 @@ export class RecordRefundService {
       const debit = known.get(refundLedgerKey(refund.id)) ?? (await this.claimUnpaid(current, refund));
       if (debit !== 0n && !(await this.reverse(current, refund, -debit)).replayed) reversed++;
     }
+    const credits = refundCreditsByRefund(current, all);
     for (const [index, refund] of missing.entries()) {
       const last = index === missing.length - 1;
       const applied = await this.apply(
@@ -169,6 +172,7 @@ export class RecordRefundService {
               ranInTransaction = true;
             }
           : undefined,
+        credits.get(refund.id),
       );
       if (!applied.replayed) debited++;
     }

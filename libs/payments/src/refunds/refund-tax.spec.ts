@@ -1,6 +1,6 @@
 import { parseUsd } from '@app/money';
 import Stripe from 'stripe';
-import { refundCreditsMicros, refundedSoFar, splitRefund } from './refund-tax';
+import { refundCreditsByRefund, refundCreditsMicros, refundedSoFar, splitRefund } from './refund-tax';
 
 const usd = parseUsd;
 const none = { creditsMicros: 0n, taxMicros: 0n };
@@ -55,10 +55,45 @@ describe('refund tax split', () => {
 
   it('adds up earlier succeeded and pending refunds, skipping failed ones', () => {
     const refunds = [
-      { amount: 1073, status: 'succeeded', metadata: { credits_amount: '1000' } },
-      { amount: 1073, status: 'pending', metadata: { credits_amount: '1000' } },
-      { amount: 1073, status: 'failed', metadata: { credits_amount: '1000' } },
+      { id: 're_1', created: 1, amount: 1073, status: 'succeeded', metadata: { credits_amount: '1000' } },
+      { id: 're_2', created: 2, amount: 1073, status: 'pending', metadata: { credits_amount: '1000' } },
+      { id: 're_3', created: 3, amount: 1073, status: 'failed', metadata: { credits_amount: '1000' } },
     ] as unknown as Stripe.Refund[];
     expect(refundedSoFar(sut, refunds)).toEqual({ creditsMicros: usd('20.00'), taxMicros: usd('1.46') });
+  });
+
+  describe('refunds made in the Stripe dashboard, several of one taxed charge', () => {
+    // $10.00 of credits with $0.83 tax: the card paid $10.83.
+    const small = { amount_micros: usd('10.00'), tax_micros: usd('0.83') };
+    const dashboard = (id: string, created: number, amount: number, status = 'succeeded') =>
+      ({ id, created, amount, status, metadata: {} }) as unknown as Stripe.Refund;
+
+    it('never take back more credits than were bought: the one that empties the charge takes what is left', () => {
+      // Alone, 1, 6 and 1,076 cents round to 1 + 6 + 994 = 1,001 cents of credits.
+      const refunds = [dashboard('re_c', 3, 1076), dashboard('re_a', 1, 1), dashboard('re_b', 2, 6)];
+      expect(refundCreditsMicros(small, refunds[0])).toBe(usd('9.94'));
+      const credits = refundCreditsByRefund(small, refunds);
+      expect(Object.fromEntries(credits)).toEqual({
+        re_a: usd('0.01'),
+        re_b: usd('0.06'),
+        re_c: usd('9.93'),
+      });
+      expect(refundedSoFar(small, refunds)).toEqual({ creditsMicros: usd('10.00'), taxMicros: usd('0.83') });
+    });
+
+    it('cap a share at the credits left even before the charge is emptied', () => {
+      // A cent's share rounds to a cent: after 1,000 one-cent refunds every credit is back,
+      // though 83 cents of the charge are not; the next cent takes no credits (it is tax).
+      const refunds = Array.from({ length: 1001 }, (_, i) => dashboard(`re_${i}`, i, 1));
+      const credits = refundCreditsByRefund(small, refunds);
+      expect(credits.get('re_999')).toBe(usd('0.01'));
+      expect(credits.get('re_1000')).toBe(0n);
+      expect(refundedSoFar(small, refunds)).toEqual({ creditsMicros: usd('10.00'), taxMicros: usd('0.01') });
+    });
+
+    it('skip failed and canceled refunds', () => {
+      const refunds = [dashboard('re_a', 1, 1083, 'failed'), dashboard('re_b', 2, 1083)];
+      expect(Object.fromEntries(refundCreditsByRefund(small, refunds))).toEqual({ re_b: usd('10.00') });
+    });
   });
 });

@@ -46,24 +46,62 @@ export function refundCreditsMicros(
   purchase: TaxedPurchase,
   refund: Pick<Stripe.Refund, 'amount' | 'metadata'>,
 ): bigint {
-  const recorded = refund.metadata?.[REFUND_CREDITS_METADATA];
-  if (recorded !== undefined && /^\d+$/.test(recorded)) return centsToMicros(Number(recorded));
+  const recorded = recordedCreditsMicros(refund);
+  if (recorded !== null) return recorded;
   const micros = centsToMicros(refund.amount);
   if (purchase.tax_micros === 0n) return micros;
   return roundHalfUpToCents(micros * purchase.amount_micros, purchase.amount_micros + purchase.tax_micros);
 }
 
+/**
+ * The credits part of each of a purchase's refunds (Stripe's list; succeeded and pending ones
+ * count, taken in the order they were made). Ours carry it in their metadata. One made elsewhere
+ * takes its share (refundCreditsMicros), capped at the credits the refunds before it left, and
+ * the one that returns the last cent of the charge takes all the credits left: shares rounded
+ * one by one could add up past the credits bought (1, 6 and 1,076 cents of a $10.83 charge for
+ * $10.00 of credits round to 1 + 6 + 994 cents), and that last debit would never fit.
+ */
+export function refundCreditsByRefund(
+  purchase: TaxedPurchase,
+  refunds: readonly Stripe.Refund[],
+): Map<string, bigint> {
+  const chargedMicros = purchase.amount_micros + purchase.tax_micros;
+  const credits = new Map<string, bigint>();
+  let creditsMicros = 0n;
+  let refundedMicros = 0n;
+  const counted = refunds
+    .filter((refund) => refund.status === 'succeeded' || refund.status === 'pending')
+    .sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const refund of counted) {
+    refundedMicros += centsToMicros(refund.amount);
+    const left = purchase.amount_micros - creditsMicros;
+    const share = refundCreditsMicros(purchase, refund);
+    const micros =
+      recordedCreditsMicros(refund) ?? (refundedMicros >= chargedMicros ? left : share < left ? share : left);
+    credits.set(refund.id, micros > 0n ? micros : 0n);
+    creditsMicros += credits.get(refund.id)!;
+  }
+  return credits;
+}
+
 /** The credits and tax of these refunds together (Stripe's list: succeeded and pending ones count). */
 export function refundedSoFar(purchase: TaxedPurchase, refunds: readonly Stripe.Refund[]): RefundSplit {
+  const credits = refundCreditsByRefund(purchase, refunds);
   let creditsMicros = 0n;
   let taxMicros = 0n;
   for (const refund of refunds) {
-    if (refund.status !== 'succeeded' && refund.status !== 'pending') continue;
-    const credits = refundCreditsMicros(purchase, refund);
-    creditsMicros += credits;
-    taxMicros += centsToMicros(refund.amount) - credits;
+    const micros = credits.get(refund.id);
+    if (micros === undefined) continue;
+    creditsMicros += micros;
+    taxMicros += centsToMicros(refund.amount) - micros;
   }
   return { creditsMicros, taxMicros };
+}
+
+/** What our refund route wrote in the refund's metadata, if it made it. */
+function recordedCreditsMicros(refund: Pick<Stripe.Refund, 'metadata'>): bigint | null {
+  const recorded = refund.metadata?.[REFUND_CREDITS_METADATA];
+  return recorded !== undefined && /^\d+$/.test(recorded) ? centsToMicros(Number(recorded)) : null;
 }
 
 /** numerator / denominator (micros) rounded to whole cents, half up; both non-negative. */
