@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { pdfText } from '../support/pdf-text';
 import { expectedCostMicros, seededRandom, TestEvent, usageEvent } from '../support/usage-events';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -76,8 +77,18 @@ async function clearOfMonthEdges(): Promise<void> {
 }
 
 describe('Enterprise invoice billing: credit, monthly statements, overdue, payment', () => {
+  /** The text of a statement's PDF as stored in S3; null until one is recorded. */
+  async function statementPdfText(invoiceId: string): Promise<string | null> {
+    const [row] = await stack.stores.sql<{ pdf_key: string | null }[]>`
+      select pdf_key from invoices where id = ${invoiceId}`;
+    if (!row?.pdf_key) return null;
+    return (await pdfText(await stack.s3!.storage.getBuffer(row.pdf_key))).text;
+  }
+
   const stack = new BillingStack({
     workers: 1,
+    // The statements' PDFs, drawn again when their status changes.
+    s3: true,
     // Overdue marking every half second so the test sees it; the monthly statement job is started
     // later, on a worker of its own, once the usage it should invoice is in.
     workerEnv: { INVOICE_OVERDUE_INTERVAL_MS: '500', INVOICE_STATEMENT_INTERVAL_MS: '0' },
@@ -460,6 +471,13 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
       expect(Number(count?.[1])).toBe(1);
       expect(BigInt(amount?.[1] ?? '0')).toBe(row.total_micros);
 
+      // Its PDF is drawn again with the new status.
+      await waitFor(
+        () => statementPdfText(invoiceId),
+        (text) => text?.includes('OVERDUE') ?? false,
+        { what: 'the PDF to show the statement overdue' },
+      );
+
       const audit = await stack.admin.get(`${ws.path}/audit-log?action=invoice.overdue`);
       expect(audit.body.entries).toEqual([
         expect.objectContaining({
@@ -500,6 +518,13 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
       expect(await stack.stores.pendingCount(ws.accountId)).toBe(0);
       const invoice = (await stack.admin.get(`${ws.path}/invoices/${invoiceId}`)).body;
       expect(invoice).toMatchObject({ status: 'paid', paid_at: first.body.paid_at });
+      const paidPdf = await waitFor(
+        () => statementPdfText(invoiceId),
+        (text) => text?.includes('Paid in full on') ?? false,
+        { what: 'the PDF to show the statement paid' },
+      );
+      expect(paidPdf).toContain('PAID');
+      expect(paidPdf).not.toContain('Please pay');
       expect(await authorize(ws, LARGE)).toMatchObject({ status: 200, body: { allowed: true } });
 
       // Nothing owed: the account may return to prepaid, where a zero balance runs nothing.

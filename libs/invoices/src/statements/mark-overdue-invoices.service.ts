@@ -8,6 +8,7 @@ import {
   InvoiceOverdueListener,
   invoiceDueReminderKey,
 } from '../invoice-listeners';
+import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 
 interface OverdueRow {
   id: string;
@@ -30,6 +31,7 @@ export class MarkOverdueInvoicesService {
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly audit: AuditLogService,
+    private readonly renders: InvoiceRenderScheduler,
     @Optional() @Inject(INVOICE_OVERDUE_LISTENER) private readonly listener?: InvoiceOverdueListener,
   ) {}
 
@@ -69,6 +71,8 @@ export class MarkOverdueInvoicesService {
     await afterCommit?.().catch((error: unknown) =>
       this.logger.warn(`overdue listener failed after commit: ${String(error)}`),
     );
+    // Their PDFs show the status (an "Overdue" badge): draw them again.
+    for (const row of rows) await this.renders.rerender(row.id);
     if (rows.length > 0)
       this.logger.warn(`${rows.length} invoice(s) overdue: ${rows.map((row) => row.number).join(', ')}`);
     await this.remindDueSoon();

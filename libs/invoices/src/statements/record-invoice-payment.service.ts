@@ -2,6 +2,7 @@ import { AuditActor, AuditLogService } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { LedgerChangeService } from '@app/ledger';
 import { Inject, Injectable } from '@nestjs/common';
+import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 
 export interface InvoicePaymentRequest {
   invoiceId: string;
@@ -62,6 +63,7 @@ export class RecordInvoicePaymentService {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly ledger: LedgerChangeService,
     private readonly audit: AuditLogService,
+    private readonly renders: InvoiceRenderScheduler,
   ) {}
 
   async record(request: InvoicePaymentRequest): Promise<InvoicePayment> {
@@ -116,6 +118,9 @@ export class RecordInvoicePaymentService {
         });
       },
     });
+    // The PDF shows the status ("Paid", no amount due): draw it again. Also on a replay, so a
+    // client retrying after a crash between the commit and this line gets it re-drawn.
+    await this.renders.rerender(invoice.id);
     if (applied.replayed) {
       if (applied.source.request_key !== request.requestKey) {
         throw new InvoicePaymentError(
