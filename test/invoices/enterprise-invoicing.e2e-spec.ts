@@ -191,6 +191,7 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
         billing_mode: 'prepaid',
         payment_terms_days: null,
         credit_limit: '0.000000',
+        invoice_billing_since: null,
         discount_tiers: [],
       });
     });
@@ -226,6 +227,7 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
 
     it('sets terms, credit limit and tiers with an audit row; auto-reload and leaving enterprise are refused', async () => {
       const ws = await enterprise();
+      const before = Date.now();
       const response = await invoiceBilling(ws, {
         payment_terms_days: 60,
         credit_limit: '5000.00',
@@ -239,12 +241,17 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
         billing_mode: 'invoice',
         payment_terms_days: 60,
         credit_limit: '5000.000000',
+        invoice_billing_since: response.body.invoice_billing_since,
         discount_tiers: [
           { from: '0.000000', discount_percent: '0' },
           { from: '10000.000000', discount_percent: '5' },
         ],
       };
       expect({ status: response.status, body: response.body }).toEqual({ status: 200, body: expected });
+      // Invoice billing starts at the switch: usage charged before it was prepaid.
+      const since = Date.parse(response.body.invoice_billing_since);
+      expect(since).toBeGreaterThanOrEqual(before - 1000);
+      expect(since).toBeLessThanOrEqual(Date.now() + 1000);
       expect((await stack.admin.get(`/v1/admin/accounts/${ws.accountId}/invoice-billing`)).body).toEqual(
         expected,
       );
@@ -285,7 +292,8 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
       // Prepaid with nothing bought: refused.
       expect((await authorize(ws)).status).toBe(402);
 
-      expect((await invoiceBilling(ws, { payment_terms_days: 15, credit_limit: '1.00' })).status).toBe(200);
+      const switched = await invoiceBilling(ws, { payment_terms_days: 15, credit_limit: '1.00' });
+      expect(switched.status).toBe(200);
       // Every process's catalog cache follows the change within a second.
       expect(await authorizedWithin(ws)).toMatchObject({
         status: 200,
@@ -311,8 +319,11 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
         body: { allowed: false, reason: 'insufficient_credits', balance: '-1.000000' },
       });
 
-      // A higher limit applies at once (catalog caches follow the change).
-      expect((await invoiceBilling(ws, { payment_terms_days: 15, credit_limit: '1.50' })).status).toBe(200);
+      // A higher limit applies at once (catalog caches follow the change); invoice billing still
+      // runs from the switch.
+      const raised = await invoiceBilling(ws, { payment_terms_days: 15, credit_limit: '1.50' });
+      expect(raised.status).toBe(200);
+      expect(raised.body.invoice_billing_since).toBe(switched.body.invoice_billing_since);
       expect(await authorizedWithin(ws)).toMatchObject({
         status: 200,
         body: { allowed: true, balance: '-1.000000' },
@@ -532,6 +543,7 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
       expect(back.body).toMatchObject({
         billing_mode: 'prepaid',
         credit_limit: '0.000000',
+        invoice_billing_since: null,
         discount_tiers: [],
       });
       const refused = await waitFor(

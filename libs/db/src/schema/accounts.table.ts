@@ -40,6 +40,12 @@ export const accounts = pgTable(
     creditLimitMicros: bigint('credit_limit_micros', { mode: 'bigint' })
       .notNull()
       .default(sql`0`),
+    /**
+     * Invoice billing: when the account last switched to it from prepaid (the switching
+     * transaction's now(), the clock usage_events.persisted_at is on). Usage charged before it was
+     * paid from credits and never goes on a statement; null while prepaid.
+     */
+    invoiceBillingSince: timestamp('invoice_billing_since', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     // Caches in ingest and workers sync incrementally on this column.
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -51,6 +57,10 @@ export const accounts = pgTable(
     check(
       'accounts_invoice_terms',
       sql`(${table.billingMode} = 'invoice') = (${table.paymentTermsDays} is not null)`,
+    ),
+    check(
+      'accounts_invoice_billing_since',
+      sql`(${table.billingMode} = 'invoice') = (${table.invoiceBillingSince} is not null)`,
     ),
   ],
 );

@@ -19,6 +19,8 @@ export interface InvoiceBillingTerms {
   paymentTermsDays: number | null;
   creditLimitMicros: bigint;
   discountTiers: DiscountTier[];
+  /** When the current run of invoice billing began; usage charged before it was prepaid. */
+  invoiceBillingSince: Date | null;
 }
 
 export class InvoiceBillingError extends Error {
@@ -36,6 +38,7 @@ interface AccountRow {
   billing_mode: 'prepaid' | 'invoice';
   payment_terms_days: number | null;
   credit_limit_micros: bigint;
+  invoice_billing_since: Date | null;
 }
 
 /**
@@ -74,9 +77,12 @@ export class InvoiceBillingTermsService {
           `invoice billing is for enterprise accounts; this account is ${tier}`,
         );
       }
+      // Usage charged from this instant on is invoiced; before it, credits paid for it (statements
+      // never bill it). New terms on an account already invoiced keep its start.
       await tx`
         update accounts set billing_mode = 'invoice', payment_terms_days = ${input.paymentTermsDays},
-               credit_limit_micros = ${input.creditLimitMicros}, updated_at = now()
+               credit_limit_micros = ${input.creditLimitMicros}, updated_at = now(),
+               invoice_billing_since = case when billing_mode = 'invoice' then invoice_billing_since else now() end
         where id = ${accountId}`;
       await this.replaceTiers(tx, accountId, input.discountTiers);
       // A card must never top up an account that runs on credit; updated_at makes caches drop its threshold.
@@ -120,7 +126,7 @@ export class InvoiceBillingTermsService {
       }
       await tx`
         update accounts set billing_mode = 'prepaid', payment_terms_days = null, credit_limit_micros = 0,
-               updated_at = now()
+               invoice_billing_since = null, updated_at = now()
         where id = ${accountId}`;
       await this.replaceTiers(tx, accountId, []);
       const after = (await this.read(tx, accountId, false))!;
@@ -152,9 +158,11 @@ export class InvoiceBillingTermsService {
   private async read(tx: Tx, accountId: string, lock: boolean): Promise<InvoiceBillingTerms | null> {
     const [account] = lock
       ? await tx<AccountRow[]>`
-          select tier, billing_mode, payment_terms_days, credit_limit_micros from accounts where id = ${accountId} for update`
+          select tier, billing_mode, payment_terms_days, credit_limit_micros, invoice_billing_since
+          from accounts where id = ${accountId} for update`
       : await tx<AccountRow[]>`
-          select tier, billing_mode, payment_terms_days, credit_limit_micros from accounts where id = ${accountId}`;
+          select tier, billing_mode, payment_terms_days, credit_limit_micros, invoice_billing_since
+          from accounts where id = ${accountId}`;
     if (!account) return null;
     const tiers = await tx<{ from_micros: bigint; discount_ppm: number }[]>`
       select from_micros, discount_ppm from volume_discount_tiers where account_id = ${accountId} order by from_micros`;
@@ -164,6 +172,7 @@ export class InvoiceBillingTermsService {
       paymentTermsDays: account.payment_terms_days,
       creditLimitMicros: account.credit_limit_micros,
       discountTiers: tiers.map((row) => ({ fromMicros: row.from_micros, discountPpm: row.discount_ppm })),
+      invoiceBillingSince: account.invoice_billing_since,
     };
   }
 }
@@ -173,6 +182,7 @@ function auditView(terms: InvoiceBillingTerms) {
     billing_mode: terms.billingMode,
     payment_terms_days: terms.paymentTermsDays,
     credit_limit_micros: terms.creditLimitMicros,
+    invoice_billing_since: terms.invoiceBillingSince?.toISOString() ?? null,
     discount_tiers: terms.discountTiers.map((tier) => ({
       from_micros: tier.fromMicros,
       discount_ppm: tier.discountPpm,

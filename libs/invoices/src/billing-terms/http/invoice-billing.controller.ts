@@ -17,6 +17,7 @@ export function invoiceBillingView(terms: InvoiceBillingTerms) {
     billing_mode: terms.billingMode,
     payment_terms_days: terms.paymentTermsDays,
     credit_limit: formatUsd(terms.creditLimitMicros),
+    invoice_billing_since: terms.invoiceBillingSince?.toISOString() ?? null,
     discount_tiers: terms.discountTiers.map((tier) => ({
       from: formatUsd(tier.fromMicros),
       discount_percent: discountPpmToPercent(tier.discountPpm),
