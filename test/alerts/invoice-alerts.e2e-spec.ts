@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { addCard, buyAndGetInvoice, recordedPdf, setBillingProfile } from '../invoices/invoice-pdf-helpers';
 import { BillingStack } from '../support/billing-stack';
 import { ReceivedEmail } from '../support/smtp-sink';
+import { backdateInvoiceBilling } from '../support/statement-usage';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -107,6 +108,12 @@ describe('invoice alerts', () => {
     const now = new Date();
     const monthStart = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
     const month = new Date(monthStart - 1).toISOString().slice(0, 7);
+    // On invoice billing since the start of that month (the PUT records now).
+    await backdateInvoiceBilling(
+      stack,
+      ws.accountId,
+      Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1),
+    );
     const events = [1, 2].map((hours) => ({
       id: randomUUID(),
       account_id: ws.accountId,
@@ -203,6 +210,11 @@ describe('invoice alerts', () => {
     });
     const monthStart = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), 1);
     const month = new Date(monthStart - 1).toISOString().slice(0, 7);
+    await backdateInvoiceBilling(
+      stack,
+      ws.accountId,
+      Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 1),
+    );
     const usage = {
       id: randomUUID(),
       account_id: ws.accountId,

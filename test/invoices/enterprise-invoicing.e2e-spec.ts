@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
 import { pdfText } from '../support/pdf-text';
+import { backdateInvoiceBilling } from '../support/statement-usage';
 import { expectedCostMicros, seededRandom, TestEvent, usageEvent } from '../support/usage-events';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -358,6 +359,8 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
         (await invoiceBilling(ws, { payment_terms_days: 30, credit_limit: '50.00', discount_tiers: TIERS }))
           .status,
       ).toBe(200);
+      // On invoice billing since before the month invoiced (the PUT records now).
+      await backdateInvoiceBilling(stack, ws.accountId, previousMonth.start);
       events = previousMonthUsage(ws, 4242, 40);
       await ingest(events);
     }, 120_000);
@@ -555,10 +558,29 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
     });
   });
 
+  describe('the start of invoice billing', () => {
+    it('issues no statement of a month that ended before the switch, not even for usage of it sent after', async () => {
+      const ws = await enterprise();
+      expect((await invoiceBilling(ws, { payment_terms_days: 30, credit_limit: '100.00' })).status).toBe(200);
+      // Usage of last month, sent after the switch: charged on credit, so owed, on the statement of
+      // this month (statement-billing-start.e2e-spec.ts), since last month was prepaid.
+      const events = previousMonthUsage(ws, 99, 3);
+      await ingest(events);
+      const usage = [...costByModel(events).values()].reduce((sum, entry) => sum + entry.micros, 0n);
+      expect(await ledgerSum(ws.accountId, 'usage')).toBe(-usage);
+
+      const run = await runStatements(previousMonth.month, ws.accountId);
+      expect(run.status).toBe(200);
+      expect(run.body).toMatchObject({ issued: [], already_issued: 0, without_usage: 0, failed: [] });
+      expect(await statementsOf(ws.accountId)).toEqual([]);
+    });
+  });
+
   describe('the monthly job', () => {
     it('issues a missing statement of the previous month by itself, and no second one of a month already invoiced', async () => {
       const ws = await enterprise();
       expect((await invoiceBilling(ws, { payment_terms_days: 15, credit_limit: '100.00' })).status).toBe(200);
+      await backdateInvoiceBilling(stack, ws.accountId, previousMonth.start);
       const events = previousMonthUsage(ws, 777, 5);
       await ingest(events);
       const invoicedBefore = await sql()<{ account_id: string; n: number }[]>`

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
+import { backdateInvoiceBilling, chargeUsage } from '../support/statement-usage';
 import { Workspace } from '../support/workspace';
 
 const MODEL = 'acme/late-model';
@@ -30,31 +30,13 @@ describe('usage statements: usage committed after its month was invoiced', () =>
   beforeAll(() => stack.start(), 120_000);
   afterAll(() => stack.stop());
 
-  /**
-   * One event of `micros`, charged as the usage worker charges a batch. Event and ledger row go
-   * through `sql`, which may be an open transaction; the balance is debited at once, outside it
-   * (holding the balance row would only make the statement's own ledger change wait).
-   */
-  async function charge(
+  const charge = (
     sql: typeof stack.stores.sql,
     accountId: string,
     model: string,
-    occurredAt: number,
+    at: number,
     micros: bigint,
-  ): Promise<void> {
-    const batchId = randomUUID();
-    await sql`
-      insert into usage_events (account_id, event_id, model_id, prompt_tokens, completion_tokens, cached_tokens,
-        reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at)
-      values (${accountId}, ${randomUUID()}, ${model}, 1000, 10, 0, 0, ${micros}, 1, ${batchId},
-              ${new Date(occurredAt)}, ${new Date(occurredAt)})`;
-    await sql`
-      insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, source)
-      values (${accountId}, 'usage', ${-micros}, ${`usage:${batchId}:${accountId}`}, '{}'::jsonb)`;
-    await stack.stores.sql`
-      update account_balances set balance_micros = balance_micros - ${micros}
-      where account_id = ${accountId} and shard = 0`;
-  }
+  ) => chargeUsage(stack, sql, accountId, model, at, micros);
 
   const run = (month: number) =>
     stack.admin.post('/v1/admin/invoice-statements/run', { month: monthOf(month) });
@@ -72,6 +54,8 @@ describe('usage statements: usage committed after its month was invoiced', () =>
       credit_limit: '1000.00',
     });
     expect(terms.status).toBe(200);
+    // On invoice billing since before both months (the PUT above records now).
+    await backdateInvoiceBilling(stack, ws.accountId, twoMonthsAgo);
 
     // Two months ago: $1.234567 on MODEL, invoiced.
     await charge(stack.stores.sql, ws.accountId, MODEL, twoMonthsAgo + 3 * DAY, 1_234_567n);
@@ -143,6 +127,7 @@ describe('usage statements: usage committed after its month was invoiced', () =>
       payment_terms_days: 30,
       credit_limit: '1000.00',
     });
+    await backdateInvoiceBilling(stack, ws.accountId, twoMonthsAgo);
     await charge(stack.stores.sql, ws.accountId, MODEL, lastMonth + DAY, 1_000_000n);
     expect((await run(lastMonth)).status).toBe(200);
     expect(await statement(ws, lastMonth)).not.toBeNull();

@@ -9,7 +9,7 @@ import { InvoiceIssuer } from '../issue/invoice-issuer.service';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 import { TaxQuoteService } from '../tax/tax-quote.service';
 import { addDays, previousMonth, StatementPeriod, statementPeriod } from './statement-period';
-import { previousStatement, readStatementUsage } from './statement-usage';
+import { InvoiceBillingSince, previousStatement, readStatementUsage } from './statement-usage';
 
 /**
  * Scheduled runs leave the first minutes of a month to usage still in the queue or buffered by
@@ -60,16 +60,20 @@ interface Rating {
 
 type Outcome =
   | { kind: 'issued'; statement: IssuedStatement; afterCommit: AfterCommit | null }
+  /** not_invoice: not on invoice billing now, or only since after the month ended. */
   | { kind: 'already' | 'no_usage' | 'not_invoice' };
 
 /**
  * Monthly usage statements of invoice-billing accounts. For one account and month:
  *
+ * - Usage charged while the account was prepaid, i.e. before its current run of invoice billing
+ *   began (accounts.invoice_billing_since), was paid from credits: it is on no statement, and a
+ *   month that ended before that start gets none (statement-usage.ts).
  * - Lines: one per model, from usage_events whose occurred_at falls in the month (UTC), then one
  *   per earlier month and model for late usage: events committed after that month's statement
- *   read its usage (statement-usage.ts). Each line's amount is the exact sum of its events' costs
- *   (what the ledger charged for them), rounded half up to a whole cent, since an invoice is paid
- *   in cents.
+ *   read its usage, or back-dated events charged after the switch (statement-usage.ts). Each
+ *   line's amount is the exact sum of its events' costs (what the ledger charged for them),
+ *   rounded half up to a whole cent, since an invoice is paid in cents.
  * - Volume discount: the account's graduated tiers applied to the subtotal, rounded once, half up,
  *   to the cent (billing-terms/volume-discount.ts), shown as the invoice's discount.
  * - Tax: A1's TaxQuoteService on subtotal - discount (the account's billing address and
@@ -113,7 +117,7 @@ export class IssueUsageStatementsService {
     const { sql } = this.database;
     const accounts = await sql<{ id: string }[]>`
       select a.id from accounts a
-      where a.billing_mode = 'invoice'
+      where a.billing_mode = 'invoice' and a.invoice_billing_since < ${period.end}
         and (${onlyAccountId ?? null}::uuid is null or a.id = ${onlyAccountId ?? null}::uuid)
         and not exists (select 1 from invoices i where i.account_id = a.id and i.kind = 'usage_statement'
                         and i.period_start = ${period.firstDay}::date)
@@ -153,16 +157,25 @@ export class IssueUsageStatementsService {
     // prepaid) while the ledger change commits on its own connection.
     return this.database.sql.begin(async (lock) => {
       await lock`select pg_advisory_xact_lock(hashtextextended(${statementLedgerKey(accountId, period.month)}, 0))`;
-      const [account] = await lock<{ billing_mode: string; payment_terms_days: number | null }[]>`
-        select billing_mode, payment_terms_days from accounts where id = ${accountId} for share`;
-      if (!account || account.billing_mode !== 'invoice' || account.payment_terms_days === null) {
+      const [account] = await lock<
+        { billing_mode: string; payment_terms_days: number | null; since: InvoiceBillingSince | null }[]
+      >`
+        select billing_mode, payment_terms_days, invoice_billing_since::text as since from accounts
+        where id = ${accountId} and invoice_billing_since < ${period.end} for share`;
+      // A month that ended before invoice billing began was paid from credits (prepaid).
+      if (
+        !account ||
+        account.billing_mode !== 'invoice' ||
+        account.payment_terms_days === null ||
+        !account.since
+      ) {
         return { kind: 'not_invoice' };
       }
       if (await this.findStatement(lock, accountId, period)) return { kind: 'already' };
       // A later month's statement already took this month's usage (each event is on the first
       // statement whose snapshot saw it): a statement now would invoice it twice.
       if (await this.laterStatementExists(lock, accountId, period)) return { kind: 'already' };
-      const rating = await this.rate(lock, accountId, period);
+      const rating = await this.rate(lock, accountId, period, account.since);
       if (!rating) return { kind: 'no_usage' };
       const terms = account.payment_terms_days;
       // Set only when the invoice is inserted, i.e. this run rated the month.
@@ -208,12 +221,18 @@ export class IssueUsageStatementsService {
    * The usage the statement covers per month and model (its month first, then late usage of
    * earlier months), priced into whole-cent lines, with the volume discount. Null without usage.
    */
-  private async rate(tx: Tx, accountId: string, period: StatementPeriod): Promise<Rating | null> {
+  private async rate(
+    tx: Tx,
+    accountId: string,
+    period: StatementPeriod,
+    since: InvoiceBillingSince,
+  ): Promise<Rating | null> {
     const usage = await readStatementUsage(
       tx,
       accountId,
       period,
       await previousStatement(tx, accountId, period),
+      since,
     );
     const usageMicros = usage.rows.reduce((sum, row) => sum + row.costMicros, 0n);
     if (usageMicros === 0n || usage.snapshot === null) return null;

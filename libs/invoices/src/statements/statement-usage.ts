@@ -15,6 +15,12 @@ export interface PreviousStatement {
   usageSnapshot: string | null;
 }
 
+/**
+ * accounts.invoice_billing_since as Postgres prints it (::text): compared with persisted_at in
+ * SQL, to the microsecond a JavaScript Date would drop.
+ */
+export type InvoiceBillingSince = string;
+
 export interface CoveredUsage {
   model: string;
   /** "YYYY-MM" of occurred_at (UTC): the statement's own month, or an earlier one for late usage. */
@@ -30,23 +36,33 @@ export interface StatementUsage {
 }
 
 /**
- * The usage a statement covers: every event that occurred before the end of its month and is on
- * no earlier statement. An earlier statement covers the events that occurred before the end of its
- * month and that its snapshot saw (pg_visible_in_snapshot of the inserting transaction), so each
- * event is on exactly one statement: the first one whose snapshot sees it. Usage committed after a
- * month was invoiced (a gateway that sent it late, a batch that waited out an outage) goes on the
- * next statement, as lines of its own month, instead of never being invoiced.
+ * The usage a statement covers: every event charged while the account was on invoice billing
+ * (persisted at or after `since`) that occurred before the end of its month and is on no earlier
+ * statement. An earlier statement covers the events that occurred before the end of its month and
+ * that its snapshot saw (pg_visible_in_snapshot of the inserting transaction), so each event is on
+ * exactly one statement: the first one whose snapshot sees it. Usage committed after a month was
+ * invoiced (a gateway that sent it late, a batch that waited out an outage) goes on the next
+ * statement, as lines of its own month, instead of never being invoiced.
  *
- * An account's first statement covers its month only: usage before it was paid from credits.
+ * `since` is when the account's current run of invoice billing began (accounts.
+ * invoice_billing_since). An event's charging time is persisted_at, the now() of the transaction
+ * that stored it, which the usage worker opens right after deducting it: usage charged before the
+ * switch was paid from prepaid credits, also in the switch's month, also when it occurred after a
+ * statement of an earlier run of invoice billing, and billing it would charge the customer twice.
+ * Usage charged from the switch on is billed, also when it occurred before (back-dated events).
  */
 export async function readStatementUsage(
   tx: Tx,
   accountId: string,
   period: StatementPeriod,
   previous: PreviousStatement | null,
+  since: InvoiceBillingSince,
 ): Promise<StatementUsage> {
-  // A first statement reads from its month's start, so nothing it reads is on an earlier one.
-  const from = previous ? new Date(previous.period.start.getTime() - LATE_USAGE_LOOKBACK_MS) : period.start;
+  // An event charged from `since` on was accepted at most 35 days after it occurred, so nothing
+  // older can count; nor, with a previous statement, anything older than its late-usage lookback.
+  const previousFrom = previous ? new Date(previous.period.start.getTime() - LATE_USAGE_LOOKBACK_MS) : null;
+  const from = tx`greatest(${since}::timestamptz - make_interval(secs => ${LATE_USAGE_LOOKBACK_MS / 1000}),
+                           ${previousFrom}::timestamptz)`;
   const onPreviousStatement = previous
     ? tx`occurred_at < ${previous.period.end} and (xact_id is null
          or coalesce(pg_visible_in_snapshot(xact_id, ${previous.usageSnapshot}::pg_snapshot), false))`
@@ -60,7 +76,7 @@ export async function readStatementUsage(
            (select pg_current_snapshot()::text) as snapshot
     from usage_events
     where account_id = ${accountId} and occurred_at >= ${from} and occurred_at < ${period.end}
-      and not (${onPreviousStatement})
+      and persisted_at >= ${since}::timestamptz and not (${onPreviousStatement})
     group by 1, 2 order by 2, 1`;
   return {
     rows: rows.map((row) => ({

@@ -1,0 +1,49 @@
+import { randomUUID } from 'node:crypto';
+import { BillingStack } from './billing-stack';
+
+type Sql = BillingStack['stores']['sql'];
+
+/**
+ * One event of `micros`, charged as the usage worker charges a batch: the event, its ledger debit
+ * and the balance, with chosen timestamps (ingest refuses events older than 35 days, and statements
+ * need ended months). `persistedAt` is when it was charged, what statements compare with the
+ * start of invoice billing; by default now, as the worker stores it. Event and ledger row go
+ * through `sql`, which may be an open transaction; the balance is debited at once, outside it
+ * (holding the balance row would only make the statement's own ledger change wait).
+ */
+export async function chargeUsage(
+  stack: BillingStack,
+  sql: Sql,
+  accountId: string,
+  model: string,
+  occurredAt: number,
+  micros: bigint,
+  persistedAt?: number,
+): Promise<void> {
+  const batchId = randomUUID();
+  const persisted = persistedAt === undefined ? null : new Date(persistedAt);
+  await sql`
+    insert into usage_events (account_id, event_id, model_id, prompt_tokens, completion_tokens, cached_tokens,
+      reasoning_tokens, cost_micros, price_version_id, batch_id, occurred_at, received_at, persisted_at)
+    values (${accountId}, ${randomUUID()}, ${model}, 1000, 10, 0, 0, ${micros}, 1, ${batchId},
+            ${new Date(occurredAt)}, ${new Date(occurredAt)}, coalesce(${persisted}::timestamptz, now()))`;
+  await sql`
+    insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, source)
+    values (${accountId}, 'usage', ${-micros}, ${`usage:${batchId}:${accountId}`}, '{}'::jsonb)`;
+  await stack.stores.sql`
+    update account_balances set balance_micros = balance_micros - ${micros}
+    where account_id = ${accountId} and shard = 0`;
+}
+
+/**
+ * Dates an account's switch to invoice billing back to `since`. The PUT that switched it records
+ * now; a test whose account must have been on invoice billing during a month that has ended (to
+ * invoice it) moves that start back, as only the clock could. Usage charged before it is
+ * prepaid and on no statement.
+ */
+export async function backdateInvoiceBilling(stack: BillingStack, accountId: string, since: number) {
+  const updated = await stack.stores.sql`
+    update accounts set invoice_billing_since = ${new Date(since)}
+    where id = ${accountId} and billing_mode = 'invoice'`;
+  if (updated.count !== 1) throw new Error(`account ${accountId} is not on invoice billing`);
+}
