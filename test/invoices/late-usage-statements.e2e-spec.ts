@@ -1,5 +1,6 @@
 import { BillingStack } from '../support/billing-stack';
 import { backdateInvoiceBilling, chargeUsage } from '../support/statement-usage';
+import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
 const MODEL = 'acme/late-model';
@@ -24,6 +25,7 @@ const usd = (micros: bigint) => `${micros / 1_000_000n}.${String(micros % 1_000_
  */
 describe('usage statements: usage committed after its month was invoiced', () => {
   const stack = new BillingStack({ workers: 1, workerEnv: { INVOICE_STATEMENT_INTERVAL_MS: '0' } });
+  const threeMonthsAgo = monthStart(Date.now(), -3);
   const twoMonthsAgo = monthStart(Date.now(), -2);
   const lastMonth = monthStart(Date.now(), -1);
 
@@ -40,6 +42,8 @@ describe('usage statements: usage committed after its month was invoiced', () =>
 
   const run = (month: number) =>
     stack.admin.post('/v1/admin/invoice-statements/run', { month: monthOf(month) });
+  const runFor = (ws: Workspace, month: number) =>
+    stack.admin.post('/v1/admin/invoice-statements/run', { month: monthOf(month), account_id: ws.accountId });
   const statement = async (ws: Workspace, month: number) => {
     const [row] = await stack.stores.sql<{ id: string }[]>`
       select id from invoices where account_id = ${ws.accountId} and kind = 'usage_statement'
@@ -136,5 +140,56 @@ describe('usage statements: usage committed after its month was invoiced', () =>
     const earlier = await run(twoMonthsAgo);
     expect(earlier.status).toBe(200);
     expect(await statement(ws, twoMonthsAgo)).toBeNull();
+  });
+
+  it('runs for two months of one account at once bill each event once', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 30,
+      credit_limit: '1000.00',
+    });
+    await backdateInvoiceBilling(stack, ws.accountId, threeMonthsAgo);
+    await charge(stack.stores.sql, ws.accountId, MODEL, threeMonthsAgo + DAY, 100_000n);
+    expect((await runFor(ws, threeMonthsAgo)).status).toBe(200);
+    await charge(stack.stores.sql, ws.accountId, MODEL, twoMonthsAgo + DAY, 2_000_000n);
+    await charge(stack.stores.sql, ws.accountId, MODEL, lastMonth + DAY, 30_000_000n);
+
+    // An admin run for two months ago and the scheduled run of last month, at once: both find the
+    // statement of three months ago as the previous one. The balance row, which each statement's
+    // ledger change writes, is held until both runs wait on a lock, so neither commits before the
+    // other has read whatever its lock lets it read.
+    const holder = await stack.stores.sql.reserve();
+    await holder`begin`;
+    await holder`select 1 from account_balances where account_id = ${ws.accountId} and shard = 0 for update`;
+    const runs = Promise.all([runFor(ws, twoMonthsAgo), runFor(ws, lastMonth)]);
+    await waitFor(
+      async () => {
+        const [{ waiting }] = await stack.stores.sql<{ waiting: number }[]>`
+          select count(*)::int as waiting from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`;
+        return waiting;
+      },
+      (waiting) => waiting >= 2,
+      { what: 'both statement runs to wait on a lock' },
+    );
+    await holder`commit`;
+    holder.release();
+    for (const response of await runs) expect(response.status).toBe(200);
+
+    // Each event on exactly one statement: what the statements rated is what was charged, and the
+    // ledger agrees with their totals.
+    const [rated] = await stack.stores.sql<{ usage: string }[]>`
+      select sum((source->>'usage_micros')::bigint)::text as usage from ledger_entries
+      where account_id = ${ws.accountId} and kind = 'adjustment'`;
+    expect(BigInt(rated.usage)).toBe(100_000n + 2_000_000n + 30_000_000n);
+    const [ledger] = await stack.stores.sql<{ usage: bigint; adjustment: bigint }[]>`
+      select coalesce(sum(amount_micros) filter (where kind = 'usage'), 0)::bigint as usage,
+             coalesce(sum(amount_micros) filter (where kind = 'adjustment'), 0)::bigint as adjustment
+      from ledger_entries where account_id = ${ws.accountId}`;
+    const [invoiced] = await stack.stores.sql<{ pretax: bigint }[]>`
+      select sum(total_micros - tax_micros)::bigint as pretax from invoices
+      where account_id = ${ws.accountId} and kind = 'usage_statement'`;
+    expect(-(ledger.usage + ledger.adjustment)).toBe(invoiced.pretax);
+    expect(await statement(ws, lastMonth)).not.toBeNull();
   });
 });

@@ -22,6 +22,15 @@ export function statementLedgerKey(accountId: string, month: string): string {
   return `usage-statement:${accountId}:${month}`;
 }
 
+/**
+ * Serialises an account's statement runs, whatever their months: a run reads the usage not on the
+ * account's earlier statements, so two months rated at once would both take the events of the
+ * month between them (a run for September and one for October, both after August's statement).
+ */
+export function statementLockKey(accountId: string): string {
+  return `usage-statement:${accountId}`;
+}
+
 export interface IssuedStatement {
   accountId: string;
   invoiceId: string;
@@ -83,9 +92,9 @@ type Outcome =
  *   rounding. After it, the ledger's usage for the month plus this adjustment equals the
  *   invoice's pre-tax total to the micro, and paying the invoice restores the balance exactly.
  *
- * Exactly once: runs for the same account and month are serialised by an advisory lock and see
- * the invoice once it exists; the adjustment's ledger key and the unique index
- * invoices_statement_period_key back that up. The invoice (and its number) is inserted in the
+ * Exactly once: runs for the same account, of any month, are serialised by an advisory lock and
+ * see the statements committed before them (this month's, or a later one that took its usage); the
+ * adjustment's ledger key and the unique index invoices_statement_period_key back that up. The invoice (and its number) is inserted in the
  * adjustment's transaction, so a crash leaves both or neither.
  */
 @Injectable()
@@ -156,7 +165,7 @@ export class IssueUsageStatementsService {
     // This transaction only holds the lock (and the account row against a switch back to
     // prepaid) while the ledger change commits on its own connection.
     return this.database.sql.begin(async (lock) => {
-      await lock`select pg_advisory_xact_lock(hashtextextended(${statementLedgerKey(accountId, period.month)}, 0))`;
+      await lock`select pg_advisory_xact_lock(hashtextextended(${statementLockKey(accountId)}, 0))`;
       const [account] = await lock<
         { billing_mode: string; payment_terms_days: number | null; since: InvoiceBillingSince | null }[]
       >`
