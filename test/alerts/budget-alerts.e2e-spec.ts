@@ -80,7 +80,7 @@ describe('budget alerts', () => {
     const budgetId = put.body.id;
     const period = new Date().toISOString().slice(0, 7);
     expect(alerts.map((a) => [a.kind, a.dedupe_key])).toEqual(
-      [50, 75, 90].map((pct) => ['budget_threshold', `budget:${budgetId}:${pct}:${period}`]),
+      [50, 75, 90].map((pct) => ['budget_threshold', `budget:${budgetId}:10000000:${pct}:${period}`]),
     );
     for (const [index, pct] of [50, 75, 90].entries()) {
       const details = alerts[index].details;
@@ -238,6 +238,100 @@ describe('budget alerts', () => {
       ['project', 50, '5.130000'],
     ]);
   }, 90_000);
+
+  /** Sends `count` events of $0.0095 for the account and waits until the worker has metered them. */
+  async function spend(accountId: string, count: number): Promise<void> {
+    const response = await stack.gateway.post('/v1/usage/events', { events: events(accountId, count) });
+    expect(response.status).toBe(202);
+    await stack.drained();
+  }
+
+  /** The account's budget alerts in the order raised: [budget amount, percent]. */
+  const raisedOf = async (accountId: string) =>
+    (
+      await stack.stores.sql<{ budget: string; percent: number }[]>`
+        select details->>'budget' as budget, (details->>'threshold_percent')::int as percent
+        from alerts where account_id = ${accountId} and kind = 'budget_threshold'
+        order by raised_at, (details->>'threshold_percent')::int`
+    ).map((row) => [row.budget, row.percent]);
+
+  it('alerts the thresholds of a raised budget once each, after the old amount’s had all fired', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const recipient = `cfo-${randomUUID().slice(0, 8)}@acme.test`;
+    const budgetPath = `${ws.path}/budget`;
+    const put = await stack.admin.put(budgetPath, { amount: '0.10', recipients: [recipient] });
+    expect(put.status).toBe(200);
+    // $0.1045: every threshold of $0.10.
+    await spend(ws.accountId, 11);
+    await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 4,
+      { what: 'four alerts of the $0.10 budget' },
+    );
+
+    // Raised to $0.20 (same budget): 50 % ($0.10) is behind the spend, 75, 90 and 100 % are ahead.
+    const raised = await stack.admin.put(budgetPath, { amount: '0.20', recipients: [recipient] });
+    expect(raised.body.id).toBe(put.body.id);
+    await spend(ws.accountId, 5); // $0.152: 75 % of $0.20
+    await spend(ws.accountId, 3); // $0.1805: 90 %
+    await spend(ws.accountId, 3); // $0.209: 100 %
+    const oldAmount = [50, 75, 90, 100].map((pct) => ['0.100000', pct]);
+    const newAmount = [75, 90, 100].map((pct) => ['0.200000', pct]);
+    const alerts = await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 7,
+      { what: 'three alerts of the $0.20 budget' },
+    );
+    expect(alerts).toEqual([...oldAmount, ...newAmount]);
+    const keys = await stack.stores.sql<{ dedupe_key: string }[]>`
+      select dedupe_key from alerts where account_id = ${ws.accountId} and details->>'budget' = '0.200000'`;
+    const period = new Date().toISOString().slice(0, 7);
+    expect(keys.map((row) => row.dedupe_key).sort()).toEqual(
+      [100, 75, 90].map((pct) => `budget:${put.body.id}:200000:${pct}:${period}`),
+    );
+
+    // One email per alert; the new ones state the new budget.
+    const emails = await stack.smtp!.waitForMessages(recipient, 7, 60_000);
+    expect(emails).toHaveLength(7);
+    for (const pct of [75, 90, 100]) {
+      const email = emails.filter(
+        (m) =>
+          m.text.includes(`crossed the ${pct}% alert threshold`) && /Monthly budget: +\$0\.20\s/.test(m.text),
+      );
+      expect(email).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('alerts the thresholds a lowered budget has still ahead, and none the spend had passed', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const budgetPath = `${ws.path}/budget`;
+    await stack.admin.put(budgetPath, { amount: '0.10' });
+    await spend(ws.accountId, 11); // $0.1045: every threshold of $0.10
+    await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 4,
+      { what: 'four alerts of the $0.10 budget' },
+    );
+    await stack.admin.put(budgetPath, { amount: '0.30' });
+    // Lowered to $0.20 before more usage: 50 % ($0.10) is passed and stays quiet.
+    await stack.admin.put(budgetPath, { amount: '0.20' });
+    await spend(ws.accountId, 1); // $0.114
+    await spend(ws.accountId, 4); // $0.152: 75 % of $0.20
+    await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 5,
+      { what: 'the 75 % alert of the $0.20 budget' },
+    );
+    // Back to $0.10: everything of that amount has fired already.
+    await stack.admin.put(budgetPath, { amount: '0.10' });
+    await spend(ws.accountId, 1);
+    expect(await raisedOf(ws.accountId)).toEqual([
+      ...[50, 75, 90, 100].map((pct) => ['0.100000', pct]),
+      ['0.200000', 75],
+    ]);
+  }, 120_000);
 
   it('validates budgets and keeps them per account', async () => {
     const ws = await Workspace.create(stack);

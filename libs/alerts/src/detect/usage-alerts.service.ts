@@ -18,9 +18,18 @@ import { SpendRepository } from '../spend.repository';
 import { budgetCounterField, countersInRecord, parseAlertRecord } from './alert-record';
 import { lowBalanceRearmMicros } from './low-balance';
 
-/** Dedupe key of a budget threshold: once per budget, threshold and UTC month. */
-export function budgetAlertKey(budgetId: string, percent: number, period: string): string {
-  return `budget:${budgetId}:${percent}:${period}`;
+/**
+ * Dedupe key of a budget threshold: once per budget, amount, threshold and UTC month. With the
+ * amount in it, a raised budget alerts its thresholds again (they are new amounts of money); an
+ * amount set back to an earlier one does not repeat what already fired under it.
+ */
+export function budgetAlertKey(
+  budgetId: string,
+  amountMicros: bigint,
+  percent: number,
+  period: string,
+): string {
+  return `budget:${budgetId}:${amountMicros}:${percent}:${period}`;
 }
 
 /** Dedupe key of a low-balance alert: the change (usage batch) that crossed, once per arming. */
@@ -155,7 +164,7 @@ export class UsageAlertsService implements UsageAlertHook {
       alerts.push({
         accountId,
         kind: 'budget_threshold',
-        dedupeKey: budgetAlertKey(budget.id, crossing.percent, crossing.period),
+        dedupeKey: budgetAlertKey(budget.id, budget.amountMicros, crossing.percent, crossing.period),
         details,
       });
     }
