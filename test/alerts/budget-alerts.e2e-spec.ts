@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { budgetCounterField } from '@app/alerts';
+import { budgetCounterField, reachedLevelField } from '@app/alerts';
 import { DEFAULT_USAGE_BATCHES_PER_GROUP } from '@app/config';
 import { RedisKeys } from '@app/redis';
 import { BillingStack } from '../support/billing-stack';
@@ -330,6 +330,51 @@ describe('budget alerts', () => {
     expect(await raisedOf(ws.accountId)).toEqual([
       ...[50, 75, 90, 100].map((pct) => ['0.100000', pct]),
       ['0.200000', 75],
+    ]);
+  }, 120_000);
+
+  it('alerts a raised budget even when a worker with the old amount crossed it first', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const put = await stack.admin.put(`${ws.path}/budget`, { amount: '0.10' });
+    await spend(ws.accountId, 10); // $0.095: 50, 75 and 90 % of $0.10
+    await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 3,
+      { what: 'three alerts of the $0.10 budget' },
+    );
+
+    // The race, held open: PUT …/budget {amount: 0.20} has committed and dropped the counter and
+    // its level (BudgetsService.afterChange), but has not announced the change yet, so every
+    // worker still has the $0.10 budget in its catalog cache.
+    const { sql, redis, prefix } = stack.stores;
+    await sql.begin(async (tx) => {
+      await tx`update budgets set amount_micros = 200000, updated_at = now() where id = ${put.body.id}`;
+      await tx`update alert_settings set updated_at = now() where account_id = ${ws.accountId}`;
+    });
+    const keys = new RedisKeys(prefix);
+    const counter = budgetCounterField('account', null, new Date().toISOString().slice(0, 7));
+    await redis.hdel(keys.balance(ws.accountId), counter, reachedLevelField(counter));
+    // A worker with the old amount reseeds the counter at $0.095 and crosses $0.10, its 100 %.
+    await spend(ws.accountId, 1);
+    await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 4,
+      { what: 'the 100 % alert of the $0.10 budget' },
+    );
+    // The announcement reaches the workers: $0.20 from now on, its 50 % ($0.10) already passed.
+    await redis.publish(keys.catalogChannel(), String(await redis.incr(keys.catalogVersion())));
+    await spend(ws.accountId, 5); // $0.152: 75 % of $0.20
+    await spend(ws.accountId, 3); // $0.1805: 90 %
+    await spend(ws.accountId, 3); // $0.209: 100 %
+    const alerts = await waitFor(
+      () => raisedOf(ws.accountId),
+      (rows) => rows.length >= 7,
+      { what: 'three alerts of the $0.20 budget' },
+    );
+    expect(alerts).toEqual([
+      ...[50, 75, 90, 100].map((pct) => ['0.100000', pct]),
+      ...[75, 90, 100].map((pct) => ['0.200000', pct]),
     ]);
   }, 120_000);
 

@@ -151,6 +151,10 @@ export class BudgetsService {
   private async afterChange(target: BudgetTarget): Promise<void> {
     // The month counter is not kept while a scope has no budget: drop it so the next batch seeds
     // it from Postgres (spend of batches still pending at that moment is missed, by design rare).
+    // Its level goes too: reseeded at the spend, the thresholds of the new amount the spend has
+    // passed count as reached (no burst of alerts), the others alert when crossed (new dedupe
+    // keys, with the amount). A worker that still has the old amount can only raise the level to
+    // an old threshold's amount the spend has passed: it never hides a new threshold still ahead.
     const field = budgetCounterField(target.scope, target.scopeId, monthPeriodOf(new Date()).id);
     await this.redis.hdel(this.keys.balance(target.accountId), field, reachedLevelField(field));
     await this.catalog.announce();

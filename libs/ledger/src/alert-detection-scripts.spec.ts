@@ -59,11 +59,12 @@ describe('alert detection in the ledger Lua scripts', () => {
     expect(first[5]).toBe('inc s:a:2026-11 4000000'); // 4.90: below 5
     const second = await reserve('b2', '-4000000', 't2', budget('4000000'));
     expect(second[5]).toBe(
-      'inc s:a:2026-11 4000000;bud s:a:2026-11 50 8900000;bud s:a:2026-11 75 8900000;lvl s:a:2026-11 0',
+      'inc s:a:2026-11 4000000;bud s:a:2026-11 50 8900000;bud s:a:2026-11 75 8900000;level s:a:2026-11 4900000',
     );
     const third = await reserve('b3', '-100000', 't3', budget('100000'));
-    expect(third[5]).toBe('inc s:a:2026-11 100000;bud s:a:2026-11 90 9000000;lvl s:a:2026-11 75');
-    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['9000000', '90']);
+    expect(third[5]).toBe('inc s:a:2026-11 100000;bud s:a:2026-11 90 9000000;level s:a:2026-11 7500000');
+    // The level is the highest threshold amount crossed, in micros.
+    expect(await redis.hmget(bal, 's:a:2026-11', 'l:a:2026-11')).toEqual(['9000000', '9000000']);
   });
 
   it('returns the same record to a redelivered change and counts nothing twice', async () => {
@@ -75,7 +76,7 @@ describe('alert detection in the ledger Lua scripts', () => {
       '95000000',
       '95000000',
       '',
-      'inc s:a:2026-11 5000000;bud s:a:2026-11 50 5000000;lvl s:a:2026-11 0',
+      'inc s:a:2026-11 5000000;bud s:a:2026-11 50 5000000;level s:a:2026-11 0',
     ]);
     expect(await redis.hget(bal, 's:a:2026-11')).toBe('5000000');
   });
@@ -130,46 +131,109 @@ describe('alert detection in the ledger Lua scripts', () => {
   it('crosses a threshold again after a crossing the committed spend did not reach', async () => {
     // $4.50 spent; a batch of $1 with $0.90 of duplicates crosses 50 % in Redis, not in Postgres.
     const crossing = await reserve('b1', '-1000000', 't1', budget('1000000', '4500000'));
-    expect(crossing[5]).toBe('inc s:a:2026-11 1000000;bud s:a:2026-11 50 5500000;lvl s:a:2026-11 0');
+    expect(crossing[5]).toBe('inc s:a:2026-11 1000000;bud s:a:2026-11 50 5500000;level s:a:2026-11 4500000');
     expect(await reserve('b2', '-100000', 't2', budget('100000'))).toMatchObject({
       5: 'inc s:a:2026-11 100000',
     });
     await settleCounted('b1', 't1', '-100000', '100000', '1');
-    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['4700000', '0']);
+    expect(await redis.hmget(bal, 's:a:2026-11', 'l:a:2026-11')).toEqual(['4700000', '4500000']);
     await settleCounted('b2', 't2', '-100000', '100000');
     // $0.40 more reaches 50 % for real and is recorded.
     expect((await reserve('b3', '-400000', 't3', budget('400000')))[5]).toBe(
-      'inc s:a:2026-11 400000;bud s:a:2026-11 50 5100000;lvl s:a:2026-11 0',
+      'inc s:a:2026-11 400000;bud s:a:2026-11 50 5100000;level s:a:2026-11 4500000',
     );
   });
 
   it('lowers the reached level again when a crossing change is not counted', async () => {
     await reserve('b1', '-6000000', 't1', budget('6000000', '0'));
-    expect(await redis.hget(bal, 'r:a:2026-11')).toBe('50');
+    expect(await redis.hget(bal, 'l:a:2026-11')).toBe('5000000');
     await redis.settleChange(bal, pend, 'b1', 'other-token', '-6000000');
-    expect(await redis.hmget(bal, 's:a:2026-11', 'r:a:2026-11')).toEqual(['0', '0']);
+    expect(await redis.hmget(bal, 's:a:2026-11', 'l:a:2026-11')).toEqual(['0', '0']);
     expect((await reserve('b2', '-6000000', 't2', budget('6000000')))[5]).toContain(
       'bud s:a:2026-11 50 6000000',
     );
   });
 
   it('counts thresholds the seeded spend had reached as reached, without a kept level', async () => {
-    // A counter seeded at $6 (or kept by an older version, without a level): 50 % is behind it.
+    // A counter seeded at $6 (or a budget just set or changed): 50 % is behind it.
     expect((await reserve('b1', '-2000000', 't1', budget('2000000', '6000000')))[5]).toBe(
-      'inc s:a:2026-11 2000000;bud s:a:2026-11 75 8000000;lvl s:a:2026-11 50',
+      'inc s:a:2026-11 2000000;bud s:a:2026-11 75 8000000;level s:a:2026-11 6000000',
     );
   });
 
+  /** The same counter under a $20 budget: thresholds at $10, $15, $18 and $20. */
+  const raisedBudget = (delta: string, seed = '') => [
+    '',
+    '',
+    '2026-10',
+    's:a:2026-11',
+    delta,
+    seed,
+    '50=10000000,75=15000000,90=18000000,100=20000000',
+  ];
+  const $10budget = (delta: string, seed = '') => [
+    ...budget(delta, seed).slice(0, 6),
+    '50=5000000,75=7500000,90=9000000,100=10000000',
+  ];
+
+  it('crosses the thresholds of a raised amount that the spend has not reached yet', async () => {
+    await reserve('b1', '-10000000', 't1', $10budget('10000000', '0'));
+    expect(await redis.hget(bal, 'l:a:2026-11')).toBe('10000000');
+    // Raised to $20 with the counter and its level kept: $10 is behind the spend, $15 ahead.
+    expect((await reserve('b2', '-4000000', 't2', raisedBudget('4000000')))[5]).toBe(
+      'inc s:a:2026-11 4000000',
+    );
+    expect((await reserve('b3', '-1000000', 't3', raisedBudget('1000000')))[5]).toBe(
+      'inc s:a:2026-11 1000000;bud s:a:2026-11 75 15000000;level s:a:2026-11 10000000',
+    );
+  });
+
+  it('lets no caller with the old amounts block the thresholds of the new ones', async () => {
+    // The budget went from $10 to $20 and its counter and level were dropped; a worker that has
+    // not reloaded its rules yet seeds the counter at $9.50 and crosses the old 100 % ($10).
+    await redis.hset(bal, 'bal', '100000000', 'gen', '0');
+    expect((await reserve('b1', '-1000000', 't1', $10budget('1000000', '9500000')))[5]).toBe(
+      'inc s:a:2026-11 1000000;bud s:a:2026-11 100 10500000;level s:a:2026-11 9500000',
+    );
+    // Reloaded: $10 (50 %) counts as passed, $15 (75 %) is still ahead and crossed once.
+    expect((await reserve('b2', '-4000000', 't2', raisedBudget('4000000')))[5]).toBe(
+      'inc s:a:2026-11 4000000',
+    );
+    expect((await reserve('b3', '-500000', 't3', raisedBudget('500000')))[5]).toBe(
+      'inc s:a:2026-11 500000;bud s:a:2026-11 75 15000000;level s:a:2026-11 10000000',
+    );
+  });
+
+  it('ignores a level in percent left by the earlier version, seeding it from the spend', async () => {
+    // r:… held 90 (percent); read as micros it would put every threshold ahead, to fire again.
+    await redis.hset(bal, 'bal', '100000000', 'gen', '0', 's:a:2026-11', '9500000', 'r:a:2026-11', '90');
+    expect((await reserve('b1', '-100000', 't1', budget('100000')))[5]).toBe('inc s:a:2026-11 100000');
+    expect((await reserve('b2', '-1000000', 't2', $10budget('1000000')))[5]).toBe(
+      'inc s:a:2026-11 1000000;bud s:a:2026-11 100 10600000;level s:a:2026-11 9600000',
+    );
+  });
+
+  it('compares levels and thresholds beyond 2^53 micros exactly', async () => {
+    // 2^53 = 9007199254740992: as doubles, ...993 and ...992 are equal.
+    const huge = (delta: string, seed = '') => [...budget(delta, seed).slice(0, 6), '100=9007199254740993'];
+    expect((await reserve('b1', '-1', 't1', huge('1', '9007199254740991')))[5]).toBe('inc s:a:2026-11 1');
+    expect((await reserve('b2', '-1', 't2', huge('1')))[5]).toBe(
+      'inc s:a:2026-11 1;bud s:a:2026-11 100 9007199254740993;level s:a:2026-11 9007199254740992',
+    );
+    await redis.settleChange(bal, pend, 'b2', 'other-token', '-1');
+    expect(await redis.hget(bal, 'l:a:2026-11')).toBe('9007199254740992');
+  });
+
   it('drops counters of months before the one kept when a counter is seeded', async () => {
-    await redis.hset(bal, 'bal', '100000000', 'gen', '0', 's:a:2026-09', '5', 'r:a:2026-09', '50');
-    await redis.hset(bal, 's:a:2026-10', '7', 'r:a:2026-10', '75');
+    await redis.hset(bal, 'bal', '100000000', 'gen', '0', 's:a:2026-09', '5', 'l:a:2026-09', '5');
+    await redis.hset(bal, 'r:a:2026-09', '50', 's:a:2026-10', '7', 'l:a:2026-10', '7');
     await reserve('b1', '-1', 't1', budget('1', '0'));
     expect(await redis.hgetall(bal)).toMatchObject({
       's:a:2026-10': '7',
-      'r:a:2026-10': '75',
+      'l:a:2026-10': '7',
       's:a:2026-11': '1',
     });
-    expect(await redis.hmget(bal, 's:a:2026-09', 'r:a:2026-09')).toEqual([null, null]);
+    expect(await redis.hmget(bal, 's:a:2026-09', 'l:a:2026-09', 'r:a:2026-09')).toEqual([null, null, null]);
   });
 
   it('fires low balance once per arming: hovering within the margin stays quiet, recovery re-arms', async () => {

@@ -1,4 +1,4 @@
-import { budgetCounterField, countersInRecord, parseAlertRecord } from './alert-record';
+import { budgetCounterField, countersInRecord, parseAlertRecord, reachedLevelField } from './alert-record';
 import { lowBalanceRearmMicros } from './low-balance';
 
 const KEY = '0b6f3c2e-1d4a-4e8b-9c7d-2a1b3c4d5e6f';
@@ -10,9 +10,14 @@ describe('alert records', () => {
     expect(budgetCounterField('project', KEY, '2026-12')).toBe(`s:p:${KEY}:2026-12`);
   });
 
+  it('keeps reached levels under "l:", not under the percent levels of the earlier "r:" fields', () => {
+    expect(reachedLevelField('s:a:2026-11')).toBe('l:a:2026-11');
+    expect(reachedLevelField(`s:k:${KEY}:2026-11`)).toBe(`l:k:${KEY}:2026-11`);
+  });
+
   it('reads budget and low-balance crossings and ignores bookkeeping entries', () => {
     const sut = parseAlertRecord(
-      `inc s:a:2026-11 500;bud s:a:2026-11 50 5000000;lvl s:a:2026-11 0;bud s:k:${KEY}:2026-11 75 750;low -120;disarm`,
+      `inc s:a:2026-11 500;bud s:a:2026-11 50 5000000;level s:a:2026-11 0;bud s:k:${KEY}:2026-11 75 750;low -120;disarm`,
     );
     expect(sut).toEqual([
       {

@@ -26,9 +26,12 @@ export function budgetCounterField(scope: BudgetScope, scopeId: string | null, p
   return scope === 'account' ? `s:a:${period}` : `s:${TAG_OF_SCOPE[scope]}:${scopeId}:${period}`;
 }
 
-/** The field holding a counter's reached level, the highest threshold percent crossed (reserve-change.lua). */
+/**
+ * The field holding a counter's reached level, in micros: the spend up to which thresholds count
+ * as reached (reserve-change.lua). Not "r:…", where an earlier version kept a percent.
+ */
 export function reachedLevelField(counterField: string): string {
-  return `r${counterField.slice(1)}`;
+  return `l${counterField.slice(1)}`;
 }
 
 function parseField(field: string): { scope: BudgetScope; scopeId: string | null; period: string } | null {

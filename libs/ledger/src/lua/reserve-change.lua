@@ -16,22 +16,29 @@
   Spending alerts (libs/alerts), decided in the same atomic step for the same reason:
   - Budget counters: fields "s:<scope>:<YYYY-MM>" of the balance hash hold the month's spend of
     the account (or of one API key or project with a budget). A change adds its spend to each
-    given counter and crosses each threshold above the counter's reached level ("r:<scope>:
-    <YYYY-MM>", the highest percent crossed) whose amount the spend after it reaches; the level
-    goes up to the highest one crossed. Without a level (a counter just seeded) the thresholds
-    the spend before the change had reached count as reached. settle-change.lua lowers the level
-    again for a change Postgres did not count, or whose crossings the committed spend did not
-    reach (the batch held events Postgres dropped as duplicates), so a later change crosses them.
-    A missing counter is seeded from Postgres like a missing balance ("missing").
+    given counter and crosses each threshold whose amount is above the counter's reached level
+    ("l:<scope>:<YYYY-MM>", in micros: the spend up to which thresholds count as reached) and
+    reached by the spend after it; the level goes up to the highest amount crossed. Without a
+    level (a counter just seeded, a budget just set or changed: libs/alerts drops both) it is the
+    spend before the change: thresholds that spend had passed count as reached. The level is
+    money, not a percent, so it keeps its meaning when the budget's amount changes, whatever
+    amounts the caller's rules hold (a worker may not have reloaded a change yet): a threshold
+    the spend has not reached is never behind it.
+    settle-change.lua lowers the level again for a change Postgres did not count, or whose
+    crossings the committed spend did not reach (the batch held events Postgres dropped as
+    duplicates), so a later change crosses them. A missing counter is seeded from Postgres like
+    a missing balance ("missing"). Fields "r:..." are levels in percent written by an earlier
+    version: never read (they would be taken for micros), dropped with their month.
   - Low balance: a change that takes the balance below the line while armed fires and disarms
     (field `lowoff` = the change key that disarmed it). It re-arms only once a change starts at or
     above the re-arm level (line + margin), so a balance hovering at the line fires once.
   What a change did is kept with its pending entry in field "<change key>|x" of the pending hash
-  ("inc <field> <delta>", "bud <field> <percent> <spend after>", "lvl <field> <level before>",
-  "low <balance after>", "disarm", separated by ";"), returned again on "exists", and undone by settle-change.lua if the change is
-  not the one Postgres committed. Whichever attempt commits the change also raises its alerts.
+  ("inc <field> <delta>", "bud <field> <percent> <spend after>", "level <field> <level before>",
+  "low <balance after>", "disarm", separated by ";"), returned again on "exists", and undone by
+  settle-change.lua if the change is not the one Postgres committed. Whichever attempt commits
+  the change also raises its alerts.
 
-  KEYS[1] balance hash {bal, gen, reloads, lowoff, s:*} of one account
+  KEYS[1] balance hash {bal, gen, reloads, lowoff, s:*, l:*} of one account
   KEYS[2] pending hash of the same account (same hash tag)
   ARGV[1] change key (e.g. usage batch id)
   ARGV[2] applied delta in micros (integer string)
@@ -140,7 +147,7 @@ for i = 10, #ARGV, 4 do
     -- Seeding happens once per counter and month: the moment to drop counters of old months.
     for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
       local tag = string.sub(name, 1, 2)
-      if (tag == 's:' or tag == 'r:') and string.sub(name, -7) < keep_from then
+      if (tag == 's:' or tag == 'l:' or tag == 'r:') and string.sub(name, -7) < keep_from then
         redis.call('HDEL', KEYS[1], name)
       end
     end
@@ -149,26 +156,20 @@ for i = 10, #ARGV, 4 do
   redis.call('HINCRBY', KEYS[1], field, delta)
   local spend_after = redis.call('HGET', KEYS[1], field)
   table.insert(record, 'inc ' .. field .. ' ' .. delta)
-  local level_field = 'r' .. string.sub(field, 2)
-  local kept = redis.call('HGET', KEYS[1], level_field)
-  local level = tonumber(kept or '0')
-  if not kept then
-    for percent, amount in string.gmatch(ARGV[i + 3], '(%d+)=(%d+)') do
-      if not less_than(spend_before, amount) then
-        level = math.max(level, tonumber(percent))
-      end
-    end
-  end
+  local level_field = 'l' .. string.sub(field, 2)
+  local level = redis.call('HGET', KEYS[1], level_field) or spend_before
   local top = level
   for percent, amount in string.gmatch(ARGV[i + 3], '(%d+)=(%d+)') do
-    if tonumber(percent) > level and not less_than(spend_after, amount) then
+    if less_than(level, amount) and not less_than(spend_after, amount) then
       table.insert(record, 'bud ' .. field .. ' ' .. percent .. ' ' .. spend_after)
-      top = math.max(top, tonumber(percent))
+      if less_than(top, amount) then
+        top = amount
+      end
     end
   end
   if top ~= level then
     redis.call('HSET', KEYS[1], level_field, top)
-    table.insert(record, 'lvl ' .. field .. ' ' .. level)
+    table.insert(record, 'level ' .. field .. ' ' .. level)
   end
 end
 

@@ -30,13 +30,40 @@
   and, if it disarmed the low-balance alert and nothing re-armed it since, it is armed again.
   If it is, each counter given a committed spend gets that instead of what reserve added: events
   Postgres dropped as duplicates (a gateway retry after the dedupe window) leave no spend behind,
-  exactly as they leave no debit. A counter's reached level ("r:..." field, see reserve) goes back
+  exactly as they leave no debit. A counter's reached level ("l:..." field, see reserve) goes back
   to what it was before the change if the change is not counted or its crossings were not
   reached ("1"); if a later change raised it further meanwhile, it goes back too (any threshold
-  crossed again is raised once: alerts have dedupe keys).
+  crossed again is raised once: alerts have dedupe keys). Levels are in micros, under "l:...";
+  "lvl" entries of changes reserved by an earlier version (levels in percent, "r:...") are
+  ignored, as their fields are.
 
   Reply: {settled (0 or 1), balance after}
 ]]
+-- a < b for canonical integer strings, compared as text (as in reserve-change.lua): levels are
+-- money, and Lua numbers are doubles.
+local function less_than(a, b)
+  local a_negative = string.sub(a, 1, 1) == '-'
+  local b_negative = string.sub(b, 1, 1) == '-'
+  if a_negative ~= b_negative then
+    return a_negative
+  end
+  local a_digits = a_negative and string.sub(a, 2) or a
+  local b_digits = b_negative and string.sub(b, 2) or b
+  if a_digits == b_digits then
+    return false
+  end
+  local smaller_magnitude
+  if #a_digits ~= #b_digits then
+    smaller_magnitude = #a_digits < #b_digits
+  else
+    smaller_magnitude = a_digits < b_digits
+  end
+  if a_negative then
+    return not smaller_magnitude
+  end
+  return smaller_magnitude
+end
+
 local pending = redis.call('HGET', KEYS[2], ARGV[1])
 if not pending then
   return {0, redis.call('HGET', KEYS[1], 'bal') or ''}
@@ -60,7 +87,7 @@ if alerts then
   end
   for entry in string.gmatch(alerts, '[^;]+') do
     local field, delta = string.match(entry, '^inc (%S+) (%d+)$')
-    local level_of, level_before = string.match(entry, '^lvl (%S+) (%d+)$')
+    local level_of, level_before = string.match(entry, '^level (%S+) (-?%d+)$')
     local replace = field and (not counted or (committed_spend[field] or delta) ~= delta)
     if replace and redis.call('HEXISTS', KEYS[1], field) == 1 then
       -- Undo what reserve added, then add what Postgres committed (nothing if not counted).
@@ -71,9 +98,9 @@ if alerts then
         redis.call('HINCRBY', KEYS[1], field, committed_spend[field])
       end
     elseif level_of and (not counted or unreached[level_of]) then
-      local level_field = 'r' .. string.sub(level_of, 2)
+      local level_field = 'l' .. string.sub(level_of, 2)
       local level = redis.call('HGET', KEYS[1], level_field)
-      if level and tonumber(level) > tonumber(level_before) then
+      if level and less_than(level_before, level) then
         redis.call('HSET', KEYS[1], level_field, level_before)
       end
     elseif not counted and entry == 'disarm' and redis.call('HGET', KEYS[1], 'lowoff') == ARGV[1] then
