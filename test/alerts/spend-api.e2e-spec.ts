@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { RedisKeys } from '@app/redis';
 import { BillingStack } from '../support/billing-stack';
 import { Workspace } from '../support/workspace';
 
@@ -141,5 +143,44 @@ describe('spend API', () => {
         },
       ]),
     );
+  });
+
+  it('answers 404 account_not_found on the budget, alert-settings and spend routes of an unknown account, storing nothing', async () => {
+    const unknown = randomUUID();
+    const path = `/v1/accounts/${unknown}`;
+    const budget = { amount: '10.00' };
+    const calls: [string, string, unknown?][] = [
+      ['get', `${path}/budget`],
+      ['put', `${path}/budget`, budget],
+      ['delete', `${path}/budget`],
+      ['get', `${path}/api-keys/${randomUUID()}/budget`],
+      ['put', `${path}/api-keys/${randomUUID()}/budget`, budget],
+      ['delete', `${path}/api-keys/${randomUUID()}/budget`],
+      ['get', `${path}/projects/${randomUUID()}/budget`],
+      ['put', `${path}/projects/${randomUUID()}/budget`, budget],
+      ['delete', `${path}/projects/${randomUUID()}/budget`],
+      ['get', `${path}/alert-settings`],
+      ['put', `${path}/alert-settings`, { low_balance: '5.00', non_essential_enabled: true }],
+      ['get', `${path}/spend`],
+    ];
+    const answers = [];
+    for (const [method, url, body] of calls) {
+      const response =
+        method === 'put'
+          ? await stack.admin.put(url, body)
+          : method === 'delete'
+            ? await stack.admin.delete(url)
+            : await stack.admin.get(url);
+      answers.push([method, url, response.status, response.body?.error?.code]);
+    }
+    expect(answers).toEqual(calls.map(([method, url]) => [method, url, 404, 'account_not_found']));
+
+    const { sql, redis, prefix } = stack.stores;
+    const rows = await sql`
+      select 'budgets' from budgets where account_id = ${unknown}
+      union all select 'alert_settings' from alert_settings where account_id = ${unknown}
+      union all select 'audit_log' from audit_log where account_id = ${unknown}`;
+    expect(rows).toHaveLength(0);
+    expect(await redis.exists(new RedisKeys(prefix).balance(unknown))).toBe(0);
   });
 });

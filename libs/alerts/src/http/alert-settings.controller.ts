@@ -1,4 +1,5 @@
 import { auditActorOf } from '@app/audit';
+import { CatalogCache } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
@@ -6,6 +7,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AlertSettingsService } from '../alert-settings.service';
 import { SpendService } from '../spend.service';
 import { AlertSettingsDto } from './alerts.dto';
+import { requireAccount } from './require-account';
 import { alertSettingsView, spendView } from './views';
 
 @ApiTags('budgets and alerts')
@@ -15,12 +17,14 @@ export class AlertSettingsController {
   constructor(
     private readonly settings: AlertSettingsService,
     private readonly spend: SpendService,
+    private readonly catalog: CatalogCache,
   ) {}
 
   @Get('alert-settings')
   @AccountRoute('billing:manage')
   @ApiOperation({ summary: 'Low-balance alert line, non-essential alerts on or off, extra recipients' })
   async get(@Param('id', AccountIdParam) accountId: string) {
+    await requireAccount(this.catalog, accountId);
     return alertSettingsView(await this.settings.get(accountId));
   }
 
@@ -35,6 +39,7 @@ export class AlertSettingsController {
     @Body() body: AlertSettingsDto,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     const saved = await this.settings.put(
       accountId,
       {
@@ -56,6 +61,7 @@ export class AlertSettingsController {
       'The period is the current calendar month in UTC. burn_rate_7d = 7-day usage / 7 (half up); runs_out_at = now + balance / 7-day rate (null without usage); projected_month_end_spend = spend + 7-day usage x time left in the month / 7 days (half up).',
   })
   async getSpend(@Param('id', AccountIdParam) accountId: string) {
+    await requireAccount(this.catalog, accountId);
     return spendView(accountId, await this.spend.report(accountId));
   }
 }

@@ -1,10 +1,12 @@
 import { auditActorOf } from '@app/audit';
+import { CatalogCache } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller, UuidParam } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Delete, Get, HttpCode, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BudgetsService, BudgetTarget } from '../budgets.service';
 import { BudgetDto } from './alerts.dto';
+import { requireAccount } from './require-account';
 import { budgetView } from './views';
 
 const KeyIdParam = new UuidParam('api_key_not_found', 'no such API key');
@@ -17,7 +19,10 @@ const PERIODS =
 @ApiBearerAuth()
 @Controller('v1/accounts/:id')
 export class BudgetsController {
-  constructor(private readonly budgets: BudgetsService) {}
+  constructor(
+    private readonly budgets: BudgetsService,
+    private readonly catalog: CatalogCache,
+  ) {}
 
   @Get('budget')
   @AccountRoute('billing:manage')
@@ -26,6 +31,7 @@ export class BudgetsController {
     description: PERIODS,
   })
   async getAccount(@Param('id', AccountIdParam) accountId: string) {
+    await requireAccount(this.catalog, accountId);
     const target = account(accountId);
     return budgetView(await this.budgets.get(target), target);
   }
@@ -41,6 +47,7 @@ export class BudgetsController {
     @Body() body: BudgetDto,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     const target = account(accountId);
     return budgetView(await this.budgets.put(target, input(body), auditActorOf(caller)), target);
   }
@@ -50,6 +57,7 @@ export class BudgetsController {
   @AccountRoute('billing:manage')
   @ApiOperation({ summary: "Remove the account's budget (204 also when there was none)" })
   async deleteAccount(@Param('id', AccountIdParam) accountId: string, @CurrentCaller() caller: Caller) {
+    await requireAccount(this.catalog, accountId);
     await this.budgets.delete(account(accountId), auditActorOf(caller));
   }
 
@@ -57,6 +65,7 @@ export class BudgetsController {
   @AccountRoute('billing:manage')
   @ApiOperation({ summary: "An API key's monthly budget", description: PERIODS })
   async getKey(@Param('id', AccountIdParam) accountId: string, @Param('keyId', KeyIdParam) keyId: string) {
+    await requireAccount(this.catalog, accountId);
     const target = scoped(accountId, 'api_key', keyId);
     return budgetView(await this.budgets.get(target), target);
   }
@@ -73,6 +82,7 @@ export class BudgetsController {
     @Body() body: BudgetDto,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     const target = scoped(accountId, 'api_key', keyId);
     return budgetView(await this.budgets.put(target, input(body), auditActorOf(caller)), target);
   }
@@ -86,6 +96,7 @@ export class BudgetsController {
     @Param('keyId', KeyIdParam) keyId: string,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     await this.budgets.delete(scoped(accountId, 'api_key', keyId), auditActorOf(caller));
   }
 
@@ -96,6 +107,7 @@ export class BudgetsController {
     @Param('id', AccountIdParam) accountId: string,
     @Param('projectId', ProjectIdParam) projectId: string,
   ) {
+    await requireAccount(this.catalog, accountId);
     const target = scoped(accountId, 'project', projectId);
     return budgetView(await this.budgets.get(target), target);
   }
@@ -112,6 +124,7 @@ export class BudgetsController {
     @Body() body: BudgetDto,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     const target = scoped(accountId, 'project', projectId);
     return budgetView(await this.budgets.put(target, input(body), auditActorOf(caller)), target);
   }
@@ -125,6 +138,7 @@ export class BudgetsController {
     @Param('projectId', ProjectIdParam) projectId: string,
     @CurrentCaller() caller: Caller,
   ) {
+    await requireAccount(this.catalog, accountId);
     await this.budgets.delete(scoped(accountId, 'project', projectId), auditActorOf(caller));
   }
 }
