@@ -55,14 +55,15 @@ declare module 'ioredis' {
   }
 }
 
-const SCRIPTS = {
-  reserveChange: { file: 'reserve-change.lua', keys: 2 },
-  settleChange: { file: 'settle-change.lua', keys: 2 },
-  settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined },
+/** Each script's file, its number of keys, and the shared functions (lua/lib) it is loaded with. */
+const SCRIPTS: Record<string, { file: string; keys: number | undefined; prelude?: string[] }> = {
+  reserveChange: { file: 'reserve-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
+  settleChange: { file: 'settle-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
+  settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined, prelude: ['lib/less-than.lua'] },
   seedBalance: { file: 'seed-balance.lua', keys: 1 },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
   readBalanceState: { file: 'read-balance-state.lua', keys: 2 },
-} as const;
+};
 
 /**
  * The auto-reload crossing a committed change made, from its token: reserve-change.lua appends
@@ -87,8 +88,9 @@ function scriptSource(file: string): string {
 
 /** Registers the ledger's Lua scripts on a connection (EVALSHA with automatic fallback to EVAL). */
 export function defineLedgerScripts<Client extends RedisClient>(redis: Client): Client {
-  for (const [name, { file, keys }] of Object.entries(SCRIPTS)) {
-    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua: scriptSource(file) });
+  for (const [name, { file, keys, prelude = [] }] of Object.entries(SCRIPTS)) {
+    const lua = [...prelude, file].map(scriptSource).join('\n');
+    if (!(name in redis)) redis.defineCommand(name, { numberOfKeys: keys, lua });
   }
   return redis;
 }
