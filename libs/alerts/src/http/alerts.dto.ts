@@ -27,7 +27,7 @@ export class BudgetDto {
   @ApiPropertyOptional({
     example: [50, 75, 90, 100],
     description:
-      'Whole percents of the amount (1-1000, up to 10); each alerts once per month when spend reaches it. Default 50, 75, 90, 100',
+      'Whole percents of the amount (1-1000, up to 10); each alerts once per month and amount when spend reaches it. Default 50, 75, 90, 100',
   })
   @IsOptional()
   @IsArray()
