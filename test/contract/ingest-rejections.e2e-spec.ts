@@ -98,6 +98,13 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
     };
   }
 
+  /** Metadata whose objects and arrays nest `levels` deep, the metadata object itself being level 1. */
+  function nestedMetadata(levels: number): Json {
+    let value: unknown = 'leaf';
+    for (let level = 1; level < levels; level++) value = level % 2 ? [value] : { inner: value };
+    return { outer: value };
+  }
+
   function without(event: Json, field: string): Json {
     const copy = { ...event };
     delete copy[field];
@@ -401,6 +408,38 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
         'model',
         'unknown_model',
       ],
+      // Postgres's jsonb refuses U+0000 and lone surrogates: one such event would fail every batch
+      // charged with it, so ingest refuses it (and nesting past 32 levels) while the gateway can fix it.
+      [
+        'a metadata string holds U+0000',
+        (e) => ({ ...e, metadata: { note: 'a\u0000b' } }),
+        'metadata',
+        'invalid_metadata',
+      ],
+      [
+        'a nested metadata key holds U+0000',
+        (e) => ({ ...e, metadata: { tags: [{ 'k\u0000': 1 }] } }),
+        'metadata',
+        'invalid_metadata',
+      ],
+      [
+        'a metadata string holds a lone surrogate',
+        (e) => ({ ...e, metadata: { note: 'x\ud800' } }),
+        'metadata',
+        'invalid_metadata',
+      ],
+      [
+        'a nested metadata key is a lone low surrogate',
+        (e) => ({ ...e, metadata: { a: { b: { '\udc00': 'v' } } } }),
+        'metadata',
+        'invalid_metadata',
+      ],
+      [
+        'metadata nests 33 levels deep',
+        (e) => ({ ...e, metadata: nestedMetadata(33) }),
+        'metadata',
+        'invalid_metadata',
+      ],
     ];
 
     it.each(cases)(
@@ -416,6 +455,24 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
           expect({ index: error.index, field: error.field }).toEqual({ index: 1, field });
       },
     );
+
+    it('answers 422 invalid_metadata, not 500, to 1 MB of nested brackets in metadata, and accepts nothing', async () => {
+      const levels = 500_000;
+      const event = JSON.stringify(validEvent());
+      const body = `{"events":[${event.slice(0, -1)},"metadata":{"a":${'['.repeat(levels)}${']'.repeat(levels)}}}]}`;
+      expect(Buffer.byteLength(body)).toBeGreaterThan(levels * 2);
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(MIB);
+      const response = await ingest(body);
+      await expectRefusedWithoutTrace(response, 422);
+      expect(response.body.errors).toEqual([
+        {
+          index: 0,
+          field: 'metadata',
+          code: 'invalid_metadata',
+          message: expect.stringContaining('32 levels'),
+        },
+      ]);
+    });
 
     it('says in words what a malformed id, account_id or occurred_at must look like', async () => {
       const response = await ingest({
@@ -637,6 +694,16 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
           )
         ).length,
       ).toBe(events.length);
+    });
+
+    it('stores metadata at the limits: 32 levels deep, surrogate pairs, a backslash before u0000', async () => {
+      const metadata = { ...nestedMetadata(32), emoji: '😀', '😀': 'ok', path: 'C:\\u0000' };
+      const event = validEvent({ metadata });
+      expect((await ingest({ events: [event] })).status).toBe(202);
+      await stack.drained();
+      const [row] = await stack.stores.sql<{ metadata: Json }[]>`
+        select metadata from usage_events where account_id = ${accountA} and event_id = ${event.id as string}`;
+      expect(row.metadata).toEqual(metadata);
     });
 
     it('accepts exactly 1,000 events in one request', async () => {

@@ -1,3 +1,5 @@
+import { MAX_METADATA_DEPTH } from './metadata-problem';
+
 /**
  * JSON Schema of POST /v1/usage/events, compiled once by ajv. Structure only; checks that need
  * the catalog or the clock (known account and model, occurred_at window) follow in the validator.
@@ -35,7 +37,14 @@ export const usageEventSchema = {
     api_key_id: identifier,
     project_id: identifier,
     occurred_at: { type: 'string', pattern: DATE_TIME_PATTERN },
-    metadata: { type: 'object', maxProperties: 32 },
+    metadata: {
+      type: 'object',
+      maxProperties: 32,
+      // Checked by the validator (metadata-problem.ts): ajv's keywords cannot say it cheaply.
+      description:
+        `at most ${MAX_METADATA_BYTES} bytes as JSON, nested at most ${MAX_METADATA_DEPTH} levels deep; ` +
+        'no U+0000 or lone surrogate in any key or string (Postgres jsonb cannot store them)',
+    },
   },
 } as const;
 

@@ -3,6 +3,7 @@ import { CatalogCache } from '@app/catalog';
 import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS, UsageEventPayload } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject } from 'ajv';
+import { metadataProblem } from './metadata-problem';
 import { MAX_METADATA_BYTES, PATTERN_DESCRIPTIONS, usageBatchSchema } from './usage-batch.schema';
 import { EventError, UsageValidationError } from './validation-error';
 
@@ -94,11 +95,13 @@ export class ValidateUsageBatch {
           'reasoning tokens are part of completion_tokens',
         );
       }
-      if (
-        event.metadata !== undefined &&
-        Buffer.byteLength(JSON.stringify(event.metadata)) > MAX_METADATA_BYTES
-      ) {
-        fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
+      if (event.metadata !== undefined) {
+        // Walked first: it bounds the depth, so JSON.stringify below cannot overflow the stack.
+        const problem = metadataProblem(event.metadata);
+        if (problem) fail('metadata', 'invalid_metadata', problem);
+        else if (Buffer.byteLength(JSON.stringify(event.metadata)) > MAX_METADATA_BYTES) {
+          fail('metadata', 'too_large', `metadata must serialise to at most ${MAX_METADATA_BYTES} bytes`);
+        }
       }
       const account = this.catalog.account(event.account_id);
       if (!account) fail('account_id', 'unknown_account', 'no such account');
