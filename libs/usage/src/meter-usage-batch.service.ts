@@ -15,9 +15,10 @@ import { RedisKeys } from '@app/redis';
 import { spendPeriodIdOfDay } from '@app/access';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { Queue, UnrecoverableError } from 'bullmq';
 import { BudgetCounterRef, committedCounterSpend } from './budget-counter-spend';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
+import { metadataProblem } from './metadata-problem';
 import { CommittedAlertChange, RaiseOutcome, USAGE_ALERTS, UsageAlertHook } from './usage-alerts';
 import { CommittedUsage, KeyDaySpend, RatedEvent, UsageBatchRepository } from './usage-batch.repository';
 
@@ -229,11 +230,30 @@ export class MeterUsageBatchService {
       ...tokens,
       costMicros: eventCostMicros(tokens, price),
       priceVersionId: price.id,
-      metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
+      metadata: event.metadata === undefined ? null : storableMetadata(event),
       occurredAtMs: event.occurred_at,
       receivedAtMs,
     };
   }
+}
+
+/**
+ * The event's metadata as the text Postgres casts to jsonb. Ingest refuses metadata that jsonb
+ * cannot hold, but a job queued before it did (or by anything else) may still carry some, and one
+ * such event would fail the Postgres transaction of every batch charged with it, on every retry.
+ * This runs while rating, which happens for each batch before it joins a group (grouping/), so
+ * the batch fails alone and the others commit. Unrecoverable: the payload never changes, so a
+ * retry cannot help; failed at once, the batch shows in `npm run failed-jobs` (its events were
+ * never deducted: rating comes before the Redis reservation).
+ */
+function storableMetadata(event: UsageEventPayload): string {
+  const problem = metadataProblem(event.metadata!);
+  if (problem) {
+    throw new UnrecoverableError(
+      `event ${event.id} of account ${event.account_id}: metadata that Postgres cannot store: ${problem}`,
+    );
+  }
+  return JSON.stringify(event.metadata);
 }
 
 function groupByAccount(events: readonly RatedEvent[]): Map<string, RatedEvent[]> {
