@@ -1,19 +1,19 @@
 import { BillingStack } from '../support/billing-stack';
-import { backdateInvoiceBilling, chargeUsage } from '../support/statement-usage';
+import {
+  backdateInvoiceBilling,
+  centsHalfUp,
+  chargeUsage,
+  DAY,
+  isoDay,
+  monthOf,
+  monthStart,
+  usd,
+} from '../support/statement-usage';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
 const MODEL = 'acme/late-model';
 const OTHER = 'acme/other-model';
-const CENT = 10_000n;
-const DAY = 86_400_000;
-
-const monthStart = (ms: number, monthsLater = 0) =>
-  Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth() + monthsLater, 1);
-const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
-const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const centsHalfUp = (micros: bigint) => ((micros + CENT / 2n) / CENT) * CENT;
-const usd = (micros: bigint) => `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
 
 /**
  * Usage committed after its month's statement read the usage (a gateway that sent it late, a

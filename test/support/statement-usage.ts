@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { BillingStack } from './billing-stack';
 
+// Money and calendar computed here, independently of the product code.
+export const CENT = 10_000n;
+export const DAY = 86_400_000;
+export const monthStart = (ms: number, monthsLater = 0) =>
+  Date.UTC(new Date(ms).getUTCFullYear(), new Date(ms).getUTCMonth() + monthsLater, 1);
+export const monthOf = (ms: number) => new Date(ms).toISOString().slice(0, 7);
+export const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+export const centsHalfUp = (micros: bigint) => ((micros + CENT / 2n) / CENT) * CENT;
+export const usd = (micros: bigint) =>
+  `${micros / 1_000_000n}.${String(micros % 1_000_000n).padStart(6, '0')}`;
+
 type Sql = BillingStack['stores']['sql'];
 
 /**
