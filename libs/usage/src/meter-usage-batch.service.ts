@@ -15,7 +15,7 @@ import { RedisKeys } from '@app/redis';
 import { spendPeriodIdOfDay } from '@app/access';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
-import { Queue, UnrecoverableError } from 'bullmq';
+import { Queue } from 'bullmq';
 import { BudgetCounterRef, committedCounterSpend } from './budget-counter-spend';
 import { crashAt, FAILPOINT, FailpointName } from './failpoint';
 import { metadataProblem } from './metadata-problem';
@@ -210,6 +210,22 @@ export class MeterUsageBatchService {
     return [...totals].map(([counterKey, micros]) => ({ counterKey, micros }));
   }
 
+  /**
+   * The event's metadata as the text Postgres casts to jsonb. Ingest refuses metadata that jsonb
+   * cannot hold, but a job queued before it did (or by anything else) may still carry some, and
+   * one such event would fail the Postgres transaction of every batch charged with it, on every
+   * retry. The event was accepted (202) and is charged once like any other (I2); its metadata is
+   * only a label, so it is stored without it, and a warning names the event.
+   */
+  private storableMetadata(event: UsageEventPayload): string | null {
+    const problem = metadataProblem(event.metadata!);
+    if (!problem) return JSON.stringify(event.metadata);
+    this.logger.warn(
+      `event ${event.id} of account ${event.account_id}: metadata not stored, Postgres cannot hold it (${problem})`,
+    );
+    return null;
+  }
+
   private rateEvent(event: UsageEventPayload, receivedAtMs: number): RatedEvent {
     const price = this.catalog.priceAt(event.model, event.occurred_at);
     // Ingest refused events without a price; versions are never deleted, so this means a bug: retry, never charge 0.
@@ -230,30 +246,11 @@ export class MeterUsageBatchService {
       ...tokens,
       costMicros: eventCostMicros(tokens, price),
       priceVersionId: price.id,
-      metadata: event.metadata === undefined ? null : storableMetadata(event),
+      metadata: event.metadata === undefined ? null : this.storableMetadata(event),
       occurredAtMs: event.occurred_at,
       receivedAtMs,
     };
   }
-}
-
-/**
- * The event's metadata as the text Postgres casts to jsonb. Ingest refuses metadata that jsonb
- * cannot hold, but a job queued before it did (or by anything else) may still carry some, and one
- * such event would fail the Postgres transaction of every batch charged with it, on every retry.
- * This runs while rating, which happens for each batch before it joins a group (grouping/), so
- * the batch fails alone and the others commit. Unrecoverable: the payload never changes, so a
- * retry cannot help; failed at once, the batch shows in `npm run failed-jobs` (its events were
- * never deducted: rating comes before the Redis reservation).
- */
-function storableMetadata(event: UsageEventPayload): string {
-  const problem = metadataProblem(event.metadata!);
-  if (problem) {
-    throw new UnrecoverableError(
-      `event ${event.id} of account ${event.account_id}: metadata that Postgres cannot store: ${problem}`,
-    );
-  }
-  return JSON.stringify(event.metadata);
 }
 
 function groupByAccount(events: readonly RatedEvent[]): Map<string, RatedEvent[]> {
