@@ -192,6 +192,77 @@ describe('ledger Lua scripts', () => {
       expect(await balance()).toBe(0n);
     });
 
+    it('crosses again when the change that took the crossing is not committed', async () => {
+      // Threshold 50, balance 70 (committed). b2 holds only duplicates: its deduction takes the
+      // crossing; b3, real usage, starts below the threshold; Postgres commits nothing for b2.
+      await redis.reserveChange(bal, pend, 'b1', '-30', 't1', '100', '50');
+      await redis.settleChange(bal, pend, 'b1', 't1', '-30');
+      expect((await redis.reserveChange(bal, pend, 'b2', '-30', 't2', '', '50'))[4]).toBe('1');
+      expect((await redis.reserveChange(bal, pend, 'b3', '-25', 't3', '', '50'))[4]).toBe('');
+      await redis.settleChange(bal, pend, 'b2', '', '0');
+      await redis.settleChange(bal, pend, 'b3', 't3', '-25');
+      // 70 -> 45 really crossed, and no reload was committed: the next deduction makes it.
+      expect(await redis.reserveChange(bal, pend, 'b4', '-1', 't4', '', '50')).toEqual([
+        'created',
+        't4#2',
+        '45',
+        '44',
+        '2',
+      ]);
+      await redis.settleChange(bal, pend, 'b4', 't4#2', '-1');
+      expect((await redis.reserveChange(bal, pend, 'b5', '-1', 't5', '', '50'))[4]).toBe('');
+    });
+
+    it('crosses again when a late redelivery took the crossing and was undone', async () => {
+      await redis.reserveChange(bal, pend, 'b0', '-30', 't0', '100', '50');
+      await redis.settleChange(bal, pend, 'b0', 't0', '-30');
+      // b0 delivered again after its settle (70 -> 40), while new usage b1 goes 40 -> 15.
+      expect((await redis.reserveChange(bal, pend, 'b0', '-30', 't0b', '', '50'))[4]).toBe('1');
+      expect((await redis.reserveChange(bal, pend, 'b1', '-25', 't1', '', '50'))[4]).toBe('');
+      await redis.settleChange(bal, pend, 'b0', 't0', '-30');
+      await redis.settleChange(bal, pend, 'b1', 't1', '-25');
+      // 70 -> 45 crossed, and only b0's first attempt committed: the next deduction makes the crossing.
+      expect(await balance()).toBe(45n);
+      expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('2');
+    });
+
+    it('stays disarmed when the change that crossed is the one Postgres committed', async () => {
+      await redis.reserveChange(bal, pend, 'b1', '-60', 't1', '100', '50');
+      await redis.settleChange(bal, pend, 'b1', 't1#1', '-60');
+      expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('');
+      // A late redelivery of b1 that crosses nothing leaves the crossing b1 made alone.
+      await redis.reserveChange(bal, pend, 'b1', '-1', 't1b', '', '50');
+      await redis.settleChange(bal, pend, 'b1', 't1#1', '-60');
+      expect((await redis.reserveChange(bal, pend, 'b3', '-1', 't3', '', '50'))[4]).toBe('');
+    });
+
+    it('never crosses on a change that deducts nothing', async () => {
+      await redis.reserveChange(bal, pend, 'b1', '-10', 't1', '100', '50');
+      await redis.settleChange(bal, pend, 'b1', 't1', '-10');
+      await redis.hset(bal, 'bal', '40');
+      expect((await redis.reserveChange(bal, pend, 'free', '0', 't2', '', '50'))[4]).toBe('');
+    });
+
+    it('treats state written before the armed flag like the older script did', async () => {
+      // Below the threshold without the flag: its crossing was counted before; no burst after a deploy.
+      await redis.hset(bal, 'bal', '40', 'gen', '3', 'reloads', '3');
+      expect((await redis.reserveChange(bal, pend, 'b1', '-1', 't1', '', '50'))[4]).toBe('');
+      // At or above it, the next deduction below crosses as it always did.
+      const above = keys.balance(randomUUID());
+      await redis.hset(above, 'bal', '100', 'gen', '3', 'reloads', '3');
+      expect((await redis.reserveChange(above, pend, 'b2', '-60', 't2', '', '50'))[4]).toBe('4');
+    });
+
+    it('is disarmed by a crossing another script numbered since it was armed', async () => {
+      await redis.reserveChange(bal, pend, 'b1', '-10', 't1', '100', '50');
+      await redis.settleChange(bal, pend, 'b1', 't1', '-10');
+      expect(await redis.hget(bal, 'rl')).toBe('on:0');
+      // An older worker during a deploy crosses 90 -> 40 without touching the flag.
+      await redis.hincrby(bal, 'reloads', 1);
+      await redis.hincrby(bal, 'bal', -50);
+      expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('');
+    });
+
     it('compares negative balances and thresholds exactly', async () => {
       const cases: [string, string, string, string][] = [
         // seed, delta, threshold, expected crossing

@@ -8,7 +8,7 @@ type ReserveReply = [
   token: string,
   before: string,
   after: string,
-  /** Auto-reload crossing number if this call moved the balance below the threshold, else "". */
+  /** Auto-reload crossing number if this call took the balance below the threshold while armed, else "". */
   crossing: string,
   /** What the change did for spending alerts (reserve-change.lua header), "" for nothing. */
   alertRecord: string,

@@ -6,12 +6,20 @@
   A change key is applied at most once while it is pending: a redelivered batch finds its
   pending entry and changes nothing. settle-change.lua later reconciles it with Postgres.
 
-  Auto-reload: with a threshold, a change that moves the balance from >= threshold to below it
-  is a crossing. Deciding it here, in the same atomic step as the deduction, means concurrent
-  batches of one account see exactly one crossing. Each crossing takes the next number from the
-  `reloads` field, and that number is appended to the token ("<token>#<n>"): the token goes
-  with the pending entry (a redelivery gets it back from "exists") and into the Postgres ledger
-  row, so whichever attempt commits the change also names its crossing, exactly once.
+  Auto-reload: with a threshold, a deduction that leaves the balance below it while auto-reload
+  is armed is a crossing, and disarms it (field `rl` = the change key). A change that starts at or
+  above the threshold arms it (`rl` = "on:<reloads>"); so does settle-change.lua when the change
+  that disarmed it is not the one Postgres counted (a batch of duplicates, a late redelivery): a
+  crossing undone that way is not lost, the next deduction below the threshold makes it again.
+  The armed value names the crossing count it was armed at: a crossing numbered since by any
+  other script (an older version during a deploy) disarms it too. Without `rl` (state from before
+  the flag, or a balance rebuilt from Postgres) it is disarmed until a change starts at or above
+  the threshold, which is when the older script counted crossings: no burst after a deploy.
+  Deciding it here, in the same atomic step as the deduction, means concurrent batches of one
+  account see exactly one crossing. Each crossing takes the next number from the `reloads`
+  field, and that number is appended to the token ("<token>#<n>"): the token goes with the
+  pending entry (a redelivery gets it back from "exists") and into the Postgres ledger row, so
+  whichever attempt commits the change also names its crossing, exactly once.
 
   Spending alerts (libs/alerts), decided in the same atomic step for the same reason:
   - Budget counters: fields "s:<scope>:<YYYY-MM>" of the balance hash hold the month's spend of
@@ -38,7 +46,7 @@
   settle-change.lua if the change is not the one Postgres committed. Whichever attempt commits
   the change also raises its alerts.
 
-  KEYS[1] balance hash {bal, gen, reloads, lowoff, s:*, l:*} of one account
+  KEYS[1] balance hash {bal, gen, reloads, rl, lowoff, s:*, l:*} of one account
   KEYS[2] pending hash of the same account (same hash tag)
   ARGV[1] change key (e.g. usage batch id)
   ARGV[2] applied delta in micros (integer string)
@@ -111,9 +119,19 @@ local after = redis.call('HGET', KEYS[1], 'bal')
 local token = ARGV[3]
 local crossing = ''
 local threshold = ARGV[5] or ''
-if threshold ~= '' and not less_than(before, threshold) and less_than(after, threshold) then
-  crossing = tostring(redis.call('HINCRBY', KEYS[1], 'reloads', 1))
-  token = token .. '#' .. crossing
+if threshold ~= '' then
+  local armed = 'on:' .. (redis.call('HGET', KEYS[1], 'reloads') or '0')
+  local state = redis.call('HGET', KEYS[1], 'rl')
+  if state ~= armed and not less_than(before, threshold) then
+    state = armed
+    redis.call('HSET', KEYS[1], 'rl', armed)
+  end
+  -- Only a deduction crosses: a credit (delta 0 until it settles) never needs a reload.
+  if state == armed and less_than(ARGV[2], '0') and less_than(after, threshold) then
+    crossing = tostring(redis.call('HINCRBY', KEYS[1], 'reloads', 1))
+    token = token .. '#' .. crossing
+    redis.call('HSET', KEYS[1], 'rl', ARGV[1])
+  end
 end
 
 local record = {}

@@ -14,7 +14,7 @@
   a Postgres read that already included this change while it was pending is named in the
   pending hash's "<change key>|k" (create-key-spend-counter.lua): it is not added to again.
 
-  KEYS[1] balance hash {bal, gen}
+  KEYS[1] balance hash {bal, gen, reloads, rl, lowoff, s:*, l:*}
   KEYS[2] pending hash
   KEYS[3..] API-key spend counters of the same account (same hash tag), optional
   ARGV[1] change key
@@ -37,6 +37,11 @@
   "lvl" entries of changes reserved by an earlier version (levels in percent, "r:...") are
   ignored, as their fields are.
 
+  Auto-reload: if this entry's attempt crossed the threshold ("#<n>" in its token) and disarmed
+  auto-reload (field `rl` still names the change key), but it is not the attempt Postgres
+  recorded, auto-reload is armed again: that crossing never got a reload, so the next deduction
+  below the threshold must make one (reserve-change.lua).
+
   Reply: {settled (0 or 1), balance after}
 ]]
 -- less_than(a, b): lib/less-than.lua, prepended when the script is loaded.
@@ -54,6 +59,9 @@ end
 
 local applied, token = string.match(pending, '^(-?%d+):(.*)$')
 local counted = token == ARGV[2] and ARGV[3] ~= '0'
+if token ~= ARGV[2] and string.find(token, '#', 1, true) and redis.call('HGET', KEYS[1], 'rl') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'rl', 'on:' .. (redis.call('HGET', KEYS[1], 'reloads') or '0'))
+end
 local alerts = redis.call('HGET', KEYS[2], ARGV[1] .. '|x')
 if alerts then
   redis.call('HDEL', KEYS[2], ARGV[1] .. '|x')
