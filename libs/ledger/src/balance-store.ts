@@ -140,6 +140,41 @@ export class BalanceStore {
     return replies.map((reply) => Number((reply as [number, string])[0]) === 1);
   }
 
+  /**
+   * Makes an auto-reload crossing without a deduction if the balance is below `thresholdMicros`
+   * and auto-reload is armed or no crossing was numbered since `failedCrossing` (null: only if
+   * armed). Leaves a pending entry under `changeKey` to record in Postgres and settle, like a
+   * reserve; an entry already there (a concurrent or earlier attempt) is returned instead.
+   */
+  async reserveReloadRetry(retry: {
+    accountId: string;
+    changeKey: string;
+    token: string;
+    thresholdMicros: bigint;
+    failedCrossing: number | null;
+  }): Promise<{ status: 'created' | 'exists' | 'none'; token: string; crossing: number | null }> {
+    const run = (seed?: BalanceSeed) =>
+      this.redis.retryAutoReload(
+        this.keys.balance(retry.accountId),
+        this.keys.pending(retry.accountId),
+        retry.changeKey,
+        retry.token,
+        retry.thresholdMicros.toString(),
+        retry.failedCrossing === null ? '' : String(retry.failedCrossing),
+        seed?.balance.toString() ?? '',
+        seed?.reloads ?? '',
+      );
+    let reply = await run();
+    if (reply[0] === 'missing') {
+      const seed = (await this.balances.seedsOf([retry.accountId])).get(retry.accountId);
+      if (!seed) throw new Error(`account ${retry.accountId} has no balance row`);
+      this.metrics.redisStateLoaded.inc({ kind: 'balance' });
+      reply = await run(seed);
+    }
+    if (reply[0] === 'missing') throw new Error(`account ${retry.accountId}: balance missing after seeding`);
+    return { status: reply[0], token: reply[1], crossing: reply[3] ? Number(reply[3]) : null };
+  }
+
   /** The balance gateways see; loaded from Postgres when Redis has none. Null for unknown accounts. */
   async balanceOf(accountId: string): Promise<bigint | null> {
     const cached = await this.redis.hget(this.keys.balance(accountId), 'bal');

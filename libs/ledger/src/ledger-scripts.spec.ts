@@ -263,6 +263,88 @@ describe('ledger Lua scripts', () => {
       expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('');
     });
 
+    describe('retry after a failed reload (retry-auto-reload.lua)', () => {
+      /** Threshold 50; b1 takes 100 -> 40 and crossing 1, committed (its reload then fails). */
+      async function crossedOnce(): Promise<void> {
+        await redis.reserveChange(bal, pend, 'b1', '-60', 't1', '100', '50');
+        await redis.settleChange(bal, pend, 'b1', 't1#1', '-60');
+      }
+
+      it('makes one new crossing below the threshold however often it is asked', async () => {
+        await crossedOnce();
+        expect(await redis.retryAutoReload(bal, pend, 'retry:1', 'r1', '50', '1', '', '')).toEqual([
+          'created',
+          'r1#2',
+          '40',
+          '2',
+        ]);
+        expect(await redis.retryAutoReload(bal, pend, 'retry:1', 'r2', '50', '1', '', '')).toEqual([
+          'exists',
+          'r1#2',
+          '40',
+          '',
+        ]);
+        expect(await redis.settleChange(bal, pend, 'retry:1', 'r1#2', '0')).toEqual([1, '40']);
+        // Asked again after it settled, or by usage: crossing 2 has its reload.
+        expect((await redis.retryAutoReload(bal, pend, 'retry:1', 'r3', '50', '1', '', ''))[0]).toBe('none');
+        expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('');
+        expect(await redis.hget(bal, 'reloads')).toBe('2');
+      });
+
+      it('makes none when usage crossed since the failed crossing', async () => {
+        await crossedOnce();
+        await redis.reserveChange(bal, pend, 'credit', '0', 'c1', '', '50');
+        await redis.settleChange(bal, pend, 'credit', 'c1', '30');
+        expect((await redis.reserveChange(bal, pend, 'b2', '-30', 't2', '', '50'))[4]).toBe('2');
+        expect((await redis.retryAutoReload(bal, pend, 'retry:1', 'r1', '50', '1', '', ''))[0]).toBe('none');
+      });
+
+      it('makes none at or above the threshold', async () => {
+        await redis.reserveChange(bal, pend, 'b1', '-50', 't1', '100', '50');
+        expect((await redis.retryAutoReload(bal, pend, 'retry:0', 'r1', '50', '0', '', ''))[0]).toBe('none');
+      });
+
+      it('after a reload that succeeded, crosses only if armed', async () => {
+        await crossedOnce();
+        expect((await redis.retryAutoReload(bal, pend, 'retry:1', 'r1', '50', '', '', ''))[0]).toBe('none');
+        // b2 took crossing 2 but was not committed: armed again, so a retry may make it now.
+        await redis.reserveChange(bal, pend, 'credit', '0', 'c1', '', '50');
+        await redis.settleChange(bal, pend, 'credit', 'c1', '15');
+        await redis.reserveChange(bal, pend, 'b2', '-10', 't2', '', '50');
+        await redis.reserveChange(bal, pend, 'b3', '-10', 't3', '', '50');
+        await redis.settleChange(bal, pend, 'b2', '', '0');
+        await redis.settleChange(bal, pend, 'b3', 't3', '-10');
+        expect(await redis.retryAutoReload(bal, pend, 'retry:1', 'r2', '50', '', '', '')).toEqual([
+          'created',
+          'r2#3',
+          '45',
+          '3',
+        ]);
+      });
+
+      it('arms auto-reload again when Postgres did not record it', async () => {
+        await crossedOnce();
+        await redis.retryAutoReload(bal, pend, 'retry:1', 'r1', '50', '1', '', '');
+        await redis.settleChange(bal, pend, 'retry:1', '', '0');
+        expect((await redis.reserveChange(bal, pend, 'b2', '-1', 't2', '', '50'))[4]).toBe('3');
+      });
+
+      it('seeds a missing balance and its crossing count from Postgres', async () => {
+        expect(await redis.retryAutoReload(bal, pend, 'retry:4', 'r1', '50', '4', '', '')).toEqual([
+          'missing',
+          '',
+          '0',
+          '',
+        ]);
+        expect(await redis.retryAutoReload(bal, pend, 'retry:4', 'r1', '50', '4', '40', '4')).toEqual([
+          'created',
+          'r1#5',
+          '40',
+          '5',
+        ]);
+      });
+    });
+
     it('compares negative balances and thresholds exactly', async () => {
       const cases: [string, string, string, string][] = [
         // seed, delta, threshold, expected crossing

@@ -14,6 +14,12 @@ type ReserveReply = [
   alertRecord: string,
 ];
 type SettleReply = [settled: 0 | 1, balanceAfter: string];
+type RetryReloadReply = [
+  status: 'missing' | 'created' | 'exists' | 'none',
+  token: string,
+  balance: string,
+  crossing: string,
+];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -41,6 +47,17 @@ declare module 'ioredis' {
     /** settle-change.lua with API-key spend counters: numKeys = 2 + counters, then keys, then args. */
     settleChangeWithSpend(numKeys: number, ...keysAndArgs: string[]): Result<SettleReply, Context>;
     seedBalance(balanceKey: string, seed: string, reloadsSeed?: string): Result<string, Context>;
+    /** retry-auto-reload.lua: a crossing without a deduction, after a failed reload's cause is fixed. */
+    retryAutoReload(
+      balanceKey: string,
+      pendingKey: string,
+      changeKey: string,
+      token: string,
+      threshold: string,
+      failedCrossing: string,
+      seed: string,
+      reloadsSeed: string,
+    ): Result<RetryReloadReply, Context>;
     repairBalance(
       balanceKey: string,
       pendingKey: string,
@@ -61,6 +78,7 @@ const SCRIPTS: Record<string, { file: string; keys: number | undefined; prelude?
   settleChange: { file: 'settle-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
   settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined, prelude: ['lib/less-than.lua'] },
   seedBalance: { file: 'seed-balance.lua', keys: 1 },
+  retryAutoReload: { file: 'retry-auto-reload.lua', keys: 2, prelude: ['lib/less-than.lua'] },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
   readBalanceState: { file: 'read-balance-state.lua', keys: 2 },
 };
@@ -95,4 +113,4 @@ export function defineLedgerScripts<Client extends RedisClient>(redis: Client): 
   return redis;
 }
 
-export type { ChainableCommander, ReserveReply, SettleReply };
+export type { ChainableCommander, ReserveReply, RetryReloadReply, SettleReply };
