@@ -370,13 +370,11 @@ describe('auto-reload', () => {
       expect((await purchasesOf(ws))[3]).toMatchObject({ status: 'canceled', failure_code: 'paused' });
       expect(await paymentIntentsOf(ws)).toHaveLength(3);
 
-      // A new default card ends the pause, and the next crossing charges it.
+      // A new default card ends the pause and, the balance still below the threshold, reloads at once.
       const visa = await addCard(ws, 'pm_card_visa');
       const made = await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
       expect(made.status).toBe(200);
       expect(await settingsOf(ws)).toMatchObject({ paused: false, consecutive_failures: 0, paused_at: null });
-      await stack.grant(ws.accountId, '10.00');
-      await spend(ws, 10);
       await settled();
       expect((await purchasesOf(ws))[4]).toMatchObject({
         status: 'succeeded',
@@ -384,6 +382,84 @@ describe('auto-reload', () => {
         request_key: `auto-reload:${ws.accountId}:5`,
       });
       expect(await balanceOf(ws)).toBe(24_000_000n);
+    });
+  });
+
+  describe('after a failed reload, below the threshold', () => {
+    async function ledgerOf(ws: Workspace) {
+      return stack.stores.sql<{ kind: string; amount_micros: bigint; idempotency_key: string }[]>`
+        select kind, amount_micros, idempotency_key from ledger_entries
+        where account_id = ${ws.accountId} and kind <> 'usage' order by id`;
+    }
+
+    it('reloads once for a new default card after a decline, and not again when asked again', async () => {
+      const ws = await reloadingWorkspace('pm_card_chargeDeclinedInsufficientFunds');
+      await spend(ws, 6); // $10 -> $4: crossing 1, declined
+      await settled();
+      await spend(ws, 1); // $4 -> $3: starts below the threshold, no crossing
+      await settled();
+      expect((await purchasesOf(ws)).map((p) => p.status)).toEqual(['failed']);
+
+      const visa = await addCard(ws, 'pm_card_visa');
+      const made = await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
+      expect(made.status).toBe(200);
+      await settled();
+      // The same request again (a client retry), and saving the settings: the reload is made.
+      expect((await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`)).status).toBe(200);
+      expect((await putSettings(ws, { enabled: true, threshold: '5.00', amount: '20.00' })).status).toBe(200);
+      await settled();
+
+      expect((await purchasesOf(ws)).map((p) => [p.request_key, p.status, p.card_last4])).toEqual([
+        [`auto-reload:${ws.accountId}:1`, 'failed', expect.any(String)],
+        [`auto-reload:${ws.accountId}:2`, 'succeeded', '4242'],
+      ]);
+      expect(await balanceOf(ws)).toBe(23_000_000n);
+      const purchases = await purchasesOf(ws);
+      expect(await ledgerOf(ws)).toEqual([
+        expect.objectContaining({ kind: 'grant', amount_micros: 10_000_000n }),
+        { kind: 'adjustment', amount_micros: 0n, idempotency_key: `auto-reload-retry:${ws.accountId}:1` },
+        {
+          kind: 'auto_reload',
+          amount_micros: 20_000_000n,
+          idempotency_key: `purchase:${purchases[1].id}`,
+        },
+      ]);
+      expect((await paymentIntentsOf(ws)).map((intent) => intent.status).sort()).toEqual([
+        'requires_payment_method',
+        'succeeded',
+      ]);
+    });
+
+    it('reloads once for a new card after authentication_required, racing usage and retries', async () => {
+      const ws = await reloadingWorkspace('pm_card_authenticationRequired');
+      await spend(ws, 6); // $10 -> $4: crossing 1, authentication required
+      await settled();
+      expect((await purchasesOf(ws)).map((p) => p.status)).toEqual(['requires_action']);
+
+      const visa = await addCard(ws, 'pm_card_visa');
+      const makeDefault = () => stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
+      const responses = await Promise.all([
+        makeDefault(),
+        makeDefault(),
+        ...Array.from({ length: 5 }, () => spend(ws, 0.5)),
+        makeDefault(),
+      ]);
+      expect([responses[0], responses[1], responses[7]].map((r) => (r as JsonResponse).status)).toEqual([
+        200, 200, 200,
+      ]);
+      await settled();
+
+      const purchases = await purchasesOf(ws);
+      expect(purchases.map((p) => [p.request_key, p.status])).toEqual([
+        [`auto-reload:${ws.accountId}:1`, 'requires_action'],
+        [`auto-reload:${ws.accountId}:2`, 'succeeded'],
+      ]);
+      // $4 - 5 x $0.50 + $20, one reload credited once.
+      expect(await balanceOf(ws)).toBe(21_500_000n);
+      expect((await ledgerOf(ws)).filter((row) => row.kind === 'auto_reload')).toEqual([
+        { kind: 'auto_reload', amount_micros: 20_000_000n, idempotency_key: `purchase:${purchases[1].id}` },
+      ]);
+      expect((await paymentIntentsOf(ws)).filter((intent) => intent.status === 'succeeded')).toHaveLength(1);
     });
   });
 
@@ -421,9 +497,9 @@ describe('auto-reload', () => {
         .reduce((sum, match) => sum + Number(match?.[1] ?? 0), 0);
     // Workers restarted by the crash test lost their earlier counts; these came after it.
     expect(total('succeeded')).toBeGreaterThanOrEqual(3);
-    expect(total('declined')).toBe(3);
+    expect(total('declined')).toBe(4);
     expect(total('paused')).toBe(1);
     expect(total('skipped')).toBe(2);
-    expect(total('authentication_required')).toBe(1);
+    expect(total('authentication_required')).toBe(2);
   });
 });

@@ -20,3 +20,4 @@ export * from './refunds/http/refunds.controller';
 export * from './webhooks/stripe-event-log';
 export * from './webhooks/handle-stripe-event.service';
 export * from './webhooks/stripe-webhooks.controller';
+export * from './auto-reload/retry-auto-reload.service';

@@ -3,6 +3,7 @@ import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
+import { RetryAutoReloadService } from './auto-reload/retry-auto-reload.service';
 import { STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
 
@@ -33,6 +34,7 @@ export class PaymentMethodsService {
     @Inject(STRIPE) private readonly stripe: Stripe,
     private readonly customers: StripeCustomersService,
     private readonly audit: AuditLogService,
+    private readonly reloadRetries: RetryAutoReloadService,
   ) {}
 
   /** A SetupIntent for off-session use; the client confirms it with Stripe.js. */
@@ -77,7 +79,7 @@ export class PaymentMethodsService {
   ): Promise<PaymentMethodRecord> {
     if (!method.card) throw new ApiError(422, 'unsupported_payment_method', 'only cards are supported');
     const card = method.card;
-    return this.database.sql.begin(async (tx) => {
+    const saved = await this.database.sql.begin(async (tx) => {
       await this.lockAccount(tx, accountId);
       const [existing] = await tx<
         PaymentMethodRecord[]
@@ -101,6 +103,9 @@ export class PaymentMethodsService {
       });
       return row;
     });
+    // A first card may be what a failed or skipped auto-reload was waiting for.
+    if (saved.is_default) await this.reloadRetries.afterFix(accountId);
+    return saved;
   }
 
   list(accountId: string): Promise<PaymentMethodRecord[]> {
@@ -133,7 +138,7 @@ export class PaymentMethodsService {
     const chosen = await this.find(accountId, paymentMethodId);
     const customer = await this.customers.customerOf(accountId);
     await this.stripe.customers.update(customer, { invoice_settings: { default_payment_method: chosen.id } });
-    return this.database.sql.begin(async (tx) => {
+    const saved = await this.database.sql.begin(async (tx) => {
       await this.lockAccount(tx, accountId);
       const [before] = await tx<PaymentMethodRecord[]>`
         select ${tx.unsafe(COLUMNS)} from payment_methods where account_id = ${accountId} and is_default and detached_at is null`;
@@ -154,6 +159,9 @@ export class PaymentMethodsService {
       });
       return row;
     });
+    // Also when nothing changed: a request retried after dying here finishes the reload it owed.
+    await this.reloadRetries.afterFix(accountId);
+    return saved;
   }
 
   /** Detaches the card in Stripe and forgets it here; purchases keep their copy of brand and last4. */
@@ -168,6 +176,7 @@ export class PaymentMethodsService {
     // Stripe cleared the customer's default with the detach; show the card that took its place.
     const promoted = await this.defaultOf(accountId);
     if (!promoted) return;
+    await this.reloadRetries.afterFix(accountId);
     const customer = await this.customers.customerOf(accountId);
     await this.stripe.customers
       .update(customer, { invoice_settings: { default_payment_method: promoted.id } })

@@ -9,6 +9,7 @@ import { AUTO_RELOAD_OBSERVERS, AutoReloadObserver } from './auto-reload/auto-re
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
 import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
+import { RetryAutoReloadService } from './auto-reload/retry-auto-reload.service';
 import { PaymentMethodsService } from './payment-methods.service';
 import { PurchaseSettlementService } from './purchase-settlement.service';
 import { PurchasesService } from './purchases.service';
@@ -24,6 +25,7 @@ import { SyncPaymentIntentService } from './webhooks/sync-payment-intent.service
 import { SyncRefundsService } from './webhooks/sync-refunds.service';
 
 const SERVICES = [
+  RetryAutoReloadService,
   StripeCustomersService,
   PaymentMethodsService,
   PurchaseSettlementService,

@@ -6,6 +6,7 @@ import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import { PaymentMethodsService } from '../payment-methods.service';
 import { PAYMENTS_OPTIONS, PaymentsOptions } from '../stripe-client';
+import { RetryAutoReloadService } from './retry-auto-reload.service';
 
 export interface AutoReloadSettingsInput {
   enabled: boolean;
@@ -45,6 +46,7 @@ export class AutoReloadSettingsService {
     private readonly cards: PaymentMethodsService,
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,
+    private readonly reloadRetries: RetryAutoReloadService,
   ) {}
 
   async get(accountId: string): Promise<AutoReloadSettingsRecord> {
@@ -58,7 +60,10 @@ export class AutoReloadSettingsService {
     return { ...(row ?? this.unset(accountId)), reloaded_this_month_micros: total };
   }
 
-  /** Replaces the settings. A pause stays until the card changes or a purchase succeeds. */
+  /**
+   * Replaces the settings. A pause stays until the card changes or a purchase succeeds. Below the
+   * threshold after a failed or skipped reload, saving them reloads once (RetryAutoReloadService).
+   */
   async put(
     accountId: string,
     input: AutoReloadSettingsInput,
@@ -98,6 +103,9 @@ export class AutoReloadSettingsService {
       });
     });
     await this.catalog.announce();
+    // Enabled again, unpaused or given room under its cap while the balance is below the threshold:
+    // the reload a failed or skipped crossing did not make happens now, once.
+    await this.reloadRetries.afterFix(accountId);
     return this.get(accountId);
   }
 

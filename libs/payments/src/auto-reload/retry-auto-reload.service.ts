@@ -1,0 +1,126 @@
+import { APP_CONFIG, BaseEnv } from '@app/config';
+import { DATABASE, DatabaseHandle } from '@app/db';
+import { BalanceStore, crossingOfToken, newChangeToken } from '@app/ledger';
+import { AutoReloadPayload, autoReloadJobId, JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
+import { openRedis, RedisKeys } from '@app/redis';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+
+/**
+ * The ledger key of the retry of an account's last crossing. One retry per crossing: a request
+ * that is retried, or two fixes at once, find the same key.
+ */
+export function autoReloadRetryLedgerKey(accountId: string, lastCrossing: number): string {
+  return `auto-reload-retry:${accountId}:${lastCrossing}`;
+}
+
+/**
+ * Reloads once after the cause of a failed auto-reload is fixed while the balance is still below
+ * the threshold. Usage alone never would: after a declined, unauthenticated or skipped reload,
+ * every deduction starts below the threshold, disarmed, until credits lift it above.
+ *
+ * Called after a change that may be such a fix commits (a new default card, settings saved). The
+ * new crossing is decided in Redis with the account's deductions (retry-auto-reload.lua), so a
+ * retry racing usage or another retry makes at most one; it takes the next crossing number there,
+ * and follows the reserve -> commit -> settle protocol: Postgres records its token in a ledger row
+ * of amount 0 keyed by the crossing it retries (which also carries the number into the seed of a
+ * balance Redis lost), then the reload job is added under the new crossing's id, the Stripe
+ * idempotency key of its charge. A request that died on the way is finished by its retry: the
+ * pending entry or the ledger row is found again, and a committed crossing without a purchase
+ * gets its job added again (same id: never a second one).
+ */
+@Injectable()
+export class RetryAutoReloadService implements OnApplicationShutdown {
+  private queue: Queue<AutoReloadPayload> | null = null;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: BaseEnv,
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    private readonly balances: BalanceStore,
+  ) {}
+
+  /** The crossing whose reload was queued, or null when no reload is owed now. */
+  async afterFix(accountId: string): Promise<number | null> {
+    const { sql } = this.database;
+    const [settings] = await sql<{ threshold_micros: bigint }[]>`
+      select s.threshold_micros from auto_reload_settings s
+      join accounts a on a.id = s.account_id and a.billing_mode <> 'invoice'
+      where s.account_id = ${accountId} and s.enabled and s.paused_at is null
+        and exists (select 1 from payment_methods p
+                    where p.account_id = s.account_id and p.is_default and p.detached_at is null)`;
+    if (!settings) return null;
+    // The partial index ledger_entries_reload_crossings_idx serves this, as it does the balance seed.
+    const [{ last }] = await sql<{ last: number }[]>`
+      select coalesce(max(split_part(redis_token, '#', 2)::bigint), 0)::int as last from ledger_entries
+      where account_id = ${accountId} and redis_token like '%#%'`;
+    // Never crossed: nothing failed to retry (turning auto-reload on below the threshold waits, as
+    // before, for the balance to go above it and cross).
+    if (last === 0) return null;
+    const [purchase] = await sql<{ status: string }[]>`
+      select status from credit_purchases
+      where account_id = ${accountId} and request_key = ${autoReloadJobId(accountId, last)}`;
+    if (!purchase) {
+      // Its reload has not opened yet: queued, or its job lost by a crash before it was added.
+      await this.enqueue(accountId, last);
+      return null;
+    }
+    if (purchase.status === 'pending') return null;
+    // A reload that went through but left the balance below: another only if usage would make one now.
+    const failedCrossing = purchase.status === 'succeeded' ? null : last;
+
+    const changeKey = autoReloadRetryLedgerKey(accountId, last);
+    const reserved = await this.balances.reserveReloadRetry({
+      accountId,
+      changeKey,
+      token: newChangeToken(),
+      thresholdMicros: settings.threshold_micros,
+      failedCrossing,
+    });
+    if (reserved.status === 'none') return null;
+    const token = await this.record(accountId, changeKey, reserved.token, last);
+    await this.balances.settle([{ accountId, changeKey, committedToken: token, committedDelta: 0n }]);
+    const crossing = crossingOfToken(token);
+    if (crossing !== null) await this.enqueue(accountId, crossing);
+    return crossing;
+  }
+
+  /** The token Postgres holds for the retry: this attempt's, or the one that committed first. */
+  private async record(
+    accountId: string,
+    ledgerKey: string,
+    token: string,
+    retried: number,
+  ): Promise<string> {
+    const { sql } = this.database;
+    const source = { reason: 'auto_reload_retry', retries_crossing: retried };
+    const [inserted] = await sql<{ redis_token: string }[]>`
+      insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
+      values (${accountId}, 'adjustment', 0, ${ledgerKey}, ${token}, ${sql.json(source)})
+      on conflict (idempotency_key) do nothing
+      returning redis_token`;
+    if (inserted) return inserted.redis_token;
+    const [existing] = await sql<{ redis_token: string }[]>`
+      select redis_token from ledger_entries where idempotency_key = ${ledgerKey}`;
+    return existing.redis_token;
+  }
+
+  private async enqueue(accountId: string, crossing: number): Promise<void> {
+    await this.queueOf().add(
+      JobName.AutoReload,
+      { accountId, crossing },
+      { ...QUEUE_SETTINGS[QueueName.Payments].jobOptions, jobId: autoReloadJobId(accountId, crossing) },
+    );
+  }
+
+  private queueOf(): Queue<AutoReloadPayload> {
+    this.queue ??= new Queue<AutoReloadPayload>(QueueName.Payments, {
+      connection: openRedis(this.config),
+      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+    });
+    return this.queue;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue?.close();
+  }
+}
