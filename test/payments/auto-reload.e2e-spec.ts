@@ -308,6 +308,49 @@ describe('auto-reload', () => {
       expect(await payments.getJob(`auto-reload:${ws.accountId}:2`)).toBeUndefined();
     });
 
+    it('reloads at the next deduction when a batch of duplicates took the crossing and was undone', async () => {
+      const ws = await reloadingWorkspace();
+      const charged = await spend(ws, 3); // $10 -> $7
+      await settled();
+      const [{ occurred_at }] = await stack.stores.sql<{ occurred_at: Date }[]>`
+        select occurred_at from usage_events where account_id = ${ws.accountId} and event_id = ${charged.id}`;
+      // A gateway retry that got past ingest's dedupe: the same event under a new batch. Its
+      // deduction ($7 -> $4) takes the crossing, then its worker dies before the commit.
+      const [first, second] = stack.workers;
+      await Promise.all([first.stop(), second.stop()]);
+      await first.start({ FAILPOINT: 'after-deduct' });
+      const usage = new Queue(QueueName.Usage, {
+        connection: redisConnection(),
+        prefix: stack.stores.bullPrefix,
+      });
+      const duplicates = randomUUID();
+      await usage.add(
+        JobName.MeterUsageBatch,
+        {
+          batchId: duplicates,
+          receivedAt: Date.now(),
+          events: [{ ...charged, cached_tokens: 0, reasoning_tokens: 0, occurred_at: occurred_at.getTime() }],
+        },
+        { jobId: duplicates, removeOnComplete: true },
+      );
+      await usage.close();
+      expect(await first.waitForExit()).toBeNull();
+      // Real usage meanwhile starts below the threshold ($4 -> $1.50): no crossing of its own.
+      await spend(ws, 2.5);
+      await Promise.all([first.start(), second.start()]);
+      await settled();
+      // Postgres kept nothing of the duplicates: $7 -> $4.50 really crossed, yet no reload ran.
+      expect(await purchasesOf(ws)).toEqual([]);
+      expect(await balanceOf(ws)).toBe(4_500_000n);
+
+      await spend(ws, 0.5); // $4.50 -> $4: the crossing is made again, once
+      await settled();
+      expect((await purchasesOf(ws)).map((p) => [p.request_key, p.status])).toEqual([
+        [`auto-reload:${ws.accountId}:2`, 'succeeded'],
+      ]);
+      expect(await balanceOf(ws)).toBe(24_000_000n);
+    });
+
     it('reloads again on a second crossing and skips the third when it would exceed the monthly cap', async () => {
       const ws = await reloadingWorkspace('pm_card_visa', { monthly_cap: '40.00' });
       await spend(ws, 6); // $10 -> $4: reload to $24
