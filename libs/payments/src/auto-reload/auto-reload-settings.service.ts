@@ -103,7 +103,7 @@ export class AutoReloadSettingsService {
       });
     });
     await this.catalog.announce();
-    // Enabled again, unpaused or given room under its cap while the balance is below the threshold:
+    // Enabled again or given room under its cap while the balance is below the threshold:
     // the reload a failed or skipped crossing did not make happens now, once.
     await this.reloadRetries.afterFix(accountId);
     return this.get(accountId);
