@@ -526,6 +526,35 @@ describe('auto-reload', () => {
       const intent = await stripe.paymentIntents.retrieve(purchase.payment_intent_id!);
       expect(intent.last_payment_error?.code).toBe('authentication_required');
     });
+
+    it('completed on session with another card, the reload and its invoice name the card that paid', async () => {
+      const ws = await reloadingWorkspace('pm_card_authenticationRequired');
+      await spend(ws, 6);
+      await settled();
+      const [pending] = await purchasesOf(ws);
+      expect(pending).toMatchObject({ status: 'requires_action', card_last4: '3184' });
+
+      // The owner confirms the PaymentIntent in Stripe.js with a card typed there; the webhook credits it.
+      const paid = await stripe.paymentIntents.confirm(pending.payment_intent_id!, {
+        payment_method: 'pm_card_mastercard',
+      });
+      expect(paid.status).toBe('succeeded');
+      const [reloaded] = await waitFor(
+        () => purchasesOf(ws),
+        ([row]) => row.status === 'succeeded',
+        { what: 'the webhook to credit the auto-reload' },
+      );
+
+      expect(reloaded).toMatchObject({
+        payment_method_id: paid.payment_method,
+        card_brand: 'mastercard',
+        card_last4: '4444',
+      });
+      const [invoice] = await stack.stores.sql<{ card_brand: string; card_last4: string }[]>`
+        select card_brand, card_last4 from invoices where purchase_id = ${reloaded.id}`;
+      expect(invoice).toEqual({ card_brand: 'mastercard', card_last4: '4444' });
+      expect(await balanceOf(ws)).toBe(24_000_000n);
+    });
   });
 
   it('counts outcomes in billing_auto_reloads_total', async () => {

@@ -551,6 +551,59 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
       });
     });
 
+    it('the purchase, its invoice and a replay of its Idempotency-Key name the card that paid', async () => {
+      const ws = await Workspace.create(stack);
+      await h.addCard(ws, 'pm_card_authenticationRequired');
+      const key = randomUUID();
+      const pending = await h.buy(ws, '25.00', key);
+      const paymentIntentId = pending.body.payment_intent_id as string;
+      await h.authenticate('payment_intents', paymentIntentId, 'fail');
+      // A card typed into Stripe.js, never saved with us.
+      const retried = await h
+        .stripe()
+        .paymentIntents.confirm(paymentIntentId, { payment_method: 'pm_card_visa' });
+
+      expect((await h.deliver(await h.eventAbout(paymentIntentId, 'payment_intent.succeeded'))).status).toBe(
+        200,
+      );
+
+      const paidWith = { id: retried.payment_method, brand: 'visa', last4: '4242' };
+      expect(await h.purchaseOf(ws, pending.body.id)).toMatchObject({
+        status: 'succeeded',
+        payment_method: paidWith,
+      });
+      const invoices = await stack.admin.get(`${ws.path}/invoices?kind=purchase`);
+      expect(invoices.body.invoices).toMatchObject([{ payment_method: { brand: 'visa', last4: '4242' } }]);
+      // The client retrying its own request (same card) gets the paid purchase, not a 409.
+      const replay = await h.buy(ws, '25.00', key);
+      expect(replay).toMatchObject({ status: 201, body: { id: pending.body.id, payment_method: paidWith } });
+      await h.expectMoney(ws, [['purchase', micros(25)]]);
+    });
+
+    it('another saved card of the account is named as saved', async () => {
+      const ws = await Workspace.create(stack);
+      await h.addCard(ws, 'pm_card_authenticationRequired');
+      const mastercard = await h.addCard(ws, 'pm_card_mastercard');
+      const pending = await h.buy(ws, '25.00');
+      const purchaseId = pending.body.id as string;
+      const paymentIntentId = pending.body.payment_intent_id as string;
+      await h.authenticate('payment_intents', paymentIntentId, 'fail');
+      await h.stripe().paymentIntents.confirm(paymentIntentId, { payment_method: mastercard.id });
+
+      expect((await h.deliver(await h.eventAbout(paymentIntentId, 'payment_intent.succeeded'))).status).toBe(
+        200,
+      );
+
+      expect((await h.purchaseOf(ws, purchaseId)).payment_method).toEqual({
+        id: mastercard.id,
+        brand: 'mastercard',
+        last4: '4444',
+      });
+      const [invoice] = await stack.stores.sql<{ card_brand: string; card_last4: string }[]>`
+        select card_brand, card_last4 from invoices where purchase_id = ${purchaseId}`;
+      expect(invoice).toEqual({ card_brand: 'mastercard', card_last4: '4444' });
+    });
+
     it('in creation order, the stale payment_failed already credits from the PaymentIntent as it is now', async () => {
       const { ws, purchaseId, failed, succeeded } = await failedThenSucceeded();
 

@@ -9,6 +9,7 @@ import { AUTO_RELOAD_OBSERVERS, AutoReloadObserver } from './auto-reload/auto-re
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
 import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
+import { PaidCardService } from './paid-card.service';
 import { RetryAutoReloadService } from './auto-reload/retry-auto-reload.service';
 import { PaymentMethodsService } from './payment-methods.service';
 import { PurchaseSettlementService } from './purchase-settlement.service';
@@ -28,6 +29,7 @@ const SERVICES = [
   RetryAutoReloadService,
   StripeCustomersService,
   PaymentMethodsService,
+  PaidCardService,
   PurchaseSettlementService,
   PurchasesService,
   AutoReloadSettingsService,

@@ -16,6 +16,8 @@ export interface PurchaseRecord {
   payment_method_id: string | null;
   card_brand: string | null;
   card_last4: string | null;
+  /** The card the request chose; payment_method_id is the card that paid. Null on older rows. */
+  requested_payment_method_id: string | null;
   failure_code: string | null;
   decline_code: string | null;
   failure_message: string | null;
@@ -26,7 +28,7 @@ export interface PurchaseRecord {
 
 export const PURCHASE_COLUMNS =
   'id, account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction, tax_exempt, currency, status, payment_intent_id, charge_id, payment_method_id, ' +
-  'card_brand, card_last4, failure_code, decline_code, failure_message, refunded_micros, created_at, succeeded_at';
+  'card_brand, card_last4, requested_payment_method_id, failure_code, decline_code, failure_message, refunded_micros, created_at, succeeded_at';
 
 /** What the card is charged: the credits plus their tax. The credits granted stay amount_micros. */
 export function purchaseChargeMicros(purchase: Pick<PurchaseRecord, 'amount_micros' | 'tax_micros'>): bigint {

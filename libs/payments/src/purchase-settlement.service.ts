@@ -11,6 +11,7 @@ import {
   purchaseLedgerKey,
   PurchaseRecord,
 } from './purchase-records';
+import { PaidCard, PaidCardService } from './paid-card.service';
 import { centsToMicros } from './stripe-client';
 
 export interface SettledPurchase {
@@ -31,6 +32,9 @@ export interface FailureDetails {
 /** Runs inside a purchase's credit transaction; e.g. recording the webhook event that caused it. */
 export type InTransaction = (tx: Tx) => Promise<void>;
 
+/** Runs inside the credit transaction, after the purchase row was marked succeeded (`settled`). */
+export type InSettledTransaction = (tx: Tx, settled: PurchaseRecord) => Promise<void>;
+
 /**
  * Moves a purchase to its final state from what Stripe says of its PaymentIntent. Credits are
  * granted exactly once, by the ledger row purchase:<id>, in the same transaction as the purchase
@@ -47,6 +51,7 @@ export class PurchaseSettlementService {
     private readonly audit: AuditLogService,
     private readonly catalog: CatalogWriter,
     private readonly invoices: IssuePurchaseInvoiceService,
+    private readonly paidCards: PaidCardService,
   ) {}
 
   async byPaymentIntent(intent: Stripe.PaymentIntent): Promise<PurchaseRecord | null> {
@@ -62,7 +67,7 @@ export class PurchaseSettlementService {
     purchase: PurchaseRecord,
     intent: Stripe.PaymentIntent,
     actor: AuditActor = SYSTEM_ACTOR,
-    alsoInTransaction?: InTransaction,
+    alsoInTransaction?: InSettledTransaction,
   ): Promise<SettledPurchase> {
     if (intent.status !== 'succeeded')
       throw new Error(`PaymentIntent ${intent.id} is ${intent.status}, not succeeded`);
@@ -75,6 +80,9 @@ export class PurchaseSettlementService {
       );
       return { purchase, balanceMicros: null, credited: false, invoice: null };
     }
+    // Asked before the transaction (it may call Stripe): a credited purchase keeps its card.
+    const paidCard =
+      purchase.status === 'succeeded' ? null : await this.paidCards.changedCard(purchase, intent);
     let tierChanged = false;
     let invoice: IssuedInvoice | null = null;
     const applied = await this.ledger.apply({
@@ -88,11 +96,20 @@ export class PurchaseSettlementService {
           typeof intent.latest_charge === 'string'
             ? intent.latest_charge
             : (intent.latest_charge?.id ?? null);
-        await tx`
+        // The card that paid, not the one the purchase was opened with, is the transaction's (F6):
+        // the invoice issued below copies it from this row.
+        const [settled] = await tx<PurchaseRecord[]>`
           update credit_purchases set status = 'succeeded', succeeded_at = now(), updated_at = now(),
                  payment_intent_id = ${intent.id}, charge_id = ${chargeId},
                  failure_code = null, decline_code = null, failure_message = null
-          where id = ${purchase.id}`;
+                 ${
+                   paidCard
+                     ? tx`, payment_method_id = ${paidCard.paymentMethodId}, card_brand = ${paidCard.brand},
+                          card_last4 = ${paidCard.last4}`
+                     : tx``
+                 }
+          where id = ${purchase.id}
+          returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
         const [account] = await tx<{ tier: string }[]>`
           select tier from accounts where id = ${purchase.account_id} for no key update`;
         // The first successful purchase moves a Free account to Developer; nothing else changes a tier automatically.
@@ -117,6 +134,9 @@ export class PurchaseSettlementService {
               balance_micros: balanceMicros,
               amount_micros: purchase.amount_micros,
               payment_intent: intent.id,
+              ...(paidCard
+                ? { card: paidCardAudit(paidCard), opened_with_card: purchase.payment_method_id }
+                : {}),
             },
           },
           ...(tierChanged
@@ -133,11 +153,16 @@ export class PurchaseSettlementService {
               ]
             : []),
         ]);
-        await alsoInTransaction?.(tx);
+        await alsoInTransaction?.(tx, settled);
         // Last, as it serialises invoice numbering until commit; once, like the ledger row (I4).
         invoice = await this.invoices.issue(tx, purchase.id);
       },
     });
+    if (paidCard && !applied.replayed) {
+      this.logger.log(
+        `purchase ${purchase.id} paid by ${paidCard.paymentMethodId} (${paidCard.brand} ${paidCard.last4}), not by ${purchase.payment_method_id}`,
+      );
+    }
     // Bought credits and the tier are cached in every process.
     if (!applied.replayed) await this.catalog.announce();
     // Counted and its PDF queued only now that it is committed.
@@ -169,4 +194,8 @@ export class PurchaseSettlementService {
       return current;
     });
   }
+}
+
+function paidCardAudit(card: PaidCard) {
+  return { id: card.paymentMethodId, brand: card.brand, last4: card.last4 };
 }

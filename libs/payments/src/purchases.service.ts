@@ -196,15 +196,17 @@ export class PurchasesService {
     const tax = await this.tax.quote(request.accountId, request.amountMicros);
     const [created] = await sql<PurchaseRecord[]>`
       insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
-                                    tax_exempt, payment_method_id, card_brand, card_last4)
+                                    tax_exempt, payment_method_id, card_brand, card_last4, requested_payment_method_id)
       values (${request.accountId}, 'purchase', ${requestKey}, ${request.amountMicros}, ${tax.taxMicros}, ${tax.ratePpm},
-              ${tax.jurisdiction}, ${tax.exempt}, ${card.id}, ${card.brand}, ${card.last4})
+              ${tax.jurisdiction}, ${tax.exempt}, ${card.id}, ${card.brand}, ${card.last4}, ${card.id})
       on conflict (request_key) do nothing
       returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
     if (created) return created;
     const [existing] = await sql<PurchaseRecord[]>`
       select ${sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where request_key = ${requestKey}`;
-    if (existing.amount_micros !== request.amountMicros || existing.payment_method_id !== card.id) {
+    // The card the request chose, not the one that paid: the holder may have paid with another in Stripe.js.
+    const requestedCard = existing.requested_payment_method_id ?? existing.payment_method_id;
+    if (existing.amount_micros !== request.amountMicros || requestedCard !== card.id) {
       throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another purchase');
     }
     return existing;

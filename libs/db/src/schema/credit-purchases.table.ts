@@ -54,10 +54,19 @@ export const creditPurchases = pgTable(
     status: purchaseStatus('status').notNull().default('pending'),
     paymentIntentId: text('payment_intent_id'),
     chargeId: text('charge_id'),
-    /** The card as it was at purchase (kept when the card is later removed). */
+    /**
+     * The card that paid (kept when the card is later removed): the one the purchase was opened
+     * with until it succeeds, then the PaymentIntent's, which the card holder may have changed in
+     * Stripe.js (after a failed 3-D Secure, say). card_brand and card_last4 follow it.
+     */
     paymentMethodId: text('payment_method_id'),
     cardBrand: text('card_brand'),
     cardLast4: text('card_last4'),
+    /**
+     * The card the request chose (named, or the default then): what a replay of its
+     * Idempotency-Key is compared with. Null on rows older than it (payment_method_id then).
+     */
+    requestedPaymentMethodId: text('requested_payment_method_id'),
     failureCode: text('failure_code'),
     declineCode: text('decline_code'),
     failureMessage: text('failure_message'),

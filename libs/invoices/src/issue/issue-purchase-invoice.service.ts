@@ -21,8 +21,9 @@ interface PurchaseRow {
 /**
  * The invoice of a credit purchase or auto-reload, issued in the transaction that credits it
  * (payments' PurchaseSettlementService, which runs it only when its ledger row is new; the unique
- * invoices.purchase_id backs that up). Paid at once, one line, tax and card as the purchase row
- * recorded them when it was opened, so a card removed later still shows on the invoice.
+ * invoices.purchase_id backs that up). Paid at once, one line, tax as the purchase row recorded
+ * it when it was opened, and the card that paid (settlement writes it on the row first), so a card
+ * removed later still shows on the invoice.
  */
 @Injectable()
 export class IssuePurchaseInvoiceService {

@@ -92,11 +92,12 @@ export class ChargeAutoReloadService {
       const tax = this.tax.taxOn(settings.amount_micros, treatment);
       const [row] = await tx<PurchaseRecord[]>`
         insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
-                                      tax_exempt, status, payment_method_id, card_brand, card_last4, failure_code, failure_message)
+                                      tax_exempt, status, payment_method_id, card_brand, card_last4, requested_payment_method_id,
+                                      failure_code, failure_message)
         values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros}, ${tax.taxMicros}, ${tax.ratePpm},
                 ${tax.jurisdiction}, ${tax.exempt},
                 ${reason ? 'canceled' : 'pending'}, ${card?.id ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
-                ${reason}, ${reason ? SKIP_MESSAGES[reason] : null})
+                ${card?.id ?? null}, ${reason}, ${reason ? SKIP_MESSAGES[reason] : null})
         returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
       if (reason) skipped = await this.outcomes.skipped(tx, row, payload.crossing, reason);
       return row;

@@ -79,9 +79,7 @@ export class RecordAutoReloadOutcomeService {
       await this.notify(tx, outcome);
     };
     // Normally the credit, its audit rows and this outcome commit together...
-    const settled = await this.settlement.succeeded(purchase, intent, SYSTEM_ACTOR, (tx) =>
-      record(tx, { ...purchase, status: 'succeeded', payment_intent_id: intent.id }),
-    );
+    const settled = await this.settlement.succeeded(purchase, intent, SYSTEM_ACTOR, record);
     if (settled.purchase.status !== 'succeeded') return null;
     // ...but the webhook may have credited it first, without this outcome.
     if (!outcome) await this.inLockedPurchase(purchase.id, (tx, locked) => record(tx, locked));

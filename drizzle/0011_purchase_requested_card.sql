@@ -1,0 +1,1 @@
+ALTER TABLE "credit_purchases" ADD COLUMN "requested_payment_method_id" text;
