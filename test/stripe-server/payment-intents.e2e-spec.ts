@@ -134,6 +134,23 @@ describe('stripe-server: PaymentIntents through the official SDK', () => {
       expect(error).toMatchObject({ statusCode: 400, type: 'StripeIdempotencyError' });
     });
 
+    it('forgets a key expired by the test helper, as Stripe does after 24 hours: the same request runs again', async () => {
+      const card = await savedCard('pm_card_visa');
+      const key = randomUUID();
+      const first = await purchase(card.id, {}, { idempotencyKey: key });
+
+      const expired = await server.helper('POST', '/_test/idempotency_keys/expire', { key });
+      const sut = await purchase(card.id, {}, { idempotencyKey: key });
+
+      expect(expired).toEqual({ status: 200, body: { key, expired: true } });
+      expect(sut.id).not.toBe(first.id);
+      expect(sut.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+      expect(await server.helper('POST', '/_test/idempotency_keys/expire', { key: 'never-used' })).toEqual({
+        status: 200,
+        body: { key: 'never-used', expired: false },
+      });
+    });
+
     it('replays a declined attempt as the same 402, so a retry cannot charge twice', async () => {
       const key = randomUUID();
       const first = await stripeError(purchase('pm_card_chargeDeclined', {}, { idempotencyKey: key }));

@@ -71,7 +71,11 @@ export function createStripeServer(options: StripeServerOptions = {}): StripeSer
   registerRefundRoutes(api);
   registerReadOnlyRoutes(api);
   const testHelpers = new Router();
-  registerTestHelperRoutes(testHelpers, { delivery, reset });
+  registerTestHelperRoutes(testHelpers, {
+    delivery,
+    reset,
+    forgetIdempotencyKey: (key) => idempotency.forget(key),
+  });
 
   const server: Server = createServer(
     createRequestListener({

@@ -65,6 +65,11 @@ export class IdempotencyCache {
     this.entries.set(key, { ...response, storedAt: Date.now() });
   }
 
+  /** Forgets one key, as Stripe does once it is older than the retention; false if it was not kept. */
+  forget(key: string): boolean {
+    return this.entries.delete(key);
+  }
+
   clear(): void {
     this.entries.clear();
   }

@@ -18,6 +18,8 @@ export interface TestHelperDeps {
   delivery: WebhookDelivery;
   /** Forgets all objects, events, idempotency keys and deliveries. */
   reset(): void;
+  /** Forgets one idempotency key; false if it was not kept. */
+  forgetIdempotencyKey(key: string): boolean;
 }
 
 function readOutcome(ctx: ApiContext): 'succeed' | 'fail' {
@@ -128,6 +130,13 @@ export function registerTestHelperRoutes(router: Router, deps: TestHelperDeps): 
       const record = delivery.enqueue(event, true);
       if (!record) throw invalidRequest('Webhook delivery is off: set STRIPE_WEBHOOK_URL.');
       return record;
+    })
+    // Stripe forgets a key after 24 hours: a test plays that without waiting (the objects stay).
+    .post('/_test/idempotency_keys/expire', (ctx) => {
+      checkParams(ctx.params, { key: true });
+      const key = optionalString(ctx.params, 'key');
+      if (!key) throw invalidRequest('Missing required param: key.', { param: 'key' });
+      return { key, expired: deps.forgetIdempotencyKey(key) };
     })
     .get('/_test/webhook_deliveries', (ctx) => {
       checkParams(ctx.params, { event_id: true, type: true, status: true });
