@@ -1,3 +1,4 @@
+import { purchaseIntentKey } from '@app/payments';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
@@ -613,6 +614,81 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
 
       await h.expectMoney(ws, [['purchase', micros(25)]]);
       expect(await h.auditOf(ws, 'credits.purchased')).toHaveLength(1);
+    });
+  });
+
+  describe('a purchase retried with its Idempotency-Key after Stripe forgot the create’s key (24 h)', () => {
+    /** What Stripe does 24 hours later, now (a stripe-server test helper). */
+    const forgetCreateKey = (purchaseId: string) =>
+      h.testHelper('idempotency_keys/expire', { key: purchaseIntentKey(purchaseId) });
+
+    async function paymentIntentsOf(ws: Workspace): Promise<string[]> {
+      const [{ stripe_customer_id: customer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
+        select stripe_customer_id from accounts where id = ${ws.accountId}`;
+      return (await h.stripe().paymentIntents.list({ customer, limit: 100 })).data.map((intent) => intent.id);
+    }
+
+    async function pendingPurchase() {
+      const ws = await Workspace.create(stack);
+      await h.addCard(ws, 'pm_card_authenticationRequired');
+      const key = randomUUID();
+      const pending = await h.buy(ws, '25.00', key);
+      expect(pending.body.status).toBe('requires_action');
+      return {
+        ws,
+        key,
+        purchaseId: pending.body.id as string,
+        paymentIntentId: pending.body.payment_intent_id,
+      };
+    }
+
+    it('whose 3-D Secure failed answers 402 from its own PaymentIntent and creates no other', async () => {
+      const { ws, key, purchaseId, paymentIntentId } = await pendingPurchase();
+      await h.authenticate('payment_intents', paymentIntentId, 'fail');
+      expect(await forgetCreateKey(purchaseId)).toMatchObject({ expired: true });
+
+      const sut = await h.buy(ws, '25.00', key);
+
+      expect({ status: sut.status, code: sut.body.error?.code }).toEqual({
+        status: 402,
+        code: 'payment_intent_authentication_failure',
+      });
+      expect(await h.purchaseOf(ws, purchaseId)).toMatchObject({
+        status: 'failed',
+        payment_intent_id: paymentIntentId,
+      });
+      expect(await paymentIntentsOf(ws)).toEqual([paymentIntentId]);
+      await h.expectMoney(ws, []);
+    });
+
+    it('whose card was changed in Stripe without confirming confirms its own PaymentIntent again, once', async () => {
+      const { ws, key, purchaseId, paymentIntentId } = await pendingPurchase();
+      // Taken to another card in Stripe without confirming: requires_confirmation, no failed attempt.
+      await h.stripe().paymentIntents.update(paymentIntentId, { payment_method: 'pm_card_mastercard' });
+      await forgetCreateKey(purchaseId);
+
+      const sut = await h.buy(ws, '25.00', key);
+
+      expect(sut).toMatchObject({
+        status: 200,
+        body: { status: 'requires_action', payment_intent_id: paymentIntentId },
+      });
+      // Confirmed with the card the purchase chose, under a key stored before the call (I5).
+      const actions = await h.eventsAbout(paymentIntentId, 'payment_intent.requires_action');
+      expect(actions.map((event) => event.request?.idempotency_key).sort()).toEqual([
+        purchaseIntentKey(purchaseId),
+        `purchase-${purchaseId}-confirm-1`,
+      ]);
+      await h.authenticate('payment_intents', paymentIntentId);
+      expect((await h.deliver(await h.eventAbout(paymentIntentId, 'payment_intent.succeeded'))).status).toBe(
+        200,
+      );
+      expect(await h.purchaseOf(ws, purchaseId)).toMatchObject({
+        status: 'succeeded',
+        payment_method: { brand: 'visa', last4: '3184' },
+      });
+      expect(await paymentIntentsOf(ws)).toEqual([paymentIntentId]);
+      await h.expectMoney(ws, [['purchase', micros(25)]]);
     });
   });
 

@@ -44,3 +44,8 @@ export function purchaseLedgerKey(purchaseId: string): string {
 export function purchaseIntentKey(purchaseId: string): string {
   return `purchase-${purchaseId}`;
 }
+
+/** Stripe idempotency key of the n-th confirmation again of a purchase's PaymentIntent (n counted on the row first). */
+export function purchaseConfirmKey(purchaseId: string, attempt: number): string {
+  return `purchase-${purchaseId}-confirm-${attempt}`;
+}

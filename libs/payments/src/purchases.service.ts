@@ -9,12 +9,24 @@ import { PaymentMethodsService } from './payment-methods.service';
 import {
   PURCHASE_COLUMNS,
   purchaseChargeMicros,
+  purchaseConfirmKey,
   purchaseIntentKey,
   PurchaseRecord,
 } from './purchase-records';
 import { PurchaseSettlementService } from './purchase-settlement.service';
 import { microsToCents, PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
+
+/**
+ * A PaymentIntent that no attempt has failed yet waits for its confirmation: its card was taken
+ * off or changed in Stripe (the dashboard, Stripe.js) without confirming.
+ */
+function awaitsConfirmation(intent: Stripe.PaymentIntent): boolean {
+  return (
+    intent.status === 'requires_confirmation' ||
+    (intent.status === 'requires_payment_method' && !intent.last_payment_error)
+  );
+}
 
 export interface PurchaseRequest {
   accountId: string;
@@ -76,32 +88,21 @@ export class PurchasesService {
         nextAction: null,
       };
     }
+    let earlier: Stripe.PaymentIntent | null = null;
     if (purchase.payment_intent_id) {
       // An earlier attempt reached Stripe: act on that PaymentIntent's state now (the card holder
-      // may have authenticated since). Creating again could charge twice once Stripe forgets the key.
-      const earlier = await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id);
-      if (earlier.status !== 'requires_payment_method' && earlier.status !== 'canceled') {
-        return this.afterConfirm(purchase, earlier, request.actor);
-      }
+      // may have authenticated since, or failed to). Never a second PaymentIntent: the webhook
+      // credits only the purchase's own, and replaying the create's idempotency key stops working
+      // once Stripe forgets it after 24 hours, so a second one could be charged for nothing.
+      earlier = await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id);
+      if (earlier.status === 'canceled') return this.canceled(purchase, earlier);
+      // A failed last attempt (3-D Secure failed, a decline not recorded yet) fails the purchase,
+      // as its payment_failed webhook does: the answer does not depend on which came first.
+      if (!awaitsConfirmation(earlier)) return this.afterConfirm(purchase, earlier, request.actor);
     }
-    const customer = await this.customers.customerOf(request.accountId);
     let intent: Stripe.PaymentIntent;
     try {
-      intent = await this.stripe.paymentIntents.create(
-        {
-          amount: microsToCents(purchaseChargeMicros(purchase)),
-          currency: purchase.currency,
-          customer,
-          payment_method: purchase.payment_method_id ?? undefined,
-          confirm: true,
-          // Unchanged for untaxed purchases: a retry sends exactly the parameters of the first attempt.
-          description: `Credits ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
-          metadata: { purchase_id: purchase.id, account_id: purchase.account_id, kind: purchase.kind },
-          // Cards only, confirmed here: no redirect-based methods to return from.
-          automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-        },
-        { idempotencyKey: purchaseIntentKey(purchase.id) },
-      );
+      intent = earlier ? await this.confirmAgain(purchase, earlier) : await this.createIntent(purchase);
     } catch (error) {
       if (error instanceof Stripe.errors.StripeCardError) {
         const failed = await this.settlement.failed(
@@ -119,6 +120,67 @@ export class PurchasesService {
       throw error;
     }
     return this.afterConfirm(purchase, intent, request.actor);
+  }
+
+  private async createIntent(purchase: PurchaseRecord): Promise<Stripe.PaymentIntent> {
+    const customer = await this.customers.customerOf(purchase.account_id);
+    return this.stripe.paymentIntents.create(
+      {
+        amount: microsToCents(purchaseChargeMicros(purchase)),
+        currency: purchase.currency,
+        customer,
+        payment_method: purchase.payment_method_id ?? undefined,
+        confirm: true,
+        // Unchanged for untaxed purchases: a retry sends exactly the parameters of the first attempt.
+        description: `Credits ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
+        metadata: { purchase_id: purchase.id, account_id: purchase.account_id, kind: purchase.kind },
+        // Cards only, confirmed here: no redirect-based methods to return from.
+        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+      },
+      { idempotencyKey: purchaseIntentKey(purchase.id) },
+    );
+  }
+
+  /**
+   * A retried purchase whose PaymentIntent waits for confirmation: that same PaymentIntent is
+   * confirmed with the card the request chose. The attempt number is stored before the call and
+   * names its idempotency key, so the SDK's retries of one call reuse it (I5); a PaymentIntent
+   * succeeds at most once, so concurrent retries cannot charge twice.
+   */
+  private async confirmAgain(
+    purchase: PurchaseRecord,
+    intent: Stripe.PaymentIntent,
+  ): Promise<Stripe.PaymentIntent> {
+    const [counted] = await this.database.sql<{ confirm_attempts: number }[]>`
+      update credit_purchases set confirm_attempts = confirm_attempts + 1, updated_at = now()
+      where id = ${purchase.id} and status <> 'succeeded'
+      returning confirm_attempts`;
+    if (!counted) return intent;
+    return this.stripe.paymentIntents.confirm(
+      intent.id,
+      { payment_method: purchase.requested_payment_method_id ?? purchase.payment_method_id ?? undefined },
+      { idempotencyKey: purchaseConfirmKey(purchase.id, counted.confirm_attempts) },
+    );
+  }
+
+  /** The PaymentIntent was canceled (in the dashboard, say): so is the purchase; nothing is charged. */
+  private async canceled(purchase: PurchaseRecord, intent: Stripe.PaymentIntent): Promise<PurchaseOutcome> {
+    const row = await this.settlement.failed(
+      purchase,
+      'canceled',
+      {
+        code: intent.cancellation_reason ?? 'canceled',
+        declineCode: null,
+        message: 'the payment was canceled',
+      },
+      intent.id,
+    );
+    return {
+      purchase: row,
+      balanceMicros: await this.balanceIfSucceeded(row),
+      clientSecret: null,
+      nextAction: null,
+    };
   }
 
   async find(accountId: string, purchaseId: string): Promise<PurchaseRecord> {

@@ -52,7 +52,13 @@ export const creditPurchases = pgTable(
     taxJurisdiction: text('tax_jurisdiction'),
     taxExempt: boolean('tax_exempt').notNull().default(false),
     status: purchaseStatus('status').notNull().default('pending'),
+    /** The purchase's only PaymentIntent: a retry confirms it again, never creates another. */
     paymentIntentId: text('payment_intent_id'),
+    /**
+     * Confirmations of that PaymentIntent after the first (a retried purchase whose attempt
+     * failed): counted before each call, whose Stripe idempotency key is purchase-<id>-confirm-<n>.
+     */
+    confirmAttempts: integer('confirm_attempts').notNull().default(0),
     chargeId: text('charge_id'),
     /**
      * The card that paid (kept when the card is later removed): the one the purchase was opened

@@ -1,0 +1,1 @@
+ALTER TABLE "credit_purchases" ADD COLUMN "confirm_attempts" integer DEFAULT 0 NOT NULL;
