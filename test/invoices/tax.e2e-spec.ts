@@ -99,6 +99,16 @@ describe('tax on purchases', () => {
     return row;
   }
 
+  /** The card holder completes 3-D Secure (a stripe-server test helper; Stripe.js in real life). */
+  async function authenticate(kind: 'setup_intents' | 'payment_intents', id: string): Promise<void> {
+    const response = await fetch(`${stack.stripeServer!.url}/_test/${kind}/${id}/authenticate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ outcome: 'succeed' }),
+    });
+    expect(response.status).toBe(200);
+  }
+
   function pdf(label: string): Buffer {
     return Buffer.from(`%PDF-1.4\n% resale certificate ${label}\n%%EOF\n`);
   }
@@ -247,6 +257,73 @@ describe('tax on purchases', () => {
       const sut = await buy(ws, '10.00');
 
       expect(sut).toMatchObject({ tax: { amount: '0.000000', jurisdiction: null }, total: '10.000000' });
+    });
+  });
+
+  describe('bill-to, taken with the tax when the purchase is opened', () => {
+    const CALIFORNIA = {
+      legal_name: 'Taxed Inc.',
+      address_line1: '1 Market St',
+      city: 'San Francisco',
+      region: 'CA',
+      postal_code: '94105',
+      country: 'US',
+      purchase_order_number: 'PO-CA-1',
+      billing_reference: 'REF-CA',
+    };
+
+    it('an invoice issued after the profile moved to Germany is made out to the California address it was taxed for', async () => {
+      const ws = await customer(CALIFORNIA);
+      // A card that needs 3-D Secure on every payment: the purchase settles only after the holder acts.
+      const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
+      const confirmed = await stripe.setupIntents.confirm(setup.body.setup_intent_id, {
+        payment_method: 'pm_card_authenticationRequired',
+      });
+      await authenticate('setup_intents', confirmed.id);
+      const card = await stack.admin.post(`${ws.path}/payment-methods`, {
+        setup_intent_id: setup.body.setup_intent_id,
+      });
+      const pending = await stack.admin.post(
+        `${ws.path}/purchases`,
+        { amount: '100.00', payment_method_id: card.body.id },
+        { 'idempotency-key': randomUUID() },
+      );
+      expect(pending.body).toMatchObject({ status: 'requires_action', tax: { jurisdiction: 'US-CA' } });
+      const moved = await stack.admin.put(`${ws.path}/billing-profile`, {
+        legal_name: 'Moved GmbH',
+        address_line1: 'Unter den Linden 1',
+        city: 'Berlin',
+        postal_code: '10117',
+        country: 'DE',
+        purchase_order_number: 'PO-DE-2',
+        billing_reference: 'REF-DE',
+      });
+      expect(moved.status).toBe(200);
+
+      // The holder authenticates; the webhook credits the purchase and issues its invoice.
+      await authenticate('payment_intents', pending.body.payment_intent_id);
+
+      const [invoice] = await waitFor(
+        () => stack.stores.sql<any[]>`
+          select bill_to, tax_jurisdiction, tax_rate_ppm, purchase_order_number, billing_reference
+          from invoices where purchase_id = ${pending.body.id}`,
+        (rows) => rows.length === 1,
+        { what: 'the webhook to issue the invoice' },
+      );
+      expect(invoice).toEqual({
+        bill_to: expect.objectContaining({
+          name: 'Taxed Inc.',
+          address_line1: '1 Market St',
+          city: 'San Francisco',
+          region: 'CA',
+          postal_code: '94105',
+          country: 'US',
+        }),
+        tax_jurisdiction: 'US-CA',
+        tax_rate_ppm: 72_500,
+        purchase_order_number: 'PO-CA-1',
+        billing_reference: 'REF-CA',
+      });
     });
   });
 

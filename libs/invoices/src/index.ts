@@ -1,5 +1,6 @@
 // libs/invoices never imports @app/payments: payments depends on it (a purchase's credit
 // transaction issues the invoice), so an import back would be a cycle.
+export * from './issue/bill-to-snapshot';
 export * from './issue/invoice-draft';
 export * from './issue/invoice-number';
 export * from './issue/invoice-issuer.service';

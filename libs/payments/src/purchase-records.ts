@@ -1,3 +1,6 @@
+import { DatabaseHandle, Tx } from '@app/db';
+import { BillToSnapshot } from '@app/invoices';
+
 export interface PurchaseRecord {
   id: string;
   account_id: string;
@@ -48,4 +51,9 @@ export function purchaseIntentKey(purchaseId: string): string {
 /** Stripe idempotency key of the n-th confirmation again of a purchase's PaymentIntent (n counted on the row first). */
 export function purchaseConfirmKey(purchaseId: string, attempt: number): string {
   return `purchase-${purchaseId}-confirm-${attempt}`;
+}
+
+/** The bill-to of a purchase as the jsonb parameter of an insert. */
+export function billToJson(sql: Tx | DatabaseHandle['sql'], snapshot: BillToSnapshot) {
+  return sql.json(snapshot.billTo as unknown as Parameters<Tx['json']>[0]);
 }

@@ -1,12 +1,13 @@
 import { AuditActor } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
-import { TaxQuoteService } from '@app/invoices';
+import { readBillTo, TaxQuoteService } from '@app/invoices';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodsService } from './payment-methods.service';
 import {
+  billToJson,
   PURCHASE_COLUMNS,
   purchaseChargeMicros,
   purchaseConfirmKey,
@@ -256,11 +257,15 @@ export class PurchasesService {
     // Tax is decided once, here: a replay of the key keeps the row's tax even if the address or
     // an exemption changed since (the invoice copies the row).
     const tax = await this.tax.quote(request.accountId, request.amountMicros);
+    // The invoice is made out to the address the tax came from, however late the payment settles (F9).
+    const billTo = await readBillTo(sql, request.accountId);
     const [created] = await sql<PurchaseRecord[]>`
       insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
-                                    tax_exempt, payment_method_id, card_brand, card_last4, requested_payment_method_id)
+                                    tax_exempt, payment_method_id, card_brand, card_last4, requested_payment_method_id,
+                                    bill_to, purchase_order_number, billing_reference)
       values (${request.accountId}, 'purchase', ${requestKey}, ${request.amountMicros}, ${tax.taxMicros}, ${tax.ratePpm},
-              ${tax.jurisdiction}, ${tax.exempt}, ${card.id}, ${card.brand}, ${card.last4}, ${card.id})
+              ${tax.jurisdiction}, ${tax.exempt}, ${card.id}, ${card.brand}, ${card.last4}, ${card.id},
+              ${billToJson(sql, billTo)}, ${billTo.purchaseOrderNumber}, ${billTo.billingReference})
       on conflict (request_key) do nothing
       returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
     if (created) return created;

@@ -5,6 +5,7 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
   text,
@@ -13,6 +14,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { accounts } from './accounts.table';
+import type { InvoiceBillTo } from './invoices.table';
 
 export const purchaseStatus = pgEnum('purchase_status', [
   'pending',
@@ -51,6 +53,14 @@ export const creditPurchases = pgTable(
     taxRatePpm: integer('tax_rate_ppm').notNull().default(0),
     taxJurisdiction: text('tax_jurisdiction'),
     taxExempt: boolean('tax_exempt').notNull().default(false),
+    /**
+     * Bill-to, PO number and billing reference as they were when the tax was decided (F9): the
+     * invoice, issued when the payment settles (maybe after 3-D Secure or a late webhook), copies
+     * them. Null on rows opened before these were kept: the invoice reads the profile at issue.
+     */
+    billTo: jsonb('bill_to').$type<InvoiceBillTo>(),
+    purchaseOrderNumber: text('purchase_order_number'),
+    billingReference: text('billing_reference'),
     status: purchaseStatus('status').notNull().default('pending'),
     /** The purchase's only PaymentIntent: a retry confirms it again, never creates another. */
     paymentIntentId: text('payment_intent_id'),

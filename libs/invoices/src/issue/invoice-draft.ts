@@ -1,6 +1,8 @@
+import { BillToSnapshot } from './bill-to-snapshot';
+
 /**
  * What a caller hands to InvoiceIssuer.issue: everything that is not a snapshot of the account
- * (bill-to, PO number and billing reference are copied by the issuer). Money in micros of whole
+ * (bill-to, PO number and billing reference are copied by the issuer unless the draft has them). Money in micros of whole
  * cents (multiples of 10,000): rounding to the cent happens before an amount reaches an invoice.
  */
 export interface InvoiceLineDraft {
@@ -39,6 +41,8 @@ export interface InvoiceDraft {
   tax: InvoiceTax;
   /** The card as it was at purchase; kept on the invoice when the card is later removed. */
   card?: { brand: string | null; last4: string | null } | null;
+  /** Bill-to, PO number and billing reference taken earlier (a purchase's, when opened); else read at issue. */
+  billTo?: BillToSnapshot | null;
 }
 
 export interface IssuedInvoice {

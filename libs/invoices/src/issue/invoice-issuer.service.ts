@@ -12,19 +12,13 @@
  * last step before the inserts, and callers issue at the end of their transaction.
  */
 import { AuditActor, AuditLogService, SYSTEM_ACTOR } from '@app/audit';
-import { InvoiceBillTo, Tx } from '@app/db';
+import { Tx } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
+import { readBillTo } from './bill-to-snapshot';
 import { InvoiceDraft, IssuedInvoice } from './invoice-draft';
-import { BillingProfileFields } from '../billing-profile/billing-profile.service';
 import { formatInvoiceNumber, isWholeCents } from './invoice-number';
-
-/** The bill-to snapshot's sources: the account and its billing profile. */
-interface BillToRow extends BillingProfileFields {
-  name: string;
-  billing_email: string;
-}
 
 /** Checks the amounts a draft carries; the CHECK constraint on invoices guards the total again. */
 export function invoiceTotals(draft: InvoiceDraft): { subtotal: bigint; discount: bigint; total: bigint } {
@@ -55,23 +49,9 @@ export class InvoiceIssuer {
    */
   async issue(tx: Tx, draft: InvoiceDraft, actor: AuditActor = SYSTEM_ACTOR): Promise<IssuedInvoice> {
     const { subtotal, discount, total } = invoiceTotals(draft);
-    const [account] = await tx<BillToRow[]>`
-      select a.name, a.billing_email, p.legal_name, p.address_line1, p.address_line2, p.city, p.region,
-             p.postal_code, p.country, p.tax_id, p.purchase_order_number, p.billing_reference
-      from accounts a left join billing_profiles p on p.account_id = a.id
-      where a.id = ${draft.accountId}`;
-    if (!account) throw new Error(`account ${draft.accountId} not found`);
-    const billTo: InvoiceBillTo = {
-      name: account.legal_name ?? account.name,
-      email: account.billing_email,
-      address_line1: account.address_line1,
-      address_line2: account.address_line2,
-      city: account.city,
-      region: account.region,
-      postal_code: account.postal_code,
-      country: account.country,
-      tax_id: account.tax_id,
-    };
+    // A purchase brings the bill-to it took with its tax; otherwise it is the account's now.
+    const { billTo, purchaseOrderNumber, billingReference } =
+      draft.billTo ?? (await readBillTo(tx, draft.accountId));
     const issuedAt = new Date();
     const year = issuedAt.getUTCFullYear();
     // Taken last: from here to commit, every other issuer of this year waits on this row.
@@ -92,7 +72,7 @@ export class InvoiceIssuer {
               ${discount.toString()}::bigint, ${draft.tax.amountMicros.toString()}::bigint, ${total.toString()}::bigint,
               ${draft.tax.jurisdiction}, ${draft.tax.ratePpm}, ${draft.tax.exempt},
               ${tx.json(billTo as unknown as Parameters<Tx['json']>[0])}, ${draft.card?.brand ?? null},
-              ${draft.card?.last4 ?? null}, ${account.purchase_order_number}, ${account.billing_reference},
+              ${draft.card?.last4 ?? null}, ${purchaseOrderNumber}, ${billingReference},
               ${draft.status === 'paid' ? draft.transactionAt : null}, ${draft.usageSnapshot ?? null}::pg_snapshot)
       returning id`;
     const lines = draft.lines;

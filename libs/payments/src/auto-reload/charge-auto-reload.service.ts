@@ -1,5 +1,5 @@
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
-import { TaxQuoteService } from '@app/invoices';
+import { readBillTo, TaxQuoteService } from '@app/invoices';
 import { BalanceStore } from '@app/ledger';
 import { formatUsd } from '@app/money';
 import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
@@ -7,7 +7,7 @@ import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
-import { PURCHASE_COLUMNS, purchaseChargeMicros, PurchaseRecord } from '../purchase-records';
+import { billToJson, PURCHASE_COLUMNS, purchaseChargeMicros, PurchaseRecord } from '../purchase-records';
 import { microsToCents, STRIPE } from '../stripe-client';
 import { taxNote } from '../purchases.service';
 import { StripeCustomersService } from '../stripe-customers.service';
@@ -80,6 +80,7 @@ export class ChargeAutoReloadService {
     const balance = await this.balances.balanceOf(payload.accountId);
     // Address and exemption as they are when the reload is opened; the amount is read under the lock below.
     const treatment = await this.tax.treatmentFor(payload.accountId);
+    const billTo = await readBillTo(this.database.sql, payload.accountId);
     let skipped: AutoReloadOutcome | null = null;
     const purchase = await this.database.sql.begin(async (tx) => {
       const [settings] = await tx<SettingsRow[]>`
@@ -93,11 +94,12 @@ export class ChargeAutoReloadService {
       const [row] = await tx<PurchaseRecord[]>`
         insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
                                       tax_exempt, status, payment_method_id, card_brand, card_last4, requested_payment_method_id,
-                                      failure_code, failure_message)
+                                      failure_code, failure_message, bill_to, purchase_order_number, billing_reference)
         values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros}, ${tax.taxMicros}, ${tax.ratePpm},
                 ${tax.jurisdiction}, ${tax.exempt},
                 ${reason ? 'canceled' : 'pending'}, ${card?.id ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
-                ${card?.id ?? null}, ${reason}, ${reason ? SKIP_MESSAGES[reason] : null})
+                ${card?.id ?? null}, ${reason}, ${reason ? SKIP_MESSAGES[reason] : null},
+                ${billToJson(tx, billTo)}, ${billTo.purchaseOrderNumber}, ${billTo.billingReference})
         returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
       if (reason) skipped = await this.outcomes.skipped(tx, row, payload.crossing, reason);
       return row;
