@@ -661,6 +661,28 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
       await h.expectMoney(ws, []);
     });
 
+    it('whose PaymentIntent was never recorded (stopped after Stripe answered) finds it by its metadata', async () => {
+      const { ws, key, purchaseId, paymentIntentId } = await pendingPurchase();
+      // What a process stopped between Stripe's answer and recording it leaves behind.
+      await stack.stores.sql`
+        update credit_purchases set status = 'pending', payment_intent_id = null, failure_code = null
+        where id = ${purchaseId}`;
+      await forgetCreateKey(purchaseId);
+
+      const sut = await h.buy(ws, '25.00', key);
+
+      expect(sut).toMatchObject({
+        status: 200,
+        body: { id: purchaseId, status: 'requires_action', payment_intent_id: paymentIntentId },
+      });
+      expect(await paymentIntentsOf(ws)).toEqual([paymentIntentId]);
+      await h.authenticate('payment_intents', paymentIntentId);
+      expect((await h.deliver(await h.eventAbout(paymentIntentId, 'payment_intent.succeeded'))).status).toBe(
+        200,
+      );
+      await h.expectMoney(ws, [['purchase', micros(25)]]);
+    });
+
     it('whose card was changed in Stripe without confirming confirms its own PaymentIntent again, once', async () => {
       const { ws, key, purchaseId, paymentIntentId } = await pendingPurchase();
       // Taken to another card in Stripe without confirming: requires_confirmation, no failed attempt.

@@ -80,7 +80,7 @@ export class PurchasesService {
     if (!card)
       throw new ApiError(422, 'no_payment_method', 'add a card or choose one with payment_method_id');
 
-    const purchase = await this.openPurchase(request, card);
+    const { purchase, replayed } = await this.openPurchase(request, card);
     if (purchase.status === 'succeeded' || purchase.status === 'failed' || purchase.status === 'canceled') {
       return {
         purchase,
@@ -89,13 +89,16 @@ export class PurchasesService {
         nextAction: null,
       };
     }
-    let earlier: Stripe.PaymentIntent | null = null;
-    if (purchase.payment_intent_id) {
-      // An earlier attempt reached Stripe: act on that PaymentIntent's state now (the card holder
-      // may have authenticated since, or failed to). Never a second PaymentIntent: the webhook
-      // credits only the purchase's own, and replaying the create's idempotency key stops working
-      // once Stripe forgets it after 24 hours, so a second one could be charged for nothing.
-      earlier = await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id);
+    // An earlier attempt reached Stripe: act on that PaymentIntent's state now (the card holder
+    // may have authenticated since, or failed to). Never a second PaymentIntent: the webhook
+    // credits only the purchase's own, and replaying the create's idempotency key stops working
+    // once Stripe forgets it after 24 hours, so a second one could be charged for nothing.
+    const earlier = purchase.payment_intent_id
+      ? await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id)
+      : replayed
+        ? await this.findUnrecordedIntent(purchase)
+        : null;
+    if (earlier) {
       if (earlier.status === 'canceled') return this.canceled(purchase, earlier);
       // A failed last attempt (3-D Secure failed, a decline not recorded yet) fails the purchase,
       // as its payment_failed webhook does: the answer does not depend on which came first.
@@ -247,11 +250,27 @@ export class PurchasesService {
     throw declined(failed);
   }
 
-  /** The purchase row for this Idempotency-Key: new, or the one an earlier attempt wrote. */
+  /**
+   * A replayed row that names no PaymentIntent may still have one: the process may have stopped
+   * between Stripe's answer and recording it. Found by the purchase id in its metadata, it is the
+   * purchase's PaymentIntent (the webhook accepts it the same way); null when there is none.
+   */
+  private async findUnrecordedIntent(purchase: PurchaseRecord): Promise<Stripe.PaymentIntent | null> {
+    const customer = await this.customers.customerOf(purchase.account_id);
+    // Newest first; one made for this row is not older than the row (a minute for clock skew).
+    const since = Math.floor(purchase.created_at.getTime() / 1000) - 60;
+    for await (const intent of this.stripe.paymentIntents.list({ customer, limit: 100 })) {
+      if (intent.created < since) break;
+      if (intent.metadata?.purchase_id === purchase.id) return intent;
+    }
+    return null;
+  }
+
+  /** The purchase row for this Idempotency-Key: new, or the one an earlier attempt wrote (`replayed`). */
   private async openPurchase(
     request: PurchaseRequest,
     card: { id: string; brand: string; last4: string },
-  ): Promise<PurchaseRecord> {
+  ): Promise<{ purchase: PurchaseRecord; replayed: boolean }> {
     const requestKey = `purchase:${request.accountId}:${request.requestKey}`;
     const { sql } = this.database;
     // Tax is decided once, here: a replay of the key keeps the row's tax even if the address or
@@ -268,7 +287,7 @@ export class PurchasesService {
               ${billToJson(sql, billTo)}, ${billTo.purchaseOrderNumber}, ${billTo.billingReference})
       on conflict (request_key) do nothing
       returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
-    if (created) return created;
+    if (created) return { purchase: created, replayed: false };
     const [existing] = await sql<PurchaseRecord[]>`
       select ${sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where request_key = ${requestKey}`;
     // The card the request chose, not the one that paid: the holder may have paid with another in Stripe.js.
@@ -276,7 +295,7 @@ export class PurchasesService {
     if (existing.amount_micros !== request.amountMicros || requestedCard !== card.id) {
       throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another purchase');
     }
-    return existing;
+    return { purchase: existing, replayed: true };
   }
 
   private async balanceIfSucceeded(purchase: PurchaseRecord): Promise<bigint | null> {
