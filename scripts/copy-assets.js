@@ -1,13 +1,20 @@
-// Copies non-TypeScript runtime files (Lua scripts, Handlebars email templates) next to the compiled JavaScript.
+// Copies non-TypeScript runtime files (Lua scripts, Handlebars email templates, the invoice PDF fonts and
+// their license) next to the compiled JavaScript.
 const { cpSync, readdirSync, statSync } = require('node:fs');
-const { join } = require('node:path');
+const { basename, extname, join } = require('node:path');
 
-function copyLua(dir) {
+const ASSET_EXTENSIONS = new Set(['.lua', '.hbs', '.ttf']);
+
+function isAsset(path) {
+  return ASSET_EXTENSIONS.has(extname(path)) || (basename(path) === 'LICENSE' && path.includes('fonts'));
+}
+
+function copyAssets(dir) {
   for (const entry of readdirSync(dir)) {
     const path = join(dir, entry);
-    if (statSync(path).isDirectory()) copyLua(path);
-    else if (entry.endsWith('.lua') || entry.endsWith('.hbs')) cpSync(path, join('dist', path));
+    if (statSync(path).isDirectory()) copyAssets(path);
+    else if (isAsset(path)) cpSync(path, join('dist', path));
   }
 }
 
-copyLua('libs');
+copyAssets('libs');

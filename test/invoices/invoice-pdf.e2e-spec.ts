@@ -3,7 +3,14 @@ import { BillingStack } from '../support/billing-stack';
 import { pdfText } from '../support/pdf-text';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
-import { addCard, buyAndGetInvoice, recordedPdf, setBillingProfile, sha256 } from './invoice-pdf-helpers';
+import {
+  ACME_PROFILE,
+  addCard,
+  buyAndGetInvoice,
+  recordedPdf,
+  setBillingProfile,
+  sha256,
+} from './invoice-pdf-helpers';
 
 /** Short, so the expiry is seen within the test; the default is 300 s. */
 const LINK_TTL_SECONDS = 3;
@@ -107,6 +114,47 @@ describe('invoice PDFs', () => {
       expect(text).toContain(expected);
     }
     expect(invoice.subtotal).toBe('500.000000');
+  });
+
+  it('prints a bill-to in Polish, Russian, Turkish, Greek and Hebrew as entered, the rest intact', async () => {
+    const intl = await Workspace.create(stack);
+    await setBillingProfile(stack, intl, {
+      ...ACME_PROFILE,
+      legal_name: 'Łódź Spółka z o.o.',
+      address_line1: 'ООО Ромашка',
+      address_line2: 'חברת הדוגמה בע"מ',
+      city: 'İstanbul',
+      region: '',
+      postal_code: '34000',
+      country: 'TR',
+      tax_id: 'Ελλάδα 094014249',
+    });
+    await addCard(stack, intl);
+    const issued = await buyAndGetInvoice(stack, intl, '25.00');
+    const recorded = await waitFor(
+      () => recordedPdf(stack, issued.id),
+      (row) => row.pdf_sha256 !== null,
+      { what: 'the worker to record the PDF' },
+    );
+    const stored = await stack.s3!.storage.getBuffer(recorded.pdf_key!);
+    const { text } = await pdfText(stored);
+    for (const expected of [
+      'Łódź Spółka z o.o.',
+      'ООО Ромашка',
+      'חברת הדוגמה בע"מ',
+      'İstanbul, 34000',
+      'Tax ID: Ελλάδα 094014249',
+      issued.number,
+      'Tax ID: EIN 12-3456789',
+      'PO-7781',
+      'Project Falcon',
+      '$25.00',
+      'Total (USD)',
+      'Visa •••• 4242',
+      'PAID',
+    ]) {
+      expect(text).toContain(expected);
+    }
   });
 
   it('downloads the same bytes through a short-lived link that then expires', async () => {

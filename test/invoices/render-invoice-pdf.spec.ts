@@ -135,6 +135,82 @@ describe('renderInvoicePdf', () => {
     expect(text).not.toContain('••••');
   });
 
+  describe('with a bill-to outside WinAnsi', () => {
+    const international = () =>
+      invoice({
+        billTo: {
+          name: 'Łódź Spółka z o.o.',
+          email: 'faktury@lodz.example',
+          address_line1: 'ООО Ромашка',
+          address_line2: 'חברת הדוגמה בע"מ',
+          city: 'İstanbul',
+          region: null,
+          postal_code: '34000',
+          country: 'TR',
+          tax_id: 'Ελλάδα 094014249',
+        },
+        purchaseOrderNumber: 'Zamówienie 7781',
+        billingReference: 'Žluťoučký kůň',
+      });
+
+    it('prints each field as given, and the rest of the invoice intact', async () => {
+      const text = await textOf(await renderInvoicePdf(international(), seller));
+      for (const expected of [
+        'Łódź Spółka z o.o.',
+        'ООО Ромашка',
+        'חברת הדוגמה בע"מ',
+        'İstanbul, 34000',
+        'Tax ID: Ελλάδα 094014249',
+        'Zamówienie 7781',
+        'Žluťoučký kůň',
+        // Everything around them, in the standard font:
+        'INV-2026-000042',
+        'Nov 27, 2026',
+        'faktury@lodz.example',
+        'Tax (US-CA 7.25%)',
+        '$36.25',
+        '$536.25',
+        'Visa •••• 4242',
+        'PAID',
+        'Paid in full on Nov 27, 2026 by Visa •••• 4242.',
+        'Page 1 of 1',
+      ]) {
+        expect(text).toContain(expected);
+      }
+    });
+
+    it('gives the same bytes for the same invoice', async () => {
+      const [first, second] = await Promise.all([
+        renderInvoicePdf(international(), seller),
+        renderInvoicePdf(international(), seller),
+      ]);
+      expect(createHash('sha256').update(first).digest('hex')).toBe(
+        createHash('sha256').update(second).digest('hex'),
+      );
+      if (process.env.INVOICE_SAMPLE_OUT)
+        writeFileSync(`${process.env.INVOICE_SAMPLE_OUT}.unicode.pdf`, first);
+    });
+
+    it('prints a replacement character for what the embedded font lacks, and nothing else changes', async () => {
+      const text = await textOf(
+        await renderInvoicePdf(
+          invoice({
+            billTo: { ...invoice().billTo, name: '株式会社 Example 東京' },
+            lines: [
+              { description: 'Credits 🚀 for Łódź', model: null, quantity: 1n, amountMicros: 500_000_000n },
+            ],
+          }),
+          seller,
+        ),
+      );
+      expect(text).toContain('\ufffd\ufffd\ufffd\ufffd Example \ufffd\ufffd');
+      expect(text).toContain('Credits \ufffd for Łódź');
+      for (const expected of ['INV-2026-000042', 'Cupertino, CA 95014', '$500.00', '$536.25', 'PAID']) {
+        expect(text).toContain(expected);
+      }
+    });
+  });
+
   it('continues a long line table on a second page', async () => {
     const lines = Array.from({ length: 60 }, (_, i) => ({
       description: `model-${i} usage`,

@@ -1,5 +1,6 @@
 import PDFDocument from 'pdfkit';
 import { InvoiceDocument, SellerDetails } from './invoice-document';
+import { InvoiceTextWriter } from './invoice-text-writer';
 import {
   countryName,
   daysBetween,
@@ -11,6 +12,11 @@ import {
 } from './invoice-format';
 
 type Doc = PDFKit.PDFDocument;
+/** The document and its text writer (fonts by content, see InvoiceTextWriter). */
+interface Pdf {
+  doc: Doc;
+  write: InvoiceTextWriter;
+}
 
 const PAGE = { width: 612, height: 792 }; // US Letter, points
 const MARGIN = 54;
@@ -31,8 +37,8 @@ const STATUS_COLORS: Record<InvoiceDocument['status'], string> = {
   void: '#6e7781',
 };
 
-const FONT = 'Helvetica';
-const BOLD = 'Helvetica-Bold';
+const FONT = 'regular';
+const BOLD = 'bold';
 
 /** Table columns: description, quantity, amount (x and width). */
 const COLUMNS = {
@@ -44,8 +50,9 @@ const COLUMNS = {
 /**
  * Draws one invoice as a PDF. Reproducible: only the invoice's own fields are printed; the
  * document dates are its issue time and pdfkit derives the trailer /ID from the info dictionary
- * (an MD5 of it), so the same row gives the same bytes. Only the PDF standard fonts are used
- * (Helvetica: nothing embedded, no random subset tags).
+ * (an MD5 of it), so the same row gives the same bytes. Text is in Helvetica (a standard font,
+ * nothing embedded) unless it has characters outside WinAnsi; those strings are drawn in an
+ * embedded DejaVu Sans subset whose tag and glyph order follow the drawing (InvoiceTextWriter).
  */
 export function renderInvoicePdf(invoice: InvoiceDocument, seller: SellerDetails): Promise<Buffer> {
   const doc = new PDFDocument({
@@ -70,44 +77,41 @@ export function renderInvoicePdf(invoice: InvoiceDocument, seller: SellerDetails
     doc.on('error', reject);
   });
 
-  let y = drawHeader(doc, invoice, seller);
-  y = drawParties(doc, invoice, y + 24);
-  y = drawLines(doc, invoice, y + 28);
-  y = drawTotals(doc, invoice, y + 10);
-  drawTerms(doc, invoice, seller, y + 28);
-  drawFooters(doc, invoice, seller);
+  const pdf: Pdf = { doc, write: new InvoiceTextWriter(doc) };
+  let y = drawHeader(pdf, invoice, seller);
+  y = drawParties(pdf, invoice, y + 24);
+  y = drawLines(pdf, invoice, y + 28);
+  y = drawTotals(pdf, invoice, y + 10);
+  drawTerms(pdf, invoice, seller, y + 28);
+  drawFooters(pdf, invoice, seller);
   doc.end();
   return done;
 }
 
-function drawHeader(doc: Doc, invoice: InvoiceDocument, seller: SellerDetails): number {
-  doc.font(BOLD).fontSize(18).fillColor(ACCENT).text(seller.name, MARGIN, MARGIN, { width: 300 });
-  let left = doc.y + 4;
-  doc.font(FONT).fontSize(9).fillColor(MUTED);
+function drawHeader({ doc, write }: Pdf, invoice: InvoiceDocument, seller: SellerDetails): number {
+  write.font(BOLD, 18).color(ACCENT).text(seller.name, MARGIN, MARGIN, { width: 300 });
+  let left = write.y + 4;
+  write.font(FONT, 9).color(MUTED);
   for (const line of [...seller.addressLines, seller.email, seller.taxId ? `Tax ID: ${seller.taxId}` : '']) {
     if (!line) continue;
-    doc.text(line, MARGIN, left, { width: 300 });
-    left = doc.y + 1;
+    write.text(line, MARGIN, left, { width: 300 });
+    left = write.y + 1;
   }
 
-  doc
-    .font(BOLD)
-    .fontSize(26)
-    .fillColor(INK)
+  write
+    .font(BOLD, 26)
+    .color(INK)
     .text('INVOICE', RIGHT - 220, MARGIN - 4, { width: 220, align: 'right' });
-  doc
-    .font(FONT)
-    .fontSize(11)
-    .fillColor(MUTED)
-    .text(invoice.number, RIGHT - 220, doc.y + 2, { width: 220, align: 'right' });
-  const badgeY = doc.y + 8;
+  write
+    .font(FONT, 11)
+    .color(MUTED)
+    .text(invoice.number, RIGHT - 220, write.y + 2, { width: 220, align: 'right' });
+  const badgeY = write.y + 8;
   const label = invoice.status.toUpperCase();
-  doc.font(BOLD).fontSize(9);
-  const badgeWidth = doc.widthOfString(label) + 20;
+  write.font(BOLD, 9);
+  const badgeWidth = write.widthOf(label) + 20;
   doc.roundedRect(RIGHT - badgeWidth, badgeY, badgeWidth, 18, 9).fill(STATUS_COLORS[invoice.status]);
-  doc
-    .fillColor('#ffffff')
-    .text(label, RIGHT - badgeWidth, badgeY + 5, { width: badgeWidth, align: 'center' });
+  write.color('#ffffff').text(label, RIGHT - badgeWidth, badgeY + 5, { width: badgeWidth, align: 'center' });
 
   const bottom = Math.max(left, badgeY + 18) + 16;
   doc.moveTo(MARGIN, bottom).lineTo(RIGHT, bottom).lineWidth(0.75).strokeColor(RULE).stroke();
@@ -129,16 +133,15 @@ function billToLines(invoice: InvoiceDocument): string[] {
   ].filter((line): line is string => Boolean(line));
 }
 
-function drawParties(doc: Doc, invoice: InvoiceDocument, top: number): number {
-  doc.font(BOLD).fontSize(8).fillColor(MUTED).text('BILL TO', MARGIN, top, { characterSpacing: 0.8 });
-  doc
-    .font(BOLD)
-    .fontSize(11)
-    .fillColor(INK)
-    .text(invoice.billTo.name, MARGIN, doc.y + 4, { width: 240 });
-  doc.font(FONT).fontSize(9.5).fillColor(INK);
-  for (const line of billToLines(invoice)) doc.text(line, MARGIN, doc.y + 1.5, { width: 240 });
-  const leftBottom = doc.y;
+function drawParties({ write }: Pdf, invoice: InvoiceDocument, top: number): number {
+  write.font(BOLD, 8).color(MUTED).text('BILL TO', MARGIN, top, { characterSpacing: 0.8 });
+  write
+    .font(BOLD, 11)
+    .color(INK)
+    .text(invoice.billTo.name, MARGIN, write.y + 4, { width: 240 });
+  write.font(FONT, 9.5).color(INK);
+  for (const line of billToLines(invoice)) write.text(line, MARGIN, write.y + 1.5, { width: 240 });
+  const leftBottom = write.y;
 
   const details: [string, string | null][] = [
     ['Invoice number', invoice.number],
@@ -160,31 +163,30 @@ function drawParties(doc: Doc, invoice: InvoiceDocument, top: number): number {
   let rowY = top;
   for (const [label, value] of details) {
     if (!value) continue;
-    doc.font(FONT).fontSize(9).fillColor(MUTED).text(label, labelX, rowY, { width: 95 });
-    doc
-      .font(BOLD)
-      .fontSize(9)
-      .fillColor(INK)
+    write.font(FONT, 9).color(MUTED).text(label, labelX, rowY, { width: 95 });
+    write
+      .font(BOLD, 9)
+      .color(INK)
       .text(value, valueX, rowY, { width: RIGHT - valueX, align: 'right' });
-    rowY = doc.y + 5;
+    rowY = write.y + 5;
   }
   return Math.max(leftBottom, rowY);
 }
 
-function drawTableHeader(doc: Doc, top: number): number {
+function drawTableHeader({ doc, write }: Pdf, top: number): number {
   doc.rect(MARGIN, top, CONTENT_WIDTH, 22).fill(HEADER_FILL);
-  doc.font(BOLD).fontSize(8).fillColor(MUTED);
+  write.font(BOLD, 8).color(MUTED);
   const textY = top + 7.5;
-  doc.text('DESCRIPTION', COLUMNS.description.x, textY, {
+  write.text('DESCRIPTION', COLUMNS.description.x, textY, {
     width: COLUMNS.description.width,
     characterSpacing: 0.6,
   });
-  doc.text('QTY', COLUMNS.quantity.x, textY, {
+  write.text('QTY', COLUMNS.quantity.x, textY, {
     width: COLUMNS.quantity.width,
     align: 'right',
     characterSpacing: 0.6,
   });
-  doc.text('AMOUNT', COLUMNS.amount.x, textY, {
+  write.text('AMOUNT', COLUMNS.amount.x, textY, {
     width: COLUMNS.amount.width,
     align: 'right',
     characterSpacing: 0.6,
@@ -192,24 +194,24 @@ function drawTableHeader(doc: Doc, top: number): number {
   return top + 22;
 }
 
-function drawLines(doc: Doc, invoice: InvoiceDocument, top: number): number {
-  let y = drawTableHeader(doc, top);
+function drawLines(pdf: Pdf, invoice: InvoiceDocument, top: number): number {
+  const { doc, write } = pdf;
+  let y = drawTableHeader(pdf, top);
   for (const line of invoice.lines) {
-    doc.font(FONT).fontSize(9.5);
-    const height = doc.heightOfString(line.description, { width: COLUMNS.description.width });
+    write.font(FONT, 9.5);
+    const height = write.heightOf(line.description, { width: COLUMNS.description.width });
     if (y + height + 16 > CONTENT_BOTTOM) {
       doc.addPage();
-      y = drawTableHeader(doc, MARGIN);
+      y = drawTableHeader(pdf, MARGIN);
     }
     const textY = y + 8;
-    doc
-      .font(FONT)
-      .fontSize(9.5)
-      .fillColor(INK)
+    write
+      .font(FONT, 9.5)
+      .color(INK)
       .text(line.description, COLUMNS.description.x, textY, { width: COLUMNS.description.width });
     const quantity = line.model ? `${formatQuantity(line.quantity)} tokens` : formatQuantity(line.quantity);
-    doc.text(quantity, COLUMNS.quantity.x, textY, { width: COLUMNS.quantity.width, align: 'right' });
-    doc.text(formatMoney(line.amountMicros, invoice.currency), COLUMNS.amount.x, textY, {
+    write.text(quantity, COLUMNS.quantity.x, textY, { width: COLUMNS.quantity.width, align: 'right' });
+    write.text(formatMoney(line.amountMicros, invoice.currency), COLUMNS.amount.x, textY, {
       width: COLUMNS.amount.width,
       align: 'right',
     });
@@ -225,7 +227,7 @@ function taxLabel(invoice: InvoiceDocument): string {
   return `Tax (${invoice.taxJurisdiction} ${formatRatePpm(invoice.taxRatePpm)})`;
 }
 
-function drawTotals(doc: Doc, invoice: InvoiceDocument, top: number): number {
+function drawTotals({ doc, write }: Pdf, invoice: InvoiceDocument, top: number): number {
   if (top + 120 > CONTENT_BOTTOM) {
     doc.addPage();
     top = MARGIN;
@@ -239,19 +241,18 @@ function drawTotals(doc: Doc, invoice: InvoiceDocument, top: number): number {
 
   let y = top + 6;
   for (const [label, value] of rows) {
-    doc
-      .font(FONT)
-      .fontSize(9.5)
-      .fillColor(MUTED)
+    write
+      .font(FONT, 9.5)
+      .color(MUTED)
       .text(label, labelX, y, { width: width - 110 });
-    doc.fillColor(INK).text(value, labelX, y, { width, align: 'right' });
-    y = doc.y + 6;
+    write.color(INK).text(value, labelX, y, { width, align: 'right' });
+    y = write.y + 6;
   }
   doc.moveTo(labelX, y).lineTo(RIGHT, y).lineWidth(0.75).strokeColor(INK).stroke();
   y += 8;
-  doc.font(BOLD).fontSize(12).fillColor(INK).text(`Total (${invoice.currency.toUpperCase()})`, labelX, y);
-  doc.text(money(invoice.totalMicros), labelX, y, { width, align: 'right' });
-  y = doc.y + 8;
+  write.font(BOLD, 12).color(INK).text(`Total (${invoice.currency.toUpperCase()})`, labelX, y);
+  write.text(money(invoice.totalMicros), labelX, y, { width, align: 'right' });
+  y = write.y + 8;
 
   const settled = invoice.status === 'paid';
   const balanceLabel = settled
@@ -261,12 +262,11 @@ function drawTotals(doc: Doc, invoice: InvoiceDocument, top: number): number {
       : 'Amount due';
   const balance = invoice.status === 'void' ? 0n : invoice.totalMicros;
   doc.rect(labelX, y, RIGHT - labelX, 24).fill(HEADER_FILL);
-  doc
-    .font(BOLD)
-    .fontSize(10)
-    .fillColor(settled ? STATUS_COLORS.paid : INK)
+  write
+    .font(BOLD, 10)
+    .color(settled ? STATUS_COLORS.paid : INK)
     .text(balanceLabel, labelX + 10, y + 7.5);
-  doc.text(money(balance), labelX, y + 7.5, { width, align: 'right' });
+  write.text(money(balance), labelX, y + 7.5, { width, align: 'right' });
   return y + 24;
 }
 
@@ -296,27 +296,24 @@ function termsText(invoice: InvoiceDocument, seller: SellerDetails): string[] {
   return lines;
 }
 
-function drawTerms(doc: Doc, invoice: InvoiceDocument, seller: SellerDetails, top: number): void {
+function drawTerms({ doc, write }: Pdf, invoice: InvoiceDocument, seller: SellerDetails, top: number): void {
   const lines = termsText(invoice, seller);
-  doc.font(FONT).fontSize(9);
-  const height = lines.reduce(
-    (sum, line) => sum + doc.heightOfString(line, { width: CONTENT_WIDTH }) + 3,
-    20,
-  );
+  write.font(FONT, 9);
+  const height = lines.reduce((sum, line) => sum + write.heightOf(line, { width: CONTENT_WIDTH }) + 3, 20);
   if (top + height > CONTENT_BOTTOM) {
     doc.addPage();
     top = MARGIN;
   }
-  doc.font(BOLD).fontSize(8).fillColor(MUTED).text('TERMS AND NOTES', MARGIN, top, { characterSpacing: 0.8 });
-  let y = doc.y + 5;
-  doc.font(FONT).fontSize(9).fillColor(INK);
+  write.font(BOLD, 8).color(MUTED).text('TERMS AND NOTES', MARGIN, top, { characterSpacing: 0.8 });
+  let y = write.y + 5;
+  write.font(FONT, 9).color(INK);
   for (const line of lines) {
-    doc.text(line, MARGIN, y, { width: CONTENT_WIDTH });
-    y = doc.y + 3;
+    write.text(line, MARGIN, y, { width: CONTENT_WIDTH });
+    y = write.y + 3;
   }
 }
 
-function drawFooters(doc: Doc, invoice: InvoiceDocument, seller: SellerDetails): void {
+function drawFooters({ doc, write }: Pdf, invoice: InvoiceDocument, seller: SellerDetails): void {
   const range = doc.bufferedPageRange();
   for (let index = 0; index < range.count; index++) {
     doc.switchToPage(range.start + index);
@@ -330,12 +327,12 @@ function drawFooters(doc: Doc, invoice: InvoiceDocument, seller: SellerDetails):
       .lineWidth(0.5)
       .strokeColor(RULE)
       .stroke();
-    doc.font(FONT).fontSize(8).fillColor(MUTED);
-    doc.text(`${seller.name} \u00b7 Invoice ${invoice.number}`, MARGIN, y, {
+    write.font(FONT, 8).color(MUTED);
+    write.text(`${seller.name} \u00b7 Invoice ${invoice.number}`, MARGIN, y, {
       width: CONTENT_WIDTH / 2,
       lineBreak: false,
     });
-    doc.text(`Page ${index + 1} of ${range.count}`, MARGIN + CONTENT_WIDTH / 2, y, {
+    write.text(`Page ${index + 1} of ${range.count}`, MARGIN + CONTENT_WIDTH / 2, y, {
       width: CONTENT_WIDTH / 2,
       align: 'right',
       lineBreak: false,
