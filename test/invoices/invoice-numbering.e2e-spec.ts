@@ -85,6 +85,12 @@ describe('invoice numbering', () => {
       Array.from({ length: 50 }, (_, i) => before + i + 1),
     );
     expect(new Set(invoices.map((invoice) => invoice.number)).size).toBe(50);
+    // Issue times are in number order: each issuer read the clock once it held the number.
+    const [{ inverted }] = await stack.stores.sql<{ inverted: bigint }[]>`
+      select count(*)::bigint as inverted from (
+        select issued_at < lag(issued_at) over (order by issue_year, sequence) as earlier from invoices) t
+      where earlier`;
+    expect(inverted).toBe(0n);
     expect(invoices.map((invoice) => invoice.purchase_id).sort()).toEqual([...purchaseIds].sort());
     // Each purchase's invoice is in its own account's list.
     for (const ws of workspaces) {
@@ -92,6 +98,33 @@ describe('invoice numbering', () => {
       expect(listed.status).toBe(200);
       expect(listed.body.invoices).toHaveLength(10);
     }
+  });
+
+  it('dates an invoice when it gets its number, not when its issuer started waiting for it', async () => {
+    const ws = await workspaceWithCard();
+    await buy(ws, '5.00'); // the year's sequence row exists
+    const year = new Date().getUTCFullYear();
+    let purchase!: ReturnType<typeof buy>;
+    // Another issuer holds the year's number until it commits; the purchase waits for it.
+    const released = await stack.stores.sql.begin(async (tx) => {
+      await tx`select last_number from invoice_sequences where year = ${year} for update`;
+      purchase = buy(ws, '7.00');
+      await waitFor(
+        () => stack.stores.sql<{ waiting: bigint }[]>`
+          select count(*)::bigint as waiting from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock' and query like '%invoice_sequences%'`,
+        ([row]) => row.waiting === 1n,
+        { what: 'the purchase to wait for the invoice number' },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the wait is long enough to tell apart
+      const [row] = await tx<{ now: string }[]>`select clock_timestamp()::text as now`;
+      return row.now;
+    });
+    const bought = await purchase;
+    expect(bought.status).toBe(201);
+    const [invoice] = await stack.stores.sql<{ after_release: boolean }[]>`
+      select issued_at > ${released}::timestamptz as after_release from invoices where purchase_id = ${bought.body.id}`;
+    expect(invoice.after_release).toBe(true);
   });
 
   it('returns the number of a credit transaction that rolled back, and credits the purchase once on retry', async () => {

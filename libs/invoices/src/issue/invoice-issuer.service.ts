@@ -32,6 +32,38 @@ export function invoiceTotals(draft: InvoiceDraft): { subtotal: bigint; discount
   return { subtotal, discount, total: subtotal - discount + draft.tax.amountMicros };
 }
 
+/**
+ * Takes the next number of the current UTC year and the issue time. The time is the database's
+ * clock_timestamp() in RETURNING, read once the upsert holds the year's row lock: an issuer that
+ * queued behind another gets a later time as well as a later number, so numbers and issue times
+ * are in the same order, and an invoice's time is at most the few final inserts before its commit
+ * (not a wait in the queue) earlier than the moment it becomes visible. The time comes back as
+ * text to keep its microseconds.
+ *
+ * The year is read before the lock is granted; a wait across midnight of December 31 would give
+ * a number of the old year with a time in the new one. Then the increment is taken back (this
+ * transaction holds the row, so nothing happened in between) and the number taken in the new year.
+ */
+export async function takeInvoiceNumber(
+  tx: Tx,
+): Promise<{ year: number; sequence: number; issuedAt: string }> {
+  for (;;) {
+    const [taken] = await tx<{ year: number; sequence: number; issued_at: string; issued_year: number }[]>`
+      with taken as (
+        insert into invoice_sequences (year, last_number)
+        values (extract(year from clock_timestamp() at time zone 'UTC')::int, 1)
+        on conflict (year) do update set last_number = invoice_sequences.last_number + 1
+        returning year, last_number, clock_timestamp() as issued_at)
+      select year, last_number as sequence, issued_at::text as issued_at,
+             extract(year from issued_at at time zone 'UTC')::int as issued_year
+      from taken`;
+    if (taken.issued_year === taken.year) {
+      return { year: taken.year, sequence: taken.sequence, issuedAt: taken.issued_at };
+    }
+    await tx`update invoice_sequences set last_number = last_number - 1 where year = ${taken.year}`;
+  }
+}
+
 @Injectable()
 export class InvoiceIssuer {
   private readonly logger = new Logger(InvoiceIssuer.name);
@@ -52,13 +84,8 @@ export class InvoiceIssuer {
     // A purchase brings the bill-to it took with its tax; otherwise it is the account's now.
     const { billTo, purchaseOrderNumber, billingReference } =
       draft.billTo ?? (await readBillTo(tx, draft.accountId));
-    const issuedAt = new Date();
-    const year = issuedAt.getUTCFullYear();
     // Taken last: from here to commit, every other issuer of this year waits on this row.
-    const [{ last_number: sequence }] = await tx<{ last_number: number }[]>`
-      insert into invoice_sequences (year, last_number) values (${year}, 1)
-      on conflict (year) do update set last_number = invoice_sequences.last_number + 1
-      returning last_number`;
+    const { year, sequence, issuedAt } = await takeInvoiceNumber(tx);
     const number = formatInvoiceNumber(year, sequence);
     const [{ id }] = await tx<{ id: string }[]>`
       insert into invoices (account_id, number, issue_year, sequence, kind, status, issued_at, transaction_at,
@@ -66,7 +93,7 @@ export class InvoiceIssuer {
                             tax_micros, total_micros, tax_jurisdiction, tax_rate_ppm, tax_exempt, bill_to,
                             card_brand, card_last4, purchase_order_number, billing_reference, paid_at,
                             usage_snapshot)
-      values (${draft.accountId}, ${number}, ${year}, ${sequence}, ${draft.kind}, ${draft.status}, ${issuedAt},
+      values (${draft.accountId}, ${number}, ${year}, ${sequence}, ${draft.kind}, ${draft.status}, ${issuedAt}::timestamptz,
               ${draft.transactionAt}, ${draft.dueDate ?? null}::date, ${draft.periodStart ?? null}::date,
               ${draft.periodEnd ?? null}::date, ${draft.purchaseId ?? null}::uuid, ${subtotal.toString()}::bigint,
               ${discount.toString()}::bigint, ${draft.tax.amountMicros.toString()}::bigint, ${total.toString()}::bigint,
