@@ -1,5 +1,6 @@
 import { InvoiceDraft } from './invoice-draft';
-import { invoiceTotals } from './invoice-issuer.service';
+import { Tx } from '@app/db';
+import { invoiceTotals, takeInvoiceNumber } from './invoice-issuer.service';
 import { formatInvoiceNumber } from './invoice-number';
 
 function draft(overrides: Partial<InvoiceDraft> = {}): InvoiceDraft {
@@ -55,5 +56,48 @@ describe('invoiceTotals', () => {
   it('refuses an invoice without lines and a negative discount', () => {
     expect(() => invoiceTotals(draft({ lines: [] }))).toThrow(/at least one line/);
     expect(() => invoiceTotals(draft({ discountMicros: -10_000n }))).toThrow(/negative/);
+  });
+});
+
+describe('takeInvoiceNumber', () => {
+  /** A transaction that answers each statement with the next of `answers` and records the statements. */
+  function fakeTx(answers: unknown[][]) {
+    const statements: { text: string; values: unknown[] }[] = [];
+    const tx = (strings: TemplateStringsArray, ...values: unknown[]) => {
+      statements.push({ text: strings.join('$').replace(/\s+/g, ' ').trim(), values });
+      return Promise.resolve(answers.shift() ?? []);
+    };
+    return { tx: tx as unknown as Tx, statements };
+  }
+
+  it('returns the number with the time read under the lock', async () => {
+    const { tx, statements } = fakeTx([
+      [{ year: 2026, sequence: 42, issued_at: '2026-11-27 10:15:00.123456+00', issued_year: 2026 }],
+    ]);
+    await expect(takeInvoiceNumber(tx)).resolves.toEqual({
+      year: 2026,
+      sequence: 42,
+      issuedAt: '2026-11-27 10:15:00.123456+00',
+    });
+    expect(statements).toHaveLength(1);
+    expect(statements[0].text).toContain('returning year, last_number, clock_timestamp() as issued_at');
+  });
+
+  it('gives back a number of the old year when the lock came after midnight, and takes one in the new', async () => {
+    const { tx, statements } = fakeTx([
+      [{ year: 2026, sequence: 900, issued_at: '2027-01-01 00:00:00.002+00', issued_year: 2027 }],
+      [],
+      [{ year: 2027, sequence: 1, issued_at: '2027-01-01 00:00:00.003+00', issued_year: 2027 }],
+    ]);
+    await expect(takeInvoiceNumber(tx)).resolves.toEqual({
+      year: 2027,
+      sequence: 1,
+      issuedAt: '2027-01-01 00:00:00.003+00',
+    });
+    expect(statements.map((statement) => statement.text.split(' ')[0])).toEqual(['with', 'update', 'with']);
+    expect(statements[1]).toEqual({
+      text: 'update invoice_sequences set last_number = last_number - 1 where year = $',
+      values: [2026],
+    });
   });
 });
