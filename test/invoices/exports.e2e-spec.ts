@@ -548,6 +548,59 @@ describe('usage and invoice exports', () => {
       ).toBeGreaterThanOrEqual(1);
     });
 
+    it('holds an invoice dated before the request whose issuer had not committed yet', async () => {
+      const late = await Workspace.create(stack);
+      const setup = await stack.admin.post(`${late.path}/payment-methods/setup-intents`);
+      await stack
+        .stripeClient()
+        .setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
+      expect(
+        (
+          await stack.admin.post(`${late.path}/payment-methods`, {
+            setup_intent_id: setup.body.setup_intent_id,
+          })
+        ).status,
+      ).toBe(201);
+      // The issuer stalls after taking its number and dating the invoice, before its commit.
+      await stack.stores.sql.unsafe(`
+        create function slow_invoice_lines() returns trigger language plpgsql as $$
+        begin
+          if exists (select 1 from invoices where id = new.invoice_id and account_id = '${late.accountId}') then
+            perform pg_sleep(2);
+          end if;
+          return new;
+        end $$;
+        create trigger slow_invoice_lines before insert on invoice_lines
+          for each row execute function slow_invoice_lines();`);
+      try {
+        const purchase = stack.admin.post(
+          `${late.path}/purchases`,
+          { amount: '12.00' },
+          { 'idempotency-key': randomUUID() },
+        );
+        await waitFor(
+          () => stack.stores.sql<{ n: bigint }[]>`
+            select count(*)::bigint as n from pg_stat_activity
+            where datname = current_database() and wait_event = 'PgSleep'`,
+          ([row]) => row.n === 1n,
+          { what: 'the issuer to stall' },
+        );
+        const requested = await stack.admin.post(`${late.path}/invoice-exports`, dates());
+        expect(requested.status).toBe(202);
+        expect((await purchase).status).toBe(201);
+        const done = await waitFor(
+          () => stack.admin.get(`${late.path}/invoice-exports/${requested.body.id}`),
+          (response) => response.body?.status !== 'pending',
+          { what: 'the export to be built' },
+        );
+        expect(done.body).toMatchObject({ status: 'ready', invoice_count: 1 });
+      } finally {
+        await stack.stores.sql.unsafe(`
+          drop trigger slow_invoice_lines on invoice_lines;
+          drop function slow_invoice_lines();`);
+      }
+    });
+
     it('is an empty zip for dates without invoices', async () => {
       const requested = await apiAs(ownerKey).post(`${ws.path}/invoice-exports`, {
         from: '2025-01-01',
