@@ -135,6 +135,20 @@ describe('renderInvoicePdf', () => {
     expect(text).not.toContain('••••');
   });
 
+  it('keeps a line break in a field, and prints a tab as a space rather than garbling the line', async () => {
+    const text = await textOf(
+      await renderInvoicePdf(
+        invoice({
+          purchaseOrderNumber: 'PO\t7781 / 2026',
+          billingReference: 'Dept. 7, "Research"\r\nFloor 2',
+        }),
+        seller,
+      ),
+    );
+    expect(text).toContain('PO 7781 / 2026');
+    expect(text).toMatch(/Dept\. 7, "Research"\s*\nFloor 2/);
+  });
+
   describe('with a bill-to outside WinAnsi', () => {
     const international = () =>
       invoice({

@@ -167,22 +167,27 @@ export class InvoiceTextWriter {
     );
   }
 
-  /** Greedy word wrap in logical order, at spaces; a word wider than the line is not broken. */
+  /**
+   * Greedy word wrap in logical order, at line breaks and spaces; a word wider than the line is
+   * not broken.
+   */
   private wrap(text: string, options: TextOptions): string[] {
-    if (options.lineBreak === false || options.width === undefined) return [text];
+    if (options.lineBreak === false || options.width === undefined) return [text.replace(/\n/g, ' ')];
     const lines: string[] = [];
-    let line = '';
-    for (const word of text.split(' ')) {
-      const candidate = line ? `${line} ${word}` : word;
-      if (line && this.runWidth(candidate, options) > options.width) {
-        lines.push(line);
-        line = word;
-      } else {
-        line = candidate;
+    for (const paragraph of text.split('\n')) {
+      let line = '';
+      for (const word of paragraph.split(' ')) {
+        const candidate = line ? `${line} ${word}` : word;
+        if (line && this.runWidth(candidate, options) > options.width) {
+          lines.push(line);
+          line = word;
+        } else {
+          line = candidate;
+        }
       }
+      lines.push(line);
     }
-    lines.push(line);
     // A trailing space would show at the start (left) of a right-to-left line.
-    return lines.map((text) => text.trimEnd());
+    return lines.map((line) => line.trimEnd());
   }
 }

@@ -13,7 +13,11 @@ describe('isWinAnsi', () => {
 
 describe('cleanText', () => {
   it('composes characters and turns control characters into spaces', () => {
-    expect(cleanText('Lo\u0301dz\u0301\tSp\u00f3\u0142ka\u0007')).toBe('Lódź Spółka ');
+    expect(cleanText('Lo\u0301dz\u0301\tSp\u00f3\u0142ka\u0007\u0085')).toBe('Lódź Spółka  ');
+  });
+
+  it('keeps line breaks, as "\\n"', () => {
+    expect(cleanText('Dept. 7\r\nFloor 2\rRoom 3\nDesk 4')).toBe('Dept. 7\nFloor 2\nRoom 3\nDesk 4');
   });
 });
 

@@ -18,11 +18,15 @@ const WIN_ANSI_EXTRA = new Set(
 );
 
 /**
- * NFC (so "o" + combining acute prints as one "ó"), and control characters as spaces: a control
- * character has no glyph, and below 0x10 pdfkit's standard fonts write it as one hex digit.
+ * NFC (so "o" + combining acute prints as one "ó"), line breaks as "\n" (pdfkit breaks the line
+ * there), and other control characters as spaces: they have no glyph, and below 0x10 pdfkit's
+ * standard fonts write one as a single hex digit.
  */
 export function cleanText(text: string): string {
-  return text.normalize('NFC').replace(/\p{Cc}/gu, ' ');
+  return text
+    .normalize('NFC')
+    .replace(/\r\n?/g, '\n')
+    .replace(/[^\P{Cc}\n]/gu, ' ');
 }
 
 /** True when the standard Helvetica fonts print every character of `text` (after cleanText). */
