@@ -90,9 +90,14 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
     workers: 1,
     // The statements' PDFs, drawn again when their status changes.
     s3: true,
-    // Overdue marking every half second so the test sees it; the monthly statement job is started
-    // later, on a worker of its own, once the usage it should invoice is in.
-    workerEnv: { INVOICE_OVERDUE_INTERVAL_MS: '500', INVOICE_STATEMENT_INTERVAL_MS: '0' },
+    // Overdue marking and the render sweep every half second so the test sees them; the monthly
+    // statement job is started later, on a worker of its own, once the usage it should invoice is in.
+    workerEnv: {
+      INVOICE_OVERDUE_INTERVAL_MS: '500',
+      INVOICE_STATEMENT_INTERVAL_MS: '0',
+      INVOICE_RENDER_SWEEP_INTERVAL_MS: '500',
+      INVOICE_RENDER_SWEEP_AGE_SECONDS: '0',
+    },
   });
   let scheduler: AppProcess | null = null;
   let previousMonth: { month: string; start: number; end: number };
@@ -555,6 +560,27 @@ describe('Enterprise invoice billing: credit, monthly statements, overdue, payme
         { timeoutMs: 2000, what: 'authorize to see the account prepaid again' },
       );
       expect(refused.body).toMatchObject({ reason: 'insufficient_credits', balance: '0.000000' });
+    });
+
+    it('a status changed by a process that died before queuing the re-render is drawn by the sweep', async () => {
+      // What the overdue run commits, without the render it queues after the commit.
+      await sql()`update invoices set status = 'overdue', updated_at = now() where id = ${invoiceId}`;
+      await waitFor(
+        () => statementPdfText(invoiceId),
+        (text) => (text?.includes('OVERDUE') && !text.includes('Paid in full on')) ?? false,
+        { what: 'the sweep to draw the PDF overdue' },
+      );
+      // And back, as the payment left it.
+      await sql()`update invoices set status = 'paid', updated_at = now() where id = ${invoiceId}`;
+      await waitFor(
+        () => statementPdfText(invoiceId),
+        (text) => text?.includes('Paid in full on') ?? false,
+        { what: 'the sweep to draw the PDF paid again' },
+      );
+      const [row] = await sql()<
+        { pdf_status: string }[]
+      >`select pdf_status from invoices where id = ${invoiceId}`;
+      expect(row.pdf_status).toBe('paid');
     });
   });
 

@@ -89,6 +89,12 @@ export const invoices = pgTable(
     pdfKey: text('pdf_key'),
     pdfSha256: text('pdf_sha256'),
     pdfRenderedAt: timestamp('pdf_rendered_at', { withTimezone: true }),
+    /**
+     * The status the stored PDF shows (it prints a badge and, until paid, the amount due). The
+     * render sweep draws again an invoice whose status has moved on since (a crash between the
+     * status change and queuing its re-render).
+     */
+    pdfStatus: invoiceStatus('pdf_status'),
     paidAt: timestamp('paid_at', { withTimezone: true }),
     voidedAt: timestamp('voided_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -104,6 +110,10 @@ export const invoices = pgTable(
       .where(sql`${table.kind} = 'usage_statement'`),
     index('invoices_account_issued_idx').on(table.accountId, table.issuedAt),
     index('invoices_status_due_idx').on(table.status, table.dueDate),
+    // What the render sweep looks for: no PDF yet, or one showing a status the invoice has left.
+    index('invoices_pdf_due_idx')
+      .on(table.createdAt)
+      .where(sql`${table.pdfKey} is null or ${table.pdfStatus} is distinct from ${table.status}`),
     check(
       'invoices_total_adds_up',
       sql`${table.totalMicros} = ${table.subtotalMicros} - ${table.discountMicros} + ${table.taxMicros}`,

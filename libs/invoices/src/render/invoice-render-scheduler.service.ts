@@ -46,14 +46,25 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
     );
   }
 
-  /** Queues every invoice issued at least olderThanSeconds ago that has no PDF yet; returns how many. */
+  /**
+   * Queues every invoice issued at least olderThanSeconds ago that has no PDF yet, and re-renders
+   * every one whose PDF shows a status it left at least that long ago (the process that changed it
+   * died before queuing the re-render); returns how many.
+   */
   async sweep(olderThanSeconds: number, limit = 1000): Promise<number> {
-    const rows = await this.database.sql<{ id: string }[]>`
+    const { sql } = this.database;
+    const unrendered = await sql<{ id: string }[]>`
       select id from invoices
        where pdf_key is null and created_at < now() - make_interval(secs => ${olderThanSeconds})
        order by created_at limit ${limit}`;
-    await this.schedule(rows.map((row) => row.id));
-    return rows.length;
+    await this.schedule(unrendered.map((row) => row.id));
+    const stale = await sql<{ id: string }[]>`
+      select id from invoices
+       where pdf_key is not null and pdf_status is distinct from status
+         and updated_at < now() - make_interval(secs => ${olderThanSeconds})
+       order by created_at limit ${limit}`;
+    for (const row of stale) await this.rerender(row.id);
+    return unrendered.length + stale.length;
   }
 
   private queueOf(): Queue<RenderInvoicePayload> {

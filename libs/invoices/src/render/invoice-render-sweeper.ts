@@ -10,8 +10,9 @@ export interface InvoiceRenderSweepOptions {
 export const INVOICE_RENDER_SWEEP = Symbol('INVOICE_RENDER_SWEEP');
 
 /**
- * In the worker: now and then queues invoices still without a PDF. Several workers may sweep at
- * once; the job ids dedupe them.
+ * In the worker: now and then queues invoices still without a PDF, and re-renders those whose PDF
+ * shows a status they have left. Several workers may sweep at once; job ids dedupe the renders, and
+ * a duplicate re-render draws the same bytes.
  */
 @Injectable()
 export class InvoiceRenderSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -32,7 +33,8 @@ export class InvoiceRenderSweeper implements OnApplicationBootstrap, OnApplicati
   async sweepOnce(): Promise<number> {
     try {
       const queued = await this.scheduler.sweep(this.options.olderThanSeconds);
-      if (queued > 0) this.logger.log(`queued ${queued} invoice(s) still without a PDF`);
+      if (queued > 0)
+        this.logger.log(`queued ${queued} invoice(s) without a PDF, or whose PDF shows an old status`);
       return queued;
     } catch (error) {
       this.logger.warn(`invoice render sweep failed: ${(error as Error).message}`);

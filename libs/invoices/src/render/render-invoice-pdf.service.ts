@@ -76,6 +76,7 @@ export class RenderInvoicePdfService {
         update invoices i
            set pdf_key = ${key},
                pdf_sha256 = ${sha256},
+               pdf_status = ${document.status},
                pdf_rendered_at = case when i.pdf_sha256 is not distinct from ${sha256}
                                       then coalesce(i.pdf_rendered_at, now()) else now() end,
                updated_at = now()
