@@ -1,5 +1,8 @@
 import { DatabaseHandle, Tx } from '@app/db';
 import { BillToSnapshot } from '@app/invoices';
+import { formatUsd } from '@app/money';
+import Stripe from 'stripe';
+import { microsToCents } from './stripe-client';
 
 export interface PurchaseRecord {
   id: string;
@@ -56,4 +59,38 @@ export function purchaseConfirmKey(purchaseId: string, attempt: number): string 
 /** The bill-to of a purchase as the jsonb parameter of an insert. */
 export function billToJson(sql: Tx | DatabaseHandle['sql'], snapshot: BillToSnapshot) {
   return sql.json(snapshot.billTo as unknown as Parameters<Tx['json']>[0]);
+}
+
+/** " + tax 7.250000 USD" on a taxed charge's description; nothing when untaxed. */
+export function taxNote(purchase: Pick<PurchaseRecord, 'tax_micros'>): string {
+  return purchase.tax_micros > 0n ? ` + tax ${formatUsd(purchase.tax_micros)} USD` : '';
+}
+
+/**
+ * The PaymentIntent of a purchase or an auto-reload: its charge (credits + tax) on the row's card,
+ * confirmed at once, cards only (no redirect-based methods to return from). Built from the row
+ * alone, so a retry sends exactly the parameters of the first attempt (Stripe compares them under
+ * the idempotency key).
+ */
+export function purchaseIntentParams(
+  purchase: PurchaseRecord,
+  customer: string,
+  options: { label: 'Credits' | 'Auto-reload'; offSession?: true; metadata?: Record<string, string> },
+): Stripe.PaymentIntentCreateParams {
+  return {
+    amount: microsToCents(purchaseChargeMicros(purchase)),
+    currency: purchase.currency,
+    customer,
+    payment_method: purchase.payment_method_id ?? undefined,
+    confirm: true,
+    ...(options.offSession ? { off_session: true } : {}),
+    description: `${options.label} ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
+    metadata: {
+      purchase_id: purchase.id,
+      account_id: purchase.account_id,
+      kind: purchase.kind,
+      ...options.metadata,
+    },
+    automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+  };
 }

@@ -9,13 +9,13 @@ import { PaymentMethodsService } from './payment-methods.service';
 import {
   billToJson,
   PURCHASE_COLUMNS,
-  purchaseChargeMicros,
   purchaseConfirmKey,
   purchaseIntentKey,
+  purchaseIntentParams,
   PurchaseRecord,
 } from './purchase-records';
 import { PurchaseSettlementService } from './purchase-settlement.service';
-import { microsToCents, PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
+import { PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
 
 /**
@@ -128,21 +128,9 @@ export class PurchasesService {
 
   private async createIntent(purchase: PurchaseRecord): Promise<Stripe.PaymentIntent> {
     const customer = await this.customers.customerOf(purchase.account_id);
-    return this.stripe.paymentIntents.create(
-      {
-        amount: microsToCents(purchaseChargeMicros(purchase)),
-        currency: purchase.currency,
-        customer,
-        payment_method: purchase.payment_method_id ?? undefined,
-        confirm: true,
-        // Unchanged for untaxed purchases: a retry sends exactly the parameters of the first attempt.
-        description: `Credits ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
-        metadata: { purchase_id: purchase.id, account_id: purchase.account_id, kind: purchase.kind },
-        // Cards only, confirmed here: no redirect-based methods to return from.
-        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-      },
-      { idempotencyKey: purchaseIntentKey(purchase.id) },
-    );
+    return this.stripe.paymentIntents.create(purchaseIntentParams(purchase, customer, { label: 'Credits' }), {
+      idempotencyKey: purchaseIntentKey(purchase.id),
+    });
   }
 
   /**
@@ -313,9 +301,4 @@ function declined(purchase: PurchaseRecord): ApiError {
     purchase.failure_message ?? 'the card was declined',
     { decline_code: purchase.decline_code, purchase_id: purchase.id },
   );
-}
-
-/** " + tax 7.250000 USD" on a taxed charge's description; nothing when untaxed. */
-export function taxNote(purchase: Pick<PurchaseRecord, 'tax_micros'>): string {
-  return purchase.tax_micros > 0n ? ` + tax ${formatUsd(purchase.tax_micros)} USD` : '';
 }

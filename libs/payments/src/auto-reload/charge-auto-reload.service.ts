@@ -1,15 +1,13 @@
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { readBillTo, TaxQuoteService } from '@app/invoices';
 import { BalanceStore } from '@app/ledger';
-import { formatUsd } from '@app/money';
 import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
 import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
-import { billToJson, PURCHASE_COLUMNS, purchaseChargeMicros, PurchaseRecord } from '../purchase-records';
-import { microsToCents, STRIPE } from '../stripe-client';
-import { taxNote } from '../purchases.service';
+import { billToJson, PURCHASE_COLUMNS, purchaseIntentParams, PurchaseRecord } from '../purchase-records';
+import { STRIPE } from '../stripe-client';
 import { StripeCustomersService } from '../stripe-customers.service';
 import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
 import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
@@ -183,22 +181,11 @@ export class ChargeAutoReloadService {
   private async createIntent(purchase: PurchaseRecord, crossing: number): Promise<Stripe.PaymentIntent> {
     const customer = await this.customers.customerOf(purchase.account_id);
     return this.stripe.paymentIntents.create(
-      {
-        amount: microsToCents(purchaseChargeMicros(purchase)),
-        currency: purchase.currency,
-        customer,
-        payment_method: purchase.payment_method_id ?? undefined,
-        confirm: true,
-        off_session: true,
-        description: `Auto-reload ${formatUsd(purchase.amount_micros)} USD${taxNote(purchase)}`,
-        metadata: {
-          purchase_id: purchase.id,
-          account_id: purchase.account_id,
-          kind: purchase.kind,
-          crossing: String(crossing),
-        },
-        automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
-      },
+      purchaseIntentParams(purchase, customer, {
+        label: 'Auto-reload',
+        offSession: true,
+        metadata: { crossing: String(crossing) },
+      }),
       // The crossing's job id, written on the row before this call: every run of the job sends it.
       { idempotencyKey: purchase.request_key },
     );
