@@ -42,6 +42,10 @@ export class LedgerChangeService {
   ) {}
 
   async apply(change: LedgerChange): Promise<AppliedChange> {
+    // The key names the change's pending entry in Redis, whose side fields are "<key>|x" and
+    // "<key>|k": one holding "|" could be taken for another change's side field by settle and the
+    // reconciler. Keys are ours but for a grant's Idempotency-Key, which its route refuses first.
+    if (change.ledgerKey.includes('|')) throw new Error(`ledger key "${change.ledgerKey}" contains "|"`);
     const [reserved] = await this.balanceStore.reserve([
       { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: newChangeToken() },
     ]);
