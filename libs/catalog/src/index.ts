@@ -6,3 +6,4 @@ export * from './catalog.module';
 export * from './http/catalog.dto';
 export * from './http/accounts-admin.controller';
 export * from './http/models.controller';
+export * from './http/require-account';

@@ -1,11 +1,10 @@
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, ApiError, Caller, CurrentCaller, UuidParam } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiKeysService, KeyLimit } from '../keys/api-keys.service';
 import { KeySpendStore } from '../keys/key-spend.store';
-import { requireAccount } from './require-account';
 import { apiKeyView, keySpendView } from './views';
 import { CreateApiKeyDto, KeyLimitDto, UpdateApiKeyDto } from './workspace.dto';
 

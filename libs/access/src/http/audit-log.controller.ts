@@ -1,10 +1,9 @@
 import { AuditQueryService, MAX_AUDIT_PAGE } from '@app/audit';
 import { InvalidCursorError } from '@app/db';
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, ApiError, instantQuery, pageLimitQuery } from '@app/http';
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { requireAccount } from './require-account';
 
 @ApiTags('workspace')
 @ApiBearerAuth()

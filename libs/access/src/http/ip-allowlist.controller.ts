@@ -1,9 +1,8 @@
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller } from '@app/http';
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { IpAllowlistService } from '../workspace/ip-allowlist.service';
-import { requireAccount } from './require-account';
 import { IpAllowlistDto } from './workspace.dto';
 
 @ApiTags('workspace')

@@ -1,9 +1,8 @@
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller, UuidParam } from '@app/http';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MembersService } from '../workspace/members.service';
-import { requireAccount } from './require-account';
 import { memberView } from './views';
 import { AddMemberDto, UpdateMemberDto } from './workspace.dto';
 

@@ -1,9 +1,8 @@
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller, UuidParam } from '@app/http';
 import { Body, Controller, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ProjectsService } from '../workspace/projects.service';
-import { requireAccount } from './require-account';
 import { projectView } from './views';
 import { CreateProjectDto, UpdateProjectDto } from './workspace.dto';
 

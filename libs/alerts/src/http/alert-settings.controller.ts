@@ -1,5 +1,5 @@
 import { auditActorOf } from '@app/audit';
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
@@ -7,7 +7,6 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AlertSettingsService } from '../alert-settings.service';
 import { SpendService } from '../spend.service';
 import { AlertSettingsDto } from './alerts.dto';
-import { requireAccount } from './require-account';
 import { alertSettingsView, spendView } from './views';
 
 @ApiTags('budgets and alerts')

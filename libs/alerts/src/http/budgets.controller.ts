@@ -1,12 +1,11 @@
 import { auditActorOf } from '@app/audit';
-import { CatalogCache } from '@app/catalog';
+import { CatalogCache, requireAccount } from '@app/catalog';
 import { AccountIdParam, AccountRoute, Caller, CurrentCaller, UuidParam } from '@app/http';
 import { parseUsd } from '@app/money';
 import { Body, Controller, Delete, Get, HttpCode, Param, Put } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { BudgetsService, BudgetTarget } from '../budgets.service';
 import { BudgetDto } from './alerts.dto';
-import { requireAccount } from './require-account';
 import { budgetView } from './views';
 
 const KeyIdParam = new UuidParam('api_key_not_found', 'no such API key');

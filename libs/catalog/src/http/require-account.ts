@@ -1,4 +1,5 @@
-import { CachedAccount, CatalogCache } from '@app/catalog';
+import { CachedAccount } from '../catalog-types';
+import { CatalogCache } from '../catalog-cache';
 import { ApiError } from '@app/http';
 
 /** The account behind an account route, or 404 (after a catalog version check, so new accounts are found). */
