@@ -8,6 +8,13 @@ const MODEL = 'openai/gpt-4o-mini';
 const SECOND_GATEWAY_TOKEN = 'second-gateway-token-abcdef012345';
 const WRONG_TOKEN = 'not-a-real-token-0000000000000000';
 
+/** from/to query of the last 24 hours, for the export-range routes. */
+function lastDay(): string {
+  const to = new Date(Date.now() + 3600_000);
+  const from = new Date(to.getTime() - 25 * 3600_000);
+  return `from=${from.toISOString()}&to=${to.toISOString()}`;
+}
+
 type AppKey = 'ingest' | 'api';
 
 interface Route {
@@ -84,6 +91,22 @@ describe('authentication and authorisation on every route', () => {
     },
     {
       app: 'api',
+      method: 'GET',
+      label: 'GET /v1/accounts/:id/usage/summary',
+      scope: 'gateway',
+      okStatus: [200],
+      path: () => `/v1/accounts/${accountId}/usage/summary?${lastDay()}`,
+    },
+    {
+      app: 'api',
+      method: 'GET',
+      label: 'GET /v1/accounts/:id/usage.csv',
+      scope: 'gateway',
+      okStatus: [200],
+      path: () => `/v1/accounts/${accountId}/usage.csv?${lastDay()}`,
+    },
+    {
+      app: 'api',
       method: 'POST',
       label: 'POST /v1/admin/accounts',
       scope: 'admin',
@@ -117,6 +140,31 @@ describe('authentication and authorisation on every route', () => {
       scope: 'admin',
       okStatus: [200],
       path: () => '/v1/admin/reconcile',
+    },
+    // Account routes that are not balance or usage: closed to gateways, whose contract is those two.
+    {
+      app: 'api',
+      method: 'GET',
+      label: 'GET /v1/accounts/:id (name and billing email)',
+      scope: 'admin',
+      okStatus: [200],
+      path: () => `/v1/accounts/${accountId}`,
+    },
+    {
+      app: 'api',
+      method: 'GET',
+      label: 'GET /v1/accounts/:id/projects',
+      scope: 'admin',
+      okStatus: [200],
+      path: () => `/v1/accounts/${accountId}/projects`,
+    },
+    {
+      app: 'api',
+      method: 'GET',
+      label: 'GET /v1/accounts/:id/spend',
+      scope: 'admin',
+      okStatus: [200],
+      path: () => `/v1/accounts/${accountId}/spend`,
     },
   ];
   const adminRoutes = routes.filter((route) => route.scope === 'admin');

@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from './api-error';
 import {
   ACCOUNT_PERMISSION_KEY,
+  GATEWAY_READABLE_KEY,
   API_KEY_AUTHORITY,
   API_KEY_PATTERN,
   ApiKeyAuthority,
@@ -122,7 +123,8 @@ export class AuthGuard implements CanActivate {
     if (caller === 'gateway') {
       request.principal = { kind: 'gateway' };
       // Gateways may read balances and usage (the gateway contract), nothing else of an account.
-      if (permission ? permission === 'usage:read' : scope === 'gateway') return true;
+      const readable = this.reflector.getAllAndOverride<boolean | undefined>(GATEWAY_READABLE_KEY, targets);
+      if (permission ? readable === true : scope === 'gateway') return true;
       throw new ApiError(403, 'forbidden', 'this route needs the admin token or an API key of the account');
     }
     if (!this.keys) throw new ApiError(401, 'unauthorized', 'unknown token');

@@ -23,13 +23,21 @@ export interface Caller {
 }
 
 export const ACCOUNT_PERMISSION_KEY = 'billing:account-permission';
+export const GATEWAY_READABLE_KEY = 'billing:gateway-readable';
 
 /**
  * An account-facing route with the account id in `:id`. The admin token may call it; a gateway
- * token only when it reads usage; an API key only for its own account, from an allowed address,
- * with a role that grants `permission`.
+ * token only when it is also `GatewayReadable`; an API key only for its own account, from an
+ * allowed address, with a role that grants `permission`.
  */
 export const AccountRoute = (permission: Permission) => SetMetadata(ACCOUNT_PERMISSION_KEY, permission);
+
+/**
+ * An account route gateways may read too (the gateway contract: balances and usage). Opt-in, so a
+ * new account route is closed to gateways unless it says so: `usage:read` alone also guards the
+ * workspace's name and billing email, its projects and its budgets' spend.
+ */
+export const GatewayReadable = () => SetMetadata(GATEWAY_READABLE_KEY, true);
 
 /** Verifies workspace API keys and what they may reach; provided by @app/access. */
 export interface ApiKeyAuthority {

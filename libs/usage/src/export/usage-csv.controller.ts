@@ -1,5 +1,5 @@
 import { CatalogCache } from '@app/catalog';
-import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
+import { AccountIdParam, AccountRoute, ApiError, GatewayReadable } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { Controller, Get, Param, Query, StreamableFile } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
@@ -23,6 +23,7 @@ export class UsageCsvController {
 
   @Get('usage.csv')
   @AccountRoute('usage:read')
+  @GatewayReadable()
   @ApiProduces('text/csv')
   @ApiOperation({
     summary: `Per-request usage as CSV, oldest first: event_id, occurred_at, received_at, api_key_id, project_id, model, prompt_tokens, completion_tokens, cached_prompt_tokens, reasoning_tokens, cost_usd (6 decimals), price_version. Events with from <= occurred_at < to; at most ${MAX_EXPORT_RANGE_DAYS} days (422 range_too_long)`,

@@ -3,6 +3,7 @@ import { InvalidCursorError } from '@app/db';
 import {
   AccountIdParam,
   AccountRoute,
+  GatewayReadable,
   ApiError,
   instantQuery,
   pageLimitQuery,
@@ -39,6 +40,7 @@ export class AccountUsageController {
 
   @Get('accounts/:id/balance')
   @AccountRoute('usage:read')
+  @GatewayReadable()
   @ApiOperation({ summary: 'Current balance (reflects usage once the worker has deducted it)' })
   async balance(@Param('id', AccountIdParam) accountId: string) {
     await this.requireAccount(accountId);
@@ -101,6 +103,7 @@ export class AccountUsageController {
 
   @Get('accounts/:id/usage')
   @AccountRoute('usage:read')
+  @GatewayReadable()
   @ApiOperation({ summary: 'Per-event usage, newest first, cursor-paginated; from inclusive, to exclusive' })
   @ApiQuery({ name: 'from', required: false })
   @ApiQuery({ name: 'to', required: false, description: 'after from (else 422 invalid_range)' })

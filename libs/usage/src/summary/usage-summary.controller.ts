@@ -1,5 +1,5 @@
 import { CatalogCache } from '@app/catalog';
-import { AccountIdParam, AccountRoute, ApiError } from '@app/http';
+import { AccountIdParam, AccountRoute, ApiError, GatewayReadable } from '@app/http';
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiExportRangeQuery, exportRangeQuery, MAX_EXPORT_RANGE_DAYS } from '../export/export-range';
@@ -19,6 +19,7 @@ export class UsageSummaryController {
 
   @Get('usage/summary')
   @AccountRoute('usage:read')
+  @GatewayReadable()
   @ApiOperation({
     summary:
       `Usage summed by group: requests, prompt/completion/cached/reasoning tokens and cost (USD, exact) per ` +
