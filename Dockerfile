@@ -4,9 +4,16 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# npm ci's postinstall (patch-package) applies patches/, so they must be here before it runs:
+# without them it finds nothing to apply and exits 0, shipping postgres.js unpatched.
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+# Fails the build unless the postgres.js that ships (cjs is what the apps load) carries the fix
+# from patches/postgres+3.4.9.patch; update this check with the patch.
+RUN grep -q 'porsager/postgres#1208' node_modules/postgres/cjs/src/connection.js \
+  || { echo 'postgres.js is not patched: see patches/' >&2; exit 1; }
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
