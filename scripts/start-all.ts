@@ -13,6 +13,7 @@ import {
 } from '@app/config';
 import concurrently from 'concurrently';
 import { join } from 'node:path';
+import { SUPERVISOR_PID_ENV } from './exit-with-supervisor';
 
 /** Compiled to dist/scripts/, so the repository root is two levels up. */
 const ROOT = join(__dirname, '..', '..');
@@ -105,6 +106,9 @@ function main(): void {
   // With the terminal or parent gone, a write error must not crash us before the apps are stopped.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   for (const line of describeEndpoints()) console.log(`[start-all] ${line}`);
+  // Each app stops itself once we are gone, even when we could not stop it (SIGKILL).
+  process.env[SUPERVISOR_PID_ENV] = String(process.pid);
+  const exitWithSupervisor = ['--require', join(__dirname, 'exit-with-supervisor.js')];
 
   const { commands, result } = concurrently(
     APPS.map((app) => ({
@@ -113,6 +117,7 @@ function main(): void {
       // exec: the app replaces the shell, so signals reach Node directly.
       command: `exec ${[
         process.execPath,
+        ...exitWithSupervisor,
         ...(app.nodeArgs ?? []),
         ...(app.args ?? [join('dist', 'apps', app.name, 'src', 'main.js')]),
       ]

@@ -29,10 +29,10 @@ function childrenOf(parent: number): { pid: number; title: string }[] {
   return children;
 }
 
+/** Running, not a zombie: an orphan's exit is reaped by init, which here may never reap it. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return procStatFields(`/proc/${pid}/stat`)[0] !== 'Z';
   } catch {
     return false;
   }
@@ -48,30 +48,27 @@ async function ready(url: string, isReady: (body: string) => boolean = isReadyBo
   }
 }
 
-/**
- * `npm start` after its build and migration: scripts/start-all runs ingest, api, the usage worker
- * and (with the default local Stripe URL) the Stripe-compatible server as one supervised group.
- * README opens with it, so it is run here as a newcomer runs it: usage flows end to end, an app
- * that dies is started again, and Ctrl-C (SIGTERM) stops every app.
- */
-describe('npm start (scripts/start-all.js)', () => {
-  const stores = new TestStores();
-  let outbox: string;
-  let group: ChildProcess;
-  let output = '';
-  let exited: Promise<number | null>;
-  const ports = { ingest: 0, api: 0, worker: 0, stripe: 0 };
-  const url = (port: number) => `http://127.0.0.1:${port}`;
+const url = (port: number) => `http://127.0.0.1:${port}`;
 
-  beforeAll(async () => {
-    await stores.setUp();
-    outbox = await mkdtemp(join(tmpdir(), 'billing-start-outbox-'));
+/** scripts/start-all.js on the suite's stores and free ports, as `npm start` runs it; ready when it returns. */
+class StartedGroup {
+  readonly stores = new TestStores();
+  readonly ports = { ingest: 0, api: 0, worker: 0, stripe: 0 };
+  process!: ChildProcess;
+  exited!: Promise<number | null>;
+  private outbox = '';
+  private output = '';
+
+  async start(): Promise<void> {
+    await this.stores.setUp();
+    this.outbox = await mkdtemp(join(tmpdir(), 'billing-start-outbox-'));
+    const { ports } = this;
     for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort();
-    group = spawn(process.execPath, [START_ALL], {
+    this.process = spawn(process.execPath, [START_ALL], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
-        ...stores.env({
+        ...this.stores.env({
           INGEST_PORT: String(ports.ingest),
           API_PORT: String(ports.api),
           WORKER_METRICS_PORT: String(ports.worker),
@@ -79,18 +76,19 @@ describe('npm start (scripts/start-all.js)', () => {
           STRIPE_API_URL: url(ports.stripe),
           // Not local, so no s3rver writes into the checkout's .data/; nothing here renders a PDF.
           S3_ENDPOINT: 'http://s3.invalid:9000',
-          MAIL_OUTBOX_DIR: outbox,
+          MAIL_OUTBOX_DIR: this.outbox,
           RECONCILE_INTERVAL_MS: '0',
         }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    group.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    group.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    exited = new Promise((resolve) => group.once('exit', (code) => resolve(code)));
+    const group = this.process;
+    group.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    group.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
+    this.exited = new Promise((resolve) => group.once('exit', (code) => resolve(code)));
     await waitFor(
       async () => {
-        if (group.exitCode !== null) throw new Error(`start-all exited: ${output}`);
+        if (group.exitCode !== null) throw new Error(`start-all exited: ${this.output}`);
         const apps = [ports.ingest, ports.api, ports.worker].map((port) => ready(url(port)));
         const stripe = ready(url(ports.stripe), () => true);
         return (await Promise.all([...apps, stripe])).every(Boolean);
@@ -98,16 +96,36 @@ describe('npm start (scripts/start-all.js)', () => {
       (allReady) => allReady,
       { timeoutMs: 90_000, what: 'every app of the group to be ready' },
     );
+  }
+
+  async stop(): Promise<void> {
+    if (this.process && this.process.exitCode === null && this.process.signalCode === null) {
+      this.process.kill('SIGTERM');
+      await this.exited;
+    }
+    if (this.outbox) await rm(this.outbox, { recursive: true, force: true });
+    await this.stores.tearDown();
+  }
+}
+
+/**
+ * `npm start` after its build and migration: scripts/start-all runs ingest, api, the usage worker
+ * and (with the default local Stripe URL) the Stripe-compatible server as one supervised group.
+ * README opens with it, so it is run here as a newcomer runs it: usage flows end to end, an app
+ * that dies is started again, and Ctrl-C (SIGTERM) stops every app.
+ */
+describe('npm start (scripts/start-all.js)', () => {
+  const started = new StartedGroup();
+  const { ports } = started;
+  let group: ChildProcess;
+  let exited: Promise<number | null>;
+
+  beforeAll(async () => {
+    await started.start();
+    ({ process: group, exited } = started);
   }, 120_000);
 
-  afterAll(async () => {
-    if (group.exitCode === null && group.signalCode === null) {
-      group.kill('SIGTERM');
-      await exited;
-    }
-    await rm(outbox, { recursive: true, force: true });
-    await stores.tearDown();
-  });
+  afterAll(() => started.stop());
 
   it('runs the pipeline: usage sent to ingest is charged by the worker and read back', async () => {
     const admin = new ApiClient(url(ports.api)).admin();
@@ -172,6 +190,38 @@ describe('npm start (scripts/start-all.js)', () => {
     group.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(apps.filter((app) => alive(app.pid))).toEqual([]);
+    for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
+      expect(await ready(url(port), () => true)).toBe(false);
+  });
+});
+
+/**
+ * A supervisor killed outright (SIGKILL, the OOM killer) cannot stop its apps: they notice they
+ * were re-parented and stop themselves, freeing their ports for the next `npm start`.
+ */
+describe('npm start killed with SIGKILL', () => {
+  const started = new StartedGroup();
+  let apps: { pid: number; title: string }[] = [];
+
+  beforeAll(() => started.start(), 120_000);
+
+  afterAll(async () => {
+    // Without the apps' own check they would outlive this suite: stop the ones it started.
+    for (const app of apps.filter((app) => alive(app.pid))) process.kill(app.pid, 'SIGKILL');
+    await started.stop();
+  });
+
+  it('leaves no app running and every port free', async () => {
+    apps = childrenOf(started.process.pid!);
+    expect(apps).toHaveLength(4);
+    started.process.kill('SIGKILL');
+    await started.exited;
+    await waitFor(
+      async () => apps.filter((app) => alive(app.pid)).map((app) => app.title),
+      (running) => running.length === 0,
+      { what: 'the apps to stop after their supervisor', timeoutMs: 30_000 },
+    );
+    const { ports } = started;
     for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
       expect(await ready(url(port), () => true)).toBe(false);
   });
