@@ -1,4 +1,5 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
+import { describeMigrationError } from './describe-migration-error';
 import { migrateDatabase } from './migrate';
 
 async function main(): Promise<void> {
@@ -8,6 +9,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  console.error(describeMigrationError(error));
   process.exit(1);
 });
