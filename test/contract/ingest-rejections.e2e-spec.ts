@@ -19,6 +19,8 @@ const FREE_MODEL = 'meta-llama/llama-3.1-8b-instruct:free';
 const LATE_MODEL = 'acme/late-model';
 /** Priced only from an hour from now. */
 const FUTURE_MODEL = 'acme/future-model';
+/** Completion tokens at the highest price the catalog accepts: $1,000,000 per million. */
+const STEEP_MODEL = 'acme/steep-model';
 const MIB = 1024 * 1024;
 const MINUTE = 60_000;
 const DAY = 24 * 3600_000;
@@ -128,6 +130,7 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
       ...longAgo,
     });
     await stack.setPrice(FREE_MODEL, '0', '0', longAgo);
+    await stack.setPrice(STEEP_MODEL, '1.00', '1000000', longAgo);
     await stack.setPrice(LATE_MODEL, '1.00', '2.00', {
       effective_from: new Date(Date.now() - DAY).toISOString(),
     });
@@ -408,6 +411,13 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
         'model',
         'unknown_model',
       ],
+      // Costlier events would take the worker's sums past 64 bits and jam the usage queue.
+      [
+        'its tokens cost more than $100,000,000 at the model’s price',
+        (e) => ({ ...e, model: STEEP_MODEL, completion_tokens: 100_000_001, reasoning_tokens: 0 }),
+        'completion_tokens',
+        'cost_out_of_range',
+      ],
       // Postgres's jsonb refuses U+0000 and lone surrogates: one such event would fail every batch
       // charged with it, so ingest refuses it (and nesting past 32 levels) while the gateway can fix it.
       [
@@ -455,6 +465,27 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
           expect({ index: error.index, field: error.field }).toEqual({ index: 1, field });
       },
     );
+
+    it('says which limit a costly event passed, in USD, and accepts nothing', async () => {
+      // 10^8 prompt tokens at $1 / Mtok and 10^8 completion tokens at $1,000,000 / Mtok: $100,000,100.
+      const costly = validEvent({
+        model: STEEP_MODEL,
+        prompt_tokens: 100_000_000,
+        cached_tokens: 0,
+        completion_tokens: 100_000_000,
+        reasoning_tokens: 0,
+      });
+      const response = await ingest({ events: [costly] });
+      await expectRefusedWithoutTrace(response, 422);
+      expect(response.body.errors).toEqual([
+        {
+          index: 0,
+          field: 'completion_tokens',
+          code: 'cost_out_of_range',
+          message: expect.stringContaining('100000000.000000 USD'),
+        },
+      ]);
+    });
 
     it('answers 422 invalid_metadata, not 500, to 1 MB of nested brackets in metadata, and accepts nothing', async () => {
       const levels = 500_000;

@@ -1,5 +1,6 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
+import { highestMicrosPerMtok } from '@app/money';
 import { duplicateRedis, REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
@@ -295,15 +296,19 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     for (const row of priceRows) {
       let timeline = this.models.get(row.model_id);
       if (!timeline) this.models.set(row.model_id, (timeline = new PriceTimeline()));
-      timeline.add({
-        id: Number(row.id),
-        modelId: row.model_id,
-        version: row.version,
+      const prices = {
         promptMicrosPerMtok: row.prompt_micros_per_mtok,
         completionMicrosPerMtok: row.completion_micros_per_mtok,
         cachedMicrosPerMtok: row.cached_micros_per_mtok,
         reasoningMicrosPerMtok: row.reasoning_micros_per_mtok,
+      };
+      timeline.add({
+        id: Number(row.id),
+        modelId: row.model_id,
+        version: row.version,
+        ...prices,
         effectiveFrom: row.effective_from,
+        highestMicrosPerMtok: highestMicrosPerMtok(prices),
       });
     }
     this.syncedFrom = now;

@@ -68,6 +68,8 @@ export interface PriceVersion extends TokenPrices {
   modelId: string;
   version: number;
   effectiveFrom: Date;
+  /** highestMicrosPerMtok(this), kept so ingest bounds each event's cost without BigInt. */
+  highestMicrosPerMtok: number;
 }
 
 export function isFree(price: TokenPrices): boolean {

@@ -1,6 +1,6 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
-import { formatUsd, TokenPrices } from '@app/money';
+import { formatUsd, highestMicrosPerMtok, TokenPrices } from '@app/money';
 import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { AccountTier, CachedAccount, PriceVersion } from './catalog-types';
@@ -174,6 +174,7 @@ export class CatalogWriter {
       completionMicrosPerMtok: input.completionMicrosPerMtok,
       cachedMicrosPerMtok: input.cachedMicrosPerMtok,
       reasoningMicrosPerMtok: input.reasoningMicrosPerMtok,
+      highestMicrosPerMtok: highestMicrosPerMtok(input),
     };
   }
 

@@ -11,6 +11,7 @@ function version(id: number, versionNumber: number, effectiveFrom: string): Pric
     completionMicrosPerMtok: 0n,
     cachedMicrosPerMtok: 0n,
     reasoningMicrosPerMtok: 0n,
+    highestMicrosPerMtok: id,
   };
 }
 

@@ -1,5 +1,13 @@
 import { TierPolicy } from '@app/access';
 import { CatalogCache } from '@app/catalog';
+import {
+  eventCostMicros,
+  exceedsMaxEventCost,
+  formatUsd,
+  MAX_EVENT_COST_MICROS,
+  TokenCounts,
+  TokenPrices,
+} from '@app/money';
 import { MAX_CLOCK_SKEW_MS, MAX_EVENT_AGE_MS, UsageEventPayload } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import Ajv, { ErrorObject } from 'ajv';
@@ -85,10 +93,14 @@ export class ValidateUsageBatch {
       else if (occurredAt > nowMs + MAX_CLOCK_SKEW_MS)
         fail('occurred_at', 'in_future', 'more than 5 minutes ahead');
       else if (occurredAt < nowMs - MAX_EVENT_AGE_MS) fail('occurred_at', 'too_old', 'older than 35 days');
+      // The parts must fit in their totals before the event's cost means anything.
+      let tokensAdd = true;
       if ((event.cached_tokens ?? 0) > event.prompt_tokens) {
+        tokensAdd = false;
         fail('cached_tokens', 'exceeds_prompt_tokens', 'cached tokens are part of prompt_tokens');
       }
       if ((event.reasoning_tokens ?? 0) > event.completion_tokens) {
+        tokensAdd = false;
         fail(
           'reasoning_tokens',
           'exceeds_completion_tokens',
@@ -108,6 +120,13 @@ export class ValidateUsageBatch {
       const price = Number.isNaN(occurredAt) ? undefined : this.catalog.priceAt(event.model, occurredAt);
       if (!Number.isNaN(occurredAt) && !price) {
         fail('model', 'unknown_model', 'model has no price in effect at occurred_at');
+      }
+      if (price && tokensAdd && exceedsMaxEventCost(tokensOf(event), price, price.highestMicrosPerMtok)) {
+        fail(
+          costliestTokenField(event, price),
+          'cost_out_of_range',
+          `at the model's price these tokens cost more than ${formatUsd(MAX_EVENT_COST_MICROS)} USD, the most one event may cost`,
+        );
       }
       if (account && price && !this.tiers.mayUseModel(account, price)) {
         fail('model', 'model_not_allowed_on_free_tier', 'free-tier accounts use free models only');
@@ -145,6 +164,23 @@ export class ValidateUsageBatch {
       }
     }
   }
+}
+
+function tokensOf(event: RawBatch['events'][number]): TokenCounts {
+  return {
+    promptTokens: event.prompt_tokens,
+    completionTokens: event.completion_tokens,
+    cachedTokens: event.cached_tokens ?? 0,
+    reasoningTokens: event.reasoning_tokens ?? 0,
+  };
+}
+
+/** Of an event that costs too much, the token count whose part of the cost is the larger. */
+function costliestTokenField(event: RawBatch['events'][number], price: TokenPrices): string {
+  const tokens = tokensOf(event);
+  const promptPart = eventCostMicros({ ...tokens, completionTokens: 0, reasoningTokens: 0 }, price);
+  const completionPart = eventCostMicros({ ...tokens, promptTokens: 0, cachedTokens: 0 }, price);
+  return promptPart >= completionPart ? 'prompt_tokens' : 'completion_tokens';
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
