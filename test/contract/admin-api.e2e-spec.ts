@@ -346,6 +346,15 @@ describe('admin API, authorize, balance and usage reads', () => {
         'an invalid effective_from',
         { prompt_price_per_mtok: '1.00', completion_price_per_mtok: '1.00', effective_from: 'next tuesday' },
       ],
+      ['over $1,000,000', { prompt_price_per_mtok: '1000000.000001', completion_price_per_mtok: '1.00' }],
+      [
+        'a reasoning price of 12 digits',
+        {
+          prompt_price_per_mtok: '1.00',
+          completion_price_per_mtok: '1.00',
+          reasoning_price_per_mtok: '999999999999',
+        },
+      ],
     ])('answers 422 to a price that is %s, and adds no version', async (_, body) => {
       const model = 'acme/guarded';
       await putPrice(model, { prompt_price_per_mtok: '1.00', completion_price_per_mtok: '2.00' });
@@ -353,6 +362,28 @@ describe('admin API, authorize, balance and usage reads', () => {
       const response = await putPrice(model, body);
       expect(response.status).toBe(422);
       expect(response.body.error).toEqual({ code: expect.any(String), message: expect.any(String) });
+      await expectNothingReachedStores(stack, before);
+    });
+
+    it('accepts a price of $1,000,000 per million tokens and refuses more, naming the field and the limit', async () => {
+      const model = 'acme/priciest';
+      const top = await putPrice(model, {
+        prompt_price_per_mtok: '1000000',
+        completion_price_per_mtok: '1.00',
+      });
+      expect([200, 201]).toContain(top.status);
+      expect(top.body.prompt_price_per_mtok).toBe('1000000.000000');
+      const before = await takeSnapshot(stack);
+      const response = await putPrice(model, {
+        prompt_price_per_mtok: '1.00',
+        completion_price_per_mtok: '1.00',
+        cached_price_per_mtok: '1000000.01',
+      });
+      expect(response.status).toBe(422);
+      expect(response.body).toEqual({
+        error: { code: 'validation_failed', message: expect.stringContaining('1000000.000000 USD') },
+        errors: [{ field: 'cached_price_per_mtok', code: 'invalid', message: expect.any(String) }],
+      });
       await expectNothingReachedStores(stack, before);
     });
 

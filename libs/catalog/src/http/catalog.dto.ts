@@ -1,3 +1,4 @@
+import { formatUsd, parseUsd } from '@app/money';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   IsEmail,
@@ -8,11 +9,31 @@ import {
   Matches,
   MaxLength,
   MinLength,
+  ValidateBy,
 } from 'class-validator';
 
 /** A non-negative USD amount with at most 6 decimals, as a string (never a JSON number). */
 export const USD_STRING = /^\d{1,12}(\.\d{1,6})?$/;
 const USD_MESSAGE = 'must be a decimal string in USD with at most 6 decimals, e.g. "0.15"';
+
+/**
+ * The highest price per million tokens of any kind, in micros ($1,000,000): far above any real
+ * model, and low enough that no price is near what a 64-bit balance holds. Ingest still bounds
+ * each event's cost (MAX_EVENT_COST_MICROS): 10^9 tokens at this price would cost $1,000,000,000.
+ */
+export const MAX_PRICE_MICROS_PER_MTOK = 1_000_000_000_000n;
+
+/** A price within MAX_PRICE_MICROS_PER_MTOK; the USD_STRING check reports other strings. */
+function AtMostMaxPrice(field: string): PropertyDecorator {
+  return ValidateBy({
+    name: 'atMostMaxPrice',
+    validator: {
+      validate: (value) =>
+        typeof value !== 'string' || !USD_STRING.test(value) || parseUsd(value) <= MAX_PRICE_MICROS_PER_MTOK,
+      defaultMessage: () => `${field} must be at most ${formatUsd(MAX_PRICE_MICROS_PER_MTOK)} USD`,
+    },
+  });
+}
 
 export class CreateAccountDto {
   @ApiProperty({ example: 'Acme AI' })
@@ -63,25 +84,31 @@ export class UpdateAccountDto {
 }
 
 export class SetModelPriceDto {
-  @ApiProperty({ example: '0.15', description: 'USD per million prompt tokens' })
+  @ApiProperty({ example: '0.15', description: 'USD per million prompt tokens, at most 1000000' })
   @Matches(USD_STRING, { message: `prompt_price_per_mtok ${USD_MESSAGE}` })
+  @AtMostMaxPrice('prompt_price_per_mtok')
   prompt_price_per_mtok: string;
 
-  @ApiProperty({ example: '0.60', description: 'USD per million completion tokens' })
+  @ApiProperty({ example: '0.60', description: 'USD per million completion tokens, at most 1000000' })
   @Matches(USD_STRING, { message: `completion_price_per_mtok ${USD_MESSAGE}` })
+  @AtMostMaxPrice('completion_price_per_mtok')
   completion_price_per_mtok: string;
 
   @ApiPropertyOptional({
     example: '0.075',
-    description: 'USD per million cached prompt tokens; defaults to the prompt price',
+    description: 'USD per million cached prompt tokens, at most 1000000; defaults to the prompt price',
   })
   @IsOptional()
   @Matches(USD_STRING, { message: `cached_price_per_mtok ${USD_MESSAGE}` })
+  @AtMostMaxPrice('cached_price_per_mtok')
   cached_price_per_mtok?: string;
 
-  @ApiPropertyOptional({ description: 'USD per million reasoning tokens; defaults to the completion price' })
+  @ApiPropertyOptional({
+    description: 'USD per million reasoning tokens, at most 1000000; defaults to the completion price',
+  })
   @IsOptional()
   @Matches(USD_STRING, { message: `reasoning_price_per_mtok ${USD_MESSAGE}` })
+  @AtMostMaxPrice('reasoning_price_per_mtok')
   reasoning_price_per_mtok?: string;
 
   @ApiPropertyOptional({ description: 'When this version takes effect (RFC 3339); defaults to now' })
