@@ -224,6 +224,59 @@ describe('admin API, authorize, balance and usage reads', () => {
       await expectNothingReachedStores(stack, before);
     });
 
+    it('grants up to a balance of $100,000,000,000 and answers 422 amount_out_of_range past it, granting nothing', async () => {
+      const top = await grant(accountId, { amount: '100000000000', reason: 'the most a balance holds' });
+      expect(top.status).toBe(201);
+      expect(top.body).toEqual({ balance: '100000000000.000000' });
+      const before = await takeSnapshot(stack);
+      const response = await grant(accountId, { amount: '0.000001', reason: 'one micro more' });
+      expect(response.status).toBe(422);
+      expect(response.body.error).toEqual({
+        code: 'amount_out_of_range',
+        message: expect.stringContaining('100000000000.000000 USD'),
+      });
+      await expectNothingReachedStores(stack, before);
+    });
+
+    it('answers 422 amount_out_of_range to the largest amount the field takes, not 500, and grants nothing', async () => {
+      const before = await takeSnapshot(stack);
+      const response = await grant(accountId, { amount: '999999999999.999999', reason: 'too much' });
+      expect({ status: response.status, code: response.body?.error?.code }).toEqual({
+        status: 422,
+        code: 'amount_out_of_range',
+      });
+      await expectNothingReachedStores(stack, before);
+    });
+
+    it('refuses in the transaction the one of two concurrent grants that takes the balance too high, leaving no pending change', async () => {
+      const grantsWaiting = async () => {
+        const [{ n }] = await stack.stores.sql<{ n: number }[]>`
+          select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'
+            and query like '%update account_balances set balance_micros%'`;
+        return n;
+      };
+      // Both grants pass the check before Redis (the balance is 0), then queue on the balance row.
+      let racing: ReturnType<typeof grant>[] = [];
+      await stack.stores.sql.begin(async (tx) => {
+        await tx`select 1 from account_balances where account_id = ${accountId} and shard = 0 for update`;
+        racing = [
+          grant(accountId, { amount: '60000000000', reason: 'first half' }),
+          grant(accountId, { amount: '60000000000', reason: 'second half' }),
+        ];
+        await waitFor(grantsWaiting, (n) => n === 2, { what: 'both grants waiting on the balance row' });
+      });
+      // Committing released the row: one grant commits, the other finds the balance over the limit.
+      const responses = await Promise.all(racing);
+      expect(responses.map((response) => response.status).sort()).toEqual([201, 422]);
+      const refused = responses.find((response) => response.status === 422);
+      expect(refused?.body.error.code).toBe('amount_out_of_range');
+      expect(await grantRows(accountId)).toHaveLength(1);
+      expect((await stack.stores.postgresBalances()).get(accountId)).toBe(60_000_000_000_000_000n);
+      expect(await stack.stores.redisBalance(accountId)).toBe(60_000_000_000_000_000n);
+      expect(await stack.stores.pendingCount(accountId)).toBe(0);
+    });
+
     it('answers 422 without a reason, and grants nothing', async () => {
       const before = await takeSnapshot(stack);
       const response = await grant(accountId, { amount: '1.00' });

@@ -7,3 +7,4 @@ export * from './ledger.module';
 export * from './ledger-scripts';
 export * from './http/credit-grants.controller';
 export * from './ledger-change.service';
+export * from './balance-limit';

@@ -1,5 +1,6 @@
 import { DATABASE, DatabaseHandle, LedgerEntryKind, Tx } from '@app/db';
 import { Inject, Injectable } from '@nestjs/common';
+import { BalanceOutOfRangeError, isNumericOutOfRange, MAX_BALANCE_MICROS } from './balance-limit';
 import { BalanceStore } from './balance-store';
 import { newChangeToken } from './change-token';
 
@@ -46,13 +47,61 @@ export class LedgerChangeService {
     // "<key>|k": one holding "|" could be taken for another change's side field by settle and the
     // reconciler. Keys are ours but for a grant's Idempotency-Key, which its route refuses first.
     if (change.ledgerKey.includes('|')) throw new Error(`ledger key "${change.ledgerKey}" contains "|"`);
+    if (change.amountMicros > 0n) await this.refuseIfOverMaxBalance(change);
     const [reserved] = await this.balanceStore.reserve([
       { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: newChangeToken() },
     ]);
-    const committed = await this.database.sql.begin(async (tx) => {
+    const committed = await this.commit(change, reserved.token).catch(async (error: unknown) => {
+      if (!(error instanceof BalanceOutOfRangeError || isNumericOutOfRange(error))) throw error;
+      // Refused inside the transaction, so it rolled back for certain: settle this attempt's
+      // pending entry as not committed now rather than leave it to the reconciler for 15 minutes.
+      // An entry an earlier attempt holds ("exists") is that attempt's to settle.
+      if (reserved.status === 'created') {
+        await this.balanceStore.settle([
+          {
+            accountId: change.accountId,
+            changeKey: change.ledgerKey,
+            committedToken: '',
+            committedDelta: 0n,
+          },
+        ]);
+      }
+      throw error instanceof BalanceOutOfRangeError ? error : new BalanceOutOfRangeError(change.accountId);
+    });
+    await this.balanceStore.settle([
+      {
+        accountId: change.accountId,
+        changeKey: change.ledgerKey,
+        committedToken: committed.token,
+        committedDelta: committed.applied.amountMicros,
+      },
+    ]);
+    return committed.applied;
+  }
+
+  /**
+   * Refuses a credit that would take the balance past MAX_BALANCE_MICROS before anything reaches
+   * Redis. A change already in the ledger passes: it is a replay, answered with its first result.
+   * Concurrent credits can all pass here; the transaction checks again (commit).
+   */
+  private async refuseIfOverMaxBalance(change: LedgerChange): Promise<void> {
+    const [{ balance, recorded }] = await this.database.sql<{ balance: bigint | null; recorded: boolean }[]>`
+      select (select sum(balance_micros)::bigint from account_balances where account_id = ${change.accountId}) as balance,
+             exists (select 1 from ledger_entries where idempotency_key = ${change.ledgerKey}) as recorded`;
+    if (!recorded && (balance ?? 0n) + change.amountMicros > MAX_BALANCE_MICROS) {
+      throw new BalanceOutOfRangeError(change.accountId);
+    }
+  }
+
+  /** The change's Postgres transaction; its ledger row records `token`, the pending entry's. */
+  private async commit(
+    change: LedgerChange,
+    token: string,
+  ): Promise<{ token: string; applied: AppliedChange }> {
+    return this.database.sql.begin(async (tx) => {
       const inserted = await tx<{ id: number }[]>`
         insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token, source)
-        values (${change.accountId}, ${change.kind}, ${change.amountMicros}, ${change.ledgerKey}, ${reserved.token},
+        values (${change.accountId}, ${change.kind}, ${change.amountMicros}, ${change.ledgerKey}, ${token},
                 ${tx.json(change.source as never)})
         on conflict (idempotency_key) do nothing
         returning id`;
@@ -63,10 +112,14 @@ export class LedgerChangeService {
           where account_id = ${change.accountId} and shard = 0`;
         const [{ balance }] = await tx<{ balance: bigint }[]>`
           select sum(balance_micros)::bigint as balance from account_balances where account_id = ${change.accountId}`;
+        // Postgres is the authority: a credit committed meanwhile may have passed the check above.
+        if (change.amountMicros > 0n && balance > MAX_BALANCE_MICROS) {
+          throw new BalanceOutOfRangeError(change.accountId);
+        }
         await tx`update ledger_entries set balance_after_micros = ${balance} where id = ${inserted[0].id}`;
         await change.alsoInTransaction?.(tx, balance);
         return {
-          token: reserved.token,
+          token,
           applied: {
             balanceMicros: balance,
             replayed: false,
@@ -96,14 +149,5 @@ export class LedgerChangeService {
         },
       };
     });
-    await this.balanceStore.settle([
-      {
-        accountId: change.accountId,
-        changeKey: change.ledgerKey,
-        committedToken: committed.token,
-        committedDelta: committed.applied.amountMicros,
-      },
-    ]);
-    return committed.applied;
   }
 }

@@ -23,12 +23,15 @@ import {
   GrantCreditsService,
   IdempotencyKeyReusedError,
 } from '../grant-credits.service';
+import { BalanceOutOfRangeError } from '../balance-limit';
 import { ReconcileBalancesService, reconcileReportJson } from '../reconcile-balances.service';
 
 export class CreditGrantDto {
   @ApiProperty({
     example: '25.00',
-    description: 'USD, a decimal string with at most 6 decimals, more than 0',
+    description:
+      'USD, a decimal string with at most 6 decimals, more than 0; the balance after it may be at most 100000000000 ' +
+      '(else 422 amount_out_of_range)',
   })
   @Matches(/^\d{1,12}(\.\d{1,6})?$/, {
     message: 'amount must be a decimal string in USD with at most 6 decimals',
@@ -101,6 +104,8 @@ export class LedgerAdminController {
       if (error instanceof AccountNotFoundError) throw new ApiError(404, 'account_not_found', error.message);
       if (error instanceof IdempotencyKeyReusedError)
         throw new ApiError(409, 'idempotency_key_reused', error.message);
+      if (error instanceof BalanceOutOfRangeError)
+        throw new ApiError(422, 'amount_out_of_range', error.message);
       throw error;
     }
   }
