@@ -47,7 +47,7 @@ export class LedgerChangeService {
     // "<key>|k": one holding "|" could be taken for another change's side field by settle and the
     // reconciler. Keys are ours but for a grant's Idempotency-Key, which its route refuses first.
     if (change.ledgerKey.includes('|')) throw new Error(`ledger key "${change.ledgerKey}" contains "|"`);
-    if (change.amountMicros > 0n) await this.refuseIfOverMaxBalance(change);
+    if (isCappedCredit(change)) await this.refuseIfOverMaxBalance(change);
     const [reserved] = await this.balanceStore.reserve([
       { accountId: change.accountId, changeKey: change.ledgerKey, appliedDelta: 0n, token: newChangeToken() },
     ]);
@@ -113,7 +113,7 @@ export class LedgerChangeService {
         const [{ balance }] = await tx<{ balance: bigint }[]>`
           select sum(balance_micros)::bigint as balance from account_balances where account_id = ${change.accountId}`;
         // Postgres is the authority: a credit committed meanwhile may have passed the check above.
-        if (change.amountMicros > 0n && balance > MAX_BALANCE_MICROS) {
+        if (isCappedCredit(change) && balance > MAX_BALANCE_MICROS) {
           throw new BalanceOutOfRangeError(change.accountId);
         }
         await tx`update ledger_entries set balance_after_micros = ${balance} where id = ${inserted[0].id}`;
@@ -150,4 +150,14 @@ export class LedgerChangeService {
       };
     });
   }
+}
+
+/**
+ * Only grants are held to MAX_BALANCE_MICROS: an operator's grant can be refused and made again,
+ * while a purchase, auto-reload or invoice payment is credited after the customer has paid, where
+ * a refusal would keep their money. Those are bounded by what a payment is (PURCHASE_MAX_USD, or a
+ * statement's usage debited before), far inside 64 bits even on a balance at the cap.
+ */
+function isCappedCredit(change: LedgerChange): boolean {
+  return change.kind === 'grant' && change.amountMicros > 0n;
 }
