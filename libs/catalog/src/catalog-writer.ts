@@ -84,11 +84,13 @@ export class CatalogWriter {
     await this.announce();
     // Its zero balance goes to Redis now, as seed-balance.lua would put it there (the id is new,
     // so nothing can be pending): a balance loaded from Postgres then always means Redis lost it
-    // (billing_redis_state_loaded_total, alert BillingRedisLostBalances).
+    // (billing_redis_state_loaded_total, alert BillingRedisLostBalances). Its `gen` starts from
+    // Redis's clock in microseconds, as @app/ledger's lua/lib/fresh-gen.lua seeds it.
+    const [seconds, micros] = await this.redis.time();
     await this.redis
       .multi()
       .hsetnx(this.keys.balance(account.id), 'bal', '0')
-      .hsetnx(this.keys.balance(account.id), 'gen', '0')
+      .hsetnx(this.keys.balance(account.id), 'gen', `${seconds}${String(micros).padStart(6, '0')}`)
       .exec();
     return {
       ...account,

@@ -113,6 +113,29 @@ describe('ledger Lua scripts', () => {
     expect(await balance()).toBe(777n);
   });
 
+  it('never starts a balance seeded anew from a gen the lost one reached', async () => {
+    const history = async () => {
+      await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+      await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    };
+    await history();
+    const gen = (await redis.hget(bal, 'gen'))!;
+    await redis.del(bal, pend); // Redis lost the account; the same history happens again
+    await history();
+    expect(await redis.hget(bal, 'gen')).not.toBe(gen);
+    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('moved');
+    expect(await balance()).toBe(900n);
+
+    for (const seed of [
+      () => redis.seedBalance(bal, '1000'),
+      () => redis.retryAutoReload(bal, pend, 'r', 't', '0', '', '1000', '0'),
+    ]) {
+      await redis.del(bal, pend);
+      await seed();
+      expect(await redis.hget(bal, 'gen')).not.toBe('0');
+    }
+  });
+
   it('stays exact for balances far beyond 2^53 micros', async () => {
     const huge = 9_000_000_000_000_000_123n; // about $9 trillion: above 2^53, below 2^63
     const reply = await redis.reserveChange(bal, pend, 'batch-1', '-7', 't1', huge.toString());

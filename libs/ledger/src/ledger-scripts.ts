@@ -74,11 +74,15 @@ declare module 'ioredis' {
 
 /** Each script's file, its number of keys, and the shared functions (lua/lib) it is loaded with. */
 const SCRIPTS: Record<string, { file: string; keys: number | undefined; prelude?: string[] }> = {
-  reserveChange: { file: 'reserve-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
+  reserveChange: { file: 'reserve-change.lua', keys: 2, prelude: ['lib/less-than.lua', 'lib/fresh-gen.lua'] },
   settleChange: { file: 'settle-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
   settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined, prelude: ['lib/less-than.lua'] },
-  seedBalance: { file: 'seed-balance.lua', keys: 1 },
-  retryAutoReload: { file: 'retry-auto-reload.lua', keys: 2, prelude: ['lib/less-than.lua'] },
+  seedBalance: { file: 'seed-balance.lua', keys: 1, prelude: ['lib/fresh-gen.lua'] },
+  retryAutoReload: {
+    file: 'retry-auto-reload.lua',
+    keys: 2,
+    prelude: ['lib/less-than.lua', 'lib/fresh-gen.lua'],
+  },
   repairBalance: { file: 'repair-balance.lua', keys: 2 },
   readBalanceState: { file: 'read-balance-state.lua', keys: 2 },
 };

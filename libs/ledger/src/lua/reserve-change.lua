@@ -71,7 +71,7 @@
       to calls with alert arguments (ARGV[7..]), so callers without them see the 5-element reply
 ]]
 
--- less_than(a, b): lib/less-than.lua, prepended when the script is loaded.
+-- less_than(a, b), fresh_gen(): lib/less-than.lua, lib/fresh-gen.lua, prepended when the script is loaded.
 
 local low_line = ARGV[7] or ''
 
@@ -86,7 +86,7 @@ if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   if ARGV[4] == '' then
     return respond('missing', 'balance', '0', '0', '', '')
   end
-  redis.call('HSET', KEYS[1], 'bal', ARGV[4], 'gen', 0)
+  redis.call('HSET', KEYS[1], 'bal', ARGV[4], 'gen', fresh_gen())
   if ARGV[6] and ARGV[6] ~= '' then
     redis.call('HSET', KEYS[1], 'reloads', ARGV[6])
   end

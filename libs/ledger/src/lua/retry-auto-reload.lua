@@ -25,13 +25,13 @@
     "missing": no balance in Redis and no seed given; "exists": a pending entry for the change
     key (its token); "created": crossed now (token "<ARGV[2]>#<crossing>"); "none": no crossing
 ]]
--- less_than(a, b): lib/less-than.lua, prepended when the script is loaded.
+-- less_than(a, b), fresh_gen(): lib/less-than.lua, lib/fresh-gen.lua, prepended when the script is loaded.
 
 if redis.call('HEXISTS', KEYS[1], 'bal') == 0 then
   if ARGV[5] == '' then
     return {'missing', '', '0', ''}
   end
-  redis.call('HSET', KEYS[1], 'bal', ARGV[5], 'gen', 0)
+  redis.call('HSET', KEYS[1], 'bal', ARGV[5], 'gen', fresh_gen())
   if ARGV[6] ~= '' then
     redis.call('HSET', KEYS[1], 'reloads', ARGV[6])
   end

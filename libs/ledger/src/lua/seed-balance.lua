@@ -9,8 +9,10 @@
 
   Reply: the balance now in Redis (string)
 ]]
+-- fresh_gen(): lib/fresh-gen.lua, prepended when the script is loaded.
+
 if redis.call('HSETNX', KEYS[1], 'bal', ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'gen', 0)
+  redis.call('HSET', KEYS[1], 'gen', fresh_gen())
   if ARGV[2] and ARGV[2] ~= '' then
     redis.call('HSET', KEYS[1], 'reloads', ARGV[2])
   end
