@@ -136,6 +136,17 @@ describe('ledger Lua scripts', () => {
     }
   });
 
+  it('records when an attempt last reached a pending change, and drops it at settle', async () => {
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
+    expect(await redis.hget(pend, 'batch-1|t')).toBeNull(); // the token says when it was made
+    const [seconds] = await redis.time();
+    await redis.reserveChange(bal, pend, 'batch-1', '-100', 't2', '');
+    const touched = Number(await redis.hget(pend, 'batch-1|t'));
+    expect(Math.abs(touched - Number(seconds) * 1000)).toBeLessThan(5_000);
+    await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
+    expect(await redis.hlen(pend)).toBe(0);
+  });
+
   it('stays exact for balances far beyond 2^53 micros', async () => {
     const huge = 9_000_000_000_000_000_123n; // about $9 trillion: above 2^53, below 2^63
     const reply = await redis.reserveChange(bal, pend, 'batch-1', '-7', 't1', huge.toString());

@@ -16,18 +16,19 @@ const AN_HOUR_AGO = () => uuidv7({ msecs: Date.now() - 3_600_000 });
 /**
  * Pending changes whose settle never ran, as a Redis failover (the settle lost, the job's
  * completion kept on another node) or an API process dying mid-grant leaves them: the reconciler
- * settles them from what Postgres committed, once they are old enough that no attempt is still on
- * its way, and leaves alone what may still be settled by its own attempt. Real Postgres and Redis;
- * the lost settle is produced by running reserve and the commit without it.
+ * settles them from what Postgres committed, once no attempt reached them for long enough, and
+ * leaves alone what may still be settled by its own attempt. Real Postgres and Redis; the lost
+ * settle is produced by running reserve and the commit without it.
  */
 describe('ReconcileBalancesService: pending changes whose settle never ran', () => {
   const stores = new TestStores();
+  let keys: RedisKeys;
   let balances: BalanceStore;
   let reconciler: ReconcileBalancesService;
 
   beforeAll(async () => {
     await stores.setUp();
-    const keys = new RedisKeys(stores.prefix);
+    keys = new RedisKeys(stores.prefix);
     const database = rawDatabaseHandle(stores.sql);
     const metrics = new BillingMetrics('test');
     balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
@@ -161,5 +162,39 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
       expect({ id, pending: await stores.pendingCount(id) }).toEqual({ id, pending: 0 });
       expect({ id, redis: await stores.redisBalance(id) }).toEqual({ id, redis: await postgresBalance(id) });
     }
+  });
+
+  it('never settles as an orphan a change that a live attempt reached lately', async () => {
+    // A job's first attempt reserved an hour ago; it kept failing (Postgres down) and retrying.
+    const id = await account();
+    const batchId = newUsageBatchId();
+    const firstToken = AN_HOUR_AGO();
+    await reserve(id, batchId, -500n, firstToken);
+    // This attempt finds the entry, reuses its token, commits; the pass runs before its settle.
+    const [retry] = await balances.reserve([
+      { accountId: id, changeKey: batchId, appliedDelta: -500n, token: newChangeToken() },
+    ]);
+    expect(retry).toMatchObject({ status: 'exists', token: firstToken });
+    await commit(id, usageLedgerKey(batchId, id), -500n, firstToken);
+
+    expect(await reconciler.reconcileAll()).toMatchObject({ drifted: 0, repaired: 0 });
+    expect(await stores.redis.hexists(keys.pending(id), batchId)).toBe(1);
+
+    // The attempt's own settle finds its entry, so the API key's spend counter counts the batch.
+    const counter = keys.keySpend(id, 'key-1', 'd:2026-12-01');
+    await stores.redis.set(counter, '0');
+    const settled = await balances.settle([
+      {
+        accountId: id,
+        changeKey: batchId,
+        committedToken: firstToken,
+        committedDelta: -500n,
+        keySpend: [{ counterKey: counter, micros: 500n }],
+      },
+    ]);
+    expect(settled).toEqual([true]);
+    expect(await stores.redis.get(counter)).toBe('500');
+    expect(await stores.pendingCount(id)).toBe(0);
+    expect(await stores.redisBalance(id)).toBe(START_MICROS - 500n);
   });
 });

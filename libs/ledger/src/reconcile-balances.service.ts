@@ -10,10 +10,10 @@ import { defineLedgerScripts } from './ledger-scripts';
 const PAGE_SIZE = 1000;
 
 /**
- * How old a pending change must be before the reconciler settles it itself. Far longer than any
- * live attempt takes between its reserve and its settle (a usage batch is failed and retried
- * after USAGE_JOB_TIMEOUT_MS; a credit grant is one HTTP request), so no attempt is still on its
- * way to settle it.
+ * How long no attempt must have reached a pending change before the reconciler settles it itself.
+ * Far longer than any live attempt takes between its reserve and its settle (a usage batch is
+ * failed and retried after USAGE_JOB_TIMEOUT_MS, and each retry reaches the entry again; a credit
+ * grant is one HTTP request), so no attempt is still on its way to settle it.
  */
 export const ORPHANED_CHANGE_AFTER_MS = Symbol('ORPHANED_CHANGE_AFTER_MS');
 const DEFAULT_ORPHANED_CHANGE_AFTER_MS = 15 * 60_000;
@@ -150,15 +150,17 @@ export class ReconcileBalancesService {
    * never runs leaves it there for good: a Redis failover that lost the settle of a committed
    * batch while its job's completion survived on another node, an API process that died between
    * a credit grant's commit and its settle, or a grant whose commit failed (Postgres unreachable),
-   * when the client never retried. Entries older
-   * than `orphanedAfterMs` (by their token's time) are settled here the way a redelivered attempt
-   * would settle them, with what Postgres committed under their ledger key: a committed change
-   * counts (or is undone if an attempt after the commit made the entry), a credit that never
-   * committed (applied 0) is dropped. A usage reservation Postgres never committed is left alone:
+   * when the client never retried. Entries no attempt reached for `orphanedAfterMs` (by their "|t"
+   * field, or their token's time) are settled here the way a redelivered attempt would settle
+   * them, with what Postgres committed under their ledger key: a committed change counts (or is
+   * undone if an attempt after the commit made the entry), a credit that never committed
+   * (applied 0) is dropped. A usage reservation Postgres never committed is left alone:
    * its job may still be retrying (it is settled when it commits), or it failed and waits to be
    * retried by hand (`npm run failed-jobs`). Unlike the worker's settle, this one adds nothing to
    * API-key spend counters and leaves budget counters as reserve left them: a key's limit misses
-   * such a batch's spend until its period ends, a budget counts the batch's duplicates too.
+   * such a batch's spend until its period ends, a budget counts the batch's duplicates too. A job
+   * retrying for longer (a Postgres outage) reaches its entry at each attempt, so it is never taken
+   * for an orphan and settles it itself.
    */
   private async settleOrphans(accountIds: string[], report: ReconcileReport): Promise<void> {
     const hashes = (await sendEach(
@@ -170,11 +172,14 @@ export class ReconcileBalancesService {
     const now = Date.now();
     const orphans: { accountId: string; changeKey: string; appliedDelta: bigint }[] = [];
     accountIds.forEach((accountId, index) => {
-      for (const [changeKey, entry] of Object.entries(hashes[index])) {
-        if (changeKey.includes('|')) continue; // a change's side fields ("<change>|x", "<change>|k")
+      const hash = hashes[index];
+      for (const [changeKey, entry] of Object.entries(hash)) {
+        if (changeKey.includes('|')) continue; // side fields: "<change>|x", "<change>|k", "<change>|t"
         const match = /^(-?\d+):(.+)$/.exec(entry);
-        const createdAt = match ? changeTokenCreatedAt(match[2]) : null;
-        if (match && createdAt !== null && now - createdAt >= this.orphanedAfterMs)
+        const startedAt = match ? changeTokenCreatedAt(match[2]) : null;
+        const touchedAt = hash[`${changeKey}|t`] ? Number(hash[`${changeKey}|t`]) : null;
+        const lastTouchedAt = touchedAt === null ? startedAt : Math.max(touchedAt, startedAt ?? touchedAt);
+        if (match && lastTouchedAt !== null && now - lastTouchedAt >= this.orphanedAfterMs)
           orphans.push({ accountId, changeKey, appliedDelta: BigInt(match[1]) });
       }
     });

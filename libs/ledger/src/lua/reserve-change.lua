@@ -40,6 +40,9 @@
   - Low balance: a change that takes the balance below the line while armed fires and disarms
     (field `lowoff` = the change key that disarmed it). It re-arms only once a change starts at or
     above the re-arm level (line + margin), so a balance hovering at the line fires once.
+  A call that finds the entry ("exists") sets field "<change key>|t" of the pending hash to the
+  time (epoch ms, Redis's clock): when an attempt last reached the change.
+
   What a change did is kept with its pending entry in field "<change key>|x" of the pending hash
   ("inc <field> <delta>", "bud <field> <percent> <spend after>", "level <field> <level before>",
   "low <balance after>", "disarm", separated by ";"), returned again on "exists", and undone by
@@ -99,6 +102,11 @@ end
 local pending = redis.call('HGET', KEYS[2], ARGV[1])
 local before = redis.call('HGET', KEYS[1], 'bal')
 if pending then
+  -- A live attempt (a job retrying through a Postgres outage, for days) reuses the first
+  -- attempt's token, whose time says when that one started: the entry's "|t" says when an
+  -- attempt last reached it, so the reconciler never takes it for an orphan (settleOrphans).
+  local now = redis.call('TIME')
+  redis.call('HSET', KEYS[2], ARGV[1] .. '|t', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
   local token = string.match(pending, ':(.*)$')
   return respond('exists', token, before, before, '', redis.call('HGET', KEYS[2], ARGV[1] .. '|x') or '')
 end

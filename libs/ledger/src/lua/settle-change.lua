@@ -6,6 +6,7 @@
   difference back, a credit appears. If the tokens differ, the pending entry was applied by an
   attempt that came after the commit had already been settled, so it is undone entirely.
   Without a pending entry there is nothing to do: settling twice is harmless.
+  The entry's side field "<change key>|t" (when an attempt last reached it) goes with it.
 
   A settled usage change also adds its spend to the account's API-key spend counters
   (KEYS[3..], amounts ARGV[4..]), exactly once: only on a token match, which happens once per
@@ -50,7 +51,7 @@ local pending = redis.call('HGET', KEYS[2], ARGV[1])
 if not pending then
   return {0, redis.call('HGET', KEYS[1], 'bal') or ''}
 end
-redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1], ARGV[1] .. '|t')
 local loaded_with = redis.call('HGET', KEYS[2], ARGV[1] .. '|k')
 if loaded_with then
   redis.call('HDEL', KEYS[2], ARGV[1] .. '|k')
