@@ -102,15 +102,17 @@ describe('ledger Lua scripts', () => {
     expect(await redis.seedBalance(bal, '5000')).toBe('900');
   });
 
-  it('repairs only when nothing is pending and nothing moved since the read', async () => {
+  it('repairs by the correction only when nothing moved since the read', async () => {
     await redis.reserveChange(bal, pend, 'batch-1', '-100', 't1', '1000');
     const gen = (await redis.hget(bal, 'gen'))!;
-    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('busy');
     await redis.settleChange(bal, pend, 'batch-1', 't1', '-100');
-    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('moved');
+    expect(await redis.repairBalance(bal, gen, '-23')).toBe('moved');
     const settledGen = (await redis.hget(bal, 'gen'))!;
-    expect(await redis.repairBalance(bal, pend, settledGen, '777')).toBe('repaired');
-    expect(await balance()).toBe(777n);
+    expect(await redis.repairBalance(bal, settledGen, '-23')).toBe('repaired');
+    expect(await balance()).toBe(877n);
+    expect(await redis.hget(bal, 'gen')).not.toBe(settledGen);
+    await redis.del(bal);
+    expect(await redis.repairBalance(bal, settledGen, '-23')).toBe('missing');
   });
 
   it('never starts a balance seeded anew from a gen the lost one reached', async () => {
@@ -123,7 +125,7 @@ describe('ledger Lua scripts', () => {
     await redis.del(bal, pend); // Redis lost the account; the same history happens again
     await history();
     expect(await redis.hget(bal, 'gen')).not.toBe(gen);
-    expect(await redis.repairBalance(bal, pend, gen, '777')).toBe('moved');
+    expect(await redis.repairBalance(bal, gen, '-23')).toBe('moved');
     expect(await balance()).toBe(900n);
 
     for (const seed of [

@@ -58,17 +58,10 @@ declare module 'ioredis' {
       seed: string,
       reloadsSeed: string,
     ): Result<RetryReloadReply, Context>;
-    repairBalance(
-      balanceKey: string,
-      pendingKey: string,
-      gen: string,
-      balance: string,
-    ): Result<string, Context>;
-    /** read-balance-state.lua: [balance, gen, pending count]. */
-    readBalanceState(
-      balanceKey: string,
-      pendingKey: string,
-    ): Result<[string | null, string | null, number], Context>;
+    /** repair-balance.lua: "repaired", "moved" or "missing". */
+    repairBalance(balanceKey: string, gen: string, correction: string): Result<string, Context>;
+    /** read-balance-state.lua: [balance, gen, then (change key, entry, touched) per pending change]. */
+    readBalanceState(balanceKey: string, pendingKey: string): Result<(string | null)[], Context>;
   }
 }
 
@@ -83,7 +76,7 @@ const SCRIPTS: Record<string, { file: string; keys: number | undefined; prelude?
     keys: 2,
     prelude: ['lib/less-than.lua', 'lib/fresh-gen.lua'],
   },
-  repairBalance: { file: 'repair-balance.lua', keys: 2 },
+  repairBalance: { file: 'repair-balance.lua', keys: 1 },
   readBalanceState: { file: 'read-balance-state.lua', keys: 2 },
 };
 

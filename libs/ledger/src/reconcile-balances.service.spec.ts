@@ -1,4 +1,4 @@
-import { BALANCE_SHARDS } from '@app/db';
+import { BALANCE_SHARDS, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { newUsageBatchId } from '@app/queue';
 import { RedisKeys } from '@app/redis';
@@ -14,15 +14,18 @@ const START_MICROS = 10_000_000n;
 const AN_HOUR_AGO = () => uuidv7({ msecs: Date.now() - 3_600_000 });
 
 /**
- * Pending changes whose settle never ran, as a Redis failover (the settle lost, the job's
- * completion kept on another node) or an API process dying mid-grant leaves them: the reconciler
- * settles them from what Postgres committed, once no attempt reached them for long enough, and
- * leaves alone what may still be settled by its own attempt. Real Postgres and Redis; the lost
- * settle is produced by running reserve and the commit without it.
+ * Accounts with changes in flight. Pending changes whose settle never ran, as a Redis failover
+ * (the settle lost, the job's completion kept on another node) or an API process dying mid-grant
+ * leaves them: the reconciler settles them from what Postgres committed, once no attempt reached
+ * them for long enough, and leaves alone what may still be settled by its own attempt. Balances
+ * of such accounts are compared too, against what their pending changes will settle to. Real
+ * Postgres and Redis; a lost settle is produced by running reserve and the commit without it, a
+ * Redis loss by deleting the account's keys.
  */
-describe('ReconcileBalancesService: pending changes whose settle never ran', () => {
+describe('ReconcileBalancesService: accounts with changes in flight', () => {
   const stores = new TestStores();
   let keys: RedisKeys;
+  let metrics: BillingMetrics;
   let balances: BalanceStore;
   let reconciler: ReconcileBalancesService;
 
@@ -30,7 +33,7 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
     await stores.setUp();
     keys = new RedisKeys(stores.prefix);
     const database = rawDatabaseHandle(stores.sql);
-    const metrics = new BillingMetrics('test');
+    metrics = new BillingMetrics('test');
     balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
     reconciler = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, 15 * 60_000);
   });
@@ -162,6 +165,109 @@ describe('ReconcileBalancesService: pending changes whose settle never ran', () 
       expect({ id, pending: await stores.pendingCount(id) }).toEqual({ id, pending: 0 });
       expect({ id, redis: await stores.redisBalance(id) }).toEqual({ id, redis: await postgresBalance(id) });
     }
+  });
+  /** A reconciler whose first Postgres snapshot waits for `meanwhile`: it runs after the Redis read. */
+  function reconcilerInterleaving(meanwhile: () => Promise<void>): ReconcileBalancesService {
+    let pending: (() => Promise<void>) | null = meanwhile;
+    const sql = new Proxy(stores.sql, {
+      get(target, property, receiver) {
+        if (property !== 'begin') return Reflect.get(target, property, receiver);
+        return async (...args: unknown[]) => {
+          const run = pending;
+          pending = null;
+          await run?.();
+          return (target.begin as (...a: unknown[]) => unknown)(...args);
+        };
+      },
+    });
+    const database: DatabaseHandle = rawDatabaseHandle(sql);
+    return new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, 15 * 60_000);
+  }
+
+  it('repairs an account that always has a batch in flight when Redis lost a deduction', async () => {
+    const hot = await account();
+    // Batch W deducts 1,000 in Redis; then Redis loses the account, W's pending entry with it.
+    const w = newUsageBatchId();
+    const wToken = newChangeToken();
+    await reserve(hot, w, -1_000n, wToken);
+    await stores.redis.del(keys.balance(hot), keys.pending(hot));
+    // Batch Y reserves: the balance is seeded from Postgres, which does not show W yet.
+    const y = newUsageBatchId();
+    const yToken = newChangeToken();
+    await reserve(hot, y, -300n, yToken);
+    // W commits; its settle finds no entry and does nothing: W's 1,000 is free credit in Redis.
+    await commit(hot, usageLedgerKey(w, hot), -1_000n, wToken);
+    expect(
+      await balances.settle([
+        { accountId: hot, changeKey: w, committedToken: wToken, committedDelta: -1_000n },
+      ]),
+    ).toEqual([false]);
+    expect(await stores.redisBalance(hot)).toBe(START_MICROS - 300n);
+
+    // Y is still in flight (as some batch always is on a hot account): compared and repaired all the same.
+    const report = await reconciler.reconcileAll();
+    expect(report).toMatchObject({ drifted: 1, driftMicros: 1_000n, repaired: 1 });
+    expect(await stores.redisBalance(hot)).toBe(START_MICROS - 1_300n);
+
+    // Y commits 200 of its 300 (the rest were duplicates) and settles: Redis ends equal to Postgres.
+    await commit(hot, usageLedgerKey(y, hot), -200n, yToken);
+    await balances.settle([{ accountId: hot, changeKey: y, committedToken: yToken, committedDelta: -200n }]);
+    expect(await stores.redisBalance(hot)).toBe(START_MICROS - 1_200n);
+    expect(await postgresBalance(hot)).toBe(START_MICROS - 1_200n);
+    expect(await reconciler.reconcileAll()).toMatchObject({ drifted: 0, repaired: 0 });
+  });
+
+  it('leaves correct balances alone whatever their changes in flight do between its reads', async () => {
+    // Before the pass: a batch reserved; the same and a credit grant committed, not settled; a
+    // late attempt of a settled batch reserved again. All correct in Redis.
+    const reserved = await account();
+    await reserve(reserved, newUsageBatchId(), -700n, newChangeToken());
+    const committed = await account();
+    await unsettledBatch(committed, -1_500n, -1_000n, newChangeToken());
+    const grantKey = `grant:${randomUUID()}`;
+    const grantToken = newChangeToken();
+    await reserve(committed, grantKey, 0n, grantToken);
+    await commit(committed, grantKey, 5_000_000n, grantToken);
+    const late = await account();
+    const lateToken = newChangeToken();
+    const lateBatch = await unsettledBatch(late, -2_000n, -2_000n, lateToken);
+    await balances.settle([
+      { accountId: late, changeKey: lateBatch, committedToken: lateToken, committedDelta: -2_000n },
+    ]);
+    await reserve(late, lateBatch, -2_000n, newChangeToken());
+
+    // Between the Redis read and the Postgres snapshot: a pending batch commits; another reserves
+    // and commits (not in the Redis read); another settles.
+    const committing = await account();
+    const committingBatch = newUsageBatchId();
+    const committingToken = newChangeToken();
+    await reserve(committing, committingBatch, -400n, committingToken);
+    const newcomer = await account();
+    const settling = await account();
+    const settlingToken = newChangeToken();
+    const settlingBatch = await unsettledBatch(settling, -600n, -600n, settlingToken);
+    const racing = reconcilerInterleaving(async () => {
+      await commit(committing, usageLedgerKey(committingBatch, committing), -400n, committingToken);
+      await unsettledBatch(newcomer, -800n, -800n, newChangeToken());
+      await balances.settle([
+        {
+          accountId: settling,
+          changeKey: settlingBatch,
+          committedToken: settlingToken,
+          committedDelta: -600n,
+        },
+      ]);
+    });
+    const before = new Map<string, bigint | null>();
+    const ids = [reserved, committed, late, committing, newcomer, settling];
+    for (const id of ids) before.set(id, await stores.redisBalance(id));
+
+    expect(await racing.reconcileAll()).toMatchObject({ drifted: 0, repaired: 0 });
+    for (const id of [reserved, committed, late, committing]) {
+      expect({ id, redis: await stores.redisBalance(id) }).toEqual({ id, redis: before.get(id) });
+    }
+    expect(await stores.redisBalance(newcomer)).toBe(START_MICROS - 800n);
+    expect(await stores.redisBalance(settling)).toBe(START_MICROS - 600n);
   });
 
   it('never settles as an orphan a change that a live attempt reached lately', async () => {

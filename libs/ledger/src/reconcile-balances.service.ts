@@ -4,10 +4,19 @@ import { formatUsd } from '@app/money';
 import { REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { BalanceStore, Settlement } from './balance-store';
-import { changeTokenCreatedAt, usageLedgerKey } from './change-token';
+import {
+  CommittedChange,
+  committedChangeOf,
+  expectedBalance,
+  ledgerKeysOf,
+  parseBalanceState,
+  RedisBalanceState,
+} from './expected-balance';
 import { defineLedgerScripts } from './ledger-scripts';
 
 const PAGE_SIZE = 1000;
+/** Comparisons of an account whose repair finds it changed since the read, in one pass. */
+const COMPARE_ROUNDS = 3;
 
 /**
  * How long no attempt must have reached a pending change before the reconciler settles it itself.
@@ -20,11 +29,14 @@ const DEFAULT_ORPHANED_CHANGE_AFTER_MS = 15 * 60_000;
 
 export interface ReconcileReport {
   accountsChecked: number;
-  /** Accounts whose Redis balance differed from Postgres while nothing was pending. */
+  /**
+   * Accounts whose Redis balance differed from what Postgres says it must be, given the changes
+   * pending in Redis (expectedBalance).
+   */
   drifted: number;
   driftMicros: bigint;
   repaired: number;
-  /** Accounts skipped because a change was in flight; the next pass looks again. */
+  /** Accounts with changes in flight, compared against what those changes will settle to. */
   busy: number;
   /**
    * Pending changes whose settle never ran, settled by this pass as their own attempt would have
@@ -46,11 +58,13 @@ export function reconcileReportJson(report: ReconcileReport) {
 }
 
 /**
- * Compares each account's Redis balance with Postgres (the system of record) and repairs drift.
- * Drift only arises when Redis loses pending entries (a restart between a deduction and its
- * settlement). Order matters: Redis is read first, then Postgres, then the repair is a
- * compare-and-set on Redis (repair-balance.lua), so a change that lands in between is never
- * overwritten with an older Postgres figure.
+ * Compares each account's Redis balance with Postgres (the system of record) and repairs drift,
+ * accounts with changes in flight too: a busy account would otherwise never be repaired.
+ * Drift only arises when Redis loses data (pending entries, or a balance reseeded from Postgres
+ * while a batch was between its deduction and its commit). Order matters: Redis is read first
+ * (balance, `gen` and pending entries in one script), then Postgres in one snapshot, then the
+ * repair moves the balance by the drift with a compare-and-set on `gen` (repair-balance.lua), so
+ * a change that lands in between is never overwritten with an older figure (expectedBalance).
  */
 @Injectable()
 export class ReconcileBalancesService {
@@ -101,112 +115,137 @@ export class ReconcileBalancesService {
   }
 
   private async reconcilePage(accountIds: string[], report: ReconcileReport): Promise<void> {
-    const replies = await sendEach(
+    report.accountsChecked += accountIds.length;
+    // Each account's drift as of its last comparison: one whose repair found it changed meanwhile
+    // is compared again at once (a hot account changes often, but seldom in every short window).
+    const drifts = new Map<string, bigint>();
+    let repaired = 0;
+    let first: { states: RedisBalanceState[]; snapshot: PostgresSnapshot } | undefined;
+    let comparing = accountIds;
+    for (let round = 1; comparing.length > 0 && round <= COMPARE_ROUNDS; round++) {
+      const states = await this.readRedis(comparing);
+      // Postgres is read after Redis: see expectedBalance.
+      const snapshot = await this.readPostgres(states);
+      first ??= { states, snapshot };
+      const repairing: { id: string; gen: string; drift: bigint }[] = [];
+      for (const state of states) {
+        const postgres = snapshot.balances.get(state.accountId);
+        if (postgres === undefined) continue;
+        const drift = state.balance - expectedBalance(state, postgres, snapshot.committed);
+        drifts.delete(state.accountId);
+        if (drift !== 0n) repairing.push({ id: state.accountId, gen: state.gen, drift });
+      }
+      const outcomes = (await sendEach(
+        this.redis,
+        repairing,
+        ({ id }) => this.keys.balance(id),
+        (commands, { id, gen, drift }) =>
+          commands.repairBalance(this.keys.balance(id), gen, (-drift).toString()),
+      )) as string[];
+      comparing = [];
+      repairing.forEach(({ id, drift }, index) => {
+        if (outcomes[index] === 'missing') return; // lost since the read: the next use loads it
+        drifts.set(id, drift);
+        if (outcomes[index] === 'repaired') repaired++;
+        else comparing.push(id);
+      });
+    }
+    for (const drift of drifts.values()) {
+      report.drifted++;
+      report.driftMicros += drift < 0n ? -drift : drift;
+    }
+    report.repaired += repaired;
+    this.metrics.reconcileRepairs.inc(repaired);
+    if (!first) return;
+    const busy = first.states.filter((state) => state.pending.length > 0);
+    report.busy += busy.length;
+    if (busy.length > 0) await this.settleOrphans(busy, first.snapshot.committed, report);
+  }
+
+  /** Each account's balance, `gen` and pending entries in Redis, read atomically per account. */
+  private async readRedis(accountIds: string[]): Promise<RedisBalanceState[]> {
+    const replies = (await sendEach(
       this.redis,
       accountIds,
       (id) => this.keys.balance(id),
       (commands, id) => commands.readBalanceState(this.keys.balance(id), this.keys.pending(id)),
-    );
-    // Postgres is read after Redis: see the class comment.
-    const rows = await this.database.sql<{ account_id: string; balance_micros: bigint }[]>`
-      select account_id, sum(balance_micros)::bigint as balance_micros from account_balances
-      where account_id = any(${accountIds}::uuid[]) group by account_id`;
-    const postgres = new Map(rows.map((row) => [row.account_id, row.balance_micros]));
+    )) as (string | null)[][];
+    return accountIds.flatMap((id, index) => parseBalanceState(id, replies[index]) ?? []);
+  }
 
-    const repairing: { id: string; gen: string; truth: bigint }[] = [];
-    const busy: string[] = [];
-    accountIds.forEach((id, index) => {
-      const [bal, gen, pending] = replies[index] as [string | null, string | null, number];
-      const truth = postgres.get(id);
-      report.accountsChecked++;
-      if (bal === null || truth === undefined) return; // not loaded: the next use loads it from Postgres
-      if (pending > 0) {
-        report.busy++;
-        busy.push(id);
-        return;
-      }
-      const drift = BigInt(bal) - truth;
-      if (drift === 0n) return;
-      report.drifted++;
-      report.driftMicros += drift < 0n ? -drift : drift;
-      repairing.push({ id, gen: gen ?? '0', truth });
+  /** Balances, and the ledger rows of the pending changes, from one Postgres snapshot. */
+  private async readPostgres(states: RedisBalanceState[]): Promise<PostgresSnapshot> {
+    const accountIds = states.map((state) => state.accountId);
+    const ledgerKeys = states.flatMap((state) =>
+      state.pending.flatMap((entry) => ledgerKeysOf(state.accountId, entry.changeKey)),
+    );
+    if (accountIds.length === 0) return { balances: new Map(), committed: new Map() };
+    return this.database.sql.begin('isolation level repeatable read read only', async (tx) => {
+      const balances = await tx<{ account_id: string; balance_micros: bigint }[]>`
+        select account_id, sum(balance_micros)::bigint as balance_micros from account_balances
+        where account_id = any(${accountIds}::uuid[]) group by account_id`;
+      const rows =
+        ledgerKeys.length === 0
+          ? []
+          : await tx<
+              { account_id: string; idempotency_key: string; amount_micros: bigint; redis_token: string }[]
+            >`
+              select account_id, idempotency_key, amount_micros, coalesce(redis_token, '') as redis_token
+              from ledger_entries where idempotency_key = any(${ledgerKeys}::text[])`;
+      return {
+        balances: new Map(balances.map((row) => [row.account_id, row.balance_micros])),
+        committed: new Map(
+          rows.map((row) => [
+            row.idempotency_key,
+            {
+              accountId: row.account_id,
+              ledgerKey: row.idempotency_key,
+              amountMicros: row.amount_micros,
+              redisToken: row.redis_token,
+            },
+          ]),
+        ),
+      };
     });
-    if (busy.length > 0) await this.settleOrphans(busy, report);
-    if (repairing.length === 0) return;
-    const outcomes = (await sendEach(
-      this.redis,
-      repairing,
-      ({ id }) => this.keys.balance(id),
-      (commands, { id, gen, truth }) =>
-        commands.repairBalance(this.keys.balance(id), this.keys.pending(id), gen, truth.toString()),
-    )) as string[];
-    const repaired = outcomes.filter((outcome) => outcome === 'repaired').length;
-    report.repaired += repaired;
-    this.metrics.reconcileRepairs.inc(repaired);
   }
 
   /**
-   * A pending change keeps its account out of reconciliation until its settle runs. A settle that
-   * never runs leaves it there for good: a Redis failover that lost the settle of a committed
-   * batch while its job's completion survived on another node, an API process that died between
-   * a credit grant's commit and its settle, or a grant whose commit failed (Postgres unreachable),
-   * when the client never retried. Entries no attempt reached for `orphanedAfterMs` (by their "|t"
-   * field, or their token's time) are settled here the way a redelivered attempt would settle
-   * them, with what Postgres committed under their ledger key: a committed change counts (or is
-   * undone if an attempt after the commit made the entry), a credit that never committed
-   * (applied 0) is dropped. A usage reservation Postgres never committed is left alone:
-   * its job may still be retrying (it is settled when it commits), or it failed and waits to be
-   * retried by hand (`npm run failed-jobs`). Unlike the worker's settle, this one adds nothing to
-   * API-key spend counters and leaves budget counters as reserve left them: a key's limit misses
-   * such a batch's spend until its period ends, a budget counts the batch's duplicates too. A job
-   * retrying for longer (a Postgres outage) reaches its entry at each attempt, so it is never taken
-   * for an orphan and settles it itself.
+   * A pending change whose settle never runs leaves its entry in Redis for good: a Redis failover
+   * that lost the settle of a committed batch while its job's completion survived on another
+   * node, an API process that died between a credit grant's commit and its settle, or a grant
+   * whose commit failed (Postgres unreachable), when the client never retried. Entries no attempt
+   * reached for `orphanedAfterMs` (by their "|t" field, or their token's time) are settled here
+   * the way a redelivered attempt would settle them, with what Postgres committed under their
+   * ledger key: a committed change counts (or is undone if an attempt after the commit made the
+   * entry), a credit that never committed (applied 0) is dropped. A usage reservation Postgres
+   * never committed is left alone: its job may still be retrying (it is settled when it commits),
+   * or it failed and waits to be retried by hand (`npm run failed-jobs`). Unlike the worker's
+   * settle, this one adds nothing to API-key spend counters and leaves budget counters as reserve
+   * left them: a key's limit misses such a batch's spend until its period ends, a budget counts
+   * the batch's duplicates too. A job retrying for longer (a Postgres outage) reaches its entry
+   * at each attempt, so it is never taken for an orphan and settles it itself.
    */
-  private async settleOrphans(accountIds: string[], report: ReconcileReport): Promise<void> {
-    const hashes = (await sendEach(
-      this.redis,
-      accountIds,
-      (id) => this.keys.pending(id),
-      (commands, id) => commands.hgetall(this.keys.pending(id)),
-    )) as Record<string, string>[];
+  private async settleOrphans(
+    states: RedisBalanceState[],
+    committed: ReadonlyMap<string, CommittedChange>,
+    report: ReconcileReport,
+  ): Promise<void> {
     const now = Date.now();
-    const orphans: { accountId: string; changeKey: string; appliedDelta: bigint }[] = [];
-    accountIds.forEach((accountId, index) => {
-      const hash = hashes[index];
-      for (const [changeKey, entry] of Object.entries(hash)) {
-        if (changeKey.includes('|')) continue; // side fields: "<change>|x", "<change>|k", "<change>|t"
-        const match = /^(-?\d+):(.+)$/.exec(entry);
-        const startedAt = match ? changeTokenCreatedAt(match[2]) : null;
-        const touchedAt = hash[`${changeKey}|t`] ? Number(hash[`${changeKey}|t`]) : null;
-        const lastTouchedAt = touchedAt === null ? startedAt : Math.max(touchedAt, startedAt ?? touchedAt);
-        if (match && lastTouchedAt !== null && now - lastTouchedAt >= this.orphanedAfterMs)
-          orphans.push({ accountId, changeKey, appliedDelta: BigInt(match[1]) });
-      }
-    });
-    if (orphans.length === 0) return;
-    // A usage change is keyed by its batch id, its ledger row by batch and account; other changes
-    // (grants, purchases, refunds) by their ledger key itself.
-    const ledgerKeysOf = (o: { accountId: string; changeKey: string }) => [
-      o.changeKey,
-      usageLedgerKey(o.changeKey, o.accountId),
-    ];
-    const rows = await this.database.sql<
-      { idempotency_key: string; amount_micros: bigint; redis_token: string }[]
-    >`
-      select idempotency_key, amount_micros, coalesce(redis_token, '') as redis_token from ledger_entries
-      where idempotency_key = any(${orphans.flatMap(ledgerKeysOf)}::text[])`;
-    const committed = new Map(rows.map((row) => [row.idempotency_key, row]));
     const settlements: Settlement[] = [];
-    for (const orphan of orphans) {
-      const [row] = ledgerKeysOf(orphan).flatMap((key) => committed.get(key) ?? []);
-      if (!row && orphan.appliedDelta !== 0n) continue;
-      settlements.push({
-        accountId: orphan.accountId,
-        changeKey: orphan.changeKey,
-        committedToken: row?.redis_token ?? '',
-        committedDelta: row?.amount_micros ?? 0n,
-      });
+    for (const state of states) {
+      for (const entry of state.pending) {
+        if (entry.lastTouchedAt === null || now - entry.lastTouchedAt < this.orphanedAfterMs) continue;
+        const row = committedChangeOf(state, entry, committed);
+        if (!row && entry.appliedDelta !== 0n) continue;
+        settlements.push({
+          accountId: state.accountId,
+          changeKey: entry.changeKey,
+          committedToken: row?.redisToken ?? '',
+          committedDelta: row?.amountMicros ?? 0n,
+        });
+      }
     }
+    if (settlements.length === 0) return;
     const settled = (await this.balanceStore.settle(settlements)).filter(Boolean).length;
     if (settled === 0) return;
     report.orphansSettled += settled;
@@ -215,4 +254,10 @@ export class ReconcileBalancesService {
       `settled ${settled} pending change(s) whose settle never ran (older than ${this.orphanedAfterMs} ms)`,
     );
   }
+}
+
+interface PostgresSnapshot {
+  balances: Map<string, bigint>;
+  /** Ledger rows of pending changes, by idempotency key. */
+  committed: Map<string, CommittedChange>;
 }

@@ -52,4 +52,6 @@ local crossing = tostring(redis.call('HINCRBY', KEYS[1], 'reloads', 1))
 local token = ARGV[2] .. '#' .. crossing
 redis.call('HSET', KEYS[1], 'rl', ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], '0:' .. token)
+-- Like every change: `gen` moves whenever the pending entries do (repair-balance.lua).
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
 return {'created', token, balance, crossing}
