@@ -101,16 +101,30 @@ describe('Prometheus metrics', () => {
     for (const app of [stack.ingest, stack.api]) expect(await scrape(app.url)).not.toContain(account);
   });
 
-  it('exports the drift found by the last reconciliation', async () => {
+  it('exports the drift found by the last reconciliation, with the time of that pass', async () => {
     const text = await scrape(stack.api.url);
     expect(text).toMatch(/billing_balance_drift_micros\{app="api"\} 0\n/);
     expect(text).toMatch(/billing_reconcile_runs_total\{app="api"\} 1\n/);
+    const passedAt = /^billing_reconcile_last_pass_timestamp_seconds\{app="api"\} (\S+)$/m.exec(text)?.[1];
+    expect(Number(passedAt)).toBeGreaterThan(Date.now() / 1000 - 600);
+    // The worker ran no pass (RECONCILE_INTERVAL_MS=0): alerts read the api's drift, not its zero.
+    expect(await scrape(stack.workers[0].url)).toMatch(
+      /billing_reconcile_last_pass_timestamp_seconds\{app="usage-worker"\} 0\n/,
+    );
   });
 
   it('has alert rules that promtool accepts, and rules and dashboard on series the apps export', async () => {
     const rulesFile = join(__dirname, '..', '..', 'ops', 'prometheus', 'alerts.yml');
     const check = spawnSync('promtool', ['check', 'rules', rulesFile], { encoding: 'utf8' });
     expect({ status: check.status, stderr: check.stderr }).toEqual({ status: 0, stderr: '' });
+    // The rules' own unit tests (alerts.test.yml): e.g. drift alerts follow the latest pass.
+    const ruleTests = spawnSync('promtool', ['test', 'rules', rulesFile.replace(/\.yml$/, '.test.yml')], {
+      encoding: 'utf8',
+    });
+    expect({ status: ruleTests.status, output: `${ruleTests.stdout}${ruleTests.stderr}` }).toEqual({
+      status: 0,
+      output: expect.stringContaining('SUCCESS'),
+    });
 
     // Every app declares every billing metric (one registry), so a name no app declares is a typo
     // that would make an alert silently never fire or a panel stay empty.

@@ -31,12 +31,16 @@ export interface ReconcileReport {
   accountsChecked: number;
   /**
    * Accounts whose Redis balance differed from what Postgres says it must be, given the changes
-   * pending in Redis (expectedBalance).
+   * pending in Redis (expectedBalance), and was repaired: a difference whose repair found the
+   * account changed meanwhile (in every comparison) counts as busy.
    */
   drifted: number;
   driftMicros: bigint;
   repaired: number;
-  /** Accounts with changes in flight, compared against what those changes will settle to. */
+  /**
+   * Accounts with changes in flight (compared against what those changes will settle to), or
+   * that kept changing between the reads of every comparison; the next pass looks again.
+   */
   busy: number;
   /**
    * Pending changes whose settle never ran, settled by this pass as their own attempt would have
@@ -103,8 +107,10 @@ export class ReconcileBalancesService {
       );
       after = page[page.length - 1].account_id;
     }
+    // Set together with the pass's time: alerts read the drift of whichever process passed last.
     this.metrics.driftMicros.set(Number(report.driftMicros));
     this.metrics.driftAccounts.set(report.drifted);
+    this.metrics.reconcileLastPass.set(Date.now() / 1000);
     this.metrics.reconcileRuns.inc();
     if (report.drifted > 0) {
       this.logger.warn(
@@ -116,9 +122,10 @@ export class ReconcileBalancesService {
 
   private async reconcilePage(accountIds: string[], report: ReconcileReport): Promise<void> {
     report.accountsChecked += accountIds.length;
-    // Each account's drift as of its last comparison: one whose repair found it changed meanwhile
-    // is compared again at once (a hot account changes often, but seldom in every short window).
-    const drifts = new Map<string, bigint>();
+    // An account whose repair found it changed meanwhile is compared again at once (a hot account
+    // changes often, but seldom in every short window). Drift is what a repair confirmed: a
+    // difference seen across a change that landed between the reads may be that change alone.
+    let unsettled = new Set<string>();
     let repaired = 0;
     let first: { states: RedisBalanceState[]; snapshot: PostgresSnapshot } | undefined;
     let comparing = accountIds;
@@ -132,7 +139,6 @@ export class ReconcileBalancesService {
         const postgres = snapshot.balances.get(state.accountId);
         if (postgres === undefined) continue;
         const drift = state.balance - expectedBalance(state, postgres, snapshot.committed);
-        drifts.delete(state.accountId);
         if (drift !== 0n) repairing.push({ id: state.accountId, gen: state.gen, drift });
       }
       const outcomes = (await sendEach(
@@ -145,20 +151,23 @@ export class ReconcileBalancesService {
       comparing = [];
       repairing.forEach(({ id, drift }, index) => {
         if (outcomes[index] === 'missing') return; // lost since the read: the next use loads it
-        drifts.set(id, drift);
-        if (outcomes[index] === 'repaired') repaired++;
-        else comparing.push(id);
+        if (outcomes[index] !== 'repaired') {
+          comparing.push(id);
+          return;
+        }
+        repaired++;
+        report.drifted++;
+        report.driftMicros += drift < 0n ? -drift : drift;
       });
-    }
-    for (const drift of drifts.values()) {
-      report.drifted++;
-      report.driftMicros += drift < 0n ? -drift : drift;
+      unsettled = new Set(comparing);
     }
     report.repaired += repaired;
     this.metrics.reconcileRepairs.inc(repaired);
     if (!first) return;
     const busy = first.states.filter((state) => state.pending.length > 0);
-    report.busy += busy.length;
+    // Busy: changes in flight when read, or still moving after every comparison (the next pass
+    // looks again).
+    report.busy += new Set([...busy.map((state) => state.accountId), ...unsettled]).size;
     if (busy.length > 0) await this.settleOrphans(busy, first.snapshot.committed, report);
   }
 

@@ -246,13 +246,23 @@ export class BillingMetrics {
 
   readonly driftMicros = new Gauge({
     name: 'billing_balance_drift_micros',
-    help: 'Sum over accounts of |Redis - Postgres| balance found by the last reconciliation pass.',
+    help: "Sum over accounts of |Redis - Postgres| balance found and repaired by this process's last reconciliation pass.",
     registers: [this.registry],
   });
 
   readonly driftAccounts = new Gauge({
     name: 'billing_balance_drift_accounts',
-    help: 'Accounts whose Redis balance differed from Postgres in the last reconciliation pass.',
+    help: "Accounts whose Redis balance differed from Postgres and was repaired in this process's last reconciliation pass.",
+    registers: [this.registry],
+  });
+
+  /**
+   * Passes run in the api (on demand) and in whichever worker takes the job, so each process's
+   * drift gauges describe its own last pass: alerts take those of the process that passed last.
+   */
+  readonly reconcileLastPass = new Gauge({
+    name: 'billing_reconcile_last_pass_timestamp_seconds',
+    help: 'When this process last completed a reconciliation pass (Unix time; 0: never since it started).',
     registers: [this.registry],
   });
 
