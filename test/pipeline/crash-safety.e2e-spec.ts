@@ -89,6 +89,12 @@ describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed 
     expect(metrics).toContain(
       `billing_usage_charged_micros_total{app="usage-worker"} ${committedByDoomed ? 0n : charged}\n`,
     );
+    // A replay that stores nothing observes no lag: it would be the batch's whole age.
+    const observed = committedByDoomed ? 0 : 1;
+    expect(metrics).toContain(
+      `billing_usage_accepted_to_persisted_seconds_count{app="usage-worker"} ${observed}\n`,
+    );
+    expect(metrics).toContain(`billing_usage_batch_events_count{app="usage-worker"} ${observed}\n`);
   });
 });
 
@@ -175,6 +181,13 @@ describe.each(['after-deduct', 'after-commit', 'after-group-settle'] as const)(
       const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
       expect(metrics).toContain(
         `billing_usage_events_persisted_total{app="usage-worker"} ${committed ? 0 : n}\n`,
+      );
+      // Lag and batch sizes come from the attempt that committed: the survivor's replays observe none.
+      expect(metrics).toContain(
+        `billing_usage_accepted_to_persisted_seconds_count{app="usage-worker"} ${committed ? 0 : REQUESTS}\n`,
+      );
+      expect(metrics).toContain(
+        `billing_usage_group_batches_count{app="usage-worker"} ${committed ? 0 : 1}\n`,
       );
       // After the settle, the survivor did see every batch again, and found all its events stored.
       if (settled)

@@ -72,14 +72,14 @@ export class BillingMetrics {
 
   readonly batchSize = new Histogram({
     name: 'billing_usage_batch_events',
-    help: 'Events per usage batch processed by the worker.',
+    help: 'Events per usage batch, observed by the attempt that committed it.',
     buckets: [1, 10, 50, 100, 250, 500, 750, 1000],
     registers: [this.registry],
   });
 
   readonly groupBatches = new Histogram({
     name: 'billing_usage_group_batches',
-    help: 'Queued usage batches charged together in one Redis pass and one transaction (a group).',
+    help: 'Queued usage batches charged together in one Redis pass and one transaction (a group), observed by the attempt that committed them.',
     buckets: [1, 2, 3, 4, 6, 8, 12, 16],
     registers: [this.registry],
   });
@@ -100,7 +100,7 @@ export class BillingMetrics {
 
   readonly persistLag = new Histogram({
     name: 'billing_usage_accepted_to_persisted_seconds',
-    help: 'From ingest accepting a batch to its Postgres commit.',
+    help: 'From ingest accepting a batch to its Postgres commit, observed by the attempt that committed it (replays are not).',
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });

@@ -35,6 +35,8 @@ export interface MeterResult {
   persistedEvents: number;
   /** Usage debits this attempt committed: each debit counts once. */
   chargedMicros: bigint;
+  /** When this attempt's transaction returned (epoch ms): the end of its batches' accepted-to-persisted lag. */
+  persistedAt: number;
 }
 
 /**
@@ -129,6 +131,7 @@ export class MeterUsageBatchService {
           : undefined,
     });
     persistTimer();
+    const persistedAt = Date.now();
     crashAt(this.failpoint, 'after-commit');
 
     // Which keys have spend limits, as of now: a limit set after this look is read from Postgres,
@@ -169,6 +172,7 @@ export class MeterUsageBatchService {
       accounts: debits.size,
       persistedEvents: insertedEvents,
       chargedMicros,
+      persistedAt,
     };
   }
 

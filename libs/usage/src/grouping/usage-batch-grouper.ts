@@ -174,11 +174,14 @@ export class UsageBatchGrouper {
     this.metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
     // Ingest drops repeated ids within a request, so every event not stored met a stored one.
     this.metrics.eventsAlreadyStored.inc(events - result.persistedEvents);
-    this.metrics.groupBatches.observe(batches.length);
-    const now = Date.now();
-    for (const batch of batches) {
-      this.metrics.batchSize.observe(batch.events.length);
-      this.metrics.persistLag.observe((now - batch.receivedAt) / 1000);
+    // Observed by the attempt that committed the batches only: a replay storing nothing (after a
+    // crash before the ack, or `failed-jobs --retry`) would record each batch's whole age as lag.
+    if (result.persistedEvents > 0) {
+      this.metrics.groupBatches.observe(batches.length);
+      for (const batch of batches) {
+        this.metrics.batchSize.observe(batch.events.length);
+        this.metrics.persistLag.observe((result.persistedAt - batch.receivedAt) / 1000);
+      }
     }
     return { chargedAs: charged.batchId, batches: batches.length, events };
   }
