@@ -1,7 +1,7 @@
 import { WorkerEnv } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
 import { cappedBackoff, JobAttempt, JobName, QUEUE_OF_JOB, QUEUE_SETTINGS, QueueName } from '@app/queue';
-import { openBullRedis, RedisKeys } from '@app/redis';
+import { openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -25,6 +25,9 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly logger = new Logger(QueueWorkers.name);
   private readonly workers: Worker[] = [];
   private readonly queues: Queue[] = [];
+  /** The queues as /metrics reads them: see onApplicationBootstrap. */
+  private readonly countedQueues: Queue[] = [];
+  private countsRedis: RedisClient | undefined;
   private scheduleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -35,11 +38,19 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   async onApplicationBootstrap(): Promise<void> {
     const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
+    // Job counts are read at scrape time on a connection of their own that fails fast: on the
+    // queues' (maxRetriesPerRequest: null) a command waits for Redis to come back, and so would
+    // every scrape during an outage.
+    this.countsRedis = openRedis(this.config);
     for (const queueName of Object.values(QueueName)) {
       const queue = new Queue(queueName, { connection: openBullRedis(this.config), prefix });
       this.queues.push(queue);
+      const counted = new Queue(queueName, { connection: this.countsRedis, prefix });
+      // Its failures are the connection's (logged once per outage) and the scrape's (counted).
+      counted.on('error', () => undefined);
+      this.countedQueues.push(counted);
       this.metrics.watchQueue(queueName, () =>
-        queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
+        counted.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
       );
       const settings: QueueSettings = QUEUE_SETTINGS[queueName];
       const lockDuration =
@@ -125,7 +136,8 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.all(this.workers.map((worker) => worker.close()));
-    await Promise.all(this.queues.map((queue) => queue.close()));
+    await Promise.all([...this.queues, ...this.countedQueues].map((queue) => queue.close()));
+    this.countsRedis?.disconnect();
   }
 
   private async process(queueName: QueueName, job: Job): Promise<unknown> {

@@ -1,8 +1,17 @@
+import { withDeadline } from '@app/http';
+import { Logger } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** Finer at the bottom: gateways' authorize and balance reads are meant to answer within 2 ms (T4). */
 const HTTP_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * How long a scrape waits for a read from Redis or Postgres. prom-client builds the page from all
+ * collects at once, so one read that hangs or fails (its store unreachable) would lose every
+ * metric, exactly during the outage; well under Prometheus's default 10 s scrape timeout.
+ */
+export const SCRAPE_READ_DEADLINE_MS = 2000;
 
 /** Every metric the product exports, named once. Each process registers all; unused ones stay at zero. */
 export class BillingMetrics {
@@ -229,6 +238,29 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly scrapeReadFailures = new Counter({
+    name: 'billing_metrics_scrape_read_failures_total',
+    help: `Reads at scrape time (queue_jobs from Redis, overdue_invoices from Postgres) that failed or took over ${SCRAPE_READ_DEADLINE_MS} ms, by source; their gauges keep the last value read.`,
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly logger = new Logger(BillingMetrics.name);
+  private readonly failingReads = new Set<string>();
+
+  /** Runs one scrape-time read within the deadline; on failure its gauges keep their last values. */
+  private async scrapeRead<T>(source: string, read: () => Promise<T>, show: (value: T) => void) {
+    try {
+      show(await withDeadline(read(), SCRAPE_READ_DEADLINE_MS));
+      if (this.failingReads.delete(source)) this.logger.log(`scrape-time read ${source} works again`);
+    } catch (error) {
+      this.scrapeReadFailures.inc({ source });
+      if (this.failingReads.has(source)) return;
+      this.failingReads.add(source);
+      this.logger.warn(`scrape-time read ${source} failed, its gauges keep their last values: ${error}`);
+    }
+  }
+
   private readonly queueSources = new Map<string, () => Promise<Record<string, number>>>();
 
   readonly queueJobs: Gauge<'queue' | 'state'> = new Gauge({
@@ -237,10 +269,13 @@ export class BillingMetrics {
     labelNames: ['queue', 'state'] as const,
     registers: [this.registry],
     collect: async () => {
-      for (const [queue, counts] of this.queueSources) {
-        for (const [state, count] of Object.entries(await counts()))
-          this.queueJobs.set({ queue, state }, count);
-      }
+      await Promise.all(
+        [...this.queueSources].map(([queue, counts]) =>
+          this.scrapeRead('queue_jobs', counts, (byState) => {
+            for (const [state, count] of Object.entries(byState)) this.queueJobs.set({ queue, state }, count);
+          }),
+        ),
+      );
     },
   });
 
@@ -290,24 +325,31 @@ export class BillingMetrics {
   }
 
   private overdueSource: (() => Promise<{ count: number; amountMicros: bigint }>) | null = null;
+  private overdueRead: Promise<void> | null = null;
+
+  /** One Postgres read per scrape sets both overdue gauges: each one's collect awaits the same read. */
+  private readOverdue(): Promise<void> | void {
+    const source = this.overdueSource;
+    if (!source) return;
+    this.overdueRead ??= this.scrapeRead('overdue_invoices', source, (totals) => {
+      this.overdueInvoices.set(totals.count);
+      this.overdueInvoicesMicros.set(Number(totals.amountMicros));
+    }).finally(() => (this.overdueRead = null));
+    return this.overdueRead;
+  }
 
   readonly overdueInvoices: Gauge = new Gauge({
     name: 'billing_invoices_overdue',
     help: 'Invoices past their due date and unpaid (status overdue), read from Postgres at scrape time (usage-worker).',
     registers: [this.registry],
-    collect: async () => {
-      if (this.overdueSource) this.overdueInvoices.set((await this.overdueSource()).count);
-    },
+    collect: () => this.readOverdue(),
   });
 
   readonly overdueInvoicesMicros: Gauge = new Gauge({
     name: 'billing_invoices_overdue_micros',
     help: 'Total amount of overdue invoices in micros (USD x 1e6), read from Postgres at scrape time (usage-worker).',
     registers: [this.registry],
-    collect: async () => {
-      if (this.overdueSource)
-        this.overdueInvoicesMicros.set(Number((await this.overdueSource()).amountMicros));
-    },
+    collect: () => this.readOverdue(),
   });
 
   /** Reports overdue invoices (count and amount) on every scrape; one process (the usage worker) calls this. */
