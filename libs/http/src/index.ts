@@ -11,3 +11,4 @@ export * from './uuid-param.pipe';
 export * from './query-params';
 export * from './body-budget';
 export * from './client-errors';
+export * from './unstorable-text';

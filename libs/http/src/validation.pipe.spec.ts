@@ -1,4 +1,6 @@
-import { IsEmail, IsOptional, IsString, Length } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsEmail, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import { ArgumentMetadata } from '@nestjs/common';
 import { ApiError } from './api-error';
 import { createValidationPipe } from './validation.pipe';
 
@@ -12,10 +14,21 @@ class GrantBody {
   email?: string;
 }
 
-async function errorsFor(body: unknown): Promise<unknown> {
+class Line {
+  @IsString()
+  description!: string;
+}
+
+class InvoiceBody {
+  @ValidateNested({ each: true })
+  @Type(() => Line)
+  lines!: Line[];
+}
+
+async function errorsFor(body: unknown, metadata: ArgumentMetadata = { type: 'body', metatype: GrantBody }) {
   const pipe = createValidationPipe();
   try {
-    await pipe.transform(body, { type: 'body', metatype: GrantBody });
+    await pipe.transform(body, metadata);
   } catch (error) {
     if (!(error instanceof ApiError)) throw error;
     expect(error.getStatus()).toBe(422);
@@ -49,5 +62,38 @@ describe('createValidationPipe', () => {
     await expect(
       createValidationPipe().transform({ reason: 'promo' }, { type: 'body', metatype: GrantBody }),
     ).resolves.toEqual(expect.objectContaining({ reason: 'promo' }));
+  });
+
+  describe('text Postgres cannot store', () => {
+    const refusal = (field: string, problem: string) => ({
+      error: { code: 'validation_failed', message: `${field} ${problem}` },
+      errors: [{ field, code: 'invalid', message: `${field} ${problem}` }],
+    });
+    const NUL_PROBLEM = 'contains U+0000 (NUL), which Postgres cannot store';
+
+    it('names a field holding U+0000 or a lone surrogate, nested ones by their path', async () => {
+      expect(await errorsFor({ reason: 'a\u0000' })).toEqual(refusal('reason', NUL_PROBLEM));
+      expect(
+        await errorsFor(
+          { lines: [{ description: 'ok' }, { description: '\udc00' }] },
+          { type: 'body', metatype: InvoiceBody },
+        ),
+      ).toEqual(refusal('lines.1.description', 'contains a lone surrogate (not well-formed UTF-16)'));
+    });
+
+    it('refuses such text in a key, and in query and path parameters', async () => {
+      expect(await errorsFor({ reason: 'ok', 'x\u0000': 1 })).toEqual(
+        refusal('body', `has a key that ${NUL_PROBLEM}`),
+      );
+      expect(await errorsFor('a\u0000', { type: 'query', metatype: String, data: 'action' })).toEqual(
+        refusal('action', NUL_PROBLEM),
+      );
+      expect(await errorsFor({ model: 'a\u0000' }, { type: 'query', metatype: Object })).toEqual(
+        refusal('model', NUL_PROBLEM),
+      );
+      expect(await errorsFor('pm_\u0000', { type: 'param', metatype: String, data: 'cardId' })).toEqual(
+        refusal('cardId', NUL_PROBLEM),
+      );
+    });
   });
 });

@@ -1,5 +1,6 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
 import { ApiError } from './api-error';
+import { findUnstorableText } from './unstorable-text';
 
 interface FieldError {
   field: string;
@@ -23,17 +24,33 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
+function validationFailed(details: FieldError[]): ApiError {
+  return new ApiError(422, 'validation_failed', details.map((detail) => detail.message).join('; '), {
+    errors: details,
+  });
+}
+
+/**
+ * Also refuses text Postgres cannot store (U+0000, a lone surrogate) anywhere in a DTO body, a
+ * query parameter or a path parameter (%00 decodes to U+0000), before any handler runs: such text
+ * otherwise fails its INSERT as a 500, after an idempotency entry or a Redis change was written.
+ * A body without a DTO class (ingest's usage batch) is left to its own validator.
+ */
+class StorableTextValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const checked = metadata.type === 'body' ? this.toValidate(metadata) : metadata.type !== 'custom';
+    const unstorable = checked ? findUnstorableText(value, metadata.data ?? metadata.type) : null;
+    if (unstorable) throw validationFailed([{ ...unstorable, code: 'invalid' }]);
+    return super.transform(value, metadata);
+  }
+}
+
 /** DTO validation for admin routes: unknown fields refused, errors as 422 with a list per field. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new StorableTextValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    exceptionFactory: (errors) => {
-      const details = flatten(errors);
-      return new ApiError(422, 'validation_failed', details.map((detail) => detail.message).join('; '), {
-        errors: details,
-      });
-    },
+    exceptionFactory: (errors) => validationFailed(flatten(errors)),
   });
 }

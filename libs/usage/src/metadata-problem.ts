@@ -1,16 +1,11 @@
+import { unstorableTextProblem } from '@app/http';
+
 /**
  * Deepest nesting of objects and arrays in an event's metadata, the metadata object itself being
  * level 1. Far more than a gateway's tags need; low enough that nothing walking it (JSON.stringify,
  * Postgres's jsonb parser) can run out of stack, and checked before anything recursive touches it.
  */
 export const MAX_METADATA_DEPTH = 32;
-
-// Node 20 has String.prototype.isWellFormed; the project's lib (ES2022) does not declare it yet.
-declare global {
-  interface String {
-    isWellFormed(): boolean;
-  }
-}
 
 /**
  * Why Postgres would refuse an event's metadata as jsonb, in words, or null when it can store it.
@@ -27,13 +22,13 @@ export function metadataProblem(metadata: object): string | null {
     const depth = depths.pop()!;
     if (!Array.isArray(container)) {
       for (const key of Object.keys(container)) {
-        const problem = textProblem(key);
+        const problem = unstorableTextProblem(key);
         if (problem) return `a key ${problem}`;
       }
     }
     for (const value of Array.isArray(container) ? container : Object.values(container)) {
       if (typeof value === 'string') {
-        const problem = textProblem(value);
+        const problem = unstorableTextProblem(value);
         if (problem) return `a string value ${problem}`;
       } else if (typeof value === 'object' && value !== null) {
         if (depth === MAX_METADATA_DEPTH) {
@@ -44,11 +39,5 @@ export function metadataProblem(metadata: object): string | null {
       }
     }
   }
-  return null;
-}
-
-function textProblem(text: string): string | null {
-  if (text.includes('\u0000')) return 'contains U+0000 (NUL), which Postgres cannot store';
-  if (!text.isWellFormed()) return 'contains a lone surrogate (not well-formed UTF-16)';
   return null;
 }
