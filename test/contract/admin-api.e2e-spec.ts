@@ -770,11 +770,25 @@ describe('admin API, authorize, balance and usage reads', () => {
       },
     );
 
-    it.each(['0', '-1', '1001', '2.5', 'ten'])('answers 422 to limit=%s', async (limit) => {
-      const response = await usage(`?limit=${limit}`);
-      expect(response.status).toBe(422);
-      expect(response.body.error).toEqual({ code: expect.any(String), message: expect.any(String) });
-    });
+    it.each(['2026-02-30T00:00:00Z', '2026-03-07', 'March 7 2026', '2026-03-07T10:00:00'])(
+      'answers 422 validation_failed to from=%s (Date.parse reads it: rolled over, or no time zone)',
+      async (from) => {
+        const response = await usage(`?from=${encodeURIComponent(from)}`);
+        expect({ status: response.status, code: response.body?.error?.code }).toEqual({
+          status: 422,
+          code: 'validation_failed',
+        });
+      },
+    );
+
+    it.each(['0', '-1', '1001', '2.5', 'ten', '1e2', '0x10', ' 5 '])(
+      'answers 422 to limit=%j',
+      async (limit) => {
+        const response = await usage(`?limit=${encodeURIComponent(limit)}`);
+        expect(response.status).toBe(422);
+        expect(response.body.error).toEqual({ code: expect.any(String), message: expect.any(String) });
+      },
+    );
 
     it('accepts the limit bounds 1 and 1000', async () => {
       expect((await usage('?limit=1')).body.data).toHaveLength(1);

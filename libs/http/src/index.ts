@@ -12,3 +12,4 @@ export * from './query-params';
 export * from './body-budget';
 export * from './client-errors';
 export * from './unstorable-text';
+export * from './rfc3339';

@@ -1,4 +1,5 @@
 import { ApiError } from './api-error';
+import { parseRfc3339DateTime } from './rfc3339';
 
 const EARLIEST_MS = Date.parse('0001-01-01T00:00:00Z');
 const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z');
@@ -11,20 +12,32 @@ export function isStorableInstant(ms: number): boolean {
   return ms >= EARLIEST_MS && ms <= LATEST_MS;
 }
 
-/** An optional RFC 3339 query parameter; 422 when it names no instant, or one outside years 1-9999. */
+/**
+ * An optional RFC 3339 date-time query parameter with a time zone; 422 for anything else (a bare
+ * date, a day the calendar lacks, a format only Date.parse reads) or one outside years 1-9999.
+ */
 export function instantQuery(value: string | undefined, name: string): Date | undefined {
   if (value === undefined || value === '') return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new ApiError(422, 'validation_failed', `${name} must be an RFC 3339 date-time`);
+  const ms = parseRfc3339DateTime(value);
+  if (Number.isNaN(ms)) {
+    throw new ApiError(
+      422,
+      'validation_failed',
+      `${name} must be an RFC 3339 date-time with a time zone, e.g. 2026-12-04T09:30:00Z`,
+    );
+  }
   if (!isStorableInstant(ms)) {
     throw new ApiError(422, 'validation_failed', `${name} must lie between the years 1 and 9999`);
   }
   return new Date(ms);
 }
 
-/** `limit` of a paginated list: an integer from 1 to `max`, `fallback` when absent. */
+/**
+ * `limit` of a paginated list: decimal digits only (not the 1e2, 0x10 or " 5 " Number reads), an
+ * integer from 1 to `max`, `fallback` when absent.
+ */
 export function pageLimitQuery(value: string | undefined, max: number, fallback = 100): number {
-  const limit = value === undefined ? fallback : Number(value);
+  const limit = value === undefined ? fallback : /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isInteger(limit) || limit < 1 || limit > max) {
     throw new ApiError(422, 'validation_failed', `limit must be an integer from 1 to ${max}`);
   }

@@ -1,3 +1,4 @@
+import { RFC3339_DATE_TIME } from '@app/http';
 import { MAX_METADATA_DEPTH } from './metadata-problem';
 
 /**
@@ -10,7 +11,8 @@ export const MAX_METADATA_BYTES = 4096;
 
 const IDENTIFIER_PATTERN = '^[\\x21-\\x7e]+$';
 const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-const DATE_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})$';
+// The pattern parseCheckedDateTime relies on.
+const DATE_TIME_PATTERN = RFC3339_DATE_TIME.source;
 
 /** Each pattern below in words, for error messages: ajv's own quotes the regular expression. */
 export const PATTERN_DESCRIPTIONS: Record<string, string> = {

@@ -1,5 +1,6 @@
 import { TierPolicy } from '@app/access';
 import { CatalogCache } from '@app/catalog';
+import { parseCheckedDateTime } from '@app/http';
 import {
   eventCostMicros,
   exceedsMaxEventCost,
@@ -66,7 +67,7 @@ export class ValidateUsageBatch {
       if (event.project_id !== undefined) event.project_id = event.project_id.toLowerCase();
     }
     const occurredAts = body.events.map((event) =>
-      event.occurred_at === undefined ? nowMs : parseOccurredAt(event.occurred_at),
+      event.occurred_at === undefined ? nowMs : parseCheckedDateTime(event.occurred_at),
     );
     let errors = this.checkMeaning(body, occurredAts, nowMs);
     if (errors.some((error) => REFRESH_ON.has(error.code))) {
@@ -181,33 +182,6 @@ function costliestTokenField(event: RawBatch['events'][number], price: TokenPric
   const promptPart = eventCostMicros({ ...tokens, completionTokens: 0, reasoningTokens: 0 }, price);
   const completionPart = eventCostMicros({ ...tokens, promptTokens: 0, cachedTokens: 0 }, price);
   return promptPart >= completionPart ? 'prompt_tokens' : 'completion_tokens';
-}
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * Epoch ms of an RFC 3339 date-time, NaN if it names no real instant. Date.parse alone rolls
- * impossible values over (2026-02-30 becomes March 2, T24:00 the next day), which would bill
- * usage on a day the gateway never sent. The schema's pattern has checked the shape
- * ("YYYY-MM-DDTHH:MM:SS..."), so the fields are read at fixed positions: once per event, this
- * is on ingest's hot path (a regex and a Date for the calendar cost 4-5 times as much).
- */
-export function parseOccurredAt(text: string): number {
-  const year = digitsAt(text, 0, 4);
-  const month = digitsAt(text, 5, 2);
-  const day = digitsAt(text, 8, 2);
-  if (month < 1 || month > 12 || day < 1) return NaN;
-  const leapDay = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 1 : 0;
-  if (day > DAYS_IN_MONTH[month - 1] + leapDay) return NaN;
-  if (digitsAt(text, 11, 2) > 23 || digitsAt(text, 14, 2) > 59 || digitsAt(text, 17, 2) > 59) return NaN;
-  return Date.parse(text);
-}
-
-/** The decimal number of `length` ASCII digits at `from` (the schema guarantees they are digits). */
-function digitsAt(text: string, from: number, length: number): number {
-  let value = 0;
-  for (let index = from; index < from + length; index++) value = value * 10 + text.charCodeAt(index) - 48;
-  return value;
 }
 
 function shapeErrors(errors: ErrorObject[]): EventError[] {

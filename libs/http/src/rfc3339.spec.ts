@@ -1,4 +1,4 @@
-import { parseOccurredAt } from './validate-usage-batch';
+import { parseCheckedDateTime, parseRfc3339DateTime } from './rfc3339';
 
 /** A date-time names a real instant when its fields survive a round trip through Date.UTC. */
 function realInstant(year: number, month: number, day: number, time: [number, number, number]): boolean {
@@ -15,7 +15,7 @@ function realInstant(year: number, month: number, day: number, time: [number, nu
 
 const two = (value: number) => String(value).padStart(2, '0');
 
-describe('parseOccurredAt', () => {
+describe('parseCheckedDateTime', () => {
   it('accepts exactly the real calendar days and times, leap years included (1900 no, 2000 yes, 2100 no)', () => {
     const wrong: string[] = [];
     for (let year = 1899; year <= 2101; year++)
@@ -30,7 +30,7 @@ describe('parseOccurredAt', () => {
           ] as [number, number, number][]) {
             const text = `${year}-${two(month)}-${two(day)}T${time.map(two).join(':')}Z`;
             const expected = realInstant(year, month, day, time) ? Date.parse(text) : NaN;
-            if (!Object.is(parseOccurredAt(text), expected)) wrong.push(text);
+            if (!Object.is(parseCheckedDateTime(text), expected)) wrong.push(text);
           }
     expect(wrong).toEqual([]);
   });
@@ -40,6 +40,25 @@ describe('parseOccurredAt', () => {
     ['2026-12-03T10:00:00.123456789+05:30', Date.UTC(2026, 11, 3, 4, 30, 0, 123)],
     ['2024-02-29T23:59:59-08:00', Date.UTC(2024, 2, 1, 7, 59, 59)],
   ])('reads %s with its fraction and offset', (text, epochMs) => {
-    expect(parseOccurredAt(text)).toBe(epochMs);
+    expect(parseCheckedDateTime(text)).toBe(epochMs);
+  });
+});
+
+describe('parseRfc3339DateTime', () => {
+  it.each([
+    '2026-12-03',
+    'March 7 2026',
+    '2026-12-03T10:00Z',
+    '2026-12-03 10:00:00Z',
+    '2026-12-03T10:00:00',
+    '2026-12-03t10:00:00z',
+    ' 2026-12-03T10:00:00Z',
+  ])('reads no instant in %j', (text) => {
+    expect(parseRfc3339DateTime(text)).toBeNaN();
+  });
+
+  it('refuses a day the calendar does not have and reads a real one', () => {
+    expect(parseRfc3339DateTime('2026-02-30T00:00:00Z')).toBeNaN();
+    expect(parseRfc3339DateTime('2026-02-28T23:00:00-01:00')).toBe(Date.UTC(2026, 2, 1));
   });
 });
