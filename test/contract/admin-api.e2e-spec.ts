@@ -188,7 +188,7 @@ describe('admin API, authorize, balance and usage reads', () => {
       const response = await grant(accountId, { amount: '10.00', reason: 'promo' }, `wire|${randomUUID()}`);
       expect({ status: response.status, code: response.body?.error?.code }).toEqual({
         status: 400,
-        code: 'idempotency_key_required',
+        code: 'invalid_idempotency_key',
       });
       expect(response.body.error.message).toContain('|');
       await expectNothingReachedStores(stack, before);

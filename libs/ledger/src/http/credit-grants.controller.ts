@@ -84,7 +84,7 @@ export class LedgerAdminController {
     if (idempotencyKey.includes('|')) {
       throw new ApiError(
         400,
-        'idempotency_key_required',
+        'invalid_idempotency_key',
         'a credit grant\'s Idempotency-Key may not contain "|"',
       );
     }
