@@ -767,22 +767,26 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
   });
 
   describe('when the usage queue is over its limit', () => {
-    let queued: Json;
+    let queued: Json[];
     let refused: Json[];
     let before: StoreSnapshot;
     let response: Awaited<ReturnType<typeof ingest>>;
 
     beforeAll(async () => {
       await stack.drained();
-      // No worker, and room for one queued job: the first batch stays queued and fills the queue.
+      // No worker and a limit of one queued job: the first batch stays queued; the second, sent
+      // to a queue at its limit (not over it), is taken too, and then the queue is over its limit.
       await Promise.all(stack.workers.map((worker) => worker.stop()));
       await stack.ingest.stop();
       await stack.ingest.start({ INGEST_MAX_QUEUED_JOBS: '1' });
-      queued = validEvent();
-      const first = await ingest({ events: [queued] });
-      if (first.status !== 202 || first.body.accepted !== 1)
-        throw new Error(`first batch: ${JSON.stringify(first)}`);
-      if ((await stack.stores.usageJobsOutstanding()) !== 1) throw new Error('the first batch is not queued');
+      queued = [validEvent(), validEvent()];
+      for (const event of queued) {
+        const answer = await ingest({ events: [event] });
+        if (answer.status !== 202 || answer.body.accepted !== 1)
+          throw new Error(`batch of ${event.id}: ${JSON.stringify(answer)}`);
+      }
+      if ((await stack.stores.usageJobsOutstanding()) !== 2)
+        throw new Error('the two batches are not queued');
       before = await takeSnapshot(stack);
       refused = [validEvent(), validEvent({ account_id: accountB })];
       response = await ingest({ events: refused });
@@ -797,16 +801,16 @@ describe('POST /v1/usage/events: refused requests leave nothing behind', () => {
 
     it('enqueues nothing and remembers none of the refused event ids', async () => {
       expect(await usageJobsAddedSince(stack, before.queueStreamId)).toEqual([]);
-      expect(await stack.stores.usageJobsOutstanding()).toBe(1);
+      expect(await stack.stores.usageJobsOutstanding()).toBe(2);
       await expectNothingReachedStores(stack, before);
     });
 
-    it('charges only the queued batch once a worker drains the queue, and accepts the refused batch when resent', async () => {
+    it('charges only the queued batches once a worker drains the queue, and accepts the refused batch when resent', async () => {
       await stack.workers[0].start();
       await stack.drained();
       const persisted = await stack.stores.sql<{ event_id: string }[]>`
-        select event_id from usage_events where event_id = any(${[queued.id, ...refused.map((e) => e.id)] as string[]})`;
-      expect(persisted.map((row) => row.event_id)).toEqual([queued.id]);
+        select event_id from usage_events where event_id = any(${[...queued, ...refused].map((e) => e.id) as string[]})`;
+      expect(persisted.map((row) => row.event_id).sort()).toEqual(queued.map((e) => e.id).sort());
 
       const retry = await ingest({ events: refused });
       expect(retry.status).toBe(202);

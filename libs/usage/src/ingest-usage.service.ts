@@ -82,7 +82,8 @@ export class IngestUsageService {
       this.queue.count(),
       this.withoutAcceptedIds(firstOfEach(events, (event) => `${event.account_id}\u0000${event.id}`)),
     ]);
-    if (queued >= this.options.maxQueuedJobs) throw new QueueFullError(1);
+    // The contract: a queue deeper than its limit refuses; one exactly at it still takes a batch.
+    if (queued > this.options.maxQueuedJobs) throw new QueueFullError(1);
     const duplicates = events.length - fresh.length;
     this.metrics.usageEvents.inc({ outcome: 'duplicate' }, duplicates);
     if (fresh.length === 0) return { accepted: 0, duplicates };
