@@ -34,24 +34,28 @@ describe('request logs', () => {
     expect((await stack.gateway.as('not-a-token').get(balancePath)).status).toBe(401);
     const unknownModel = { account_id: account, model: 'no/such-model' };
     expect((await stack.gateway.post('/v1/authorize', unknownModel)).status).toBe(422);
+    // A query may carry anything a client put there: the line has the path only.
+    const usagePath = `/v1/accounts/${account}/usage`;
+    expect((await stack.gateway.get(`${usagePath}?limit=5&cursor=query-secret`)).status).toBe(422);
     expect((await fetch(`${stack.ingest.url}/health/ready`)).status).toBe(200);
     expect((await fetch(`${stack.ingest.url}/metrics`)).status).toBe(200);
 
     const lines = await waitFor(
       () => requestLines(stack.ingest.output),
-      (found) => found.length >= 3,
-      { what: 'three request lines from ingest' },
+      (found) => found.length >= 4,
+      { what: 'four request lines from ingest' },
     );
     expect(lines.map(({ req, res }) => [req.method, req.url, res.statusCode])).toEqual([
       ['GET', balancePath, 200],
       ['GET', balancePath, 401],
       ['POST', '/v1/authorize', 422],
+      ['GET', usagePath, 422],
     ]);
     for (const line of lines) {
       expect(line.level).toBe(30);
       expect(line.responseTime).toEqual(expect.any(Number));
     }
-    expect(new Set(lines.map((line) => line.reqId)).size).toBe(3);
+    expect(new Set(lines.map((line) => line.reqId)).size).toBe(4);
 
     // The admin call that created the account, on the api.
     const apiLines = requestLines(stack.api.output);
@@ -64,6 +68,7 @@ describe('request logs', () => {
       expect(app.output).not.toContain(TEST_GATEWAY_TOKEN);
       expect(app.output).not.toContain(TEST_ADMIN_TOKEN);
       expect(app.output).not.toContain('not-a-token');
+      expect(app.output).not.toContain('query-secret');
     }
   });
 });

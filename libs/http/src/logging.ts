@@ -29,12 +29,18 @@ export function loggingModule(level: string): DynamicModule {
   });
 }
 
+/** A URL without its query: a client may put anything there, a token or a customer's data included. */
+function pathOf(url: string): string {
+  const queryStart = url.indexOf('?');
+  return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
 /** REQUEST_LOG: which answered requests get a line. */
 export type RequestLogMode = 'all' | 'errors' | 'off';
 
 /**
  * One line per answered request from a Fastify hook, as pino-http wrote it (5xx at error, the rest
- * at info); with `errors`, only answers of status 400 and up.
+ * at info) but with the path, not the query; with `errors`, only answers of status 400 and up.
  */
 export async function logRequests(app: NestFastifyApplication, mode: RequestLogMode): Promise<void> {
   if (mode === 'off') return;
@@ -49,7 +55,7 @@ export async function logRequests(app: NestFastifyApplication, mode: RequestLogM
         logger[level](
           {
             reqId: request.id,
-            req: { method: request.method, url: request.url },
+            req: { method: request.method, url: pathOf(request.url) },
             res: { statusCode: reply.statusCode },
             responseTime: Math.round(reply.elapsedTime),
           },
