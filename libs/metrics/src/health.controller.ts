@@ -1,7 +1,7 @@
-import { Public, withDeadline } from '@app/http';
+import { ApiError, Public, withDeadline } from '@app/http';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { REDIS, RedisClient } from '@app/redis';
-import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, HttpCode, Inject } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 
 @ApiExcludeController()
@@ -29,8 +29,9 @@ export class HealthController {
     ]);
     const [redis, postgres] = checks.map((check) => (check.status === 'fulfilled' ? 'ok' : 'down'));
     if (redis !== 'ok' || postgres !== 'ok') {
-      throw new ServiceUnavailableException({
-        error: { code: 'not_ready', message: 'a dependency is down' },
+      const down = Object.entries({ redis, postgres }).filter(([, state]) => state === 'down');
+      // An ApiError: the error filter keeps its body; other exceptions leave with their message only.
+      throw new ApiError(503, 'not_ready', `down: ${down.map(([name]) => name).join(', ')}`, {
         checks: { redis, postgres },
       });
     }
