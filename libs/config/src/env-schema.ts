@@ -238,7 +238,7 @@ export const apiEnvSchema = baseEnvSchema
   .refine(noFailpointInProduction, failpointInProduction);
 
 /** Queued usage batches a worker charges together by default (USAGE_BATCHES_PER_GROUP; the bench sizes its backlog by it). */
-export const DEFAULT_USAGE_BATCHES_PER_GROUP = 8;
+export const DEFAULT_USAGE_BATCHES_PER_GROUP = 16;
 /** How long a batch that could start a group waits for others (USAGE_GROUP_LINGER_MS; the bench prints it). */
 export const DEFAULT_USAGE_GROUP_LINGER_MS = 5;
 
