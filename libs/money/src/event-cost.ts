@@ -66,6 +66,15 @@ export function highestMicrosPerMtok(prices: TokenPrices): number {
  * reasoning <= completion.
  */
 export function exceedsMaxEventCost(tokens: TokenCounts, prices: TokenPrices, highestPrice: number): boolean {
-  if ((tokens.promptTokens + tokens.completionTokens) * highestPrice <= CHEAP_BOUND_LIMIT) return false;
+  if (!mayExceedMaxEventCost(tokens.promptTokens + tokens.completionTokens, highestPrice)) return false;
   return eventCostMicros(tokens, prices) > MAX_EVENT_COST_MICROS;
+}
+
+/**
+ * The cheap half of exceedsMaxEventCost, from the billed tokens (prompt + completion) alone: false
+ * means the event is surely within the limit. A range check, not a price: no money is computed
+ * in floating point, and an event it cannot clear is priced exactly.
+ */
+export function mayExceedMaxEventCost(billedTokens: number, highestPrice: number): boolean {
+  return billedTokens * highestPrice > CHEAP_BOUND_LIMIT;
 }

@@ -6,6 +6,7 @@ import {
   exceedsMaxEventCost,
   formatUsd,
   MAX_EVENT_COST_MICROS,
+  mayExceedMaxEventCost,
   TokenCounts,
   TokenPrices,
 } from '@app/money';
@@ -122,7 +123,13 @@ export class ValidateUsageBatch {
       if (!Number.isNaN(occurredAt) && !price) {
         fail('model', 'unknown_model', 'model has no price in effect at occurred_at');
       }
-      if (price && tokensAdd && exceedsMaxEventCost(tokensOf(event), price, price.highestMicrosPerMtok)) {
+      // The cheap bound first: nothing is allocated for the events it clears (all but the costliest).
+      if (
+        price &&
+        tokensAdd &&
+        mayExceedMaxEventCost(event.prompt_tokens + event.completion_tokens, price.highestMicrosPerMtok) &&
+        exceedsMaxEventCost(tokensOf(event), price, price.highestMicrosPerMtok)
+      ) {
         fail(
           costliestTokenField(event, price),
           'cost_out_of_range',
