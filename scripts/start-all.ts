@@ -13,7 +13,7 @@ import {
 } from '@app/config';
 import concurrently from 'concurrently';
 import { join } from 'node:path';
-import { SUPERVISOR_PID_ENV } from './exit-with-supervisor';
+import { APP_STOP_TIMEOUT_MS, SUPERVISOR_PID_ENV } from './exit-with-supervisor';
 
 /** Compiled to dist/scripts/, so the repository root is two levels up. */
 const ROOT = join(__dirname, '..', '..');
@@ -25,8 +25,6 @@ const ROOT = join(__dirname, '..', '..');
  */
 const RESTART_TRIES = 20;
 const RESTART_DELAY_MS = 3_000;
-/** Longer than a usage batch takes; BullMQ's worker.close() waits for the jobs in hand. */
-const SHUTDOWN_TIMEOUT_MS = 20_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const PARENT_CHECK_MS = 500;
 
@@ -153,13 +151,13 @@ function main(): void {
       for (const command of commands) {
         if (command.state === 'started') {
           console.log(
-            `[start-all] ${command.name} did not stop within ${SHUTDOWN_TIMEOUT_MS} ms; killing it`,
+            `[start-all] ${command.name} did not stop within ${APP_STOP_TIMEOUT_MS} ms; killing it`,
           );
           command.kill('SIGKILL');
         }
       }
       exitCode = 1;
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, APP_STOP_TIMEOUT_MS);
     const poll = setInterval(() => {
       if (commands.some((command) => command.state === 'started')) return;
       clearInterval(poll);

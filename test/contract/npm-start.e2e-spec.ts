@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -224,5 +224,63 @@ describe('npm start killed with SIGKILL', () => {
     const { ports } = started;
     for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
       expect(await ready(url(port), () => true)).toBe(false);
+  });
+});
+
+/**
+ * An orphaned app whose graceful stop hangs (a connection that never closes) would keep its port
+ * with nobody left to kill it: it exits by itself once start-all's grace period has passed.
+ */
+describe('an orphaned app whose graceful stop hangs', () => {
+  let scratch: string;
+  let appPid = 0;
+
+  beforeAll(async () => (scratch = await mkdtemp(join(tmpdir(), 'billing-orphan-'))));
+
+  afterAll(async () => {
+    if (appPid && alive(appPid)) process.kill(appPid, 'SIGKILL');
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('exits after the grace period when SIGTERM does not stop it', async () => {
+    const termSeen = join(scratch, 'sigterm-seen');
+    // The app ignores SIGTERM (only records it) and keeps a timer alive: a stop that never ends.
+    const app = `process.on('SIGTERM', () => require('node:fs').writeFileSync(${JSON.stringify(termSeen)}, 'x'));
+      setInterval(() => {}, 1000);`;
+    // The stand-in supervisor starts the app as start-all does: preloaded module, its pid in the env.
+    const supervisorScript = `const { spawn } = require('node:child_process');
+      const child = spawn(process.execPath, ['--require', ${JSON.stringify(join(ROOT, 'dist', 'scripts', 'exit-with-supervisor.js'))}, '-e', ${JSON.stringify(app)}], {
+        env: { ...process.env, BILLING_SUPERVISOR_PID: String(process.pid), BILLING_ORPHAN_STOP_TIMEOUT_MS: '1500' },
+        stdio: 'ignore',
+      });
+      console.log(child.pid);
+      setInterval(() => {}, 1000);`;
+    const supervisor = spawn(process.execPath, ['-e', supervisorScript], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => supervisor.once('exit', resolve));
+    appPid = Number(
+      await new Promise<string>((resolve) =>
+        supervisor.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+      ),
+    );
+    expect(alive(appPid)).toBe(true);
+
+    supervisor.kill('SIGKILL');
+    await exited;
+    await waitFor(() => existsSync(termSeen), Boolean, {
+      what: 'the app to be sent SIGTERM',
+      timeoutMs: 10_000,
+    });
+    // Still running after SIGTERM: only the grace period's exit can end it.
+    expect(alive(appPid)).toBe(true);
+    await waitFor(
+      () => alive(appPid),
+      (running) => !running,
+      {
+        what: 'the app to exit after the grace period',
+        timeoutMs: 10_000,
+      },
+    );
   });
 });
