@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiClient } from '../support/api-client';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { expectNothingReachedStores, takeSnapshot } from '../support/store-snapshot';
 import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { expectedCostMicros, seededRandom, TestEvent } from '../support/usage-events';
 import { Workspace } from '../support/workspace';
@@ -252,6 +253,30 @@ describe('GET /v1/accounts/:id/usage/summary', () => {
     const response = await summary(query);
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   });
+
+  it.each([
+    ['summary', (path: string) => `${path}/usage/summary`],
+    ['usage.csv', (path: string) => `${path}/usage.csv`],
+  ])(
+    'the %s answers 422 validation_failed to an instant the calendar lacks or not RFC 3339, and records nothing',
+    async (_, route) => {
+      const before = await takeSnapshot(stack);
+      for (const query of [
+        'from=2026-02-30T00:00:00Z',
+        'to=2026-12-01T24:00:00Z',
+        'from=2026-12-01t00:00:00z',
+        'from=2026-12-01T00:00:00',
+      ]) {
+        const response = await stack.admin.get(`${route(ws.path)}?${query}`);
+        expect({ query, status: response.status, code: response.body?.error?.code }).toEqual({
+          query,
+          status: 422,
+          code: 'validation_failed',
+        });
+      }
+      await expectNothingReachedStores(stack, before);
+    },
+  );
 
   it('answers 404 for an unknown account and 401 without a token', async () => {
     const unknown = await stack.admin.get(`/v1/accounts/${randomUUID()}/usage/summary`);

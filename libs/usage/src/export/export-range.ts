@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiQuery } from '@nestjs/swagger';
-import { ApiError, isStorableInstant } from '@app/http';
+import { ApiError, isStorableInstant, parseRfc3339DateTime } from '@app/http';
 
 /** The longest range one export may cover: a (leap) year. Longer history is several exports. */
 export const MAX_EXPORT_RANGE_DAYS = 366;
@@ -9,7 +9,6 @@ export const DEFAULT_EXPORT_RANGE_DAYS = 30;
 
 const DAY_MS = 24 * 3600 * 1000;
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
 /** A half-open time range [from, to). */
 export interface ExportRange {
@@ -17,31 +16,30 @@ export interface ExportRange {
   to: Date;
 }
 
+/**
+ * A date (its 00:00 UTC) or an RFC 3339 date-time with a time zone, read by the list endpoints'
+ * parser: a day or hour the calendar lacks (2026-02-30, T24:00:00Z), which Date.parse would roll
+ * over into the next month or day, lower-case t or z, and a time without seconds or zone are 422.
+ */
 function instant(value: string, name: string): Date {
-  const ms = DATE_ONLY.test(value)
-    ? Date.parse(`${value}T00:00:00Z`)
-    : DATE_TIME.test(value)
-      ? Date.parse(value)
-      : Number.NaN;
-  // Date.parse rolls 2026-02-30 over to March; a date that does not exist is refused instead.
-  if (
-    Number.isNaN(ms) ||
-    !isStorableInstant(ms) ||
-    (DATE_ONLY.test(value) && new Date(ms).toISOString().slice(0, 10) !== value)
-  ) {
+  const ms = parseRfc3339DateTime(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(ms)) {
     throw new ApiError(
       422,
       'validation_failed',
-      `${name} must be a date YYYY-MM-DD or an RFC 3339 date-time`,
+      `${name} must be a date YYYY-MM-DD or an RFC 3339 date-time with a time zone, e.g. 2026-12-04T09:30:00Z`,
     );
+  }
+  if (!isStorableInstant(ms)) {
+    throw new ApiError(422, 'validation_failed', `${name} must lie between the years 1 and 9999`);
   }
   return new Date(ms);
 }
 
 /**
- * The `from` (inclusive) and `to` (exclusive) query parameters of a CSV export, each a date
- * (00:00 UTC) or an RFC 3339 date-time; `to` after `from`, at most MAX_EXPORT_RANGE_DAYS apart.
- * `to` defaults to now, `from` to DEFAULT_EXPORT_RANGE_DAYS before `to`.
+ * The `from` (inclusive) and `to` (exclusive) query parameters of a CSV export or a summary, each
+ * a date (00:00 UTC) or an RFC 3339 date-time with a time zone; `to` after `from`, at most
+ * MAX_EXPORT_RANGE_DAYS apart. `to` defaults to now, `from` to DEFAULT_EXPORT_RANGE_DAYS before `to`.
  */
 export function exportRangeQuery(
   from: string | undefined,
@@ -78,12 +76,12 @@ export function ApiExportRangeQuery(): MethodDecorator {
     ApiQuery({
       name: 'from',
       required: false,
-      description: 'Date (00:00 UTC) or RFC 3339; default: 30 days before to',
+      description: 'Date (00:00 UTC) or RFC 3339 date-time with a time zone; default: 30 days before to',
     }),
     ApiQuery({
       name: 'to',
       required: false,
-      description: 'Date (00:00 UTC) or RFC 3339, exclusive; default: now',
+      description: 'Date (00:00 UTC) or RFC 3339 date-time with a time zone, exclusive; default: now',
     }),
   );
 }
