@@ -668,6 +668,11 @@ describe('usage and invoice exports', () => {
         422,
         'validation_failed',
       );
+      expectError(
+        await owner.post(`${ws.path}/invoice-exports`, dates(), { 'idempotency-key': 'q1 2026' }),
+        400,
+        'invalid_idempotency_key',
+      );
       const key = randomUUID();
       expect(
         (await owner.post(`${ws.path}/invoice-exports`, dates(), { 'idempotency-key': key })).status,

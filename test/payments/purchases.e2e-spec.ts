@@ -296,14 +296,14 @@ describe('credit purchases with a saved card', () => {
 
   describe('requests refused before any charge', () => {
     it.each([
-      ['missing', null],
-      ['empty', ''],
-      ['longer than 255 characters', 'k'.repeat(256)],
-      ['not printable ASCII', 'clé unique'],
-    ])('an Idempotency-Key %s answers 400 idempotency_key_required', async (_, key) => {
+      ['missing', null, 'idempotency_key_required'],
+      ['empty', '', 'idempotency_key_required'],
+      ['longer than 255 characters', 'k'.repeat(256), 'invalid_idempotency_key'],
+      ['not printable ASCII', 'clé unique', 'invalid_idempotency_key'],
+    ])('an Idempotency-Key %s answers 400 %s', async (_, key, code) => {
       const { ws } = await workspaceWithCard();
 
-      expectError(await buy(ws, { amount: '10.00' }, key), 400, 'idempotency_key_required');
+      expectError(await buy(ws, { amount: '10.00' }, key), 400, code);
       expect(await moneyOf(ws)).toEqual({
         paymentIntents: 0,
         succeededCharges: 0,

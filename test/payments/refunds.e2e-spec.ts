@@ -295,6 +295,20 @@ describe('refunds of card purchases', () => {
       expectError(await refund(purchaseId, { amount: '1.00' }, null), 400, 'idempotency_key_required');
       expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(0);
     });
+
+    it('a key sent but malformed (a space, over 255 characters) is 400 invalid_idempotency_key, refunding nothing', async () => {
+      const { ws, purchaseId, paymentIntentId } = await purchased('10.00');
+
+      expectError(await refund(purchaseId, { amount: '1.00' }, 'refund 1'), 400, 'invalid_idempotency_key');
+      expectError(
+        await refund(purchaseId, { amount: '1.00' }, 'k'.repeat(256)),
+        400,
+        'invalid_idempotency_key',
+      );
+      expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(0);
+      expect(await refundRows(purchaseId)).toEqual([]);
+      await expectMoney(ws, [['purchase', micros(10)]]);
+    });
   });
 
   it('a refund made directly in Stripe is debited once through charge.refunded, and counts toward what is left', async () => {

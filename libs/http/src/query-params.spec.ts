@@ -1,5 +1,5 @@
 import { ApiError } from './api-error';
-import { instantQuery, pageLimitQuery } from './query-params';
+import { instantQuery, optionalIdempotencyKey, pageLimitQuery, requireIdempotencyKey } from './query-params';
 
 function refusal(read: () => unknown): unknown {
   try {
@@ -44,5 +44,35 @@ describe('pageLimitQuery', () => {
       expect({ text, answer: refusal(() => pageLimitQuery(text, 500)) }).toEqual({ text, answer: refused });
     expect(pageLimitQuery('007', 500)).toBe(7);
     expect(pageLimitQuery(undefined, 500, 50)).toBe(50);
+  });
+});
+
+describe('requireIdempotencyKey', () => {
+  const answer = (status: number, code: string) => ({
+    status,
+    body: { error: { code, message: expect.any(String) } },
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', ''],
+  ])('answers 400 idempotency_key_required when the key is %s', (_, header) => {
+    expect(refusal(() => requireIdempotencyKey(header))).toEqual(answer(400, 'idempotency_key_required'));
+  });
+
+  it.each([
+    ['longer than 255 characters', 'k'.repeat(256)],
+    ['holding a space', 'order 42'],
+    ['holding a control character', 'order\t42'],
+    ['holding a non-ASCII character', 'clé'],
+  ])('answers a key %s 400 invalid_idempotency_key', (_, header) => {
+    expect(refusal(() => requireIdempotencyKey(header))).toEqual(answer(400, 'invalid_idempotency_key'));
+    expect(refusal(() => optionalIdempotencyKey(header))).toEqual(answer(400, 'invalid_idempotency_key'));
+  });
+
+  it('takes 1 to 255 printable ASCII characters', () => {
+    for (const key of ['k', 'k'.repeat(255), 'order-42|retry:~!'])
+      expect(requireIdempotencyKey(key)).toBe(key);
+    expect(optionalIdempotencyKey(undefined)).toBeUndefined();
   });
 });

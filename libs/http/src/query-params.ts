@@ -46,14 +46,35 @@ export function pageLimitQuery(value: string | undefined, max: number, fallback 
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** The Idempotency-Key header of a money-moving request: required, 1-255 printable ASCII characters. */
-export function requireIdempotencyKey(header: string | undefined): string {
-  if (!header || !IDEMPOTENCY_KEY.test(header)) {
+/** A sent Idempotency-Key, or 400 invalid_idempotency_key (too long, a space, a control or non-ASCII byte). */
+function checkedIdempotencyKey(header: string): string {
+  if (!IDEMPOTENCY_KEY.test(header)) {
     throw new ApiError(
       400,
-      'idempotency_key_required',
-      'send an Idempotency-Key header (1-255 printable characters)',
+      'invalid_idempotency_key',
+      'Idempotency-Key must be 1-255 printable ASCII characters, without spaces',
     );
   }
   return header;
+}
+
+/** An optional Idempotency-Key header: undefined when not sent, else checked as a required one is. */
+export function optionalIdempotencyKey(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : checkedIdempotencyKey(header);
+}
+
+/**
+ * The Idempotency-Key header of a money-moving request: 400 idempotency_key_required when missing
+ * or empty; a key sent but malformed is 400 invalid_idempotency_key, as "required" would send the
+ * caller looking for a header they did send.
+ */
+export function requireIdempotencyKey(header: string | undefined): string {
+  if (header === undefined || header === '') {
+    throw new ApiError(
+      400,
+      'idempotency_key_required',
+      'send an Idempotency-Key header (1-255 printable ASCII characters)',
+    );
+  }
+  return checkedIdempotencyKey(header);
 }

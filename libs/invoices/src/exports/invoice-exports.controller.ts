@@ -1,6 +1,14 @@
 import { auditActorOf } from '@app/audit';
 import { CatalogCache } from '@app/catalog';
-import { AccountIdParam, AccountRoute, ApiError, Caller, CurrentCaller, UuidParam } from '@app/http';
+import {
+  AccountIdParam,
+  AccountRoute,
+  ApiError,
+  Caller,
+  CurrentCaller,
+  optionalIdempotencyKey,
+  UuidParam,
+} from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import {
   CsvExportSlots,
@@ -18,7 +26,6 @@ import { InvoiceExportsService } from './invoice-exports.service';
 import { InvoicesCsvExport } from './invoices-csv-export.service';
 
 const ExportIdParam = new UuidParam('invoice_export_not_found', 'no such invoice export');
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Invoice data out: the invoices as CSV, and zips of their PDFs built by the worker. */
 @ApiTags('exports')
@@ -73,16 +80,10 @@ export class InvoiceExportsController {
     @CurrentCaller() caller: Caller,
     @Headers('idempotency-key') requestKey?: string,
   ) {
-    if (requestKey !== undefined && !IDEMPOTENCY_KEY.test(requestKey)) {
-      throw new ApiError(
-        400,
-        'invalid_idempotency_key',
-        'Idempotency-Key must be 1-255 printable characters',
-      );
-    }
+    const key = optionalIdempotencyKey(requestKey);
     const dates = invoiceExportDates(body.from, body.to);
     await this.requireAccount(accountId);
-    return this.exports.request({ accountId, ...dates, requestKey, actor: auditActorOf(caller) });
+    return this.exports.request({ accountId, ...dates, requestKey: key, actor: auditActorOf(caller) });
   }
 
   @Get('invoice-exports/:exportId')
