@@ -130,6 +130,40 @@ describe('tax on purchases', () => {
     return { status: response.status, body: text ? JSON.parse(text) : undefined } as JsonResponse;
   }
 
+  interface RawPart {
+    /** After "form-data; " in the part's Content-Disposition. */
+    disposition: string;
+    type?: string;
+    body: Buffer | string;
+  }
+
+  /** An upload whose multipart body is written byte by byte, e.g. with U+0000 in a file name or a JSON part. */
+  async function uploadRaw(ws: Workspace, parts: RawPart[]) {
+    const boundary = `----tax-test-${randomUUID()}`;
+    const body = Buffer.concat([
+      ...parts.flatMap((part) => [
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; ${part.disposition}\r\n` +
+            (part.type ? `Content-Type: ${part.type}\r\n` : '') +
+            '\r\n',
+        ),
+        Buffer.from(part.body),
+        Buffer.from('\r\n'),
+      ]),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const response = await fetch(`${stack.api.url}${ws.path}/tax-exemptions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+      },
+      body,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined } as JsonResponse;
+  }
+
   async function review(exemptionId: string, decision: 'approve' | 'reject', note?: string) {
     return stack.admin.post(`/v1/admin/tax-exemptions/${exemptionId}/${decision}`, note ? { note } : {});
   }
@@ -432,6 +466,65 @@ describe('tax on purchases', () => {
         'image/jpeg',
         'image/png',
       ]);
+    });
+
+    const certificate = (fileName = 'certificate.pdf'): RawPart => ({
+      disposition: `name="file"; filename="${fileName}"`,
+      type: 'application/pdf',
+      body: pdf(randomUUID()),
+    });
+    const note = (value: string): RawPart => ({ disposition: 'name="note"', body: value });
+
+    it.each([
+      ['U+0000 in the file name', [certificate('cert\u0000.pdf')], 'file.filename'],
+      ['U+0000 in a text field before the file', [note('resale\u0000'), certificate()], 'note'],
+      ['U+0000 in a text field after the file', [certificate(), note('resale\u0000')], 'note'],
+      [
+        'a lone surrogate in a JSON field',
+        [
+          { disposition: 'name="meta"', type: 'application/json', body: '{"state":"a\\ud800b"}' },
+          certificate(),
+        ],
+        'meta.state',
+      ],
+    ])('refuses %s with 422 validation_failed and stores nothing', async (_, parts, field) => {
+      const ws = await Workspace.create(stack);
+
+      const sut = await uploadRaw(ws, parts);
+
+      expect({ status: sut.status, body: sut.body }).toEqual({
+        status: 422,
+        body: {
+          error: { code: 'validation_failed', message: expect.stringContaining(field) },
+          errors: [{ field, code: 'invalid', message: expect.any(String) }],
+        },
+      });
+      expect((await stack.admin.get(`${ws.path}/tax-exemptions`)).body.tax_exemptions).toHaveLength(0);
+      expect(
+        await stack.stores.sql`select id from tax_exemptions where account_id = ${ws.accountId}`,
+      ).toHaveLength(0);
+      expect(await stack.s3!.keys(`tax-exemptions/${ws.accountId}/`)).toEqual([]);
+    });
+
+    it('refuses a second file part with 422 one_document_only and stores nothing', async () => {
+      const ws = await Workspace.create(stack);
+
+      const sut = await uploadRaw(ws, [certificate('first.pdf'), certificate('second.pdf')]);
+
+      expectError(sut, 422, 'one_document_only');
+      expect(await stack.s3!.keys(`tax-exemptions/${ws.accountId}/`)).toEqual([]);
+      expect((await stack.admin.get(`${ws.path}/tax-exemptions`)).body.tax_exemptions).toHaveLength(0);
+    });
+
+    it('takes a document sent with text fields that Postgres can store', async () => {
+      const ws = await Workspace.create(stack);
+
+      const sut = await uploadRaw(ws, [note('resale certificate, état de NY'), certificate('scan.pdf')]);
+
+      expect({ status: sut.status, fileName: sut.body?.file_name }).toEqual({
+        status: 201,
+        fileName: 'scan.pdf',
+      });
     });
 
     it('refuses a document over the size limit with 413 and stores nothing', async () => {

@@ -2,7 +2,7 @@ import { Type } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
 import { ArgumentMetadata } from '@nestjs/common';
 import { ApiError } from './api-error';
-import { createValidationPipe } from './validation.pipe';
+import { createValidationPipe, refuseUnstorableText } from './validation.pipe';
 
 class GrantBody {
   @IsString()
@@ -94,6 +94,17 @@ describe('createValidationPipe', () => {
       expect(await errorsFor('pm_\u0000', { type: 'param', metatype: String, data: 'cardId' })).toEqual(
         refusal('cardId', NUL_PROBLEM),
       );
+    });
+
+    it('answers the same 422 through refuseUnstorableText, for input no pipe sees', () => {
+      let refused: unknown;
+      try {
+        refuseUnstorableText({ file: { filename: 'cert\u0000.pdf' } }, 'body');
+      } catch (error) {
+        refused = error instanceof ApiError ? error.getResponse() : error;
+      }
+      expect(refused).toEqual(refusal('file.filename', NUL_PROBLEM));
+      expect(() => refuseUnstorableText({ note: 'état de NY' }, 'body')).not.toThrow();
     });
   });
 });

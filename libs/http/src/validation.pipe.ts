@@ -31,6 +31,16 @@ function validationFailed(details: FieldError[]): ApiError {
 }
 
 /**
+ * 422 validation_failed naming the first text in `value` (keys too) that Postgres cannot store, as
+ * the global pipe answers it; `whole` names `value` itself. For input no pipe sees, e.g. the text
+ * parts and file name of a multipart body.
+ */
+export function refuseUnstorableText(value: unknown, whole: string): void {
+  const unstorable = findUnstorableText(value, whole);
+  if (unstorable) throw validationFailed([{ ...unstorable, code: 'invalid' }]);
+}
+
+/**
  * Also refuses text Postgres cannot store (U+0000, a lone surrogate) anywhere in a DTO body, a
  * query parameter or a path parameter (%00 decodes to U+0000), before any handler runs: such text
  * otherwise fails its INSERT as a 500, after an idempotency entry or a Redis change was written.
@@ -39,8 +49,7 @@ function validationFailed(details: FieldError[]): ApiError {
 class StorableTextValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     const checked = metadata.type === 'body' ? this.toValidate(metadata) : metadata.type !== 'custom';
-    const unstorable = checked ? findUnstorableText(value, metadata.data ?? metadata.type) : null;
-    if (unstorable) throw validationFailed([{ ...unstorable, code: 'invalid' }]);
+    if (checked) refuseUnstorableText(value, metadata.data ?? metadata.type);
     return super.transform(value, metadata);
   }
 }
