@@ -1,6 +1,14 @@
 import { WorkerEnv } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
-import { cappedBackoff, JobAttempt, JobName, QUEUE_OF_JOB, QUEUE_SETTINGS, QueueName } from '@app/queue';
+import {
+  cappedBackoff,
+  JobAttempt,
+  JobName,
+  logQueueErrors,
+  QUEUE_OF_JOB,
+  QUEUE_SETTINGS,
+  QueueName,
+} from '@app/queue';
 import { openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
@@ -44,10 +52,11 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     this.countsRedis = openRedis(this.config);
     for (const queueName of Object.values(QueueName)) {
       const queue = new Queue(queueName, { connection: openBullRedis(this.config), prefix });
+      logQueueErrors(queue, `queue ${queueName}`);
       this.queues.push(queue);
       const counted = new Queue(queueName, { connection: this.countsRedis, prefix });
-      // Its failures are the connection's (logged once per outage) and the scrape's (counted).
-      counted.on('error', () => undefined);
+      // Its failed reads are also counted by the scrape (billing_metrics_scrape_read_failures_total).
+      logQueueErrors(counted, `queue ${queueName} (job counts)`);
       this.countedQueues.push(counted);
       this.metrics.watchQueue(queueName, () =>
         counted.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized'),
@@ -77,7 +86,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
         this.metrics.batchFailures.inc({ stage: queueName });
         this.logger.warn(`job ${job?.name} ${job?.id} attempt ${job?.attemptsMade} failed: ${error.message}`);
       });
-      worker.on('error', (error) => this.logger.error(`worker ${queueName}: ${error.message}`));
+      logQueueErrors(worker, `worker ${queueName}`);
       this.workers.push(worker);
     }
     if (

@@ -1,5 +1,12 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
-import { alertEmailJobId, JobName, QUEUE_SETTINGS, QueueName, SendAlertEmailPayload } from '@app/queue';
+import {
+  alertEmailJobId,
+  JobName,
+  logQueueErrors,
+  QUEUE_SETTINGS,
+  QueueName,
+  SendAlertEmailPayload,
+} from '@app/queue';
 import { openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -38,6 +45,7 @@ export class AlertMailer implements OnApplicationShutdown {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
       });
+      logQueueErrors(this.queue, `queue ${QueueName.Emails}`);
     }
     return this.queue;
   }

@@ -3,3 +3,4 @@ export * from './job-payloads';
 export * from './job-ids';
 export * from './worker-settings';
 export * from './usage-window';
+export * from './queue-error-log';

@@ -1,6 +1,7 @@
 import { BillingMetrics } from '@app/metrics';
 import {
   JobName,
+  logQueueErrors,
   MeterUsageBatchPayload,
   newUsageBatchId,
   QUEUE_SETTINGS,
@@ -58,6 +59,8 @@ export class IngestUsageService {
     private readonly metrics: BillingMetrics,
     @Inject(INGEST_OPTIONS) private readonly options: IngestOptions,
   ) {
+    // Registered by BullModule, which adds no error listener.
+    logQueueErrors(queue, `queue ${QueueName.Usage}`);
     if (typeof (redis as { markAccepted?: unknown }).markAccepted !== 'function') {
       redis.defineCommand('markAccepted', {
         lua: readFileSync(join(__dirname, 'lua', 'mark-accepted.lua'), 'utf8'),

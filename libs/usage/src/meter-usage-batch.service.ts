@@ -6,6 +6,7 @@ import {
   AutoReloadPayload,
   autoReloadJobId,
   JobName,
+  logQueueErrors,
   MeterUsageBatchPayload,
   QUEUE_SETTINGS,
   QueueName,
@@ -65,7 +66,10 @@ export class MeterUsageBatchService {
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
     @InjectQueue(QueueName.Payments) private readonly payments: Queue<AutoReloadPayload>,
     @Optional() @Inject(USAGE_ALERTS) private readonly alerts: UsageAlertHook | null = null,
-  ) {}
+  ) {
+    // Registered by BullModule, which adds no error listener.
+    logQueueErrors(payments, `queue ${QueueName.Payments}`);
+  }
 
   /** Prices each event at its occurred_at; throws for one without a price (a bug: never charged 0). */
   async rate(batch: MeterUsageBatchPayload): Promise<RatedEvent[]> {

@@ -6,6 +6,7 @@ import {
   BuildInvoiceExportPayload,
   invoiceExportJobId,
   JobName,
+  logQueueErrors,
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
@@ -130,6 +131,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
       connection: openBullRedis(this.config),
       prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
     });
+    logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
     return this.queue;
   }
 

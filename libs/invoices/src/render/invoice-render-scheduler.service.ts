@@ -1,6 +1,13 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
-import { JobName, QUEUE_SETTINGS, QueueName, renderInvoiceJobId, RenderInvoicePayload } from '@app/queue';
+import {
+  JobName,
+  logQueueErrors,
+  QUEUE_SETTINGS,
+  QueueName,
+  renderInvoiceJobId,
+  RenderInvoicePayload,
+} from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -74,6 +81,7 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
       connection: openRedis(this.config),
       prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
     });
+    logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
     return this.queue;
   }
 

@@ -1,7 +1,14 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BalanceStore, crossingOfToken, newChangeToken } from '@app/ledger';
-import { AutoReloadPayload, autoReloadJobId, JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
+import {
+  AutoReloadPayload,
+  autoReloadJobId,
+  JobName,
+  logQueueErrors,
+  QUEUE_SETTINGS,
+  QueueName,
+} from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -117,6 +124,7 @@ export class RetryAutoReloadService implements OnApplicationShutdown {
       connection: openRedis(this.config),
       prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
     });
+    logQueueErrors(this.queue, `queue ${QueueName.Payments}`);
     return this.queue;
   }
 

@@ -1,6 +1,6 @@
 import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
-import { MeterUsageBatchPayload, newUsageBatchId, QueueName } from '@app/queue';
+import { logQueueErrors, MeterUsageBatchPayload, newUsageBatchId, QueueName } from '@app/queue';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -75,7 +75,10 @@ export class UsageBatchGrouper {
     @InjectQueue(QueueName.Usage) private readonly queue: Queue<MeterUsageBatchPayload>,
     @Inject(USAGE_GROUPING) private readonly options: UsageGroupingOptions,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
-  ) {}
+  ) {
+    // Registered by BullModule, which adds no error listener.
+    logQueueErrors(queue, `queue ${QueueName.Usage}`);
+  }
 
   async charge(payload: MeterUsageBatchPayload, firstDelivery: boolean): Promise<BatchOutcome> {
     // Rated before grouping: a batch that cannot be priced fails alone, never its group.
