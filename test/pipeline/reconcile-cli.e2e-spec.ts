@@ -44,4 +44,22 @@ describe('npm run reconcile', () => {
     expect(await stack.stores.redisBalance(exact)).toBe(20_000_000n);
     expect(await reconcile()).toMatchObject({ accounts_checked: 2, drifted: 0, repaired: 0 });
   });
+
+  it("shows its last pass on the api's /metrics, which no pass of the api itself changes", async () => {
+    const before = Date.now() / 1000;
+    const drifted = await stack.createAccount();
+    await stack.grant(drifted, '10');
+    await stack.stores.redis.hset(`${stack.stores.prefix}:acct:{${drifted}}:b`, 'bal', '10500000');
+    await reconcile();
+
+    const text = await (await fetch(`${stack.api.url}/metrics`)).text();
+    const passedAt = /^billing_reconcile_cli_last_pass_timestamp_seconds\{app="api"\} (\S+)$/m.exec(
+      text,
+    )?.[1];
+    expect(Number(passedAt)).toBeGreaterThanOrEqual(Math.floor(before));
+    expect(text).toContain('billing_reconcile_cli_drift_micros{app="api"} 500000\n');
+    expect(text).toContain('billing_reconcile_cli_drift_accounts{app="api"} 1\n');
+    // The api's own gauges describe its own passes (none here).
+    expect(text).toContain('billing_reconcile_last_pass_timestamp_seconds{app="api"} 0\n');
+  });
 });

@@ -28,7 +28,7 @@ import {
   TaxExemptionsController,
   TaxModule,
 } from '@app/invoices';
-import { LedgerAdminController, LedgerModule } from '@app/ledger';
+import { ExportReconcileCliPass, LedgerAdminController, LedgerModule } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import {
   AutoReloadController,
@@ -110,6 +110,8 @@ export class ApiModule {
         UsageCsvController,
         UsageSummaryController,
       ],
+      // /metrics shows the last `npm run reconcile` pass, which no scraped process ran.
+      providers: [ExportReconcileCliPass],
     };
   }
 }

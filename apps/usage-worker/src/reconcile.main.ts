@@ -2,14 +2,22 @@ import 'reflect-metadata';
 import { AuditModule } from '@app/audit';
 import { ConfigModule, loadConfig, workerEnvSchema } from '@app/config';
 import { DbModule } from '@app/db';
-import { LedgerModule, ReconcileBalancesService, reconcileReportJson } from '@app/ledger';
+import {
+  LedgerModule,
+  ReconcileBalancesService,
+  ReconcileCliPassStore,
+  reconcileReportJson,
+} from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
 import { RedisModule } from '@app/redis';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { cliLogger } from './cli-logger';
 
-/** `npm run reconcile`: one reconciliation pass now, printing what it found and repaired. */
+/**
+ * `npm run reconcile`: one reconciliation pass now, printing what it found and repaired, and
+ * recording it in Redis for the api's /metrics (billing_reconcile_cli_*).
+ */
 async function main(): Promise<void> {
   const config = loadConfig(workerEnvSchema);
 
@@ -31,6 +39,8 @@ async function main(): Promise<void> {
   });
   try {
     const report = await app.get(ReconcileBalancesService).reconcileAll();
+    // This process is never scraped: the api's /metrics exports what it records.
+    await app.get(ReconcileCliPassStore).record(report);
     console.log(JSON.stringify(reconcileReportJson(report)));
   } finally {
     await app.close();

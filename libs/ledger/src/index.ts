@@ -3,6 +3,7 @@ export * from './balance-store';
 export * from './change-token';
 export * from './grant-credits.service';
 export * from './reconcile-balances.service';
+export * from './reconcile-cli-pass.store';
 export * from './ledger.module';
 export * from './ledger-scripts';
 export * from './http/credit-grants.controller';

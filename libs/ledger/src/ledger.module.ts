@@ -5,6 +5,7 @@ import { BalanceStore } from './balance-store';
 import { GrantCreditsService } from './grant-credits.service';
 import { LedgerChangeService } from './ledger-change.service';
 import { ReconcileBalancesService } from './reconcile-balances.service';
+import { ReconcileCliPassStore } from './reconcile-cli-pass.store';
 
 @Module({
   imports: [CatalogModule],
@@ -14,7 +15,14 @@ import { ReconcileBalancesService } from './reconcile-balances.service';
     LedgerChangeService,
     GrantCreditsService,
     ReconcileBalancesService,
+    ReconcileCliPassStore,
   ],
-  exports: [BalanceStore, LedgerChangeService, GrantCreditsService, ReconcileBalancesService],
+  exports: [
+    BalanceStore,
+    LedgerChangeService,
+    GrantCreditsService,
+    ReconcileBalancesService,
+    ReconcileCliPassStore,
+  ],
 })
 export class LedgerModule {}

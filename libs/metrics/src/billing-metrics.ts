@@ -13,6 +13,14 @@ const HTTP_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0
  */
 export const SCRAPE_READ_DEADLINE_MS = 2000;
 
+/** What `npm run reconcile` records of its pass (libs/ledger ReconcileCliPassStore). */
+export interface ReconcileCliPass {
+  /** Unix time in seconds. */
+  at: number;
+  drifted: number;
+  driftMicros: bigint;
+}
+
 /** Every metric the product exports, named once. Each process registers all; unused ones stay at zero. */
 export class BillingMetrics {
   readonly registry = new Registry();
@@ -240,7 +248,7 @@ export class BillingMetrics {
 
   readonly scrapeReadFailures = new Counter({
     name: 'billing_metrics_scrape_read_failures_total',
-    help: `Reads at scrape time (queue_jobs from Redis, overdue_invoices from Postgres) that failed or took over ${SCRAPE_READ_DEADLINE_MS} ms, by source; their gauges keep the last value read.`,
+    help: `Reads at scrape time (queue_jobs and reconcile_cli from Redis, overdue_invoices from Postgres) that failed or took over ${SCRAPE_READ_DEADLINE_MS} ms, by source; their gauges keep the last value read.`,
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
@@ -318,6 +326,51 @@ export class BillingMetrics {
     help: 'Reconciliation passes completed.',
     registers: [this.registry],
   });
+
+  private cliPassSource: (() => Promise<ReconcileCliPass | null>) | null = null;
+  private cliPassRead: Promise<void> | null = null;
+
+  /** One Redis read per scrape sets the three gauges of the command's last pass (as readOverdue). */
+  private readCliPass(): Promise<void> | void {
+    const source = this.cliPassSource;
+    if (!source) return;
+    this.cliPassRead ??= this.scrapeRead('reconcile_cli', source, (pass) => {
+      this.reconcileCliLastPass.set(pass?.at ?? 0);
+      this.reconcileCliDriftMicros.set(Number(pass?.driftMicros ?? 0n));
+      this.reconcileCliDriftAccounts.set(pass?.drifted ?? 0);
+    }).finally(() => (this.cliPassRead = null));
+    return this.cliPassRead;
+  }
+
+  /**
+   * `npm run reconcile` runs in a process of its own that nothing scrapes: it records its pass in
+   * Redis, and the api reads that record at scrape time (watchReconcileCliPass).
+   */
+  readonly reconcileCliLastPass: Gauge = new Gauge({
+    name: 'billing_reconcile_cli_last_pass_timestamp_seconds',
+    help: 'When the last `npm run reconcile` pass completed (Unix time; 0: none recorded in Redis), read from Redis at scrape time (api).',
+    registers: [this.registry],
+    collect: () => this.readCliPass(),
+  });
+
+  readonly reconcileCliDriftMicros: Gauge = new Gauge({
+    name: 'billing_reconcile_cli_drift_micros',
+    help: 'Sum over accounts of |Redis - Postgres| balance found and repaired by the last `npm run reconcile` pass, read from Redis at scrape time (api).',
+    registers: [this.registry],
+    collect: () => this.readCliPass(),
+  });
+
+  readonly reconcileCliDriftAccounts: Gauge = new Gauge({
+    name: 'billing_reconcile_cli_drift_accounts',
+    help: 'Accounts whose Redis balance differed from Postgres and was repaired in the last `npm run reconcile` pass, read from Redis at scrape time (api).',
+    registers: [this.registry],
+    collect: () => this.readCliPass(),
+  });
+
+  /** Reports the last `npm run reconcile` pass on every scrape; one process (the api) calls this. */
+  watchReconcileCliPass(source: () => Promise<ReconcileCliPass | null>): void {
+    this.cliPassSource = source;
+  }
 
   /** Reports a queue's job counts by state (BullMQ getJobCounts) on every scrape. */
   watchQueue(queue: string, counts: () => Promise<Record<string, number>>): void {

@@ -48,6 +48,11 @@ export class RedisKeys {
     return `${this.prefix}:catalog:version`;
   }
 
+  /** Hash: the summary of the last `npm run reconcile` pass, exported by the api's /metrics. */
+  reconcileCliPass(): string {
+    return `${this.prefix}:reconcile:cli-pass`;
+  }
+
   catalogChannel(): string {
     return `${this.prefix}:catalog:changed`;
   }
