@@ -5,6 +5,8 @@ import { Workspace } from '../support/workspace';
 
 /** 1,000 USD per million prompt tokens: 1,000 prompt tokens cost $1. */
 const MODEL = 'test/low-balance-model';
+/** 90 USD per million prompt tokens: one prompt token costs 90 micros. */
+const CHEAP_MODEL = 'test/low-balance-cheap-model';
 
 /**
  * Low-balance alerts (issue 6, judged b): a crossing below the line alerts once; the alert re-arms
@@ -17,6 +19,7 @@ describe('low-balance alerts', () => {
   beforeAll(async () => {
     await stack.start();
     await stack.setPrice(MODEL, '1000', '0');
+    await stack.setPrice(CHEAP_MODEL, '90', '0');
   }, 120_000);
 
   afterAll(() => stack.stop());
@@ -106,6 +109,55 @@ describe('low-balance alerts', () => {
     const balance = await stack.gateway.get(`${ws.path}/balance`);
     expect(balance.body.balance).toBe('9.900000');
     expect(await alertsOf(ws.accountId)).toHaveLength(1);
+  }, 90_000);
+
+  it('persists a cheap batch crossing the line of a large balance, whose run-out is centuries away', async () => {
+    // $10,000 less 90 micros at 90 micros a day (or a week) runs out in about 300,000 (2 million)
+    // years: beyond Date's range. The projection must not fail the batch's transaction.
+    const ws = await account('10000.00', '10000.00');
+    const response = await stack.gateway.post('/v1/usage/events', {
+      events: [
+        {
+          id: randomUUID(),
+          account_id: ws.accountId,
+          model: CHEAP_MODEL,
+          prompt_tokens: 1,
+          completion_tokens: 0,
+        },
+      ],
+    });
+    expect(response.status).toBe(202);
+    await stack.drained();
+
+    const [{ events }] = await stack.stores.sql<{ events: number }[]>`
+      select count(*)::int as events from usage_events where account_id = ${ws.accountId}`;
+    expect(events).toBe(1);
+    const postgres = (await stack.stores.postgresBalances()).get(ws.accountId);
+    expect({ postgres, redis: await stack.stores.redisBalance(ws.accountId) }).toEqual({
+      postgres: 9_999_999_910n,
+      redis: 9_999_999_910n,
+    });
+    const alerts = await waitFor(
+      () => alertsOf(ws.accountId),
+      (rows) => rows.length >= 1,
+      { what: 'the alert' },
+    );
+    expect(alerts.map((a) => a.kind)).toEqual(['low_balance']);
+    expect(alerts[0].details.balance).toBe('9999.999910');
+    expect(alerts[0].details.projection).toMatchObject({
+      burn_rate_24h: '0.000090',
+      runs_out_at: null,
+      runs_out_at_24h: null,
+    });
+
+    const spend = await stack.admin.get(`${ws.path}/spend`);
+    expect(spend.status).toBe(200);
+    expect(spend.body).toMatchObject({
+      balance: '9999.999910',
+      spend: '0.000090',
+      runs_out_at: null,
+      runs_out_at_24h: null,
+    });
   }, 90_000);
 
   it('reads and validates the settings', async () => {

@@ -15,9 +15,12 @@ export interface ProjectionDetails {
   burn_rate_24h: string;
   /** Usage per day over the last 7 days (7-day usage / 7, rounded half up). */
   burn_rate_7d: string;
-  /** When the balance runs out at the 7-day rate; null when nothing was spent in 7 days. */
+  /**
+   * When the balance runs out at the 7-day rate; null when nothing was spent in 7 days or that is
+   * more than 100 years away.
+   */
   runs_out_at: string | null;
-  /** When the balance runs out at the 24-hour rate; null when nothing was spent in 24 hours. */
+  /** At the 24-hour rate; null when nothing was spent in 24 hours or more than 100 years away. */
   runs_out_at_24h: string | null;
   /** Usage charged this UTC month so far. */
   month_to_date_spend: string;

@@ -4,6 +4,7 @@ import {
   percentUsed,
   previousMonthId,
   project,
+  RUN_OUT_HORIZON_MS,
   runsOutAt,
   thresholdMicros,
 } from './projections';
@@ -89,6 +90,36 @@ describe('projections', () => {
     // 1 micro at 3 micros/day = 28,800,000 ms; 1 micro at 7 per 7 days = 86,400,000 ms; 2 at 3/day = 57,600,000
     expect(runsOutAt(now, 1n, 3n, 86_400_000)?.getTime()).toBe(now.getTime() + 28_800_000);
     expect(runsOutAt(now, 1n, 7_000_000n, 86_400_000)?.getTime()).toBe(now.getTime() + 12);
+  });
+
+  it('has no run-out date beyond 100 years, rounding down to the horizon first', () => {
+    const horizon = BigInt(RUN_OUT_HORIZON_MS);
+    const atHorizon = now.getTime() + RUN_OUT_HORIZON_MS;
+    // 1 micro per millisecond: the balance in micros is the offset in ms.
+    expect(runsOutAt(now, horizon - 1n, 1n, 1)?.getTime()).toBe(atHorizon - 1);
+    expect(runsOutAt(now, horizon, 1n, 1)?.getTime()).toBe(atHorizon);
+    expect(runsOutAt(now, horizon + 1n, 1n, 1)).toBeNull();
+    // 2 micros per ms: horizon + 0.5 ms rounds down to the horizon; horizon + 1 ms is past it.
+    expect(runsOutAt(now, 2n * horizon + 1n, 2n, 1)?.getTime()).toBe(atHorizon);
+    expect(runsOutAt(now, 2n * horizon + 2n, 2n, 1)).toBeNull();
+    // 36,525 days at 1 micro a day is the horizon; one micro more is not.
+    expect(runsOutAt(now, 36_525n, 1n, 86_400_000)?.getTime()).toBe(atHorizon);
+    expect(runsOutAt(now, 36_526n, 1n, 86_400_000)).toBeNull();
+  });
+
+  it('projects no run-out date for a large balance with tiny usage, where Date would be invalid', () => {
+    // $10,000 and 90 micros of usage: 10^10 x 7 days / 90 is about 6.7e16 ms, beyond Date's 8.64e15.
+    const sut = project({
+      now,
+      balanceMicros: 10_000_000_000n,
+      monthToDateMicros: 90n,
+      usageLast24hMicros: 90n,
+      usageLast7dMicros: 90n,
+    });
+    expect(sut.runsOutAt).toBeNull();
+    expect(sut.runsOutAt24h).toBeNull();
+    // The largest balance the ledger allows, at one micro a week.
+    expect(runsOutAt(now, 100_000_000_000_000_000n, 1n, 7 * 86_400_000)).toBeNull();
   });
 
   it('uses calendar months in UTC', () => {

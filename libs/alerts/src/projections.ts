@@ -5,8 +5,8 @@
  * - burn rate over the last 24 h (micros per day) = usage debits with created_at in (now - 24 h, now]
  * - burn rate over the last 7 days (micros per day) = usage debits in (now - 7 d, now] / 7, rounded half up
  * - runs out at (for a rate) = now + balance / rate days, rounded down to the millisecond; computed
- *   from the unrounded rate (the 7-day sum over 7 days); none when the rate is 0; now when the
- *   balance is already 0 or below
+ *   from the unrounded rate (the 7-day sum over 7 days); none when the rate is 0 or the instant is
+ *   more than 100 years away; now when the balance is already 0 or below
  * - projected month-end spend = month-to-date spend + 7-day usage x (time left in the UTC month)
  *   / 7 days, the added part rounded half up to a micro
  */
@@ -14,6 +14,12 @@
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 24 * HOUR_MS;
 const WEEK_MS = 7 * DAY_MS;
+/**
+ * Run-out instants further away than this are none ("not at this rate"): a large balance with a
+ * few micros of usage lands beyond Date's range (±8.64e15 ms), and an Invalid Date throws in
+ * toISOString inside the usage batch's, or the auto-reload's, transaction.
+ */
+export const RUN_OUT_HORIZON_MS = 36_525 * DAY_MS;
 
 /** A budget period: a calendar month in UTC, [start, end). */
 export interface MonthPeriod {
@@ -58,31 +64,36 @@ export interface Projection {
   balanceMicros: bigint;
   burnRate24hMicros: bigint;
   burnRate7dMicros: bigint;
-  /** At the 7-day rate; null when nothing was spent in 7 days. */
+  /** At the 7-day rate; null when nothing was spent in 7 days, or more than 100 years away. */
   runsOutAt: Date | null;
-  /** At the 24-hour rate; null when nothing was spent in 24 hours. */
+  /** At the 24-hour rate; null when nothing was spent in 24 hours, or more than 100 years away. */
   runsOutAt24h: Date | null;
   monthToDateMicros: bigint;
   projectedMonthEndMicros: bigint;
 }
 
-/** When `balance` lasts at `micros` spent per `windowMs` (a rate of micros / window). */
+/**
+ * When `balance` lasts at `micros` spent per `windowMs` (a rate of micros / window); null beyond
+ * RUN_OUT_HORIZON_MS. The offset stays a bigint until it is known to be in range.
+ */
 export function runsOutAt(now: Date, balance: bigint, micros: bigint, windowMs: number): Date | null {
   if (micros <= 0n) return null;
   if (balance <= 0n) return now;
-  return new Date(now.getTime() + Number((balance * BigInt(windowMs)) / micros));
+  const offsetMs = (balance * BigInt(windowMs)) / micros;
+  if (offsetMs > BigInt(RUN_OUT_HORIZON_MS)) return null;
+  return new Date(now.getTime() + Number(offsetMs));
 }
 
 export function project(input: ProjectionInput): Projection {
-  const { now } = input;
+  const { now, balanceMicros } = input;
   const remainingMs = BigInt(monthPeriodOf(now).end.getTime() - now.getTime());
   return {
     asOf: now,
-    balanceMicros: input.balanceMicros,
+    balanceMicros,
     burnRate24hMicros: input.usageLast24hMicros,
     burnRate7dMicros: divRoundHalfUp(input.usageLast7dMicros, 7n),
-    runsOutAt: runsOutAt(now, input.balanceMicros, input.usageLast7dMicros, WEEK_MS),
-    runsOutAt24h: runsOutAt(now, input.balanceMicros, input.usageLast24hMicros, DAY_MS),
+    runsOutAt: runsOutAt(now, balanceMicros, input.usageLast7dMicros, WEEK_MS),
+    runsOutAt24h: runsOutAt(now, balanceMicros, input.usageLast24hMicros, DAY_MS),
     monthToDateMicros: input.monthToDateMicros,
     projectedMonthEndMicros:
       input.monthToDateMicros + divRoundHalfUp(input.usageLast7dMicros * remainingMs, BigInt(WEEK_MS)),

@@ -187,14 +187,23 @@ function projectionView(details: Details, asOf: Date): ProjectionView | null {
   const monthEnd = moneyMicros(p, 'projected_month_end_spend', 'month_end_spend');
   const perDay = (micros: bigint | null) => (micros === null ? null : `${formatMoney(micros)} / day`);
   const now = toDate(p.as_of) ?? asOf;
-  // B1's projection: null means nothing was spent in that window, so the balance never runs out at it.
-  const runsOut = (value: unknown, window: string): [string, string | null] => {
+  const burnRate24h = moneyMicros(p, 'burn_rate_24h');
+  const burnRate7d = moneyMicros(p, 'burn_rate_7d');
+  // B1's projection: null means nothing was spent in that window, or the balance lasts more than
+  // 100 years at its rate; the burn rate beside it tells which.
+  const runsOut = (value: unknown, window: string, rate: bigint | null): [string, string | null] => {
     const at = toDate(value);
-    if (!at) return [`Not at this rate (no spend in ${window})`, null];
+    if (!at)
+      return [
+        rate !== null && rate > 0n
+          ? 'Not at this rate (more than 100 years away)'
+          : `Not at this rate (no spend in ${window})`,
+        null,
+      ];
     return at <= now ? ['Now', null] : [formatDateTime(at), relative(now, at)];
   };
-  const [runsOut7d, runsOut7dIn] = runsOut(p.runs_out_at, 'the last 7 days');
-  const [runsOut24h, runsOut24hIn] = runsOut(p.runs_out_at_24h, 'the last 24 hours');
+  const [runsOut7d, runsOut7dIn] = runsOut(p.runs_out_at, 'the last 7 days', burnRate7d);
+  const [runsOut24h, runsOut24hIn] = runsOut(p.runs_out_at_24h, 'the last 24 hours', burnRate24h);
   let monthEndVsBudget: string | null = null;
   let overBudget = false;
   if (budget !== null && budget > 0n && monthEnd !== null) {
@@ -205,8 +214,8 @@ function projectionView(details: Details, asOf: Date): ProjectionView | null {
   }
   return {
     balance: money(p, 'balance') ?? money(details, 'balance'),
-    burnRate24h: perDay(moneyMicros(p, 'burn_rate_24h')),
-    burnRate7d: perDay(moneyMicros(p, 'burn_rate_7d')),
+    burnRate24h: perDay(burnRate24h),
+    burnRate7d: perDay(burnRate7d),
     runsOut: runsOut7d,
     runsOutIn: runsOut7dIn,
     runsOut24h,

@@ -106,6 +106,8 @@ describe('alert email figures', () => {
         ...SAMPLE_ALERT_DETAILS.low_balance,
         projection: {
           ...(SAMPLE_ALERT_DETAILS.low_balance.projection as object),
+          burn_rate_24h: '0.000000',
+          burn_rate_7d: '0.000000',
           runs_out_at: null,
           runs_out_at_24h: null,
         },
@@ -113,5 +115,27 @@ describe('alert email figures', () => {
       RAISED_AT,
     );
     expect(view.projection?.runsOut).toBe('Not at this rate (no spend in the last 7 days)');
+    expect(view.projection?.runsOut24h).toBe('Not at this rate (no spend in the last 24 hours)');
+  });
+
+  it('says the balance does not run out within 100 years when usage is tiny next to it', () => {
+    const view = alertEmailView(
+      'low_balance',
+      {
+        ...SAMPLE_ALERT_DETAILS.low_balance,
+        projection: {
+          ...(SAMPLE_ALERT_DETAILS.low_balance.projection as object),
+          balance: '10000.000000',
+          burn_rate_24h: '0.000090',
+          burn_rate_7d: '0.000013',
+          runs_out_at: null,
+          runs_out_at_24h: null,
+        },
+      },
+      RAISED_AT,
+    );
+    expect(view.projection?.runsOut).toBe('Not at this rate (more than 100 years away)');
+    expect(view.projection?.runsOut24h).toBe('Not at this rate (more than 100 years away)');
+    expect(view.projection?.runsOutIn).toBeNull();
   });
 });
