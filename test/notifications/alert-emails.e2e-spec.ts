@@ -13,7 +13,7 @@ const HOURLY_LIMIT = 5;
 /** What each kind's email must say (subject and both parts), from the sample details. */
 const EXPECTED: Record<(typeof ALERT_KINDS)[number], { subject: RegExp; figures: string[] }> = {
   budget_threshold: {
-    subject: /77\.5% of the November 2026 budget used \(\$387\.60 of \$500\.00\)/,
+    subject: /77\.52% of the November 2026 budget used \(\$387\.60 of \$500\.00\)/,
     figures: ['$387.60', '$500.00', '$21.48 / day', '$17.91 / day', '$459.21', '92% of the $500.00 budget'],
   },
   low_balance: { subject: /credit balance is low \(\$8\.42 left\)/, figures: ['$8.42', '$10.00', '$11.00'] },

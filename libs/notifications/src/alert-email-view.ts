@@ -168,11 +168,13 @@ function object(details: Details | undefined, name: string): Details | undefined
   return value && typeof value === 'object' && !Array.isArray(value) ? (value as Details) : undefined;
 }
 
+/**
+ * A percent as given ("99.96" -> "99.96%"): percent_used is already rounded by libs/alerts
+ * percentUsed, and rounding it again here would show 99.96 % as "100.0%".
+ */
 function percentText(value: string | null): string | null {
-  if (value === null) return null;
-  const number = Number(value);
-  if (!Number.isFinite(number)) return null;
-  return `${Number.isInteger(number) ? number : number.toFixed(1)}%`;
+  if (value === null || !/^\d+(\.\d+)?$/.test(value)) return null;
+  return `${value}%`;
 }
 
 /** Whole percent of part/whole, half up, in integers. */

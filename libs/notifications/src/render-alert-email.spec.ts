@@ -45,7 +45,7 @@ describe('AlertEmailRenderer', () => {
       raised_at: RAISED_AT,
       ...ACCOUNT,
     });
-    expect(email.subject).toBe('Acme AI: 77.5% of the November 2026 budget used ($387.60 of $500.00)');
+    expect(email.subject).toBe('Acme AI: 77.52% of the November 2026 budget used ($387.60 of $500.00)');
     for (const part of [email.html, email.text]) {
       expect(part).toContain('$387.60');
       expect(part).toContain('$500.00');
@@ -54,6 +54,21 @@ describe('AlertEmailRenderer', () => {
       expect(part).toContain('Dec 1, 2026, 16:45 UTC'); // runs out at the 7-day rate
       expect(part).toContain('$459.21'); // projected month-end spend
       expect(part).toContain('92% of the $500.00 budget');
+    }
+  });
+
+  it('shows the percent used as raised, without rounding it again', () => {
+    const email = sut.render({
+      kind: 'budget_threshold',
+      details: { ...SAMPLE_ALERT_DETAILS.budget_threshold, spend: '499.800000', percent_used: '99.96' },
+      raised_at: RAISED_AT,
+      ...ACCOUNT,
+    });
+    expect(email.subject).toBe('Acme AI: 99.96% of the November 2026 budget used ($499.80 of $500.00)');
+    for (const part of [email.html, email.text]) {
+      expect(part).toContain('99.96%');
+      expect(part).not.toContain('100.0%');
+      expect(part).toContain('75%'); // the threshold crossed, a whole percent
     }
   });
 
