@@ -104,6 +104,28 @@ describe('spend API', () => {
     expect(body).toMatchObject({ balance: '8.000000', spend: '2.000000', burn_rate_24h: '2.000000' });
   });
 
+  it('projects an account on invoice billing down to its credit limit, not to zero', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 30,
+      credit_limit: '100.00',
+    });
+    expect(terms.status).toBe(200);
+    // Granted $10, used $3 (1 h ago) + $30 (3 days ago): balance -$23, $77 left above -$100.
+    await history(ws.accountId, 10_000_000n, [
+      [1 * HOUR, 3_000_000n],
+      [3 * DAY, 30_000_000n],
+    ]);
+    const response = await stack.admin.get(`${ws.path}/spend`);
+    expect(response.status).toBe(200);
+    const body = response.body;
+    const asOf = new Date(body.as_of).getTime();
+    expect(body.balance).toBe('-23.000000');
+    // $77 at $33 / 7 days = 16 days 8 hours; at $3/day = 25 days 16 hours (not "now").
+    expect(body.runs_out_at).toBe(new Date(asOf + 16 * DAY + 8 * HOUR).toISOString());
+    expect(body.runs_out_at_24h).toBe(new Date(asOf + 25 * DAY + 16 * HOUR).toISOString());
+  });
+
   it('has no run-out date without usage, and lists key and project budgets with their spend', async () => {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '5.00');

@@ -18,6 +18,7 @@ describe('projections', () => {
     const sut = project({
       now,
       balanceMicros: 10_000_000n,
+      balanceFloorMicros: 0n,
       monthToDateMicros: 40_000_000n,
       usageLast24hMicros: 3_000_000n,
       usageLast7dMicros: 14_000_000n,
@@ -37,6 +38,7 @@ describe('projections', () => {
       project({
         now,
         balanceMicros: 0n,
+        balanceFloorMicros: 0n,
         monthToDateMicros: 0n,
         usageLast24hMicros: 0n,
         usageLast7dMicros: 10n,
@@ -46,6 +48,7 @@ describe('projections', () => {
       project({
         now,
         balanceMicros: 0n,
+        balanceFloorMicros: 0n,
         monthToDateMicros: 0n,
         usageLast24hMicros: 0n,
         usageLast7dMicros: 11n,
@@ -56,6 +59,7 @@ describe('projections', () => {
       project({
         now,
         balanceMicros: 0n,
+        balanceFloorMicros: 0n,
         monthToDateMicros: 100n,
         usageLast24hMicros: 0n,
         usageLast7dMicros: 7n,
@@ -65,6 +69,7 @@ describe('projections', () => {
       project({
         now,
         balanceMicros: 0n,
+        balanceFloorMicros: 0n,
         monthToDateMicros: 100n,
         usageLast24hMicros: 0n,
         usageLast7dMicros: 14n,
@@ -76,6 +81,7 @@ describe('projections', () => {
     const sut = project({
       now,
       balanceMicros: 5n,
+      balanceFloorMicros: 0n,
       monthToDateMicros: 0n,
       usageLast24hMicros: 0n,
       usageLast7dMicros: 0n,
@@ -84,6 +90,48 @@ describe('projections', () => {
     expect(sut.runsOutAt24h).toBeNull();
     expect(sut.projectedMonthEndMicros).toBe(0n);
     expect(runsOutAt(now, -3n, 1_000n, 86_400_000)).toEqual(now);
+  });
+
+  it('projects an account on invoice billing down to its credit limit, not to zero', () => {
+    // $50 of a $100 credit line used (balance -$50) at $2/day (7 days) and $5/day (24 h): the
+    // remaining $50 lasts 25 days and 10 days.
+    const sut = project({
+      now,
+      balanceMicros: -50_000_000n,
+      balanceFloorMicros: -100_000_000n,
+      monthToDateMicros: 50_000_000n,
+      usageLast24hMicros: 5_000_000n,
+      usageLast7dMicros: 14_000_000n,
+    });
+    expect(sut.balanceMicros).toBe(-50_000_000n);
+    expect(sut.runsOutAt?.toISOString()).toBe('2026-12-21T18:00:00.000Z');
+    expect(sut.runsOutAt24h?.toISOString()).toBe('2026-12-06T18:00:00.000Z');
+  });
+
+  it('projects now for an account on invoice billing at or below its credit limit', () => {
+    for (const balanceMicros of [-100_000_000n, -100_000_001n]) {
+      const sut = project({
+        now,
+        balanceMicros,
+        balanceFloorMicros: -100_000_000n,
+        monthToDateMicros: 100_000_000n,
+        usageLast24hMicros: 1n,
+        usageLast7dMicros: 1n,
+      });
+      expect({ balanceMicros, at: sut.runsOutAt }).toEqual({ balanceMicros, at: now });
+      expect({ balanceMicros, at: sut.runsOutAt24h }).toEqual({ balanceMicros, at: now });
+    }
+    // One micro above the floor at one micro a day lasts a day.
+    const sut = project({
+      now,
+      balanceMicros: -99_999_999n,
+      balanceFloorMicros: -100_000_000n,
+      monthToDateMicros: 0n,
+      usageLast24hMicros: 1n,
+      usageLast7dMicros: 7n,
+    });
+    expect(sut.runsOutAt24h?.getTime()).toBe(now.getTime() + 86_400_000);
+    expect(sut.runsOutAt?.getTime()).toBe(now.getTime() + 86_400_000);
   });
 
   it('rounds the run-out instant down to the millisecond', () => {
@@ -112,6 +160,7 @@ describe('projections', () => {
     const sut = project({
       now,
       balanceMicros: 10_000_000_000n,
+      balanceFloorMicros: 0n,
       monthToDateMicros: 90n,
       usageLast24hMicros: 90n,
       usageLast7dMicros: 90n,

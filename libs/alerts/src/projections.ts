@@ -4,9 +4,10 @@
  *
  * - burn rate over the last 24 h (micros per day) = usage debits with created_at in (now - 24 h, now]
  * - burn rate over the last 7 days (micros per day) = usage debits in (now - 7 d, now] / 7, rounded half up
- * - runs out at (for a rate) = now + balance / rate days, rounded down to the millisecond; computed
- *   from the unrounded rate (the 7-day sum over 7 days); none when the rate is 0 or the instant is
- *   more than 100 years away; now when the balance is already 0 or below
+ * - runs out at (for a rate) = now + (balance - floor) / rate days, rounded down to the millisecond;
+ *   computed from the unrounded rate (the 7-day sum over 7 days); the floor is where paid requests
+ *   stop: 0, or -credit limit on invoice billing; none when the rate is 0 or the instant is more
+ *   than 100 years away; now when the balance is already at the floor or below
  * - projected month-end spend = month-to-date spend + 7-day usage x (time left in the UTC month)
  *   / 7 days, the added part rounded half up to a micro
  */
@@ -53,6 +54,8 @@ export function divRoundHalfUp(a: bigint, b: bigint): bigint {
 export interface ProjectionInput {
   now: Date;
   balanceMicros: bigint;
+  /** The lowest balance usage can reach: 0, or -credit limit on invoice billing (balanceFloorMicros). */
+  balanceFloorMicros: bigint;
   /** Usage charged this UTC month so far. */
   monthToDateMicros: bigint;
   usageLast24hMicros: bigint;
@@ -73,27 +76,29 @@ export interface Projection {
 }
 
 /**
- * When `balance` lasts at `micros` spent per `windowMs` (a rate of micros / window); null beyond
- * RUN_OUT_HORIZON_MS. The offset stays a bigint until it is known to be in range.
+ * When `available` (the balance above its floor) lasts at `micros` spent per `windowMs` (a rate of
+ * micros / window); null beyond RUN_OUT_HORIZON_MS. The offset stays a bigint until it is known to
+ * be in range.
  */
-export function runsOutAt(now: Date, balance: bigint, micros: bigint, windowMs: number): Date | null {
+export function runsOutAt(now: Date, available: bigint, micros: bigint, windowMs: number): Date | null {
   if (micros <= 0n) return null;
-  if (balance <= 0n) return now;
-  const offsetMs = (balance * BigInt(windowMs)) / micros;
+  if (available <= 0n) return now;
+  const offsetMs = (available * BigInt(windowMs)) / micros;
   if (offsetMs > BigInt(RUN_OUT_HORIZON_MS)) return null;
   return new Date(now.getTime() + Number(offsetMs));
 }
 
 export function project(input: ProjectionInput): Projection {
   const { now, balanceMicros } = input;
+  const available = balanceMicros - input.balanceFloorMicros;
   const remainingMs = BigInt(monthPeriodOf(now).end.getTime() - now.getTime());
   return {
     asOf: now,
     balanceMicros,
     burnRate24hMicros: input.usageLast24hMicros,
     burnRate7dMicros: divRoundHalfUp(input.usageLast7dMicros, 7n),
-    runsOutAt: runsOutAt(now, balanceMicros, input.usageLast7dMicros, WEEK_MS),
-    runsOutAt24h: runsOutAt(now, balanceMicros, input.usageLast24hMicros, DAY_MS),
+    runsOutAt: runsOutAt(now, available, input.usageLast7dMicros, WEEK_MS),
+    runsOutAt24h: runsOutAt(now, available, input.usageLast24hMicros, DAY_MS),
     monthToDateMicros: input.monthToDateMicros,
     projectedMonthEndMicros:
       input.monthToDateMicros + divRoundHalfUp(input.usageLast7dMicros * remainingMs, BigInt(WEEK_MS)),

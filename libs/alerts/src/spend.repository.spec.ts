@@ -169,6 +169,7 @@ describe('SpendRepository over the hourly usage rollup', () => {
       from ledger_entries where account_id = ${accountId} and kind = 'usage'`;
     return {
       balanceMicros: row.balance,
+      balanceFloorMicros: 0n,
       monthToDateMicros: row.mtd,
       usageLast24hMicros: row.d1,
       usageLast7dMicros: row.d7,
@@ -247,6 +248,18 @@ describe('SpendRepository over the hourly usage rollup', () => {
                  from ledger_entries where kind = 'usage' group by 1, 2) l using (account_id, hour)
       where r.spend is distinct from l.spend`;
     expect(hours).toEqual([]);
+  });
+
+  it('reads the balance floor: 0 on prepaid, -credit limit on invoice billing', async () => {
+    const [prepaid] = accountIds;
+    const [{ id: invoiced }] = await sql<{ id: string }[]>`
+      insert into accounts (name, billing_email, tier, billing_mode, payment_terms_days, credit_limit_micros,
+                            invoice_billing_since)
+      values ('invoiced', 'd@example.com', 'enterprise', 'invoice', 30, 250000000, now())
+      returning id`;
+    const totals = await repository.usageTotals(sql, [prepaid, invoiced], new Date());
+    expect(totals.get(prepaid)?.balanceFloorMicros).toBe(0n);
+    expect(totals.get(invoiced)?.balanceFloorMicros).toBe(-250_000_000n);
   });
 
   it('loses no addition when concurrent transactions add to the same hour, and keeps none rolled back', async () => {

@@ -1,3 +1,4 @@
+import { balanceFloorMicros } from '@app/catalog';
 import { Sql, Tx } from '@app/db';
 import { Injectable } from '@nestjs/common';
 import { DAY_MS, HOUR_MS, MonthPeriod, monthPeriodOf } from './projections';
@@ -5,6 +6,8 @@ import { DAY_MS, HOUR_MS, MonthPeriod, monthPeriodOf } from './projections';
 /** What a projection starts from, for one account at one instant. */
 export interface UsageTotals {
   balanceMicros: bigint;
+  /** 0, or -credit limit on invoice billing: how low usage can take the balance. */
+  balanceFloorMicros: bigint;
   monthToDateMicros: bigint;
   usageLast24hMicros: bigint;
   usageLast7dMicros: bigint;
@@ -22,7 +25,7 @@ export type BudgetScope = 'account' | 'api_key' | 'project';
 @Injectable()
 export class SpendRepository {
   /**
-   * Balance, month-to-date usage and usage over the last 24 h and 7 days of each account, all
+   * Balance and its floor, month-to-date usage and usage over the last 24 h and 7 days of each account, all
    * from one snapshot. Debits have no upper time bound: a batch whose transaction started after
    * `now` (created_at is its start) but committed before this statement is in the balance, so it
    * must be in the spend too, or balance = grants - spend breaks by that batch.
@@ -44,9 +47,21 @@ export class SpendRepository {
     const dayHours = hourAfter(dayAgo);
     const weekHours = hourAfter(weekAgo);
     const from = month < weekHours ? month : weekHours;
-    const rows = await sql<{ account_id: string; balance: bigint; mtd: bigint; d1: bigint; d7: bigint }[]>`
-      select a.id as account_id, b.balance, r.mtd, r.d1 + l1.spend as d1, r.d7 + l7.spend as d7
+    const rows = await sql<
+      {
+        account_id: string;
+        balance: bigint;
+        billing_mode: 'prepaid' | 'invoice' | null;
+        credit_limit_micros: bigint | null;
+        mtd: bigint;
+        d1: bigint;
+        d7: bigint;
+      }[]
+    >`
+      select a.id as account_id, b.balance, acct.billing_mode, acct.credit_limit_micros,
+             r.mtd, r.d1 + l1.spend as d1, r.d7 + l7.spend as d7
       from unnest(${accountIds as string[]}::uuid[]) as a(id)
+      left join accounts acct on acct.id = a.id
       cross join lateral (
         select coalesce(sum(balance_micros), 0)::bigint as balance from account_balances where account_id = a.id
       ) b
@@ -63,6 +78,10 @@ export class SpendRepository {
         row.account_id,
         {
           balanceMicros: row.balance,
+          balanceFloorMicros: balanceFloorMicros({
+            billingMode: row.billing_mode ?? 'prepaid',
+            creditLimitMicros: row.credit_limit_micros ?? 0n,
+          }),
           monthToDateMicros: row.mtd,
           usageLast24hMicros: row.d1,
           usageLast7dMicros: row.d7,

@@ -19,7 +19,9 @@ export interface CachedAccount {
 }
 
 /** The lowest balance at which an account's paid requests still run: 0, or -credit limit on invoice billing. */
-export function balanceFloorMicros(account: CachedAccount): bigint {
+export function balanceFloorMicros(
+  account: Pick<CachedAccount, 'billingMode' | 'creditLimitMicros'>,
+): bigint {
   return account.billingMode === 'invoice' ? -account.creditLimitMicros : 0n;
 }
 

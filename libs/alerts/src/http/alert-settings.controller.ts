@@ -57,7 +57,7 @@ export class AlertSettingsController {
     summary:
       "This period's spend against the budgets, burn rates (last 24 h, last 7 days), projected run-out date and month-end spend",
     description:
-      'The period is the current calendar month in UTC. burn_rate_7d = 7-day usage / 7 (half up); runs_out_at = now + balance / 7-day rate (null without usage or beyond 100 years); projected_month_end_spend = spend + 7-day usage x time left in the month / 7 days (half up).',
+      'The period is the current calendar month in UTC. burn_rate_7d = 7-day usage / 7 (half up); runs_out_at = now + (balance + credit limit on invoice billing) / 7-day rate (null without usage or beyond 100 years); projected_month_end_spend = spend + 7-day usage x time left in the month / 7 days (half up).',
   })
   async getSpend(@Param('id', AccountIdParam) accountId: string) {
     await requireAccount(this.catalog, accountId);
