@@ -1,4 +1,4 @@
-import { Sql } from '@app/db';
+import { Sql, Tx } from '@app/db';
 import { INVOICE_COLUMNS, InvoiceRow } from '../http/invoice-view';
 import { InvoiceDocument } from './invoice-document';
 
@@ -13,7 +13,10 @@ export interface InvoicePdfSource {
 }
 
 /** Reads an invoice and its lines, the only input of its PDF. */
-export async function loadInvoicePdfSource(sql: Sql, invoiceId: string): Promise<InvoicePdfSource | null> {
+export async function loadInvoicePdfSource(
+  sql: Sql | Tx,
+  invoiceId: string,
+): Promise<InvoicePdfSource | null> {
   // Dates as text: they are calendar days, printed as stored, never shifted by a time zone.
   const [row] = await sql<InvoiceSourceRow[]>`
     select ${sql.unsafe(INVOICE_COLUMNS)}, pdf_key
