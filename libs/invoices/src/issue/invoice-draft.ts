@@ -26,6 +26,11 @@ export interface InvoiceDraft {
   accountId: string;
   kind: 'purchase' | 'auto_reload' | 'usage_statement';
   status: 'paid' | 'open';
+  /**
+   * A paid invoice was paid when issued (paid_at = the issue time) rather than at transactionAt:
+   * a usage statement with nothing to pay, settled as it is issued.
+   */
+  settledAtIssue?: boolean;
   /** When the money moved (payment success) or, for usage statements, the period's end. */
   transactionAt: Date;
   /** YYYY-MM-DD (net terms). */

@@ -64,6 +64,12 @@ export async function takeInvoiceNumber(
   }
 }
 
+/** paid_at of a draft issued at `issuedAt` (the database's text form): null unless paid. */
+function paidAt(draft: InvoiceDraft, issuedAt: string): string | null {
+  if (draft.status !== 'paid') return null;
+  return draft.settledAtIssue ? issuedAt : draft.transactionAt.toISOString();
+}
+
 @Injectable()
 export class InvoiceIssuer {
   private readonly logger = new Logger(InvoiceIssuer.name);
@@ -100,7 +106,7 @@ export class InvoiceIssuer {
               ${draft.tax.jurisdiction}, ${draft.tax.ratePpm}, ${draft.tax.exempt},
               ${tx.json(billTo as unknown as Parameters<Tx['json']>[0])}, ${draft.card?.brand ?? null},
               ${draft.card?.last4 ?? null}, ${purchaseOrderNumber}, ${billingReference},
-              ${draft.status === 'paid' ? draft.transactionAt : null}, ${draft.usageSnapshot ?? null}::pg_snapshot)
+              ${paidAt(draft, issuedAt)}::timestamptz, ${draft.usageSnapshot ?? null}::pg_snapshot)
       returning id`;
     const lines = draft.lines;
     await tx`

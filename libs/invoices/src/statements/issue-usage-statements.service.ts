@@ -213,7 +213,9 @@ export class IssueUsageStatementsService {
             number: invoice.number,
             totalMicros: result.totalMicros,
           };
-          result.afterCommit = (await this.listener?.statementIssued(tx, statement)) ?? null;
+          // A settled statement (nothing to pay) is mailed as ready with its PDF, never as due.
+          result.afterCommit =
+            draft.status === 'open' ? ((await this.listener?.statementIssued(tx, statement)) ?? null) : null;
         },
       });
       if (applied.replayed || !result.invoice) return { kind: 'already' };
@@ -281,12 +283,17 @@ export class IssueUsageStatementsService {
       ? this.tax.taxOn(taxable, await this.tax.treatmentFor(accountId, tx))
       : { jurisdiction: null, ratePpm: 0, exempt: false, taxMicros: 0n };
     const issuedOn = new Date();
+    // Lines are whole cents: a month of under half a cent of usage, or a 100 % discount, totals
+    // $0.00. Nothing is owed, so the statement is issued paid, with no due date: it is never
+    // reminded of or marked overdue, and its ledger adjustment already settled the month's usage.
+    const settled = taxable + tax.taxMicros === 0n;
     return {
       accountId,
       kind: 'usage_statement',
-      status: 'open',
+      status: settled ? 'paid' : 'open',
+      settledAtIssue: settled,
       transactionAt: new Date(period.end.getTime() - 1),
-      dueDate: addDays(issuedOn, termsDays),
+      dueDate: settled ? null : addDays(issuedOn, termsDays),
       periodStart: period.firstDay,
       periodEnd: period.lastDay,
       usageSnapshot: rating.usageSnapshot,

@@ -22,7 +22,8 @@ interface OverdueRow {
  * Open net-terms invoices become overdue the day after their due date (UTC). The change is one
  * statement with its audit rows, so running it twice or concurrently marks each invoice once.
  * The same run reminds the owners of open invoices due within INVOICE_DUE_REMINDER_DAYS (once per
- * invoice: the reminder alert's dedupe key).
+ * invoice: the reminder alert's dedupe key). An invoice of $0.00 is neither: nothing is owed
+ * (statements of $0.00 are issued paid; this covers those issued open before they were).
  */
 @Injectable()
 export class MarkOverdueInvoicesService {
@@ -39,7 +40,7 @@ export class MarkOverdueInvoicesService {
     const { rows, afterCommit } = await this.database.sql.begin(async (tx) => {
       const marked = await tx<OverdueRow[]>`
         update invoices set status = 'overdue', updated_at = now()
-        where status = 'open' and due_date < (now() at time zone 'UTC')::date
+        where status = 'open' and due_date < (now() at time zone 'UTC')::date and total_micros > 0
         returning id, account_id, number, due_date::text as due_date, total_micros`;
       await this.audit.recordMany(
         tx,
@@ -90,7 +91,7 @@ export class MarkOverdueInvoicesService {
     const afterCommit = await this.database.sql.begin(async (tx) => {
       const due = await tx<{ id: string }[]>`
         select i.id from invoices i
-        where i.status = 'open' and i.due_date is not null
+        where i.status = 'open' and i.due_date is not null and i.total_micros > 0
           and i.due_date between (now() at time zone 'UTC')::date
                              and (now() at time zone 'UTC')::date + ${INVOICE_DUE_REMINDER_DAYS}::int
           and (i.issued_at at time zone 'UTC')::date < i.due_date - ${INVOICE_DUE_REMINDER_DAYS}::int

@@ -99,6 +99,13 @@ export class RecordInvoicePaymentService {
           where id = ${invoice.id} and status in ('open', 'overdue')
           returning paid_at, status`;
         // Voided (or paid) in between: roll the credit back rather than credit an unpayable invoice.
+        // Paid without an invoice_payment row: a statement of $0.00, settled when it was issued.
+        if (!paid && invoice.status === 'paid')
+          throw new InvoicePaymentError(
+            409,
+            'invoice_already_paid',
+            `invoice ${invoice.number} is already paid`,
+          );
         if (!paid) throw new InvoicePaymentError(409, 'invoice_not_payable', 'the invoice is no longer open');
         paidAt = paid.paid_at;
         await this.audit.record(tx, {
