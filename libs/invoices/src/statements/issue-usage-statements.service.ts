@@ -6,7 +6,6 @@ import { graduatedDiscountMicros, roundToCents } from '../billing-terms/volume-d
 import { AfterCommit } from '../invoice-listeners';
 import { InvoiceDraft, IssuedInvoice } from '../issue/invoice-draft';
 import { InvoiceIssuer } from '../issue/invoice-issuer.service';
-import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 import { TaxQuoteService } from '../tax/tax-quote.service';
 import { addDays, previousMonth, StatementPeriod, statementPeriod } from './statement-period';
 import { InvoiceBillingSince, previousStatement, readStatementUsage } from './statement-usage';
@@ -105,7 +104,6 @@ export class IssueUsageStatementsService {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly ledger: LedgerChangeService,
     private readonly issuer: InvoiceIssuer,
-    private readonly renders: InvoiceRenderScheduler,
     @Optional() private readonly tax?: TaxQuoteService,
     @Optional() @Inject(USAGE_STATEMENT_LISTENER) private readonly listener?: UsageStatementListener,
     @Optional() @Inject(FAILPOINT) private readonly failpoint?: FailpointName,
@@ -330,15 +328,15 @@ export class IssueUsageStatementsService {
   }
 
   /**
-   * After commit: metrics, the PDF render (by invoice id, so a repeat is dropped; a crash before
-   * this line is caught by the render sweep), then the email of the alert the listener raised in
-   * the statement's transaction (a crash before it is caught by the email sweep).
+   * After commit: metrics and the PDF render (the issuer's; by invoice id, so a repeat is dropped;
+   * an enqueue lost to a crash or to Redis is the render sweep's), then the email of the alert the
+   * listener raised in the statement's transaction (a crash before it is caught by the email
+   * sweep). Neither throws: the statement has committed, and the run goes on to the next one's.
    */
   private async afterCommit(statement: IssuedStatement, listened: AfterCommit | null): Promise<void> {
     await this.issuer.afterCommit([
       { id: statement.invoiceId, number: statement.number, kind: 'usage_statement' },
     ]);
-    await this.renders.schedule([statement.invoiceId]);
     await listened?.().catch((error: unknown) =>
       this.logger.warn(`statement ${statement.number}: listener failed after commit: ${String(error)}`),
     );

@@ -73,7 +73,16 @@ export class MarkOverdueInvoicesService {
       this.logger.warn(`overdue listener failed after commit: ${String(error)}`),
     );
     // Their PDFs show the status (an "Overdue" badge): draw them again.
-    for (const row of rows) await this.renders.rerender(row.id);
+    // Committed: a lost enqueue (Redis down) is the render sweep's, and the reminders still go.
+    for (const row of rows) {
+      await this.renders
+        .rerender(row.id)
+        .catch((error: unknown) =>
+          this.logger.warn(
+            `invoice ${row.number}: re-render not queued, left to the sweep: ${String(error)}`,
+          ),
+        );
+    }
     if (rows.length > 0)
       this.logger.warn(`${rows.length} invoice(s) overdue: ${rows.map((row) => row.number).join(', ')}`);
     await this.remindDueSoon();

@@ -1,7 +1,7 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { LedgerChangeService } from '@app/ledger';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InvoiceRenderScheduler } from '../render/invoice-render-scheduler.service';
 
 export interface InvoicePaymentRequest {
@@ -59,6 +59,8 @@ interface InvoiceRow {
  */
 @Injectable()
 export class RecordInvoicePaymentService {
+  private readonly logger = new Logger(RecordInvoicePaymentService.name);
+
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly ledger: LedgerChangeService,
@@ -126,8 +128,15 @@ export class RecordInvoicePaymentService {
       },
     });
     // The PDF shows the status ("Paid", no amount due): draw it again. Also on a replay, so a
-    // client retrying after a crash between the commit and this line gets it re-drawn.
-    await this.renders.rerender(invoice.id);
+    // client retrying after a crash between the commit and this line gets it re-drawn. The payment
+    // has committed: a lost enqueue (Redis down) is the render sweep's to repair, not an error.
+    await this.renders
+      .rerender(invoice.id)
+      .catch((error: unknown) =>
+        this.logger.warn(
+          `invoice ${invoice.number}: re-render not queued, left to the sweep: ${String(error)}`,
+        ),
+      );
     if (applied.replayed) {
       if (applied.source.request_key !== request.requestKey) {
         throw new InvoicePaymentError(
