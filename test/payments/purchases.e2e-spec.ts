@@ -420,6 +420,51 @@ describe('credit purchases with a saved card', () => {
       });
     });
 
+    it('sent again after another card became the default returns the same purchase, charged once', async () => {
+      const { ws, card } = await workspaceWithCard();
+      const key = randomUUID();
+      const first = await buy(ws, { amount: '20.00' }, key);
+      expect(first.status).toBe(201);
+      const other = await addCard(ws, 'pm_card_mastercard');
+      expect((await stack.admin.post(`${ws.path}/payment-methods/${other.id}/default`)).status).toBe(200);
+
+      const again = await buy(ws, { amount: '20.00' }, key);
+
+      expect(again).toMatchObject({ status: 201, body: first.body });
+      expect(again.body.payment_method.id).toBe(card.id);
+      expect(await balanceOf(ws)).toBe('20.000000');
+      expect(await moneyOf(ws)).toEqual({
+        paymentIntents: 1,
+        succeededCharges: 1,
+        ledgerRows: 1,
+        purchaseRows: 1,
+      });
+    });
+
+    it.each([
+      ['by default', (_card: Card) => ({ amount: '20.00' })],
+      ['named', (card: Card) => ({ amount: '20.00', payment_method_id: card.id })],
+    ])(
+      'sent again after the card chosen %s was removed returns the same purchase, charged once',
+      async (_, body) => {
+        const { ws, card } = await workspaceWithCard();
+        const key = randomUUID();
+        const first = await buy(ws, body(card), key);
+        expect(first.status).toBe(201);
+        expect((await stack.admin.delete(`${ws.path}/payment-methods/${card.id}`)).status).toBe(204);
+
+        const again = await buy(ws, body(card), key);
+
+        expect(again).toMatchObject({ status: 201, body: first.body });
+        expect(await moneyOf(ws)).toEqual({
+          paymentIntents: 1,
+          succeededCharges: 1,
+          ledgerRows: 1,
+          purchaseRows: 1,
+        });
+      },
+    );
+
     it('is per account: another account may use the same key for its own purchase', async () => {
       const { ws: a } = await workspaceWithCard();
       const { ws: b } = await workspaceWithCard();

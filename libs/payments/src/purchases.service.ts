@@ -66,21 +66,7 @@ export class PurchasesService {
   ) {}
 
   async purchase(request: PurchaseRequest): Promise<PurchaseOutcome> {
-    const { minPurchaseMicros: min, maxPurchaseMicros: max } = this.options;
-    if (request.amountMicros < min || request.amountMicros > max || request.amountMicros % 10_000n !== 0n) {
-      throw new ApiError(
-        422,
-        'invalid_amount',
-        `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
-      );
-    }
-    const card = request.paymentMethodId
-      ? await this.cards.find(request.accountId, request.paymentMethodId)
-      : await this.cards.defaultOf(request.accountId);
-    if (!card)
-      throw new ApiError(422, 'no_payment_method', 'add a card or choose one with payment_method_id');
-
-    const { purchase, replayed } = await this.openPurchase(request, card);
+    const { purchase, replayed } = await this.openPurchase(request);
     if (purchase.status === 'succeeded' || purchase.status === 'failed' || purchase.status === 'canceled') {
       return {
         purchase,
@@ -257,9 +243,29 @@ export class PurchasesService {
   /** The purchase row for this Idempotency-Key: new, or the one an earlier attempt wrote (`replayed`). */
   private async openPurchase(
     request: PurchaseRequest,
-    card: { id: string; brand: string; last4: string },
   ): Promise<{ purchase: PurchaseRecord; replayed: boolean }> {
     const requestKey = `purchase:${request.accountId}:${request.requestKey}`;
+    // A replay is answered from its row before any card is looked up: the default card may have
+    // changed, or the card been removed, since the first attempt charged it. Judging the replay by
+    // today's cards would tell the client that a paid purchase failed, and a retry under a new key
+    // would charge again.
+    const earlier = await this.byRequestKey(requestKey);
+    if (earlier) return { purchase: asReplayOf(earlier, request), replayed: true };
+
+    const { minPurchaseMicros: min, maxPurchaseMicros: max } = this.options;
+    if (request.amountMicros < min || request.amountMicros > max || request.amountMicros % 10_000n !== 0n) {
+      throw new ApiError(
+        422,
+        'invalid_amount',
+        `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
+      );
+    }
+    const card = request.paymentMethodId
+      ? await this.cards.find(request.accountId, request.paymentMethodId)
+      : await this.cards.defaultOf(request.accountId);
+    if (!card)
+      throw new ApiError(422, 'no_payment_method', 'add a card or choose one with payment_method_id');
+
     const { sql } = this.database;
     // Tax is decided once, here: a replay of the key keeps the row's tax even if the address or
     // an exemption changed since (the invoice copies the row).
@@ -276,14 +282,15 @@ export class PurchasesService {
       on conflict (request_key) do nothing
       returning ${sql.unsafe(PURCHASE_COLUMNS)}`;
     if (created) return { purchase: created, replayed: false };
-    const [existing] = await sql<PurchaseRecord[]>`
-      select ${sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where request_key = ${requestKey}`;
-    // The card the request chose, not the one that paid: the holder may have paid with another in Stripe.js.
-    const requestedCard = existing.requested_payment_method_id ?? existing.payment_method_id;
-    if (existing.amount_micros !== request.amountMicros || requestedCard !== card.id) {
-      throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another purchase');
-    }
-    return { purchase: existing, replayed: true };
+    // A concurrent request with the same key wrote it first.
+    const existing = await this.byRequestKey(requestKey);
+    return { purchase: asReplayOf(existing!, request), replayed: true };
+  }
+
+  private async byRequestKey(requestKey: string): Promise<PurchaseRecord | undefined> {
+    const [row] = await this.database.sql<PurchaseRecord[]>`
+      select ${this.database.sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases where request_key = ${requestKey}`;
+    return row;
   }
 
   private async balanceIfSucceeded(purchase: PurchaseRecord): Promise<bigint | null> {
@@ -292,6 +299,23 @@ export class PurchasesService {
       select balance_after_micros from ledger_entries where idempotency_key = ${'purchase:' + purchase.id}`;
     return row?.balance_after_micros ?? null;
   }
+}
+
+/**
+ * The row, when `request` repeats the request that opened it. The card is compared only when the
+ * request names one, and then with the card the first request chose (not the one that paid: the
+ * holder may have paid with another in Stripe.js). A request that names none asked for "the
+ * default card", whichever it was then; today's default says nothing about it.
+ */
+function asReplayOf(existing: PurchaseRecord, request: PurchaseRequest): PurchaseRecord {
+  const requestedCard = existing.requested_payment_method_id ?? existing.payment_method_id;
+  if (
+    existing.amount_micros !== request.amountMicros ||
+    (!!request.paymentMethodId && request.paymentMethodId !== requestedCard)
+  ) {
+    throw new ApiError(409, 'idempotency_key_reused', 'this Idempotency-Key was used for another purchase');
+  }
+  return existing;
 }
 
 function declined(purchase: PurchaseRecord): ApiError {
