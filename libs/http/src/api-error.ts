@@ -11,6 +11,11 @@ export class ApiError extends HttpException {
     message: string,
     readonly extra: Record<string, unknown> = {},
     readonly headers: Record<string, string> = {},
+    /**
+     * For a 5xx: what the error filter logs instead of the stack, naming the cause an operator
+     * must see (never sent to the client, never a secret).
+     */
+    readonly logDetail?: string,
   ) {
     super({ error: { code, message }, ...extra }, status);
   }

@@ -40,8 +40,13 @@ export class ErrorFilter implements ExceptionFilter {
     if (status >= 500) {
       // Which request failed: its id is also on the request's own log line (logRequests).
       const request = host.switchToHttp().getRequest<FastifyRequest>();
-      const error = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
-      this.logger.error(`${request.method} ${request.url} (${request.id}): ${error}`);
+      const error =
+        exception instanceof ApiError && exception.logDetail
+          ? exception.logDetail
+          : exception instanceof Error
+            ? (exception.stack ?? exception.message)
+            : String(exception);
+      this.logger.error(`${request.method} ${request.url} (${request.id}): ${redactSecretKeys(error)}`);
     }
     for (const [name, value] of Object.entries(headers)) reply.header(name, value);
     void reply.status(status).send(body);
@@ -70,8 +75,11 @@ export class ErrorFilter implements ExceptionFilter {
       if (message === STATUS_CODES[status] && HELP_BY_STATUS[status]) message = HELP_BY_STATUS[status];
       return { status, body: { error: { code: CODE_BY_STATUS[status] ?? 'error', message } }, headers: {} };
     }
-    const status = (exception as { statusCode?: number })?.statusCode;
-    if (status && status >= 400 && status < 500) {
+    // Only Fastify's own errors (its plugins': @fastify/multipart's limits) carry a status meant
+    // for the client. Any other library's statusCode describes its own call: Stripe's 401 means
+    // our secret key was refused, not the client's token, and its message names part of that key.
+    const { statusCode: status, code } = (exception ?? {}) as { statusCode?: number; code?: unknown };
+    if (typeof code === 'string' && code.startsWith('FST_') && status && status >= 400 && status < 500) {
       return {
         status,
         body: {
@@ -82,4 +90,12 @@ export class ErrorFilter implements ExceptionFilter {
     }
     return { status: 500, body: { error: { code: 'internal', message: 'internal error' } }, headers: {} };
   }
+}
+
+/**
+ * Secret and restricted API keys (Stripe's sk_/rk_ live or test keys, even partly masked as its
+ * error messages show them) in what is logged: an unexpected error's message may quote one.
+ */
+export function redactSecretKeys(text: string): string {
+  return text.replace(/\b(sk|rk)_(live|test)_[^\s'"`,;)]*/g, '[redacted key]');
 }

@@ -5,6 +5,7 @@ import { StripeEnv } from '@app/config';
 import { LedgerModule } from '@app/ledger';
 import { FAILPOINT, FailpointName } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AUTO_RELOAD_OBSERVERS, AutoReloadObserver } from './auto-reload/auto-reload-outcome';
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
@@ -18,6 +19,7 @@ import { RecordRefundService } from './refunds/record-refund.service';
 import { RefundPurchaseService } from './refunds/refund-purchase.service';
 import { createStripeClient, PAYMENTS_OPTIONS, paymentsOptionsFromEnv, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
+import { StripeErrorsInterceptor } from './stripe-errors';
 import { FlagDisputeService } from './webhooks/flag-dispute.service';
 import { HandleStripeEventService } from './webhooks/handle-stripe-event.service';
 import { StripeOwnersService } from './webhooks/stripe-owners.service';
@@ -67,6 +69,8 @@ export class PaymentsModule {
           useFactory: (...observers: AutoReloadObserver[]) => observers,
           inject: [AutoReloadAlertsObserver],
         },
+        // Every route's Stripe failures as our answers: never Stripe's status or message (our key).
+        { provide: APP_INTERCEPTOR, useClass: StripeErrorsInterceptor },
         ...SERVICES,
         ...REFUND_AND_WEBHOOK_SERVICES,
       ],

@@ -1,0 +1,95 @@
+import { ArgumentsHost, Logger, PayloadTooLargeException } from '@nestjs/common';
+import Stripe from 'stripe';
+import { ApiError } from './api-error';
+import { ErrorFilter } from './error.filter';
+
+/** The filter's answer to `exception`, and what it logged at error level. */
+function answer(exception: unknown) {
+  const reply = {
+    status: 0,
+    headers: {} as Record<string, string>,
+    body: undefined as unknown,
+  };
+  const fastifyReply = {
+    header: (name: string, value: string) => (reply.headers[name] = value),
+    status(code: number) {
+      reply.status = code;
+      return this;
+    },
+    send: (body: unknown) => (reply.body = body),
+  };
+  const host = {
+    switchToHttp: () => ({
+      getResponse: () => fastifyReply,
+      getRequest: () => ({ method: 'POST', url: '/v1/accounts/a/purchases', id: 'req-1' }),
+    }),
+  } as unknown as ArgumentsHost;
+  const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+  try {
+    new ErrorFilter().catch(exception, host);
+    return { ...reply, logged: logged.mock.calls.map((call) => String(call[0])) };
+  } finally {
+    logged.mockRestore();
+  }
+}
+
+describe('ErrorFilter', () => {
+  it('passes the status of Fastify’s own errors through with a stable code', () => {
+    const tooLarge = Object.assign(new Error('request file too large'), {
+      code: 'FST_REQ_FILE_TOO_LARGE',
+      statusCode: 413,
+    });
+
+    expect(answer(tooLarge)).toMatchObject({
+      status: 413,
+      body: { error: { code: 'payload_too_large', message: 'request file too large' } },
+      logged: [],
+    });
+    expect(answer(new PayloadTooLargeException())).toMatchObject({
+      status: 413,
+      body: { error: { code: 'payload_too_large' } },
+    });
+  });
+
+  it('answers another library’s 4xx error as an unexpected 500 and logs it, its secret key redacted', () => {
+    const stripeKeyRefused = new Stripe.errors.StripeAuthenticationError({
+      message: 'Invalid API Key provided: sk_live_************************1234',
+      statusCode: 401,
+    });
+
+    const sut = answer(stripeKeyRefused);
+
+    expect(sut).toMatchObject({
+      status: 500,
+      body: { error: { code: 'internal', message: 'internal error' } },
+    });
+    expect(sut.logged).toHaveLength(1);
+    expect(sut.logged[0]).toContain('POST /v1/accounts/a/purchases (req-1)');
+    expect(sut.logged[0]).toContain('Invalid API Key provided: [redacted key]');
+    expect(sut.logged[0]).not.toContain('sk_');
+  });
+
+  it('answers a statusCode without a Fastify code (Stripe’s 404 for our customer) as 500', () => {
+    const noSuchCustomer = Object.assign(new Error("No such customer: 'cus_123'"), { statusCode: 404 });
+
+    expect(answer(noSuchCustomer)).toMatchObject({ status: 500, body: { error: { code: 'internal' } } });
+  });
+
+  it('logs a 5xx ApiError’s log detail, not its stack, and sends its headers', () => {
+    const error = new ApiError(
+      503,
+      'payment_provider_unavailable',
+      'try later',
+      {},
+      { 'retry-after': '30' },
+      'why',
+    );
+
+    expect(answer(error)).toEqual({
+      status: 503,
+      headers: { 'retry-after': '30' },
+      body: { error: { code: 'payment_provider_unavailable', message: 'try later' } },
+      logged: ['POST /v1/accounts/a/purchases (req-1): why'],
+    });
+  });
+});
