@@ -7,6 +7,7 @@ import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
 const PAID_MODEL = 'openai/gpt-4o-mini';
+const FREE_MODEL = 'meta-llama/llama-3.1-8b-instruct:free';
 
 /**
  * Refunds of card purchases (issue "Payments" item 6; I2, I4): made by an admin through the api
@@ -14,7 +15,8 @@ const PAID_MODEL = 'openai/gpt-4o-mini';
  * refund:<re_id>), with the purchase's refunded total and an audit row; the Redis balance follows.
  */
 describe('refunds of card purchases', () => {
-  const stack = new BillingStack({ stripe: true });
+  // Free-model limits: 50 requests a day, 1000 once $10 was bought; no per-minute limit in the way.
+  const stack = new BillingStack({ stripe: true, env: { FREE_MODEL_REQUESTS_PER_MINUTE: '100000' } });
   let stripe: Stripe;
 
   const micros = (usd: number) => BigInt(Math.round(usd * 1_000_000));
@@ -123,6 +125,7 @@ describe('refunds of card purchases', () => {
     await stack.start();
     stripe = stack.stripeClient();
     await stack.setPrice(PAID_MODEL, '10.00', '10.00');
+    await stack.setPrice(FREE_MODEL, '0', '0');
   });
 
   afterAll(() => stack.stop());
@@ -421,6 +424,45 @@ describe('refunds of card purchases', () => {
       ['refund', -micros(20)],
     ]);
     expect(await stripeRefundsOf(paymentIntentId)).toHaveLength(2);
+  });
+
+  it('a refund takes its credits off the credits bought, and the raised free-model daily limit with them; a failed refund gives them back', async () => {
+    const { ws, purchaseId } = await purchased('10.00');
+    const authorize = () =>
+      stack.gateway.post('/v1/authorize', { account_id: ws.accountId, model: FREE_MODEL });
+    const bought = async () => {
+      const [row] = await stack.stores.sql<{ purchased_micros: bigint }[]>`
+        select purchased_micros from accounts where id = ${ws.accountId}`;
+      return row.purchased_micros;
+    };
+    // Past the 50 a day of an account that bought less than $10.
+    for (let i = 0; i < 51; i += 17) {
+      const answers = await Promise.all(Array.from({ length: 17 }, authorize));
+      expect(answers.map((answer) => answer.status)).toEqual(Array(17).fill(200));
+    }
+
+    const made = await refund(purchaseId, { amount: '0.01' });
+
+    expect(made.status).toBe(201);
+    expect(await bought()).toBe(micros(9.99));
+    // At most a second: the change is announced to every process's catalog cache.
+    const limited = await waitFor(authorize, (answer) => answer.status === 429, {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      what: 'the daily limit of an account that bought less than $10',
+    });
+    expect(limited.body).toMatchObject({ reason: 'rate_limited', limit: 'per_day' });
+
+    const failed = await fetch(`${stack.stripeServer!.url}/_test/refunds/${made.body.id}/fail`, {
+      method: 'POST',
+    });
+    expect(failed.status).toBe(200);
+    await waitFor(bought, (value) => value === micros(10), { what: 'the failed refund to be credited back' });
+    await waitFor(authorize, (answer) => answer.status === 200, {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      what: 'the raised daily limit again',
+    });
   });
 
   it('a refund made in Stripe that fails at once takes nothing, whichever of its events is handled first', async () => {

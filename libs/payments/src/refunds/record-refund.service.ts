@@ -1,4 +1,5 @@
 import { AuditActor, AuditLogService, SYSTEM_ACTOR } from '@app/audit';
+import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { AppliedChange, LedgerChangeService } from '@app/ledger';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -34,10 +35,12 @@ export interface RefundSync {
 
 /**
  * Debits refunded credits: one ledger row refund:<re_id> (kind refund, negative) per succeeded
- * Stripe refund, committed with credit_purchases.refunded_micros and the audit row, whoever sees
+ * Stripe refund, committed with credit_purchases.refunded_micros, the account's bought-credits
+ * total (accounts.purchased_micros) and the audit row, whoever sees
  * the refund first (the admin route's answer from Stripe or charge.refunded). A refund that fails
  * after it was debited (the card was closed: Stripe keeps the money) is credited back by
- * refund_reversal:<re_id> (kind refund, positive), with refunded_micros lowered again.
+ * refund_reversal:<re_id> (kind refund, positive), with refunded_micros lowered and the bought
+ * total raised again.
  */
 @Injectable()
 export class RecordRefundService {
@@ -49,6 +52,7 @@ export class RecordRefundService {
     private readonly ledger: LedgerChangeService,
     private readonly audit: AuditLogService,
     private readonly settlement: PurchaseSettlementService,
+    private readonly catalog: CatalogWriter,
   ) {}
 
   async apply(
@@ -73,7 +77,7 @@ export class RecordRefundService {
     // Only the credits part is debited; the rest of the refund is the tax returned with it.
     const micros = creditsMicros;
     const taxMicros = centsToMicros(refund.amount) - micros;
-    return this.ledger.apply({
+    const applied = await this.ledger.apply({
       accountId: purchase.account_id,
       kind: 'refund',
       amountMicros: -micros,
@@ -85,6 +89,11 @@ export class RecordRefundService {
           update credit_purchases set refunded_micros = refunded_micros + ${micros}, updated_at = now()
           where id = ${purchase.id}
           returning refunded_micros`;
+        // Refunded credits were not bought after all: the free-model daily limit that buying raises
+        // (FREE_MODEL_PURCHASE_THRESHOLD_USD) must not outlast the money.
+        await tx`
+          update accounts set purchased_micros = purchased_micros - ${micros}, updated_at = now()
+          where id = ${purchase.account_id}`;
         await this.audit.record(tx, {
           accountId: purchase.account_id,
           actor,
@@ -104,6 +113,9 @@ export class RecordRefundService {
         await alsoInTransaction?.(tx);
       },
     });
+    // Bought credits are cached in every process (free-model limits).
+    if (!applied.replayed) await this.catalog.announce();
+    return applied;
   }
 
   /**
@@ -203,7 +215,7 @@ export class RecordRefundService {
     refund: Stripe.Refund,
     micros: bigint,
   ): Promise<AppliedChange> {
-    return this.ledger.apply({
+    const applied = await this.ledger.apply({
       accountId: purchase.account_id,
       kind: 'refund',
       amountMicros: micros,
@@ -219,6 +231,10 @@ export class RecordRefundService {
           update credit_purchases set refunded_micros = refunded_micros - ${micros}, updated_at = now()
           where id = ${purchase.id}
           returning refunded_micros`;
+        // The money stayed with us: the credits count as bought again.
+        await tx`
+          update accounts set purchased_micros = purchased_micros + ${micros}, updated_at = now()
+          where id = ${purchase.account_id}`;
         await this.audit.record(tx, {
           accountId: purchase.account_id,
           actor: SYSTEM_ACTOR,
@@ -236,6 +252,8 @@ export class RecordRefundService {
         });
       },
     });
+    if (!applied.replayed) await this.catalog.announce();
+    return applied;
   }
 
   /**
