@@ -7,6 +7,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
 import { billToJson, PURCHASE_COLUMNS, purchaseIntentParams, PurchaseRecord } from '../purchase-records';
+import { findPurchaseIntent } from '../find-purchase-intent';
 import { STRIPE } from '../stripe-client';
 import { StripeCustomersService } from '../stripe-customers.service';
 import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
@@ -31,6 +32,9 @@ const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
 
 /** A temporary failure; the job is retried with back-off (QUEUE_SETTINGS). */
 export class RetryableChargeError extends Error {}
+
+/** Settling after the crossing's job gave up: a soft decline or a transient error is final. */
+const FINAL: JobAttempt = { attempt: 0, lastAttempt: true, firstDelivery: false };
 
 /**
  * Charges the default card off-session for one auto-reload crossing. The purchase row (request
@@ -144,6 +148,36 @@ export class ChargeAutoReloadService {
       if (!failure) throw error;
       return this.failed(purchase, crossing, failure, attempt);
     }
+    return this.settle(purchase, crossing, intent, attempt);
+  }
+
+  /**
+   * Settles a crossing from the PaymentIntent Stripe holds for it, when no job of the crossing
+   * will (its attempts are used up): `unknown` when Stripe cannot be asked, `none` when it holds
+   * none (nothing was charged), else the outcome (null: recorded before, or still processing).
+   */
+  async settleFromStripe(
+    purchase: PurchaseRecord,
+    crossing: number,
+  ): Promise<{ intent: 'unknown' | 'none' | 'found'; outcome: AutoReloadOutcome | null }> {
+    const intent = await this.lookUp(purchase);
+    if (intent === undefined || intent === null)
+      return { intent: intent === undefined ? 'unknown' : 'none', outcome: null };
+    try {
+      return { intent: 'found', outcome: await this.settle(purchase, crossing, intent, FINAL) };
+    } catch (error) {
+      // Processing: its webhook credits it if it succeeds; a later sweep records a failure.
+      if (error instanceof RetryableChargeError) return { intent: 'found', outcome: null };
+      throw error;
+    }
+  }
+
+  private async settle(
+    purchase: PurchaseRecord,
+    crossing: number,
+    intent: Stripe.PaymentIntent,
+    attempt: JobAttempt,
+  ): Promise<AutoReloadOutcome | null> {
     switch (intent.status) {
       case 'succeeded':
         // Test-only: the card is charged, the credit not yet recorded (judged c).
@@ -218,7 +252,16 @@ export class ChargeAutoReloadService {
     attempt: JobAttempt,
   ): Promise<AutoReloadOutcome | null> {
     const retry = failure.kind === 'soft' || failure.kind === 'transient';
-    if (!retry || attempt.lastAttempt) return this.outcomes.failed(purchase, crossing, failure);
+    if (!retry) return this.outcomes.failed(purchase, crossing, failure);
+    if (attempt.lastAttempt) {
+      if (failure.kind !== 'transient') return this.outcomes.failed(purchase, crossing, failure);
+      // Stripe unreachable, or its answer lost: that says nothing of what Stripe did (the create
+      // may have charged the card), so the outcome is what Stripe holds now, never a guess.
+      const intent = await this.lookUp(purchase);
+      if (intent === null) return this.outcomes.failed(purchase, crossing, failure);
+      if (intent) return this.settle(purchase, crossing, intent, attempt);
+      // Still unreachable: the row stays pending, for the sweep (ResolveStaleAutoReloadsService).
+    }
     // Remember the PaymentIntent, so the retry confirms it again instead of replaying the create.
     await this.database.sql`
       update credit_purchases set payment_intent_id = coalesce(payment_intent_id, ${failure.paymentIntent?.id ?? null}),
@@ -226,8 +269,22 @@ export class ChargeAutoReloadService {
              failure_message = ${failure.message}, updated_at = now()
       where id = ${purchase.id} and status = 'pending'`;
     throw new RetryableChargeError(
-      `auto-reload ${purchase.request_key}: ${failure.code}/${failure.declineCode ?? '-'}; retrying`,
+      `auto-reload ${purchase.request_key}: ${failure.code}/${failure.declineCode ?? '-'}; ${attempt.lastAttempt ? 'left pending' : 'retrying'}`,
     );
+  }
+
+  /** The crossing's PaymentIntent in Stripe, null when Stripe has none, undefined when Stripe cannot be asked. */
+  private async lookUp(purchase: PurchaseRecord): Promise<Stripe.PaymentIntent | null | undefined> {
+    try {
+      return await findPurchaseIntent(
+        this.stripe,
+        await this.customers.customerOf(purchase.account_id),
+        purchase,
+      );
+    } catch (error) {
+      if (classifyChargeError(error)?.kind === 'transient') return undefined;
+      throw error;
+    }
   }
 
   private async findPurchase(
