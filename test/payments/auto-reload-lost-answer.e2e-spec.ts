@@ -121,7 +121,12 @@ describe('an auto-reload whose charge answer is lost', () => {
       stripe: true,
       // Recorded, not delivered: the webhook must not settle what the job has to.
       stripeServerEnv: { STRIPE_WEBHOOK_URL: '' },
-      workerEnv: { STRIPE_API_URL: proxy.url },
+      // The sweep looks every half second at every pending reload whose job gave up.
+      workerEnv: {
+        STRIPE_API_URL: proxy.url,
+        AUTO_RELOAD_SWEEP_INTERVAL_MS: '500',
+        AUTO_RELOAD_SWEEP_AGE_MS: '0',
+      },
     });
     await stack.start();
     stripe = stack.stripeClient();
@@ -183,11 +188,76 @@ describe('an auto-reload whose charge answer is lost', () => {
     expect(await reloadsOf(ws)).toEqual([{ status: 'pending', payment_intent_id: null }]);
     expect(await declines(ws)).toBe(0);
     expect((await intentsOf(ws)).map((intent) => intent.status)).toEqual(['succeeded']);
-    // Settled later (the sweep): retried, the job finds the PaymentIntent by its key.
-    proxy.mode = 'pass';
-    await job.retry();
-    expect((await finished(job.id!)).returnvalue).toMatchObject({ outcome: 'succeeded' });
-    expect(await reloadsOf(ws)).toEqual([{ status: 'succeeded', payment_intent_id: expect.any(String) }]);
-    expect(await ledgerCredits(ws)).toBe(1);
+  });
+
+  describe('once the job has given up', () => {
+    it('the sweep settles a pending reload from the PaymentIntent Stripe holds', async () => {
+      const ws = await reloadingWorkspace();
+      proxy.mode = 'lose-create-answer';
+      proxy.afterLoss = 'down';
+      expect(await (await finished(await crossOnLastAttempt(ws))).getState()).toBe('failed');
+      expect(await reloadsOf(ws)).toEqual([{ status: 'pending', payment_intent_id: null }]);
+
+      proxy.mode = 'pass';
+      await waitFor(
+        () => reloadsOf(ws),
+        (rows) => rows[0].status !== 'pending',
+        { what: 'the sweep' },
+      );
+      const intents = await intentsOf(ws);
+      expect(intents.map((intent) => intent.status)).toEqual(['succeeded']);
+      expect(await reloadsOf(ws)).toEqual([{ status: 'succeeded', payment_intent_id: intents[0].id }]);
+      expect(await ledgerCredits(ws)).toBe(1);
+      expect(await declines(ws)).toBe(0);
+    });
+
+    it('the sweep retries the job of a pending reload that never reached Stripe', async () => {
+      const ws = await reloadingWorkspace();
+      proxy.mode = 'down';
+      const jobId = await crossOnLastAttempt(ws);
+      expect(await (await finished(jobId)).getState()).toBe('failed');
+      expect(await reloadsOf(ws)).toEqual([{ status: 'pending', payment_intent_id: null }]);
+      expect(await intentsOf(ws)).toHaveLength(0);
+
+      proxy.mode = 'pass';
+      await waitFor(
+        () => reloadsOf(ws),
+        (rows) => rows[0].status !== 'pending',
+        { what: 'the sweep' },
+      );
+      await waitFor(
+        async () => (await payments.getJob(jobId))?.getState(),
+        (state) => state === 'completed',
+      );
+      expect((await payments.getJob(jobId))?.returnvalue).toMatchObject({ outcome: 'succeeded' });
+      expect((await intentsOf(ws)).map((intent) => intent.status)).toEqual(['succeeded']);
+      expect(await ledgerCredits(ws)).toBe(1);
+    });
+
+    it('saving the settings retries the failed job of a crossing that never opened', async () => {
+      const ws = await reloadingWorkspace();
+      // Opening this account's reload fails, as during a Postgres outage (the suite's own database).
+      await stack.stores.sql.unsafe(`
+        create or replace function refuse_reload() returns trigger language plpgsql as
+          $$ begin raise exception 'outage'; end $$;
+        create trigger refuse_reload before insert on credit_purchases
+          for each row when (new.account_id = '${ws.accountId}') execute function refuse_reload()`);
+      try {
+        const jobId = await crossOnLastAttempt(ws);
+        expect(await (await finished(jobId)).getState()).toBe('failed');
+        expect(await reloadsOf(ws)).toEqual([]);
+      } finally {
+        await stack.stores.sql.unsafe(`drop trigger refuse_reload on credit_purchases`);
+      }
+
+      expect((await saveSettings(ws)).status).toBe(200);
+      await waitFor(
+        () => reloadsOf(ws),
+        (rows) => rows[0]?.status === 'succeeded',
+        { what: 'the reload' },
+      );
+      expect(await intentsOf(ws)).toHaveLength(1);
+      expect(await ledgerCredits(ws)).toBe(1);
+    });
   });
 });

@@ -8,7 +8,7 @@ import {
 import { ReconcileBalancesService } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
-import { ChargeAutoReloadService } from '@app/payments';
+import { ChargeAutoReloadService, SweepAutoReloadsService } from '@app/payments';
 import { JobAttempt, JobName, JobPayloads } from '@app/queue';
 import { UsageBatchGrouper } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
@@ -31,6 +31,7 @@ export class JobHandlers {
     reconciler: ReconcileBalancesService,
     auditPruner: PruneAuditLogService,
     autoReload: ChargeAutoReloadService,
+    autoReloadSweep: SweepAutoReloadsService,
     statements: IssueUsageStatementsService,
     overdue: MarkOverdueInvoicesService,
     invoicePdf: RenderInvoicePdfService,
@@ -79,6 +80,7 @@ export class JobHandlers {
         const outcome = await autoReload.reload(payload, attempt);
         return { outcome: outcome?.kind ?? 'recorded_before', purchaseId: outcome?.purchase.id ?? null };
       },
+      [JobName.SweepAutoReloads]: async () => autoReloadSweep.sweep(),
       [JobName.IssueUsageStatements]: async () => {
         const run = await statements.issueDue();
         if (!run) return { skipped: 'grace period after midnight' };

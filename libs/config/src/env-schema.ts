@@ -296,6 +296,10 @@ export const workerEnvSchema = baseEnvSchema
     INVOICE_RENDER_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(30000),
     /** Only invoices issued at least this long ago are swept, so the issuer's own enqueue goes first. */
     INVOICE_RENDER_SWEEP_AGE_SECONDS: z.coerce.number().int().min(0).default(30),
+    /** How often the worker finishes auto-reloads left pending by jobs that gave up; 0 disables. */
+    AUTO_RELOAD_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).default(300000),
+    /** Only auto-reloads pending at least this long are swept: longer than a job's attempts take. */
+    AUTO_RELOAD_SWEEP_AGE_MS: z.coerce.number().int().min(0).default(1800000),
     FAILPOINT: failpoint,
   })
   .refine(noFailpointInProduction, failpointInProduction);

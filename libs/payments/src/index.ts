@@ -21,3 +21,5 @@ export * from './webhooks/stripe-event-log';
 export * from './webhooks/handle-stripe-event.service';
 export * from './webhooks/stripe-webhooks.controller';
 export * from './auto-reload/retry-auto-reload.service';
+export * from './auto-reload/auto-reload-jobs.service';
+export * from './auto-reload/sweep-auto-reloads.service';

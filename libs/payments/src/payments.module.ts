@@ -7,9 +7,15 @@ import { FAILPOINT, FailpointName } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { AUTO_RELOAD_OBSERVERS, AutoReloadObserver } from './auto-reload/auto-reload-outcome';
+import { AutoReloadJobs } from './auto-reload/auto-reload-jobs.service';
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
 import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
+import {
+  AUTO_RELOAD_SWEEP,
+  AutoReloadSweepOptions,
+  SweepAutoReloadsService,
+} from './auto-reload/sweep-auto-reloads.service';
 import { PaidCardService } from './paid-card.service';
 import { RetryAutoReloadService } from './auto-reload/retry-auto-reload.service';
 import { PaymentMethodsService } from './payment-methods.service';
@@ -28,6 +34,7 @@ import { SyncPaymentIntentService } from './webhooks/sync-payment-intent.service
 import { SyncRefundsService } from './webhooks/sync-refunds.service';
 
 const SERVICES = [
+  AutoReloadJobs,
   RetryAutoReloadService,
   StripeCustomersService,
   PaymentMethodsService,
@@ -37,6 +44,7 @@ const SERVICES = [
   AutoReloadSettingsService,
   RecordAutoReloadOutcomeService,
   ChargeAutoReloadService,
+  SweepAutoReloadsService,
 ];
 
 /** Refunds (admin route and charge.refunded) and the Stripe webhook's handlers. */
@@ -55,7 +63,8 @@ const REFUND_AND_WEBHOOK_SERVICES = [
 @Module({})
 export class PaymentsModule {
   /** `failpoint`: the worker's test-only crash point (libs/usage/src/failpoint.ts); the api has none. */
-  static forRoot(env: StripeEnv, failpoint?: FailpointName): DynamicModule {
+  /** `sweep`: the worker's schedule of SweepAutoReloadsService; the api gives none and never sweeps. */
+  static forRoot(env: StripeEnv, failpoint?: FailpointName, sweep?: AutoReloadSweepOptions): DynamicModule {
     return {
       module: PaymentsModule,
       imports: [CatalogModule, LedgerModule, InvoiceIssueModule, AlertsModule.forRaisers()],
@@ -63,6 +72,7 @@ export class PaymentsModule {
         { provide: STRIPE, useValue: createStripeClient(env) },
         { provide: PAYMENTS_OPTIONS, useValue: paymentsOptionsFromEnv(env) },
         { provide: FAILPOINT, useValue: failpoint },
+        { provide: AUTO_RELOAD_SWEEP, useValue: sweep ?? null },
         // Every observer of auto-reload outcomes (libs/payments auto-reload-outcome.ts): add more to inject.
         {
           provide: AUTO_RELOAD_OBSERVERS,

@@ -65,6 +65,8 @@ export interface JobPayloads {
   [JobName.PruneAuditLog]: Record<string, never>;
   [JobName.PruneInvoiceExports]: Record<string, never>;
   [JobName.AutoReload]: AutoReloadPayload;
+  /** Finishes auto-reloads left pending by jobs that gave up (libs/payments SweepAutoReloadsService). */
+  [JobName.SweepAutoReloads]: Record<string, never>;
   [JobName.RenderInvoice]: RenderInvoicePayload;
   [JobName.SendAlertEmail]: SendAlertEmailPayload;
   [JobName.SweepAlertEmails]: Record<string, never>;

@@ -60,13 +60,14 @@ export class ChargeAutoReloadService {
   async reload(payload: AutoReloadPayload, attempt: JobAttempt): Promise<AutoReloadOutcome | null> {
     const requestKey = autoReloadJobId(payload.accountId, payload.crossing);
     let purchase = await this.findPurchase(payload.accountId, requestKey);
+    const openedEarlier = purchase !== null;
     if (!purchase) {
       const opened = await this.open(payload, requestKey);
       if (opened.skipped) return opened.skipped;
       purchase = opened.purchase;
     }
     if (!purchase || (await this.outcomes.isRecorded(purchase))) return null;
-    return this.charge(purchase, payload.crossing, attempt);
+    return this.charge(purchase, payload.crossing, attempt, openedEarlier);
   }
 
   /**
@@ -137,11 +138,26 @@ export class ChargeAutoReloadService {
     purchase: PurchaseRecord,
     crossing: number,
     attempt: JobAttempt,
+    openedEarlier: boolean,
   ): Promise<AutoReloadOutcome | null> {
     let intent: Stripe.PaymentIntent;
     try {
-      intent = purchase.payment_intent_id
-        ? await this.resume(purchase, purchase.payment_intent_id, attempt)
+      // An earlier run may have created the PaymentIntent and lost the answer (or died before
+      // recording it); replaying the create's key finds it only within Stripe's 24 hours, and a
+      // job retried later (RetryAutoReloadService, the sweep) must never charge a second one.
+      const earlier =
+        purchase.payment_intent_id ??
+        (openedEarlier
+          ? ((
+              await findPurchaseIntent(
+                this.stripe,
+                await this.customers.customerOf(purchase.account_id),
+                purchase,
+              )
+            )?.id ?? null)
+          : null);
+      intent = earlier
+        ? await this.resume(purchase, earlier, attempt)
         : await this.createIntent(purchase, crossing);
     } catch (error) {
       const failure = classifyChargeError(error);

@@ -1,17 +1,8 @@
-import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BalanceStore, crossingOfToken, newChangeToken } from '@app/ledger';
-import {
-  AutoReloadPayload,
-  autoReloadJobId,
-  JobName,
-  logQueueErrors,
-  QUEUE_SETTINGS,
-  QueueName,
-} from '@app/queue';
-import { openRedis, RedisKeys } from '@app/redis';
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import { autoReloadJobId } from '@app/queue';
+import { Inject, Injectable } from '@nestjs/common';
+import { AutoReloadJobs } from './auto-reload-jobs.service';
 
 /**
  * The ledger key of the retry of an account's last crossing. One retry per crossing: a request
@@ -37,13 +28,11 @@ export function autoReloadRetryLedgerKey(accountId: string, lastCrossing: number
  * gets its job added again (same id: never a second one).
  */
 @Injectable()
-export class RetryAutoReloadService implements OnApplicationShutdown {
-  private queue: Queue<AutoReloadPayload> | null = null;
-
+export class RetryAutoReloadService {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: BaseEnv,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly balances: BalanceStore,
+    private readonly jobs: AutoReloadJobs,
   ) {}
 
   /** The crossing whose reload was queued, or null when no reload is owed now. */
@@ -67,11 +56,17 @@ export class RetryAutoReloadService implements OnApplicationShutdown {
       select status from credit_purchases
       where account_id = ${accountId} and request_key = ${autoReloadJobId(accountId, last)}`;
     if (!purchase) {
-      // Its reload has not opened yet: queued, or its job lost by a crash before it was added.
-      await this.enqueue(accountId, last);
+      // Its reload has not opened yet: queued, its job lost by a crash before it was added, or
+      // failed (every attempt to open it did, e.g. during a Postgres outage): retried then.
+      await this.jobs.ensure(accountId, last);
       return null;
     }
-    if (purchase.status === 'pending') return null;
+    if (purchase.status === 'pending') {
+      // In flight; or left pending by a job that gave up: retried, it settles from what Stripe
+      // holds of the crossing (and so does the sweep, SweepAutoReloadsService).
+      if (!(await this.jobs.isLive(accountId, last))) await this.jobs.ensure(accountId, last);
+      return null;
+    }
     // A reload that went through but left the balance below: another only if usage would make one now.
     const failedCrossing = purchase.status === 'succeeded' ? null : last;
 
@@ -87,7 +82,7 @@ export class RetryAutoReloadService implements OnApplicationShutdown {
     const token = await this.record(accountId, changeKey, reserved.token, last);
     await this.balances.settle([{ accountId, changeKey, committedToken: token, committedDelta: 0n }]);
     const crossing = crossingOfToken(token);
-    if (crossing !== null) await this.enqueue(accountId, crossing);
+    if (crossing !== null) await this.jobs.ensure(accountId, crossing);
     return crossing;
   }
 
@@ -109,26 +104,5 @@ export class RetryAutoReloadService implements OnApplicationShutdown {
     const [existing] = await sql<{ redis_token: string }[]>`
       select redis_token from ledger_entries where idempotency_key = ${ledgerKey}`;
     return existing.redis_token;
-  }
-
-  private async enqueue(accountId: string, crossing: number): Promise<void> {
-    await this.queueOf().add(
-      JobName.AutoReload,
-      { accountId, crossing },
-      { ...QUEUE_SETTINGS[QueueName.Payments].jobOptions, jobId: autoReloadJobId(accountId, crossing) },
-    );
-  }
-
-  private queueOf(): Queue<AutoReloadPayload> {
-    this.queue ??= new Queue<AutoReloadPayload>(QueueName.Payments, {
-      connection: openRedis(this.config),
-      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-    });
-    logQueueErrors(this.queue, `queue ${QueueName.Payments}`);
-    return this.queue;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.queue?.close();
   }
 }
