@@ -2,9 +2,9 @@ import { AuditActor } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
 import { readBillTo, TaxQuoteService } from '@app/invoices';
-import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
+import { findPurchaseIntent } from './find-purchase-intent';
 import { PaymentMethodsService } from './payment-methods.service';
 import {
   billToJson,
@@ -15,7 +15,7 @@ import {
   PurchaseRecord,
 } from './purchase-records';
 import { PurchaseSettlementService } from './purchase-settlement.service';
-import { PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
+import { checkPurchaseAmount, PAYMENTS_OPTIONS, PaymentsOptions, STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
 
 /**
@@ -82,7 +82,11 @@ export class PurchasesService {
     const earlier = purchase.payment_intent_id
       ? await this.stripe.paymentIntents.retrieve(purchase.payment_intent_id)
       : replayed
-        ? await this.findUnrecordedIntent(purchase)
+        ? await findPurchaseIntent(
+            this.stripe,
+            await this.customers.customerOf(purchase.account_id),
+            purchase,
+          )
         : null;
     if (earlier) {
       if (earlier.status === 'canceled') return this.canceled(purchase, earlier);
@@ -229,17 +233,6 @@ export class PurchasesService {
    * between Stripe's answer and recording it. Found by the purchase id in its metadata, it is the
    * purchase's PaymentIntent (the webhook accepts it the same way); null when there is none.
    */
-  private async findUnrecordedIntent(purchase: PurchaseRecord): Promise<Stripe.PaymentIntent | null> {
-    const customer = await this.customers.customerOf(purchase.account_id);
-    // Newest first; one made for this row is not older than the row (a minute for clock skew).
-    const since = Math.floor(purchase.created_at.getTime() / 1000) - 60;
-    for await (const intent of this.stripe.paymentIntents.list({ customer, limit: 100 })) {
-      if (intent.created < since) break;
-      if (intent.metadata?.purchase_id === purchase.id) return intent;
-    }
-    return null;
-  }
-
   /** The purchase row for this Idempotency-Key: new, or the one an earlier attempt wrote (`replayed`). */
   private async openPurchase(
     request: PurchaseRequest,
@@ -252,14 +245,7 @@ export class PurchasesService {
     const earlier = await this.byRequestKey(requestKey);
     if (earlier) return { purchase: asReplayOf(earlier, request), replayed: true };
 
-    const { minPurchaseMicros: min, maxPurchaseMicros: max } = this.options;
-    if (request.amountMicros < min || request.amountMicros > max || request.amountMicros % 10_000n !== 0n) {
-      throw new ApiError(
-        422,
-        'invalid_amount',
-        `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
-      );
-    }
+    checkPurchaseAmount(request.amountMicros, this.options);
     const card = request.paymentMethodId
       ? await this.cards.find(request.accountId, request.paymentMethodId)
       : await this.cards.defaultOf(request.accountId);

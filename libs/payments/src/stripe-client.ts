@@ -1,5 +1,6 @@
 import { StripeEnv } from '@app/config';
-import { parseUsd } from '@app/money';
+import { ApiError } from '@app/http';
+import { formatUsd, parseUsd } from '@app/money';
 import Stripe from 'stripe';
 
 export const STRIPE = Symbol('STRIPE');
@@ -51,4 +52,19 @@ export function microsToCents(micros: bigint): number {
 
 export function centsToMicros(cents: number): bigint {
   return BigInt(cents) * MICROS_PER_CENT;
+}
+
+/**
+ * A purchase or auto-reload amount: whole cents (Stripe charges cents) from PURCHASE_MIN_USD to
+ * PURCHASE_MAX_USD, else 422 invalid_amount.
+ */
+export function checkPurchaseAmount(amountMicros: bigint, options: PaymentsOptions): void {
+  const { minPurchaseMicros: min, maxPurchaseMicros: max } = options;
+  if (amountMicros < min || amountMicros > max || amountMicros % 10_000n !== 0n) {
+    throw new ApiError(
+      422,
+      'invalid_amount',
+      `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
+    );
+  }
 }

@@ -2,10 +2,9 @@ import { AuditActor, AuditLogService } from '@app/audit';
 import { CatalogWriter } from '@app/catalog';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
-import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
 import { PaymentMethodsService } from '../payment-methods.service';
-import { PAYMENTS_OPTIONS, PaymentsOptions } from '../stripe-client';
+import { checkPurchaseAmount, PAYMENTS_OPTIONS, PaymentsOptions } from '../stripe-client';
 import { RetryAutoReloadService } from './retry-auto-reload.service';
 
 export interface AutoReloadSettingsInput {
@@ -110,14 +109,7 @@ export class AutoReloadSettingsService {
   }
 
   private validate(input: AutoReloadSettingsInput): void {
-    const { minPurchaseMicros: min, maxPurchaseMicros: max } = this.options;
-    if (input.amountMicros < min || input.amountMicros > max || input.amountMicros % 10_000n !== 0n) {
-      throw new ApiError(
-        422,
-        'invalid_amount',
-        `amount must be whole cents from ${formatUsd(min)} to ${formatUsd(max)} USD`,
-      );
-    }
+    checkPurchaseAmount(input.amountMicros, this.options);
     if (input.monthlyCapMicros !== null && input.monthlyCapMicros < input.amountMicros) {
       throw new ApiError(
         422,
