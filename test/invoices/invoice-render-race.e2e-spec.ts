@@ -4,7 +4,7 @@ import { BillingMetrics } from '@app/metrics';
 import { ObjectStorage } from '@app/storage';
 import { BillingStack } from '../support/billing-stack';
 import { pdfText } from '../support/pdf-text';
-import { backdateInvoiceBilling, chargeUsage, DAY, monthOf, monthStart } from '../support/statement-usage';
+import { chargeUsage, DAY, invoiceBilledWorkspace, monthOf, monthStart } from '../support/statement-usage';
 import { rawDatabaseHandle } from '../support/test-stores';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -35,13 +35,7 @@ describe('invoice renders overlapping a payment', () => {
   afterAll(() => stack.stop());
 
   async function openStatement(): Promise<{ ws: Workspace; invoiceId: string }> {
-    const ws = await Workspace.create(stack, 'enterprise');
-    const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
-      payment_terms_days: 30,
-      credit_limit: '1000.00',
-    });
-    expect(terms.status).toBe(200);
-    await backdateInvoiceBilling(stack, ws.accountId, lastMonth);
+    const ws = await invoiceBilledWorkspace(stack, lastMonth);
     await chargeUsage(stack, stack.stores.sql, ws.accountId, MODEL, lastMonth + DAY, 2_340_000n);
     const run = await stack.admin.post('/v1/admin/invoice-statements/run', {
       month: monthOf(lastMonth),

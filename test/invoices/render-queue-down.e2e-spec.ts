@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import Redis from 'ioredis';
 import { ApiModule } from '../../apps/api/src/api.module';
 import { BillingStack } from '../support/billing-stack';
-import { backdateInvoiceBilling, chargeUsage, DAY, monthOf, monthStart } from '../support/statement-usage';
+import { chargeUsage, DAY, invoiceBilledWorkspace, monthOf, monthStart } from '../support/statement-usage';
 import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { Workspace } from '../support/workspace';
 
@@ -66,13 +66,7 @@ describe('admin invoice routes while the render queue is down', () => {
   };
 
   async function accountWithUsage(): Promise<Workspace> {
-    const ws = await Workspace.create(stack, 'enterprise');
-    const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
-      payment_terms_days: 30,
-      credit_limit: '1000.00',
-    });
-    expect(terms.status).toBe(200);
-    await backdateInvoiceBilling(stack, ws.accountId, lastMonth);
+    const ws = await invoiceBilledWorkspace(stack, lastMonth);
     await chargeUsage(stack, stack.stores.sql, ws.accountId, MODEL, lastMonth + DAY, 1_500_000n);
     return ws;
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
 import { pdfText } from '../support/pdf-text';
 import {
-  backdateInvoiceBilling,
+  invoiceBilledWorkspace,
   chargeUsage,
   DAY,
   isoDay,
@@ -32,17 +32,8 @@ describe('usage statements of $0.00', () => {
   beforeAll(() => stack.start(), 120_000);
   afterAll(() => stack.stop());
 
-  async function invoiceBillingAccount(discountTiers?: unknown[]): Promise<Workspace> {
-    const ws = await Workspace.create(stack, 'enterprise');
-    const terms = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
-      payment_terms_days: 30,
-      credit_limit: '1000.00',
-      ...(discountTiers ? { discount_tiers: discountTiers } : {}),
-    });
-    expect(terms.status).toBe(200);
-    await backdateInvoiceBilling(stack, ws.accountId, lastMonth);
-    return ws;
-  }
+  const invoiceBillingAccount = (discountTiers?: unknown[]): Promise<Workspace> =>
+    invoiceBilledWorkspace(stack, lastMonth, discountTiers ? { discount_tiers: discountTiers } : {});
 
   async function runLastMonth(ws: Workspace) {
     const run = await stack.admin.post('/v1/admin/invoice-statements/run', {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BillingStack } from './billing-stack';
+import { Workspace } from './workspace';
 
 // Money and calendar computed here, independently of the product code.
 export const CENT = 10_000n;
@@ -57,4 +58,24 @@ export async function backdateInvoiceBilling(stack: BillingStack, accountId: str
     update accounts set invoice_billing_since = ${new Date(since)}
     where id = ${accountId} and billing_mode = 'invoice'`;
   if (updated.count !== 1) throw new Error(`account ${accountId} is not on invoice billing`);
+}
+
+/**
+ * An enterprise workspace on invoice billing (30-day terms, a $1,000 credit limit, `terms` on top)
+ * since `since`, so the months after it can be invoiced.
+ */
+export async function invoiceBilledWorkspace(
+  stack: BillingStack,
+  since: number,
+  terms: Record<string, unknown> = {},
+): Promise<Workspace> {
+  const ws = await Workspace.create(stack, 'enterprise');
+  const response = await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+    payment_terms_days: 30,
+    credit_limit: '1000.00',
+    ...terms,
+  });
+  if (response.status !== 200) throw new Error(`invoice billing refused: ${JSON.stringify(response.body)}`);
+  await backdateInvoiceBilling(stack, ws.accountId, since);
+  return ws;
 }
