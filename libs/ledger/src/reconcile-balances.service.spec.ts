@@ -325,9 +325,12 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
     const batchToken = newChangeToken();
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
+    let lockHeld!: () => void;
+    const locked = new Promise<void>((resolve) => (lockHeld = resolve));
     // Both changes' commits, as their services write them: the ledger row with the token, and the balance.
     const changes = stores.sql.begin(async (tx) => {
       await tx`lock table account_balances in access exclusive mode`;
+      lockHeld();
       await released;
       await tx`insert into ledger_entries (account_id, kind, amount_micros, idempotency_key, redis_token)
                values (${granted}, 'grant', 5000000, ${grantKey}, ${grantToken}),
@@ -337,6 +340,8 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
       await tx`update account_balances set balance_micros = balance_micros - 300
                where account_id = ${charging} and shard = 0`;
     });
+    // Started before the lock is held, the pass could read Postgres first and never wait.
+    await locked;
     const startedAt = Date.now() / 1000;
     const pass = reconciler.reconcileAll();
     // The pass has read Redis and waits for Postgres.
