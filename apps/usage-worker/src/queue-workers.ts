@@ -89,13 +89,8 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       logQueueErrors(worker, `worker ${queueName}`);
       this.workers.push(worker);
     }
-    if (
-      this.config.RECONCILE_INTERVAL_MS > 0 ||
-      this.config.AUDIT_PRUNE_INTERVAL_MS > 0 ||
-      this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS > 0 ||
-      this.config.INVOICE_STATEMENT_INTERVAL_MS > 0 ||
-      this.config.INVOICE_OVERDUE_INTERVAL_MS > 0
-    ) {
+    const schedule = this.maintenanceSchedule();
+    if (schedule.some(([, every]) => every > 0)) {
       await this.scheduleMaintenance();
       // Upserting is idempotent; repeating it brings the schedule back after Redis lost it.
       this.scheduleTimer = setInterval(
@@ -103,23 +98,15 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
         60_000,
       ).unref();
     }
-    if (this.config.AUDIT_PRUNE_INTERVAL_MS === 0) {
-      // A scheduler outlives the process in Redis: turning pruning off must remove one left by an earlier run.
-      await this.queueOf(QueueName.Maintenance).removeJobScheduler(JobName.PruneAuditLog);
-    }
-    const invoiceJobs = [
-      [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
-      [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
-      [JobName.PruneInvoiceExports, this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS],
-    ] as const;
-    for (const [name, every] of invoiceJobs) {
+    // A scheduler outlives the process in Redis: turning a job off must remove one left by an earlier run.
+    for (const [name, every] of schedule) {
       if (every === 0) await this.queueOf(QueueName.Maintenance).removeJobScheduler(name);
     }
   }
 
-  /** Upserting with an unchanged interval keeps the next run time, so the minutely re-upsert never delays it. */
-  private async scheduleMaintenance(): Promise<void> {
-    const schedule = [
+  /** The maintenance jobs and their intervals (0: not scheduled). */
+  private maintenanceSchedule() {
+    return [
       [JobName.ReconcileBalances, this.config.RECONCILE_INTERVAL_MS],
       [JobName.PruneAuditLog, this.config.AUDIT_PRUNE_INTERVAL_MS],
       // Statements of the previous month are issued by the first run after the 1st's grace
@@ -127,7 +114,13 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       [JobName.IssueUsageStatements, this.config.INVOICE_STATEMENT_INTERVAL_MS],
       [JobName.MarkOverdueInvoices, this.config.INVOICE_OVERDUE_INTERVAL_MS],
       [JobName.PruneInvoiceExports, this.config.INVOICE_EXPORT_PRUNE_INTERVAL_MS],
+      [JobName.SweepAutoReloads, this.config.AUTO_RELOAD_SWEEP_INTERVAL_MS],
     ] as const;
+  }
+
+  /** Upserting with an unchanged interval keeps the next run time, so the minutely re-upsert never delays it. */
+  private async scheduleMaintenance(): Promise<void> {
+    const schedule = this.maintenanceSchedule();
     for (const [name, every] of schedule) {
       if (every === 0) continue;
       await this.queueOf(QueueName.Maintenance).upsertJobScheduler(

@@ -49,10 +49,8 @@ export class UsageWorkerModule {
         TaxModule.forRoot(config),
         // Monthly usage statements and overdue marking (scheduled in QueueWorkers).
         InvoiceBillingModule.forRoot(config.FAILPOINT),
-        PaymentsModule.forRoot(config, config.FAILPOINT, {
-          intervalMs: config.AUTO_RELOAD_SWEEP_INTERVAL_MS,
-          ageMs: config.AUTO_RELOAD_SWEEP_AGE_MS,
-        }),
+        // Its sweep of stale auto-reloads is scheduled in QueueWorkers.
+        PaymentsModule.forRoot(config, config.FAILPOINT, { ageMs: config.AUTO_RELOAD_SWEEP_AGE_MS }),
         StorageModule.forRoot(config),
         InvoiceRenderModule.forWorker(config),
         InvoiceExportsModule.forWorker(),

@@ -63,7 +63,7 @@ const REFUND_AND_WEBHOOK_SERVICES = [
 @Module({})
 export class PaymentsModule {
   /** `failpoint`: the worker's test-only crash point (libs/usage/src/failpoint.ts); the api has none. */
-  /** `sweep`: the worker's schedule of SweepAutoReloadsService; the api gives none and never sweeps. */
+  /** `sweep`: the worker's settings of SweepAutoReloadsService (run by its scheduled job); the api gives none. */
   static forRoot(env: StripeEnv, failpoint?: FailpointName, sweep?: AutoReloadSweepOptions): DynamicModule {
     return {
       module: PaymentsModule,

@@ -1,28 +1,15 @@
-import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
-import { JobName, logQueueErrors, QUEUE_SETTINGS, QueueName } from '@app/queue';
-import {
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-  OnApplicationShutdown,
-  Optional,
-} from '@nestjs/common';
-import { openRedis, RedisKeys } from '@app/redis';
-import { Queue } from 'bullmq';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { AutoReloadJobs } from './auto-reload-jobs.service';
 import { ChargeAutoReloadService } from './charge-auto-reload.service';
 
 export interface AutoReloadSweepOptions {
-  /** 0 disables the sweep. */
-  intervalMs: number;
   /** Reloads pending at least this long are swept, so their jobs' own retries go first. */
   ageMs: number;
 }
 
-/** Given by the worker only (PaymentsModule.forRoot): the api process never schedules the sweep. */
+/** Given by the worker only (PaymentsModule.forRoot), whose QueueWorkers schedules the sweep. */
 export const AUTO_RELOAD_SWEEP = Symbol('AUTO_RELOAD_SWEEP');
 
 /** Reloads looked at per sweep; the next sweep takes the rest. */
@@ -43,18 +30,15 @@ export type StaleReloadResolution =
  * waits for it (RetryAutoReloadService) and the payment_failed webhook leaves auto-reloads to
  * their job. Stripe decides: the crossing's PaymentIntent, if any, settles it as the job would
  * have; with none, the crossing's job is retried (same id and Stripe key). Runs as a scheduled job
- * on the maintenance queue every AUTO_RELOAD_SWEEP_INTERVAL_MS; concurrent sweeps, a sweep racing
+ * on the maintenance queue every AUTO_RELOAD_SWEEP_INTERVAL_MS (QueueWorkers); concurrent sweeps, a sweep racing
  * the job or the webhook, or a sweep killed half-way settle each crossing once (the outcome is
  * recorded under the purchase row's lock, the credit by its ledger key).
  */
 @Injectable()
-export class SweepAutoReloadsService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class SweepAutoReloadsService {
   private readonly logger = new Logger(SweepAutoReloadsService.name);
-  private timer: NodeJS.Timeout | undefined;
-  private queue: Queue | null = null;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: BaseEnv,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly charges: ChargeAutoReloadService,
     private readonly jobs: AutoReloadJobs,
@@ -92,47 +76,5 @@ export class SweepAutoReloadsService implements OnApplicationBootstrap, OnApplic
     // Nothing reached Stripe: the crossing is still owed, and its job charges it under its key.
     await this.jobs.ensure(purchase.account_id, crossing);
     return 'job_retried';
-  }
-
-  async onApplicationBootstrap(): Promise<void> {
-    if (!this.options) return;
-    if (this.options.intervalMs === 0) {
-      // A scheduler outlives the process in Redis: turning the sweep off must remove an earlier one.
-      await this.maintenance().removeJobScheduler(JobName.SweepAutoReloads);
-      return;
-    }
-    await this.schedule();
-    // Upserting is idempotent and keeps the next run time; repeating it restores a schedule Redis lost.
-    this.timer = setInterval(
-      () => void this.schedule().catch((error: Error) => this.logger.warn(error.message)),
-      60_000,
-    ).unref();
-  }
-
-  private async schedule(): Promise<void> {
-    await this.maintenance().upsertJobScheduler(
-      JobName.SweepAutoReloads,
-      { every: this.options!.intervalMs },
-      {
-        name: JobName.SweepAutoReloads,
-        data: {},
-        opts: { ...QUEUE_SETTINGS[QueueName.Maintenance].jobOptions, attempts: 1 },
-      },
-    );
-  }
-
-  /** The sweep is a maintenance job: a scheduler's next run waits in its queue, never in payments'. */
-  private maintenance(): Queue {
-    this.queue ??= new Queue(QueueName.Maintenance, {
-      connection: openRedis(this.config),
-      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-    });
-    logQueueErrors(this.queue, `queue ${QueueName.Maintenance}`);
-    return this.queue;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.queue?.close();
   }
 }
