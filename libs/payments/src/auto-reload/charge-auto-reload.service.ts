@@ -276,7 +276,7 @@ export class ChargeAutoReloadService {
       const intent = await this.lookUp(purchase);
       if (intent === null) return this.outcomes.failed(purchase, crossing, failure);
       if (intent) return this.settle(purchase, crossing, intent, attempt);
-      // Still unreachable: the row stays pending, for the sweep (ResolveStaleAutoReloadsService).
+      // Still unreachable: the row stays pending, for the sweep (SweepAutoReloadsService).
     }
     // Remember the PaymentIntent, so the retry confirms it again instead of replaying the create.
     await this.database.sql`
