@@ -4,6 +4,9 @@ import { firstValueFrom, throwError } from 'rxjs';
 import Stripe from 'stripe';
 import { apiErrorForStripe, StripeErrorsInterceptor } from './stripe-errors';
 
+/** A Stripe secret or restricted key, even masked (a bare "sk_" also matches stack frames: task_queues). */
+const SECRET_KEY = /\b(sk|rk)_(live|test)_/;
+
 const KEY_MESSAGE = 'Invalid API Key provided: sk_live_************************1234';
 
 /** What a client and a log would see of the mapped error. */
@@ -37,9 +40,9 @@ describe('apiErrorForStripe', () => {
       body: { error: { code: 'payment_provider_unavailable', message: expect.any(String) } },
       headers: {},
     });
-    expect(JSON.stringify(sut!.getResponse())).not.toContain('sk_');
+    expect(JSON.stringify(sut!.getResponse())).not.toMatch(SECRET_KEY);
     expect(sut!.logDetail).toContain('STRIPE_SECRET_KEY');
-    expect(sut!.logDetail).not.toContain('sk_');
+    expect(sut!.logDetail).not.toMatch(SECRET_KEY);
   });
 
   it.each([
