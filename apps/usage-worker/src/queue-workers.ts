@@ -13,7 +13,13 @@ import { openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { withDeadline } from '@app/http';
 import { JobHandlers } from './job-handlers';
+
+/** How long a worker or queue may take to close gracefully at shutdown; start-all kills after 20 s (two rounds: workers, then queues). */
+const CLOSE_DEADLINE_MS = 6_000;
+/** After a forced close, how long to wait for it: the process exits after the hooks anyway. */
+const FORCED_CLOSE_WAIT_MS = 1_000;
 
 /** The fields of QUEUE_SETTINGS entries; those a queue leaves out come from the worker's config. */
 interface QueueSettings {
@@ -135,11 +141,36 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     return this.queues.find((queue) => queue.name === name)!;
   }
 
+  /**
+   * Graceful first: a worker's close waits for the jobs in hand. But after a Redis outage the
+   * worker's close was seen never to return (a SIGTERM then left the process running until
+   * killed), so each close gets CLOSE_DEADLINE_MS; past it the worker is closed by force. A job
+   * it held is taken up again as stalled, and every step of a job is safe to repeat.
+   */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
-    await Promise.all(this.workers.map((worker) => worker.close()));
-    await Promise.all([...this.queues, ...this.countedQueues].map((queue) => queue.close()));
+    await Promise.all(
+      this.workers.map((worker) =>
+        this.closeWithin(`worker ${worker.name}`, worker.close(), () => worker.close(true)),
+      ),
+    );
+    await Promise.all(
+      [...this.queues, ...this.countedQueues].map((queue) =>
+        this.closeWithin(`queue ${queue.name}`, queue.close(), () => queue.disconnect()),
+      ),
+    );
     this.countsRedis?.disconnect();
+  }
+
+  private async closeWithin(what: string, closing: Promise<void>, force: () => Promise<void>): Promise<void> {
+    try {
+      await withDeadline(closing, CLOSE_DEADLINE_MS);
+    } catch (error) {
+      this.logger.warn(
+        `${what} did not close within ${CLOSE_DEADLINE_MS} ms (${String(error)}); closing it by force`,
+      );
+      await withDeadline(force(), FORCED_CLOSE_WAIT_MS).catch(() => undefined);
+    }
   }
 
   private async process(queueName: QueueName, job: Job): Promise<unknown> {
