@@ -26,6 +26,11 @@ export function autoReloadJobId(accountId: string, crossing: number): string {
   return `auto-reload:${accountId}:${crossing}`;
 }
 
+/** The crossing named by autoReloadJobId's value (a job id, or an auto-reload purchase's request key). */
+export function crossingOfAutoReloadJobId(jobId: string): number {
+  return Number(jobId.split(':')[2]);
+}
+
 /**
  * The job id of an invoice's render: one job per invoice while it exists, however often the issuer
  * or the sweep schedules it. Dashes, not ':' (BullMQ refuses ':' unless exactly three parts).

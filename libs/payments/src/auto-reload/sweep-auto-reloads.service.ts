@@ -1,4 +1,5 @@
 import { DATABASE, DatabaseHandle } from '@app/db';
+import { crossingOfAutoReloadJobId } from '@app/queue';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { AutoReloadJobs } from './auto-reload-jobs.service';
@@ -14,11 +15,6 @@ export const AUTO_RELOAD_SWEEP = Symbol('AUTO_RELOAD_SWEEP');
 
 /** Reloads looked at per sweep; the next sweep takes the rest. */
 const SWEEP_BATCH = 100;
-
-/** The crossing of an auto-reload's request key, auto-reload:<account>:<crossing>. */
-function crossingOf(purchase: PurchaseRecord): number {
-  return Number(purchase.request_key.split(':')[2]);
-}
 
 export type StaleReloadResolution =
   'job_runs' | 'settled' | 'processing' | 'stripe_unreachable' | 'job_retried';
@@ -64,7 +60,7 @@ export class SweepAutoReloadsService {
 
   /** Finishes one pending auto-reload unless its job still will. */
   async resolve(purchase: PurchaseRecord): Promise<StaleReloadResolution> {
-    const crossing = crossingOf(purchase);
+    const crossing = crossingOfAutoReloadJobId(purchase.request_key);
     if (await this.jobs.isLive(purchase.account_id, crossing)) return 'job_runs';
     const settled = await this.charges.settleFromStripe(purchase, crossing);
     if (settled.intent === 'unknown') return 'stripe_unreachable';
