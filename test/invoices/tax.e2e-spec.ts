@@ -460,6 +460,7 @@ describe('tax on purchases', () => {
       expectError(await upload(ws, Buffer.alloc(0), 'empty.pdf'), 422, 'empty_document');
       const json = await stack.admin.post(`${ws.path}/tax-exemptions`, { file: 'x' });
       expectError(json, 415, 'unsupported_media_type');
+      expectError(await uploadRaw(ws, [note('resale')]), 422, 'document_required');
 
       const list = await stack.admin.get(`${ws.path}/tax-exemptions`);
       expect(list.body.tax_exemptions.map((row: any) => row.content_type).sort()).toEqual([
