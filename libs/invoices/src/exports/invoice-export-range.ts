@@ -1,13 +1,13 @@
-import { ApiError } from '@app/http';
+import { ApiError, isStorableInstant, parseRfc3339DateTime } from '@app/http';
 import { MAX_EXPORT_RANGE_DAYS } from '@app/usage';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const DAY_MS = 24 * 3600 * 1000;
 
+/** A UTC day read by the strict RFC 3339 parser: a day the calendar lacks (2026-02-30) is 422. */
 function dayOf(value: string, name: string): number {
-  const ms = Date.parse(`${value}T00:00:00Z`);
-  // Date.parse rolls 2026-02-30 over to March; a day that does not exist is refused instead.
-  if (!DATE.test(value) || Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== value) {
+  const ms = DATE.test(value) ? parseRfc3339DateTime(`${value}T00:00:00Z`) : Number.NaN;
+  if (Number.isNaN(ms) || !isStorableInstant(ms)) {
     throw new ApiError(422, 'validation_failed', `${name} must be a date YYYY-MM-DD`);
   }
   return ms;

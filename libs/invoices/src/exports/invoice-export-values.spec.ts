@@ -68,6 +68,8 @@ describe('invoiceExportDates', () => {
     ['2026-02-29', '2026-03-01', 'validation_failed'],
     ['2026-3-1', '2026-03-31', 'validation_failed'],
     ['2026-03-01T00:00:00Z', '2026-03-31', 'validation_failed'],
+    ['2026-04-31', '2026-05-01', 'validation_failed'],
+    ['0000-12-31', '2026-01-01', 'validation_failed'],
   ])('refuses from=%s to=%s with %s', (from, to, code) => {
     expect(codeOf(() => invoiceExportDates(from, to))).toBe(code);
   });
