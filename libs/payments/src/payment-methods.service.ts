@@ -3,6 +3,7 @@ import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
+import { endFailurePause } from './auto-reload/auto-reload-pause';
 import { RetryAutoReloadService } from './auto-reload/retry-auto-reload.service';
 import { STRIPE } from './stripe-client';
 import { StripeCustomersService } from './stripe-customers.service';
@@ -244,11 +245,9 @@ export class PaymentMethodsService {
     });
   }
 
-  /** A new default card ends an auto-reload pause and its failure count. */
+  /** A new default card ends a pause after failed charges (not one for a dispute) and their count. */
   private async cardChanged(tx: Tx, accountId: string): Promise<void> {
-    await tx`
-      update auto_reload_settings set consecutive_failures = 0, paused_at = null, paused_reason = null, updated_at = now()
-      where account_id = ${accountId} and (consecutive_failures > 0 or paused_at is not null)`;
+    await endFailurePause(tx, accountId);
   }
 
   private async lockAccount(tx: Tx, accountId: string): Promise<void> {

@@ -5,6 +5,7 @@ import { IssuedInvoice, IssuePurchaseInvoiceService } from '@app/invoices';
 import { LedgerChangeService } from '@app/ledger';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
+import { endFailurePause } from './auto-reload/auto-reload-pause';
 import {
   PURCHASE_COLUMNS,
   purchaseChargeMicros,
@@ -118,10 +119,8 @@ export class PurchaseSettlementService {
           update accounts set purchased_micros = purchased_micros + ${purchase.amount_micros},
                  tier = case when tier = 'free' then 'developer'::account_tier else tier end, updated_at = now()
           where id = ${purchase.account_id}`;
-        // A successful purchase ends an auto-reload pause.
-        await tx`
-          update auto_reload_settings set consecutive_failures = 0, paused_at = null, paused_reason = null, updated_at = now()
-          where account_id = ${purchase.account_id} and (consecutive_failures > 0 or paused_at is not null)`;
+        // A successful purchase ends a pause after failed charges (not one for a dispute).
+        await endFailurePause(tx, purchase.account_id);
         await this.audit.recordMany(tx, [
           {
             accountId: purchase.account_id,

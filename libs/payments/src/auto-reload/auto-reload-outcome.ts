@@ -7,7 +7,7 @@ export type AutoReloadSkipReason =
 
 export type AutoReloadOutcomeKind = 'succeeded' | 'declined' | 'authentication_required' | 'skipped';
 
-/** The audit action of each outcome (and of the pause that failures can cause). */
+/** The audit action of each outcome (and of a pause, by failures or a dispute). */
 export const AUTO_RELOAD_AUDIT = {
   succeeded: 'auto_reload.succeeded',
   declined: 'auto_reload.declined',

@@ -11,6 +11,7 @@ import { findPurchaseIntent } from '../find-purchase-intent';
 import { STRIPE } from '../stripe-client';
 import { StripeCustomersService } from '../stripe-customers.service';
 import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
+import { DISPUTE_PAUSE_REASON } from './auto-reload-pause';
 import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
 import { RecordAutoReloadOutcomeService } from './record-auto-reload-outcome.service';
 
@@ -20,6 +21,7 @@ interface SettingsRow {
   amount_micros: bigint;
   monthly_cap_micros: bigint | null;
   paused_at: Date | null;
+  paused_reason: string | null;
 }
 
 const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
@@ -29,6 +31,14 @@ const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
   no_default_card: 'the account has no default card',
   monthly_cap_reached: 'this reload would exceed the monthly cap',
 };
+
+/** The skipped purchase's failure_message: a pause names its cause, failed charges or a dispute. */
+function skipMessage(reason: AutoReloadSkipReason, settings: SettingsRow): string {
+  if (reason === 'paused' && settings.paused_reason === DISPUTE_PAUSE_REASON) {
+    return 'auto-reload is paused since a charge was disputed';
+  }
+  return SKIP_MESSAGES[reason];
+}
 
 /** A temporary failure; the job is retried with back-off (QUEUE_SETTINGS). */
 export class RetryableChargeError extends Error {}
@@ -87,7 +97,7 @@ export class ChargeAutoReloadService {
     let skipped: AutoReloadOutcome | null = null;
     const purchase = await this.database.sql.begin(async (tx) => {
       const [settings] = await tx<SettingsRow[]>`
-        select enabled, threshold_micros, amount_micros, monthly_cap_micros, paused_at
+        select enabled, threshold_micros, amount_micros, monthly_cap_micros, paused_at, paused_reason
         from auto_reload_settings where account_id = ${payload.accountId} for update`;
       if (!settings) return null;
       const existing = await this.findPurchase(payload.accountId, requestKey, tx);
@@ -101,7 +111,7 @@ export class ChargeAutoReloadService {
         values (${payload.accountId}, 'auto_reload', ${requestKey}, ${settings.amount_micros}, ${tax.taxMicros}, ${tax.ratePpm},
                 ${tax.jurisdiction}, ${tax.exempt},
                 ${reason ? 'canceled' : 'pending'}, ${card?.id ?? null}, ${card?.brand ?? null}, ${card?.last4 ?? null},
-                ${card?.id ?? null}, ${reason}, ${reason ? SKIP_MESSAGES[reason] : null},
+                ${card?.id ?? null}, ${reason}, ${reason ? skipMessage(reason, settings) : null},
                 ${billToJson(tx, billTo)}, ${billTo.purchaseOrderNumber}, ${billTo.billingReference})
         returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
       if (reason) skipped = await this.outcomes.skipped(tx, row, payload.crossing, reason);

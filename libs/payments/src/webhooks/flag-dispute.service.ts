@@ -3,6 +3,8 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import Stripe from 'stripe';
+import { AUTO_RELOAD_AUDIT } from '../auto-reload/auto-reload-outcome';
+import { pauseForDispute } from '../auto-reload/auto-reload-pause';
 import { STRIPE } from '../stripe-client';
 import {
   duplicate,
@@ -19,6 +21,9 @@ import { StripeOwnersService } from './stripe-owners.service';
  * charge.dispute.created: a card holder's bank is taking the money back. The account is flagged
  * (accounts.disputed_at) for ops to review, with an audit row, an error log line and
  * billing_disputes_total. Credits are left alone: whether to claw them back is a person's call.
+ * Auto-reload is paused (paused_reason `dispute`) in the same transaction: charging the card
+ * off-session again while its holder disputes us invites more disputes. The owner ends that
+ * pause by turning auto-reload on (AutoReloadSettingsService); a dispute closing does not.
  */
 @Injectable()
 export class FlagDisputeService {
@@ -65,12 +70,24 @@ export class FlagDisputeService {
           reason: dispute.reason,
         },
       });
-      return true;
+      const pause = await pauseForDispute(tx, accountId);
+      if (pause) {
+        await this.audit.record(tx, {
+          accountId,
+          actor: SYSTEM_ACTOR,
+          action: AUTO_RELOAD_AUDIT.paused,
+          targetType: 'account',
+          targetId: accountId,
+          before: pause.before,
+          after: { ...pause.after, dispute: dispute.id, charge: charge.id },
+        });
+      }
+      return { autoReloadPaused: pause !== null };
     });
     if (!recorded) return duplicate(`dispute ${dispute.id} already flagged`);
     this.metrics.disputes.inc();
     this.logger.error(
-      `DISPUTE ${dispute.id} on charge ${charge.id} (${dispute.amount} ${dispute.currency}, ${dispute.reason}): account ${accountId} flagged for review; respond by ${new Date((dispute.evidence_details?.due_by ?? 0) * 1000).toISOString()}`,
+      `DISPUTE ${dispute.id} on charge ${charge.id} (${dispute.amount} ${dispute.currency}, ${dispute.reason}): account ${accountId} flagged for review${recorded.autoReloadPaused ? ', auto-reload paused' : ''}; respond by ${new Date((dispute.evidence_details?.due_by ?? 0) * 1000).toISOString()}`,
     );
     return handled(detail, true);
   }

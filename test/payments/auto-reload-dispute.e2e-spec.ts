@@ -1,0 +1,288 @@
+import { QueueName } from '@app/queue';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { waitFor } from '../support/wait-for';
+import { Workspace } from '../support/workspace';
+
+/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+const MODEL = 'test/auto-reload-dispute-model';
+const TOKENS_PER_USD = 1000;
+
+/**
+ * A disputed charge pauses auto-reload (paused_reason `dispute`): the card whose holder disputes
+ * us is not charged off-session again. A new card or a purchase, which end a pause after failed
+ * charges, do not end this one.
+ */
+describe('auto-reload after a dispute', () => {
+  const stack = new BillingStack({ workers: 1, stripe: true });
+  let stripe: Stripe;
+  let payments: Queue;
+
+  async function testHelper(path: string, body: unknown = {}): Promise<any> {
+    const response = await fetch(`${stack.stripeServer!.url}/_test/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(200);
+    return response.json();
+  }
+
+  /** SetupIntent from the api, confirmed as Stripe.js would, then saved. */
+  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<{ id: string }> {
+    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
+    expect(setup.status).toBe(201);
+    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
+    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
+      setup_intent_id: setup.body.setup_intent_id,
+    });
+    expect(saved.status).toBe(201);
+    return saved.body;
+  }
+
+  const settingsInput = { enabled: true, threshold: '5.00', amount: '20.00' };
+
+  async function buy(ws: Workspace, amount: string, paymentMethodId?: string) {
+    const bought = await stack.admin.post(
+      `${ws.path}/purchases`,
+      { amount, payment_method_id: paymentMethodId },
+      { 'idempotency-key': randomUUID() },
+    );
+    expect(bought.status).toBe(201);
+    return bought.body as { id: string; payment_intent_id: string };
+  }
+
+  /** $10 granted, a card, auto-reload at $5 -> +$20, and a $5 purchase whose charge is then disputed. */
+  async function disputedWorkspace() {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    await addCard(ws);
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settingsInput)).status).toBe(200);
+    const bought = await buy(ws, '5.00');
+    return { ws, ...(await dispute(bought.payment_intent_id)) };
+  }
+
+  async function dispute(paymentIntentId: string) {
+    const intent = await stripe.paymentIntents.retrieve(paymentIntentId);
+    const opened = await testHelper(`charges/${intent.latest_charge as string}/dispute`, {
+      reason: 'fraudulent',
+    });
+    const event = await eventAbout(opened.id, 'charge.dispute.created');
+    await handled(event.id);
+    return { dispute: opened, event };
+  }
+
+  /**
+   * A $5 purchase paid by a visa (its PaymentIntent is returned), then a declining default card
+   * whose three failed reloads pause auto-reload.
+   */
+  async function failurePausedWorkspace() {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const visa = await addCard(ws);
+    const bought = await buy(ws, '5.00', visa.id); // $15
+    const declining = await addCard(ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    expect((await stack.admin.post(`${ws.path}/payment-methods/${declining.id}/default`)).status).toBe(200);
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settingsInput)).status).toBe(200);
+    await spend(ws, 11); // $4: declined
+    for (let failure = 2; failure <= 3; failure++) {
+      await stack.grant(ws.accountId, '10.00'); // $14, above the threshold again
+      await spend(ws, 10); // $4: declined
+    }
+    expect(await settingsOf(ws)).toMatchObject({ paused: true, consecutive_failures: 3 });
+    return { ws, paymentIntentId: bought.payment_intent_id, visa };
+  }
+
+  async function eventAbout(objectId: string, type: string): Promise<Stripe.Event> {
+    return waitFor(
+      async () =>
+        (await stripe.events.list({ limit: 100, type })).data.find(
+          (event) => (event.data.object as { id?: string }).id === objectId,
+        ),
+      (event): event is Stripe.Event => event !== undefined,
+      { what: `a ${type} event about ${objectId}` },
+    ) as Promise<Stripe.Event>;
+  }
+
+  async function handled(eventId: string): Promise<void> {
+    await waitFor(
+      () => stack.stores.sql`select 1 from stripe_events where id = ${eventId}`,
+      (rows) => rows.length === 1,
+      { what: `event ${eventId} to be handled` },
+    );
+  }
+
+  /** Delivers an event as Stripe's servers do: signed with the stack's webhook secret. */
+  async function deliver(event: Stripe.Event): Promise<number> {
+    const payload = JSON.stringify(event);
+    const signature = stripe.webhooks.generateTestHeaderString({ payload, secret: STACK_WEBHOOK_SECRET });
+    const response = await fetch(`${stack.api.url}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+      body: payload,
+    });
+    await response.text();
+    return response.status;
+  }
+
+  /** One usage batch costing exactly `usd`, processed, and any reload job it added finished. */
+  async function spend(ws: Workspace, usd: number): Promise<void> {
+    const event = {
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: MODEL,
+      prompt_tokens: Math.round(usd * TOKENS_PER_USD),
+      completion_tokens: 0,
+    };
+    expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+    await settled();
+  }
+
+  async function settled(): Promise<void> {
+    await stack.drained();
+    await waitFor(
+      async () => {
+        const counts = await payments.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+        return Object.values(counts).reduce((sum, n) => sum + n, 0);
+      },
+      (n) => n === 0,
+      { what: 'the payments queue to drain' },
+    );
+  }
+
+  async function reloadsOf(ws: Workspace) {
+    const rows = await stack.stores.sql<
+      { request_key: string; status: string; failure_code: string | null; failure_message: string | null }[]
+    >`
+      select request_key, status, failure_code, failure_message from credit_purchases
+      where account_id = ${ws.accountId} and kind = 'auto_reload' order by created_at`;
+    return [...rows];
+  }
+
+  async function settingsOf(ws: Workspace) {
+    const response = await stack.admin.get(`${ws.path}/auto-reload`);
+    expect(response.status).toBe(200);
+    return response.body;
+  }
+
+  async function auditOf(ws: Workspace, action: string): Promise<any[]> {
+    const response = await stack.admin.get(`${ws.path}/audit-log?limit=1000&action=${action}`);
+    expect(response.status).toBe(200);
+    return response.body.entries;
+  }
+
+  async function paymentIntentCount(ws: Workspace): Promise<number> {
+    const [{ stripe_customer_id }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
+      select stripe_customer_id from accounts where id = ${ws.accountId}`;
+    return (await stripe.paymentIntents.list({ customer: stripe_customer_id, limit: 100 })).data.length;
+  }
+
+  beforeAll(async () => {
+    await stack.start();
+    stripe = stack.stripeClient();
+    const url = new URL(stack.stores.redisUrl);
+    payments = new Queue(QueueName.Payments, {
+      connection: { host: url.hostname, port: Number(url.port || 6379) },
+      prefix: stack.stores.bullPrefix,
+    });
+    await stack.setPrice(MODEL, '1000', '1000');
+  });
+
+  afterAll(async () => {
+    await payments?.close();
+    await stack.stop();
+  });
+
+  it('pauses auto-reload once, however often and concurrently the dispute webhook arrives', async () => {
+    const { ws, dispute, event } = await disputedWorkspace();
+
+    expect(await Promise.all([deliver(event), deliver(event)])).toEqual([200, 200]);
+
+    expect(await settingsOf(ws)).toMatchObject({
+      enabled: true,
+      paused: true,
+      paused_at: expect.any(String),
+      paused_reason: 'dispute',
+      consecutive_failures: 0,
+    });
+    const pauses = await auditOf(ws, 'auto_reload.paused');
+    expect(pauses).toEqual([
+      expect.objectContaining({
+        actor: { type: 'system', id: null },
+        target: { type: 'account', id: ws.accountId },
+        before: { paused_at: null, paused_reason: null },
+        after: expect.objectContaining({ paused_reason: 'dispute', dispute: dispute.id }),
+      }),
+    ]);
+  });
+
+  it('skips the next crossing, recorded, without charging the disputed card', async () => {
+    const { ws } = await disputedWorkspace();
+    const charged = await paymentIntentCount(ws);
+
+    await spend(ws, 11); // $15 -> $4: crosses $5
+
+    expect(await reloadsOf(ws)).toEqual([
+      {
+        request_key: `auto-reload:${ws.accountId}:1`,
+        status: 'canceled',
+        failure_code: 'paused',
+        failure_message: 'auto-reload is paused since a charge was disputed',
+      },
+    ]);
+    expect(await paymentIntentCount(ws)).toBe(charged);
+    expect(await auditOf(ws, 'auto_reload.skipped')).toEqual([
+      expect.objectContaining({ after: expect.objectContaining({ reason: 'paused' }) }),
+    ]);
+  });
+
+  it('stays paused when the default card changes', async () => {
+    const { ws } = await disputedWorkspace();
+    await spend(ws, 11); // skipped: below the threshold with a reload owed
+
+    const amex = await addCard(ws, 'pm_card_amex');
+    expect((await stack.admin.post(`${ws.path}/payment-methods/${amex.id}/default`)).status).toBe(200);
+    await settled();
+
+    expect(await settingsOf(ws)).toMatchObject({ paused: true, paused_reason: 'dispute' });
+    expect((await reloadsOf(ws)).map((reload) => reload.status)).toEqual(['canceled']);
+  });
+
+  it('stays paused when a purchase succeeds', async () => {
+    const { ws } = await disputedWorkspace();
+
+    await buy(ws, '5.00');
+
+    expect(await settingsOf(ws)).toMatchObject({ paused: true, paused_reason: 'dispute' });
+  });
+
+  it('a purchase still ends a pause after failed charges', async () => {
+    const { ws, visa } = await failurePausedWorkspace();
+
+    await buy(ws, '5.00', visa.id);
+
+    expect(await settingsOf(ws)).toMatchObject({
+      paused: false,
+      paused_reason: null,
+      consecutive_failures: 0,
+    });
+  });
+
+  it('a dispute during a pause after failed charges makes it a dispute pause, which a new card does not end', async () => {
+    const { ws, paymentIntentId, visa } = await failurePausedWorkspace();
+
+    await dispute(paymentIntentId);
+    expect(await settingsOf(ws)).toMatchObject({ paused: true, paused_reason: 'dispute' });
+    expect((await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`)).status).toBe(200);
+    await settled();
+
+    expect(await settingsOf(ws)).toMatchObject({
+      paused: true,
+      paused_reason: 'dispute',
+      consecutive_failures: 0,
+    });
+    expect((await reloadsOf(ws)).map((reload) => reload.status)).toEqual(['failed', 'failed', 'failed']);
+  });
+});
