@@ -12,8 +12,8 @@ const TOKENS_PER_USD = 1000;
 
 /**
  * A disputed charge pauses auto-reload (paused_reason `dispute`): the card whose holder disputes
- * us is not charged off-session again. A new card or a purchase, which end a pause after failed
- * charges, do not end this one.
+ * us is not charged off-session again until the owner turns auto-reload back on. A new card or
+ * a purchase, which end a pause after failed charges, do not end this one.
  */
 describe('auto-reload after a dispute', () => {
   const stack = new BillingStack({ workers: 1, stripe: true });
@@ -284,5 +284,34 @@ describe('auto-reload after a dispute', () => {
       consecutive_failures: 0,
     });
     expect((await reloadsOf(ws)).map((reload) => reload.status)).toEqual(['failed', 'failed', 'failed']);
+  });
+
+  it('resumes when the owner turns auto-reload on again, audited, and makes the reload it skipped', async () => {
+    const { ws } = await disputedWorkspace();
+    await spend(ws, 11); // $15 -> $4, skipped
+
+    const saved = await stack.admin.put(`${ws.path}/auto-reload`, settingsInput);
+
+    expect(saved.status).toBe(200);
+    expect(saved.body).toMatchObject({ paused: false, paused_at: null, paused_reason: null });
+    const [resumed] = await auditOf(ws, 'auto_reload.resumed');
+    expect(resumed).toMatchObject({
+      actor: { type: 'admin' },
+      before: { paused_at: expect.any(String), paused_reason: 'dispute' },
+      after: { paused_at: null, paused_reason: null },
+    });
+    await settled();
+    expect((await reloadsOf(ws)).map((reload) => [reload.status, reload.request_key])).toEqual([
+      ['canceled', `auto-reload:${ws.accountId}:1`],
+      ['succeeded', `auto-reload:${ws.accountId}:2`],
+    ]);
+  });
+
+  it('stays paused when the owner saves it turned off', async () => {
+    const { ws } = await disputedWorkspace();
+
+    const saved = await stack.admin.put(`${ws.path}/auto-reload`, { ...settingsInput, enabled: false });
+
+    expect(saved.body).toMatchObject({ enabled: false, paused: true, paused_reason: 'dispute' });
   });
 });

@@ -15,6 +15,7 @@ export const autoReloadSettings = pgTable('auto_reload_settings', {
   /** Failures in a row; three pause auto-reload until the card changes or a purchase succeeds. */
   consecutiveFailures: integer('consecutive_failures').notNull().default(0),
   pausedAt: timestamp('paused_at', { withTimezone: true }),
+  /** 'dispute' for a disputed charge (ends when the owner turns auto-reload on), else the failures. */
   pausedReason: text('paused_reason'),
   updatedAt: timestamp('updated_at', { withTimezone: true })
     .notNull()

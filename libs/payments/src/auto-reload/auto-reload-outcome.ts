@@ -7,13 +7,17 @@ export type AutoReloadSkipReason =
 
 export type AutoReloadOutcomeKind = 'succeeded' | 'declined' | 'authentication_required' | 'skipped';
 
-/** The audit action of each outcome (and of a pause, by failures or a dispute). */
+/**
+ * The audit action of each outcome, of a pause (by failures or a dispute) and of the owner ending
+ * a dispute pause.
+ */
 export const AUTO_RELOAD_AUDIT = {
   succeeded: 'auto_reload.succeeded',
   declined: 'auto_reload.declined',
   authentication_required: 'auto_reload.authentication_required',
   skipped: 'auto_reload.skipped',
   paused: 'auto_reload.paused',
+  resumed: 'auto_reload.resumed',
 } as const;
 
 /** What the card holder must do to finish a payment that needs authentication (3-D Secure). */

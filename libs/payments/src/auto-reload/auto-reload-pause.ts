@@ -14,7 +14,7 @@ export interface AutoReloadPause {
 /**
  * A new default card or a successful purchase: the failure count restarts and a pause after
  * failed charges ends. A dispute pause stays: the card holder disputed a charge, and neither
- * says the owner wants off-session charges again.
+ * says the owner wants off-session charges again (only turning auto-reload on says that).
  */
 export async function endFailurePause(tx: Tx, accountId: string): Promise<void> {
   await tx`
@@ -42,4 +42,16 @@ export async function pauseForDispute(
     where account_id = ${accountId}
     returning paused_at, paused_reason`;
   return { before, after };
+}
+
+/**
+ * The owner turned auto-reload on while it was paused for a dispute: their consent to charge the
+ * card off-session again. In the transaction that saves the settings, under their row's lock.
+ */
+export async function endDisputePause(tx: Tx, accountId: string): Promise<boolean> {
+  const ended = await tx`
+    update auto_reload_settings set paused_at = null, paused_reason = null, updated_at = now()
+    where account_id = ${accountId} and paused_reason = ${DISPUTE_PAUSE_REASON}
+    returning account_id`;
+  return ended.length > 0;
 }

@@ -5,6 +5,8 @@ import { ApiError } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import { PaymentMethodsService } from '../payment-methods.service';
 import { checkPurchaseAmount, PAYMENTS_OPTIONS, PaymentsOptions } from '../stripe-client';
+import { AUTO_RELOAD_AUDIT } from './auto-reload-outcome';
+import { endDisputePause } from './auto-reload-pause';
 import { RetryAutoReloadService } from './retry-auto-reload.service';
 
 export interface AutoReloadSettingsInput {
@@ -60,7 +62,8 @@ export class AutoReloadSettingsService {
   }
 
   /**
-   * Replaces the settings. A pause stays until the card changes or a purchase succeeds. Below the
+   * Replaces the settings. A pause after failed charges stays until the card changes or a purchase
+   * succeeds; a pause for a dispute ends here, when the owner saves auto-reload turned on. Below the
    * threshold after a failed or skipped reload, saving them reloads once (RetryAutoReloadService).
    */
   async put(
@@ -100,6 +103,17 @@ export class AutoReloadSettingsService {
         before: before ? auditView(before) : null,
         after: auditView(after),
       });
+      if (input.enabled && before && (await endDisputePause(tx, accountId))) {
+        await this.audit.record(tx, {
+          accountId,
+          actor,
+          action: AUTO_RELOAD_AUDIT.resumed,
+          targetType: 'account',
+          targetId: accountId,
+          before: { paused_at: before.paused_at, paused_reason: before.paused_reason },
+          after: { paused_at: null, paused_reason: null },
+        });
+      }
     });
     await this.catalog.announce();
     // Enabled again or given room under its cap while the balance is below the threshold:

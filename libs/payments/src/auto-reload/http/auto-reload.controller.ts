@@ -33,7 +33,8 @@ export class AutoReloadController {
   @Get()
   @AccountRoute('billing:manage')
   @ApiOperation({
-    summary: "Auto-reload settings, this month's reloads, and whether failed charges paused it",
+    summary:
+      "Auto-reload settings, this month's reloads, and whether failed charges or a dispute paused it (paused_reason)",
   })
   async get(@Param('id', AccountIdParam) accountId: string) {
     return settingsView(await this.settings.get(accountId));
@@ -43,7 +44,7 @@ export class AutoReloadController {
   @AccountRoute('billing:manage')
   @ApiOperation({
     summary:
-      'Replace the auto-reload settings: when usage takes the balance below threshold, the default card is charged amount (off-session), within monthly_cap',
+      'Replace the auto-reload settings: when usage takes the balance below threshold, the default card is charged amount (off-session), within monthly_cap. Saving it enabled ends a pause for a dispute',
   })
   async put(
     @Param('id', AccountIdParam) accountId: string,
