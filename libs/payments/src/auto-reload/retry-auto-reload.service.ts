@@ -17,7 +17,8 @@ export function autoReloadRetryLedgerKey(accountId: string, lastCrossing: number
  * the threshold. Usage alone never would: after a declined, unauthenticated or skipped reload,
  * every deduction starts below the threshold, disarmed, until credits lift it above.
  *
- * Called after a change that may be such a fix commits (a new default card, settings saved). The
+ * Called after a change that may be such a fix commits (a new default card, settings saved), and
+ * by the auto-reload sweep for a skip for the monthly cap, which a new UTC month fixes. The
  * new crossing is decided in Redis with the account's deductions (retry-auto-reload.lua), so a
  * retry racing usage or another retry makes at most one; it takes the next crossing number there,
  * and follows the reserve -> commit -> settle protocol: Postgres records its token in a ledger row
@@ -37,21 +38,13 @@ export class RetryAutoReloadService {
 
   /** The crossing whose reload was queued, or null when no reload is owed now. */
   async afterFix(accountId: string): Promise<number | null> {
-    const { sql } = this.database;
-    const [settings] = await sql<{ threshold_micros: bigint }[]>`
-      select s.threshold_micros from auto_reload_settings s
-      join accounts a on a.id = s.account_id and a.billing_mode <> 'invoice'
-      where s.account_id = ${accountId} and s.enabled and s.paused_at is null
-        and exists (select 1 from payment_methods p
-                    where p.account_id = s.account_id and p.is_default and p.detached_at is null)`;
-    if (!settings) return null;
-    // The partial index ledger_entries_reload_crossings_idx serves this, as it does the balance seed.
-    const [{ last }] = await sql<{ last: number }[]>`
-      select coalesce(max(split_part(redis_token, '#', 2)::bigint), 0)::int as last from ledger_entries
-      where account_id = ${accountId} and redis_token like '%#%'`;
+    const threshold = await this.thresholdIfReloading(accountId);
+    if (threshold === null) return null;
+    const last = await this.lastCrossing(accountId);
     // Never crossed: nothing failed to retry (turning auto-reload on below the threshold waits, as
     // before, for the balance to go above it and cross).
     if (last === 0) return null;
+    const { sql } = this.database;
     const [purchase] = await sql<{ status: string }[]>`
       select status from credit_purchases
       where account_id = ${accountId} and request_key = ${autoReloadJobId(accountId, last)}`;
@@ -69,13 +62,72 @@ export class RetryAutoReloadService {
     }
     // A reload that went through but left the balance below: another only if usage would make one now.
     const failedCrossing = purchase.status === 'succeeded' ? null : last;
+    return this.crossAgain(accountId, threshold, last, failedCrossing);
+  }
 
+  /**
+   * Reloads once when the last crossing's reload was skipped for the monthly cap in an earlier UTC
+   * month: the cap has reset, but usage below the threshold never crosses again. Called by the
+   * auto-reload sweep, as often as it likes: the retry's ledger key (one per skipped crossing) and
+   * the crossing number taken in Redis make one reload, and a run that finds the retry committed
+   * but its crossing without a purchase adds the job again (the previous run died before adding it).
+   */
+  async afterCapReset(accountId: string): Promise<number | null> {
+    const threshold = await this.thresholdIfReloading(accountId);
+    if (threshold === null) return null;
+    const last = await this.lastCrossing(accountId);
+    if (last === 0) return null;
+    const { sql } = this.database;
+    // The database's clock, as the cap itself is counted (ChargeAutoReloadService).
+    const [purchase] = await sql<{ capped_before_this_month: boolean }[]>`
+      select status = 'canceled' and failure_code = 'monthly_cap_reached'
+             and created_at < date_trunc('month', now(), 'UTC') as capped_before_this_month
+      from credit_purchases
+      where account_id = ${accountId} and request_key = ${autoReloadJobId(accountId, last)}`;
+    if (!purchase) {
+      await this.jobs.ensure(accountId, last);
+      return null;
+    }
+    if (!purchase.capped_before_this_month) return null;
+    return this.crossAgain(accountId, threshold, last, last);
+  }
+
+  /** The threshold of an account whose auto-reload may charge now (on, not paused, with a card). */
+  private async thresholdIfReloading(accountId: string): Promise<bigint | null> {
+    const [settings] = await this.database.sql<{ threshold_micros: bigint }[]>`
+      select s.threshold_micros from auto_reload_settings s
+      join accounts a on a.id = s.account_id and a.billing_mode <> 'invoice'
+      where s.account_id = ${accountId} and s.enabled and s.paused_at is null
+        and exists (select 1 from payment_methods p
+                    where p.account_id = s.account_id and p.is_default and p.detached_at is null)`;
+    return settings?.threshold_micros ?? null;
+  }
+
+  /** The account's last crossing that Postgres committed (0: none). */
+  private async lastCrossing(accountId: string): Promise<number> {
+    // The partial index ledger_entries_reload_crossings_idx serves this, as it does the balance seed.
+    const [{ last }] = await this.database.sql<{ last: number }[]>`
+      select coalesce(max(split_part(redis_token, '#', 2)::bigint), 0)::int as last from ledger_entries
+      where account_id = ${accountId} and redis_token like '%#%'`;
+    return last;
+  }
+
+  /**
+   * Takes a new crossing after `last` if the balance is below the threshold (and no crossing was
+   * numbered since `failedCrossing`, or auto-reload is armed), commits it and adds its job.
+   */
+  private async crossAgain(
+    accountId: string,
+    thresholdMicros: bigint,
+    last: number,
+    failedCrossing: number | null,
+  ): Promise<number | null> {
     const changeKey = autoReloadRetryLedgerKey(accountId, last);
     const reserved = await this.balances.reserveReloadRetry({
       accountId,
       changeKey,
       token: newChangeToken(),
-      thresholdMicros: settings.threshold_micros,
+      thresholdMicros,
       failedCrossing,
     });
     if (reserved.status === 'none') return null;
