@@ -23,3 +23,4 @@ export * from './webhooks/stripe-webhooks.controller';
 export * from './auto-reload/retry-auto-reload.service';
 export * from './auto-reload/auto-reload-jobs.service';
 export * from './auto-reload/sweep-auto-reloads.service';
+export * from './auto-reload/reload-after-cap-reset.service';

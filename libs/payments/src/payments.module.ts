@@ -11,6 +11,7 @@ import { AutoReloadJobs } from './auto-reload/auto-reload-jobs.service';
 import { AutoReloadSettingsService } from './auto-reload/auto-reload-settings.service';
 import { ChargeAutoReloadService } from './auto-reload/charge-auto-reload.service';
 import { RecordAutoReloadOutcomeService } from './auto-reload/record-auto-reload-outcome.service';
+import { ReloadAfterCapResetService } from './auto-reload/reload-after-cap-reset.service';
 import {
   AUTO_RELOAD_SWEEP,
   AutoReloadSweepOptions,
@@ -44,6 +45,7 @@ const SERVICES = [
   AutoReloadSettingsService,
   RecordAutoReloadOutcomeService,
   ChargeAutoReloadService,
+  ReloadAfterCapResetService,
   SweepAutoReloadsService,
 ];
 

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { AutoReloadJobs } from './auto-reload-jobs.service';
 import { ChargeAutoReloadService } from './charge-auto-reload.service';
+import { ReloadAfterCapResetService } from './reload-after-cap-reset.service';
 
 export interface AutoReloadSweepOptions {
   /** Reloads pending at least this long are swept, so their jobs' own retries go first. */
@@ -19,6 +20,9 @@ const SWEEP_BATCH = 100;
 export type StaleReloadResolution =
   'job_runs' | 'settled' | 'processing' | 'stripe_unreachable' | 'job_retried';
 
+/** What one sweep did: stale reloads by resolution, and reloads made because a monthly cap reset. */
+export type AutoReloadSweepCounts = Partial<Record<StaleReloadResolution | 'reloaded_after_cap', number>>;
+
 /**
  * Finishes auto-reloads that no job will finish: a row left pending after its job used up its
  * attempts (a charge processing throughout, a failure not recordable during a Postgres outage,
@@ -29,6 +33,9 @@ export type StaleReloadResolution =
  * on the maintenance queue every AUTO_RELOAD_SWEEP_INTERVAL_MS (QueueWorkers); concurrent sweeps, a sweep racing
  * the job or the webhook, or a sweep killed half-way settle each crossing once (the outcome is
  * recorded under the purchase row's lock, the credit by its ledger key).
+ *
+ * Each run also reloads accounts left below the threshold by a crossing skipped for the monthly
+ * cap in an earlier UTC month (ReloadAfterCapResetService): no deduction would cross again.
  */
 @Injectable()
 export class SweepAutoReloadsService {
@@ -38,10 +45,23 @@ export class SweepAutoReloadsService {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly charges: ChargeAutoReloadService,
     private readonly jobs: AutoReloadJobs,
+    private readonly afterCapReset: ReloadAfterCapResetService,
     @Optional() @Inject(AUTO_RELOAD_SWEEP) private readonly options: AutoReloadSweepOptions | null = null,
   ) {}
 
-  async sweep(): Promise<Partial<Record<StaleReloadResolution, number>>> {
+  async sweep(): Promise<AutoReloadSweepCounts> {
+    // First: a stale reload that throws below must not keep accounts from their reload (this pass
+    // only counts its failures).
+    const capReset = await this.afterCapReset.reloadDue();
+    const counts: AutoReloadSweepCounts = await this.settleStale();
+    if (capReset.reloaded > 0) counts.reloaded_after_cap = capReset.reloaded;
+    // Thrown after every account was tried, so the failed run shows (and the next one tries again).
+    if (capReset.failed > 0)
+      throw new Error(`${capReset.failed} auto-reload(s) after a monthly cap reset failed`);
+    return counts;
+  }
+
+  private async settleStale(): Promise<Partial<Record<StaleReloadResolution, number>>> {
     const { sql } = this.database;
     const stale = await sql<PurchaseRecord[]>`
       select ${sql.unsafe(PURCHASE_COLUMNS)} from credit_purchases
