@@ -27,7 +27,7 @@ function logLinesWith(output: string, text: string): string[] {
  * keeps failing to reconnect. Their errors go to the JSON logs, once per message rather than at
  * every reconnect, nothing is printed outside them, and the processes run on and recover.
  */
-describe('Redis outage: queue and worker errors', () => {
+describe('Redis outage: queue, worker and catalog errors', () => {
   const redisServer = new OwnRedisServer();
   let stack: BillingStack;
 
@@ -64,6 +64,53 @@ describe('Redis outage: queue and worker errors', () => {
     // One per distinct message (reset, refused, closed...), not one per reconnect of each of the
     // worker's dozen-odd queues and workers.
     expect(queueLines.length).toBeLessThan(10);
+    // The catalog's version poll (every 500 ms in every app) fails at each reconnect attempt of its
+    // connection, for as long as the outage lasts: each message is logged once.
+    for (const outage of [workerOutage, ingestOutage]) {
+      const messages = logLinesWith(outage, '"context":"CatalogCache"').map((line) => JSON.parse(line).msg);
+      expect(messages.length).toBeGreaterThan(0);
+      expect(new Set(messages).size).toBe(messages.length);
+    }
+
+    await redisServer.start();
+    stack = new BillingStack({ workers: 1, redisUrl: redisServer.url });
+    await stack.start();
+  });
+
+  afterAll(async () => {
+    await stack.stop();
+    await redisServer.kill();
+  });
+
+  it('logs the queues’ errors through the app logger, a few lines only, and the apps recover', async () => {
+    const [worker] = stack.workers;
+    const outputBefore = { worker: worker.output.length, ingest: stack.ingest.output.length };
+    await redisServer.kill();
+    await waitFor(
+      async () => logLinesWith(worker.output.slice(outputBefore.worker), '"context":"Queue"'),
+      (lines) => lines.length > 0,
+      { what: 'the worker to log a queue error' },
+    );
+    // Ioredis retries every few hundred ms at most: ten seconds is many failed reconnects per connection.
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+
+    expect(worker.running).toBe(true);
+    expect(stack.ingest.running).toBe(true);
+    const workerOutage = worker.output.slice(outputBefore.worker);
+    const ingestOutage = stack.ingest.output.slice(outputBefore.ingest);
+    expect(unstructuredLines(workerOutage)).toEqual([]);
+    expect(unstructuredLines(ingestOutage)).toEqual([]);
+    const queueLines = logLinesWith(workerOutage, '"context":"Queue"');
+    // One per distinct message (reset, refused, closed...), not one per reconnect of each of the
+    // worker's dozen-odd queues and workers.
+    expect(queueLines.length).toBeLessThan(10);
+    // The catalog's version poll (every 500 ms in every app) says so once per message, not twenty times.
+    for (const outage of [workerOutage, ingestOutage]) {
+      const catalogLines = logLinesWith(outage, '"context":"CatalogCache"');
+      process.stderr.write(`CATALOG ${catalogLines.length}\n${catalogLines.join('\n')}\n`);
+      expect(catalogLines.length).toBeGreaterThan(0);
+      expect(catalogLines.length).toBeLessThan(5);
+    }
 
     await redisServer.start();
     for (const app of [worker, stack.ingest]) {

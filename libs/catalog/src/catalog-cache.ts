@@ -1,7 +1,7 @@
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { highestMicrosPerMtok } from '@app/money';
-import { duplicateRedis, REDIS, RedisClient, RedisKeys } from '@app/redis';
+import { duplicateRedis, REDIS, RedisClient, RedisKeys, RepeatedErrorLog } from '@app/redis';
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
   CachedAccount,
@@ -90,6 +90,8 @@ interface PriceRow {
 @Injectable()
 export class CatalogCache implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(CatalogCache.name);
+  /** A poll every 500 ms during a Redis or Postgres outage: its failure is logged once per few minutes. */
+  private readonly failures = new RepeatedErrorLog((line) => this.logger.warn(line));
   private readonly accounts = new Map<string, CachedAccount>();
   private readonly models = new Map<string, PriceTimeline>();
   private readonly apiKeys = new Map<string, CachedApiKey>();
@@ -119,13 +121,13 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
     this.subscriber = duplicateRedis(this.redis, { enableAutoPipelining: false });
     this.subscriber.on(
       'message',
-      () => void this.sync().catch((error) => this.logger.warn(`catalog sync failed: ${error}`)),
+      () => void this.sync().catch((error) => this.failures.report('catalog sync failed', error)),
     );
     await this.subscriber.subscribe(this.keys.catalogChannel());
     await this.sync();
     const resyncMs = this.config?.CATALOG_RESYNC_MS ?? DEFAULT_RESYNC_MS;
     this.poll = setInterval(
-      () => void this.pollOnce(resyncMs).catch((error) => this.logger.warn(`catalog poll failed: ${error}`)),
+      () => void this.pollOnce(resyncMs).catch((error) => this.failures.report('catalog poll failed', error)),
       VERSION_POLL_MS,
     );
     this.poll.unref();

@@ -1,9 +1,9 @@
-import { openBullRedis, RedisClient } from '@app/redis';
+import { ERROR_REPEAT_MS, openBullRedis, RedisClient } from '@app/redis';
 import { Queue, Worker } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { OwnRedisServer } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
-import { QUEUE_ERROR_REPEAT_MS, QueueErrorLog } from './queue-error-log';
+import { QueueErrorLog } from './queue-error-log';
 
 describe('QueueErrorLog', () => {
   it('logs a message once, then once per repeat window with the number of repeats', () => {
@@ -13,7 +13,7 @@ describe('QueueErrorLog', () => {
 
     for (let i = 0; i < 500; i++) sut.report('queue a', new Error('connect ECONNREFUSED'));
     sut.report('worker b', new Error('Connection is closed.'));
-    now += QUEUE_ERROR_REPEAT_MS - 1;
+    now += ERROR_REPEAT_MS - 1;
     sut.report('worker b', new Error('connect ECONNREFUSED'));
     now += 1;
     sut.report('worker b', new Error('connect ECONNREFUSED'));

@@ -1,3 +1,4 @@
 export * from './redis-keys';
 export * from './redis-connection';
 export * from './redis.module';
+export * from './repeated-error-log';
