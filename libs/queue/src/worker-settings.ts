@@ -8,6 +8,23 @@ export function cappedBackoff(attemptsMade: number, baseMs = 500, capMs = 30_000
 }
 
 /**
+ * How long a usage job that failed for good is kept (BullMQ removes it once older, when another
+ * job fails). Past it, its batch can never be retried: the reconciler then undoes the reservation
+ * it left in Redis (libs/ledger dead-usage-reservations.ts).
+ */
+export const USAGE_FAILED_JOB_KEPT_SECONDS = 7 * 24 * 3600;
+
+/**
+ * How long the record of a usage group (which batches were charged together) is kept after it is
+ * claimed (libs/usage UsageGroupClaims). Far longer than a batch can wait for its group's commit (a
+ * usage job is retried for days before it fails, and failed jobs are kept
+ * USAGE_FAILED_JOB_KEPT_SECONDS): a record that expired while its group was still uncommitted
+ * would let the group's batches be charged again alone, leaving the group's Redis deductions for
+ * the reconciler to undo. Once it expired, nothing charges under the group's id again.
+ */
+export const USAGE_GROUP_RECORD_SECONDS = 14 * 24 * 3600;
+
+/**
  * Delivery settings of every queue, in one place. Usage jobs retry for days rather than fail:
  * a failed usage job would be accepted usage never charged (I2).
  */
@@ -17,7 +34,7 @@ export const QUEUE_SETTINGS = {
       attempts: 10_000,
       backoff: { type: 'capped' },
       removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: USAGE_FAILED_JOB_KEPT_SECONDS },
     } satisfies JobsOptions,
     /** Seconds between stalled-job checks; a dead worker's job returns to the queue after the lock expires. */
     stalledIntervalMs: 5_000,

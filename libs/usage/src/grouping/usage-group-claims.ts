@@ -1,3 +1,4 @@
+import { USAGE_GROUP_RECORD_SECONDS } from '@app/queue';
 import { REDIS, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
@@ -15,14 +16,6 @@ export interface UsageGroupRecord {
   groupId: string;
   batchIds: string[];
 }
-
-/**
- * Kept far longer than a batch can wait for its group's commit (a usage job is retried for days
- * before it fails, and failed jobs are kept 7 days): a record that expired while its group was
- * still uncommitted would let the group's batches be charged again in another group, leaving
- * the first group's Redis deductions for the reconciler to undo.
- */
-const RECORD_SECONDS = 14 * 24 * 3600;
 
 /**
  * Which group each usage batch was charged in (see claim-usage-group.lua). A group's Redis
@@ -49,7 +42,7 @@ export class UsageGroupClaims {
       keys.length,
       ...keys,
       formatRecord(group),
-      String(RECORD_SECONDS),
+      String(USAGE_GROUP_RECORD_SECONDS),
     );
     return existing.every((record) => record === '');
   }
