@@ -39,6 +39,7 @@ describe('npm run reconcile', () => {
       repaired: 1,
       busy: 0,
       orphans_settled: 0,
+      reservations_dropped: 0,
     });
     expect(await stack.stores.redisBalance(drifted)).toBe(10_000_000n);
     expect(await stack.stores.redisBalance(exact)).toBe(20_000_000n);

@@ -70,7 +70,8 @@ export function committedChangeOf(
  * snapshot taken after that read: the Postgres balance plus, per entry, what it holds in Redis
  * beyond what Postgres has counted, i.e. what its settle (settle-change.lua) will take away.
  * - Not committed: the applied delta (a usage reservation; 0 for a credit, which gains its
- *   amount only at settle). Settle takes it back if the change never commits.
+ *   amount only at settle). Settle takes it back if the change never commits; a reservation no
+ *   job can commit any more is counted here until the reconciler undoes it (dropDeadReservations).
  * - Committed under the entry's token: applied - committed (settle replaces one with the other).
  * - Committed under another token: the applied delta. The commit was counted in Redis another
  *   way (the settle of the attempt that made it, or a balance seeded from Postgres after it);

@@ -9,3 +9,4 @@ export * from './ledger-scripts';
 export * from './http/credit-grants.controller';
 export * from './ledger-change.service';
 export * from './balance-limit';
+export * from './dead-usage-reservations';

@@ -2,6 +2,7 @@ import { CatalogModule } from '@app/catalog';
 import { Module } from '@nestjs/common';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
+import { UsageJobPresence } from './dead-usage-reservations';
 import { GrantCreditsService } from './grant-credits.service';
 import { LedgerChangeService } from './ledger-change.service';
 import { ReconcileBalancesService } from './reconcile-balances.service';
@@ -16,6 +17,7 @@ import { ReconcileCliPassStore } from './reconcile-cli-pass.store';
     GrantCreditsService,
     ReconcileBalancesService,
     ReconcileCliPassStore,
+    UsageJobPresence,
   ],
   exports: [
     BalanceStore,

@@ -9,6 +9,7 @@ import { waitFor } from '../../../test/support/wait-for';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
 import { newChangeToken, usageLedgerKey } from './change-token';
+import { UsageJobPresence } from './dead-usage-reservations';
 import { ReconcileBalancesService } from './reconcile-balances.service';
 
 const START_MICROS = 10_000_000n;
@@ -28,6 +29,7 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
   let keys: RedisKeys;
   let metrics: BillingMetrics;
   let balances: BalanceStore;
+  let usageJobs: UsageJobPresence;
   let reconciler: ReconcileBalancesService;
 
   beforeAll(async () => {
@@ -36,10 +38,22 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
     const database = rawDatabaseHandle(stores.sql);
     metrics = new BillingMetrics('test');
     balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
-    reconciler = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, 15 * 60_000);
+    usageJobs = new UsageJobPresence(stores.redis, keys);
+    reconciler = new ReconcileBalancesService(
+      database,
+      stores.redis,
+      keys,
+      metrics,
+      balances,
+      usageJobs,
+      15 * 60_000,
+    );
   });
 
-  afterAll(() => stores.tearDown());
+  afterAll(async () => {
+    await usageJobs.onApplicationShutdown();
+    await stores.tearDown();
+  });
 
   async function account(): Promise<string> {
     const [{ id }] = await stores.sql<{ id: string }[]>`
@@ -182,7 +196,15 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
       },
     });
     const database: DatabaseHandle = rawDatabaseHandle(sql);
-    return new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, 15 * 60_000);
+    return new ReconcileBalancesService(
+      database,
+      stores.redis,
+      keys,
+      metrics,
+      balances,
+      usageJobs,
+      15 * 60_000,
+    );
   }
 
   it('repairs an account that always has a batch in flight when Redis lost a deduction', async () => {

@@ -4,12 +4,14 @@ import { formatUsd } from '@app/money';
 import { REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { BalanceStore, Settlement } from './balance-store';
+import { DEAD_USAGE_RESERVATION_AFTER_MS, UsageJobPresence } from './dead-usage-reservations';
 import {
   CommittedChange,
   committedChangeOf,
   expectedBalance,
   ledgerKeysOf,
   parseBalanceState,
+  PendingEntry,
   RedisBalanceState,
 } from './expected-balance';
 import { defineLedgerScripts } from './ledger-scripts';
@@ -47,6 +49,11 @@ export interface ReconcileReport {
    * (see settleOrphans); their accounts are compared with Postgres from the next pass on.
    */
   orphansSettled: number;
+  /**
+   * Usage reservations Postgres never committed whose batch can never be charged again (see
+   * dropDeadReservations), undone by this pass: their usage is lost, their hold on the balance ends.
+   */
+  reservationsDropped: number;
 }
 
 /** The report as the admin API and `npm run reconcile` print it. */
@@ -58,6 +65,7 @@ export function reconcileReportJson(report: ReconcileReport) {
     repaired: report.repaired,
     busy: report.busy,
     orphans_settled: report.orphansSettled,
+    reservations_dropped: report.reservationsDropped,
   };
 }
 
@@ -80,6 +88,7 @@ export class ReconcileBalancesService {
     private readonly keys: RedisKeys,
     private readonly metrics: BillingMetrics,
     private readonly balanceStore: BalanceStore,
+    private readonly usageJobs: UsageJobPresence,
     @Optional()
     @Inject(ORPHANED_CHANGE_AFTER_MS)
     private readonly orphanedAfterMs: number = DEFAULT_ORPHANED_CHANGE_AFTER_MS,
@@ -95,6 +104,7 @@ export class ReconcileBalancesService {
       repaired: 0,
       busy: 0,
       orphansSettled: 0,
+      reservationsDropped: 0,
     };
     let after = '00000000-0000-0000-0000-000000000000';
     for (;;) {
@@ -228,10 +238,10 @@ export class ReconcileBalancesService {
    * ledger key: a committed change counts (or is undone if an attempt after the commit made the
    * entry), a credit that never committed (applied 0) is dropped. A usage reservation Postgres
    * never committed is left alone: its job may still be retrying (it is settled when it commits),
-   * or it failed and waits to be retried by hand (`npm run failed-jobs`). Unlike the worker's
-   * settle, this one adds nothing to API-key spend counters and leaves budget counters as reserve
-   * left them: a key's limit misses such a batch's spend until its period ends, a budget counts
-   * the batch's duplicates too. A job retrying for longer (a Postgres outage) reaches its entry
+   * or it failed and waits to be retried by hand (`npm run failed-jobs`); once it is provably dead
+   * it is undone (dropDeadReservations). Unlike the worker's settle, this one adds nothing to
+   * API-key spend counters and leaves budget counters as reserve left them: a key's limit misses
+   * such a batch's spend until its period ends, a budget counts the batch's duplicates too. A job retrying for longer (a Postgres outage) reaches its entry
    * at each attempt, so it is never taken for an orphan and settles it itself.
    */
   private async settleOrphans(
@@ -241,11 +251,16 @@ export class ReconcileBalancesService {
   ): Promise<void> {
     const now = Date.now();
     const settlements: Settlement[] = [];
+    const reservations: UncommittedReservation[] = [];
     for (const state of states) {
       for (const entry of state.pending) {
         if (entry.lastTouchedAt === null || now - entry.lastTouchedAt < this.orphanedAfterMs) continue;
         const row = committedChangeOf(state, entry, committed);
-        if (!row && entry.appliedDelta !== 0n) continue;
+        if (!row && entry.appliedDelta !== 0n) {
+          if (now - entry.lastTouchedAt >= DEAD_USAGE_RESERVATION_AFTER_MS)
+            reservations.push({ accountId: state.accountId, entry });
+          continue;
+        }
         settlements.push({
           accountId: state.accountId,
           changeKey: entry.changeKey,
@@ -254,6 +269,7 @@ export class ReconcileBalancesService {
         });
       }
     }
+    if (reservations.length > 0) await this.dropDeadReservations(reservations, report);
     if (settlements.length === 0) return;
     const settled = (await this.balanceStore.settle(settlements)).filter(Boolean).length;
     if (settled === 0) return;
@@ -263,6 +279,68 @@ export class ReconcileBalancesService {
       `settled ${settled} pending change(s) whose settle never ran (older than ${this.orphanedAfterMs} ms)`,
     );
   }
+
+  /**
+   * A usage reservation whose batch failed for good and whose failed job BullMQ removed (kept 7
+   * days) has no attempt left to settle it, nor does a group's whose record expired (a retried
+   * batch is then charged alone, under its own id): without this it would hold the account's
+   * Redis balance below Postgres for good, while counting as a legitimate pending change
+   * (expectedBalance), so no drift shows. It is undone, as its settle would undo a change never
+   * committed, only when provably dead: no attempt reached it for DEAD_USAGE_RESERVATION_AFTER_MS,
+   * no job exists under its id (a batch's, in any state: a failed one can still be retried), and,
+   * read after that lookup, Postgres holds no row for it (a job that completed and was removed
+   * between this pass's reads committed first). No job under an id can come back, and no attempt
+   * runs without its job, so nothing can commit it afterwards.
+   */
+  private async dropDeadReservations(reservations: UncommittedReservation[], report: ReconcileReport) {
+    const withJobs = await this.usageJobs.withJobs([...new Set(reservations.map((r) => r.entry.changeKey))]);
+    const jobless = reservations.filter((r) => !withJobs.has(r.entry.changeKey));
+    if (jobless.length === 0) return;
+    const committedNow = await this.committedKeys(jobless);
+    const dead = jobless.filter((r) => !committedNow.has(`${r.accountId}/${r.entry.changeKey}`));
+    const settled = await this.balanceStore.settle(
+      dead.map((r) => ({
+        accountId: r.accountId,
+        changeKey: r.entry.changeKey,
+        committedToken: '',
+        committedDelta: 0n,
+      })),
+    );
+    dead.forEach(({ accountId, entry }, index) => {
+      if (!settled[index]) return; // settled meanwhile (another pass)
+      report.reservationsDropped++;
+      this.metrics.reconcileOrphansDropped.inc();
+      // Usage accepted and now never charged (the failed batch's events): ops need its names.
+      this.logger.warn(
+        `undid usage reservation ${entry.changeKey} of account ${accountId}, ${formatUsd(-entry.appliedDelta)} USD ` +
+          `(${entry.appliedDelta} micros): never committed, no job left to charge it, ` +
+          `no attempt since ${new Date(entry.lastTouchedAt!).toISOString()}`,
+      );
+    });
+  }
+
+  /** "<account>/<change key>" of the reservations Postgres has a ledger row for now. */
+  private async committedKeys(reservations: UncommittedReservation[]): Promise<Set<string>> {
+    const ledgerKeys = reservations.flatMap((r) => ledgerKeysOf(r.accountId, r.entry.changeKey));
+    const rows = await this.database.sql<{ account_id: string; idempotency_key: string }[]>`
+      select account_id, idempotency_key from ledger_entries where idempotency_key = any(${ledgerKeys}::text[])`;
+    const committed = new Map(
+      rows.map((row) => [
+        row.idempotency_key,
+        { accountId: row.account_id, ledgerKey: row.idempotency_key, amountMicros: 0n, redisToken: '' },
+      ]),
+    );
+    return new Set(
+      reservations
+        .filter((r) => committedChangeOf({ accountId: r.accountId }, r.entry, committed))
+        .map((r) => `${r.accountId}/${r.entry.changeKey}`),
+    );
+  }
+}
+
+interface UncommittedReservation {
+  accountId: string;
+  entry: PendingEntry;
 }
 
 interface PostgresSnapshot {

@@ -321,6 +321,12 @@ export class BillingMetrics {
     registers: [this.registry],
   });
 
+  readonly reconcileOrphansDropped = new Counter({
+    name: 'billing_reconcile_orphans_dropped_total',
+    help: 'Usage reservations never committed whose batch can never be charged again (job gone after failing for good), undone by the reconciler.',
+    registers: [this.registry],
+  });
+
   readonly reconcileRuns = new Counter({
     name: 'billing_reconcile_runs_total',
     help: 'Reconciliation passes completed.',
