@@ -25,7 +25,8 @@ function logLinesWith(output: string, text: string): string[] {
 /**
  * Redis goes away for a while under idle apps: every BullMQ queue and worker of the processes
  * keeps failing to reconnect. Their errors go to the JSON logs, once per message rather than at
- * every reconnect, nothing is printed outside them, and the processes run on and recover.
+ * every reconnect, nothing is printed outside them, and the processes run on and recover. A
+ * worker told to stop meanwhile stops once Redis is back, closing its workers and queues.
  */
 describe('Redis outage: queue, worker and catalog errors', () => {
   const redisServer = new OwnRedisServer();
@@ -120,5 +121,24 @@ describe('Redis outage: queue, worker and catalog errors', () => {
         { what: `${app.app} to be ready again` },
       );
     }
+  });
+
+  it('stops a worker told to during an outage once Redis is back, every worker and queue closed gracefully', async () => {
+    const [worker] = stack.workers;
+    const outputBefore = worker.output.length;
+    await redisServer.kill();
+    // From here its connections wait between reconnect attempts: when BullMQ closed a worker then,
+    // its blocking connection never ended and the close never returned.
+    await waitFor(
+      async () => logLinesWith(worker.output.slice(outputBefore), 'connection failed, reconnecting'),
+      (lines) => lines.length > 0,
+      { what: 'the worker to lose Redis' },
+    );
+    const stopped = worker.stop();
+    await redisServer.start();
+    await stopped;
+
+    // Past QueueWorkers' deadline it would have gone on without the close, its jobs left to stall.
+    expect(logLinesWith(worker.output.slice(outputBefore), 'did not close')).toEqual([]);
   });
 });

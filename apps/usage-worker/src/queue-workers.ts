@@ -2,6 +2,7 @@ import { WorkerEnv } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
 import {
   cappedBackoff,
+  closeWorker,
   JobAttempt,
   JobName,
   logQueueErrors,
@@ -142,16 +143,16 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * Graceful first: a worker's close waits for the jobs in hand. But after a Redis outage the
-   * worker's close was seen never to return (a SIGTERM then left the process running until
-   * killed), so each close gets CLOSE_DEADLINE_MS; past it the worker is closed by force. A job
-   * it held is taken up again as stalled, and every step of a job is safe to repeat.
+   * Graceful first: a worker's close waits for the jobs in hand (closeWorker: also after a Redis
+   * outage, when BullMQ's own close never returned). Closing needs Redis, so each close gets
+   * CLOSE_DEADLINE_MS; past it the worker is closed by force. A job it held is taken up again as
+   * stalled, and every step of a job is safe to repeat.
    */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.all(
       this.workers.map((worker) =>
-        this.closeWithin(`worker ${worker.name}`, worker.close(), () => worker.close(true)),
+        this.closeWithin(`worker ${worker.name}`, closeWorker(worker), () => worker.close(true)),
       ),
     );
     await Promise.all(

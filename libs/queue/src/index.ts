@@ -4,3 +4,4 @@ export * from './job-ids';
 export * from './worker-settings';
 export * from './usage-window';
 export * from './queue-error-log';
+export * from './close-worker';
