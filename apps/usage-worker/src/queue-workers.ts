@@ -19,8 +19,6 @@ import { JobHandlers } from './job-handlers';
 
 /** How long a worker or queue may take to close gracefully at shutdown; start-all kills after 20 s (two rounds: workers, then queues). */
 const CLOSE_DEADLINE_MS = 6_000;
-/** After a forced close, how long to wait for it: the process exits after the hooks anyway. */
-const FORCED_CLOSE_WAIT_MS = 1_000;
 
 /** The fields of QUEUE_SETTINGS entries; those a queue leaves out come from the worker's config. */
 interface QueueSettings {
@@ -143,34 +141,34 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * Graceful first: a worker's close waits for the jobs in hand (closeWorker: also after a Redis
-   * outage, when BullMQ's own close never returned). Closing needs Redis, so each close gets
-   * CLOSE_DEADLINE_MS; past it the worker is closed by force. A job it held is taken up again as
+   * Graceful: a worker's close waits for the jobs in hand (see closeWorker for the Redis outage
+   * that used to make it wait forever). Closing still needs Redis, for those jobs' completions
+   * and for QUIT: while Redis is away it waits, so each close gets CLOSE_DEADLINE_MS, past which
+   * shutdown goes on without it and the process exits. A job it held is then taken up again as
    * stalled, and every step of a job is safe to repeat.
    */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.scheduleTimer);
     await Promise.all(
-      this.workers.map((worker) =>
-        this.closeWithin(`worker ${worker.name}`, closeWorker(worker), () => worker.close(true)),
-      ),
+      this.workers.map((worker) => this.closeWithin(`worker ${worker.name}`, closeWorker(worker))),
     );
     await Promise.all(
       [...this.queues, ...this.countedQueues].map((queue) =>
-        this.closeWithin(`queue ${queue.name}`, queue.close(), () => queue.disconnect()),
+        this.closeWithin(`queue ${queue.name}`, queue.close()),
       ),
     );
     this.countsRedis?.disconnect();
   }
 
-  private async closeWithin(what: string, closing: Promise<void>, force: () => Promise<void>): Promise<void> {
+  private async closeWithin(what: string, closing: Promise<void>): Promise<void> {
     try {
       await withDeadline(closing, CLOSE_DEADLINE_MS);
     } catch (error) {
+      // No forcing it: BullMQ's close(true) returns the close already under way, and a forced
+      // disconnect waits for the same 'end' event.
       this.logger.warn(
-        `${what} did not close within ${CLOSE_DEADLINE_MS} ms (${String(error)}); closing it by force`,
+        `${what} did not close within ${CLOSE_DEADLINE_MS} ms (${String(error)}); going on without it`,
       );
-      await withDeadline(force(), FORCED_CLOSE_WAIT_MS).catch(() => undefined);
     }
   }
 
