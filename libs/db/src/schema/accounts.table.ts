@@ -13,6 +13,12 @@ export const accounts = pgTable(
     name: text('name').notNull(),
     billingEmail: text('billing_email').notNull(),
     tier: accountTier('tier').notNull().default('free'),
+    /**
+     * When the account took its current tier (the changing transaction's now()); null while it
+     * has the tier it was created with. Ingest refuses a paid model of a Free account only for
+     * usage that occurred from then on: what ran before a downgrade ran on a paid tier.
+     */
+    tierChangedAt: timestamp('tier_changed_at', { withTimezone: true }),
     status: accountStatus('status').notNull().default('active'),
     /**
      * Credits ever bought (purchases and auto-reloads, before refunds), in micros. Free-model
