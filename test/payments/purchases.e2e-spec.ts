@@ -105,6 +105,7 @@ describe('credit purchases with a saved card', () => {
       target: { type: string; id: string };
       before: any;
       after: any;
+      created_at: string;
     }[];
   }
 
@@ -255,6 +256,8 @@ describe('credit purchases with a saved card', () => {
         before: { tier: 'free' },
         after: { tier: 'developer' },
       });
+      // The account shows when it became Developer: the time of the purchase's transaction.
+      expect((await stack.admin.get(ws.path)).body.tier_changed_at).toBe(changes[0].created_at);
       // Ingest follows the tier change (catalog version), so paid models are allowed now.
       await waitFor(authorize, (response) => response.body?.allowed === true, {
         what: 'authorize to allow a paid model after the purchase',
@@ -278,11 +281,13 @@ describe('credit purchases with a saved card', () => {
     it('a second purchase of a former Free account changes nothing more', async () => {
       const { ws } = await workspaceWithCard('free');
       await buy(ws, { amount: '5.00' });
+      const upgradedAt = (await stack.admin.get(ws.path)).body.tier_changed_at;
 
       await buy(ws, { amount: '5.00' });
 
       expect(await tierOf(ws)).toBe('developer');
       expect(await auditOf(ws, 'account.tier_changed')).toHaveLength(1);
+      expect((await stack.admin.get(ws.path)).body.tier_changed_at).toBe(upgradedAt);
     });
 
     it('a declined purchase leaves a Free account Free', async () => {

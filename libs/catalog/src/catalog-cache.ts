@@ -27,6 +27,7 @@ interface AccountRow {
   id: string;
   tier: CachedAccount['tier'];
   status: CachedAccount['status'];
+  tier_changed_at: Date | null;
   purchased_micros: bigint;
   ip_allowlist: string[];
   billing_mode: CachedAccount['billingMode'];
@@ -233,7 +234,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
       await Promise.all([
         sql<{ now: Date }[]>`select now() as now`,
         sql<AccountRow[]>`
-        select id, tier, status, purchased_micros, ip_allowlist, billing_mode, credit_limit_micros
+        select id, tier, status, tier_changed_at, purchased_micros, ip_allowlist, billing_mode,
+               credit_limit_micros
         from accounts where updated_at >= ${since}`,
         sql<PriceRow[]>`
         select id, model_id, version, prompt_micros_per_mtok, completion_micros_per_mtok,
@@ -257,6 +259,7 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
         id: row.id,
         tier: row.tier,
         status: row.status,
+        tierChangedAt: row.tier_changed_at,
         purchasedMicros: row.purchased_micros,
         ipAllowlist: row.ip_allowlist,
         billingMode: row.billing_mode,

@@ -8,6 +8,8 @@ export interface CachedAccount {
   id: string;
   tier: AccountTier;
   status: AccountStatus;
+  /** When the account took its current tier; null: the tier it was created with. */
+  tierChangedAt: Date | null;
   /** Credits ever bought, in micros (raises free-model daily limits). */
   purchasedMicros: bigint;
   /** Normalised CIDRs allowed on account-facing routes; empty = any address. */

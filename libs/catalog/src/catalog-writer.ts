@@ -25,6 +25,7 @@ export interface AccountRecord {
   tier: AccountTier;
   status: CachedAccount['status'];
   created_at: Date;
+  tier_changed_at: Date | null;
 }
 
 /** Invoice billing is an enterprise agreement: the tier cannot leave enterprise while it is on. */
@@ -101,12 +102,13 @@ export class CatalogWriter {
       ipAllowlist: [],
       billingMode: 'prepaid',
       creditLimitMicros: 0n,
+      tierChangedAt: null,
     };
   }
 
   async findAccount(accountId: string): Promise<AccountRecord | null> {
     const [row] = await this.database.sql<AccountRecord[]>`
-      select id, name, billing_email, tier, status, created_at from accounts where id = ${accountId}`;
+      select id, name, billing_email, tier, status, created_at, tier_changed_at from accounts where id = ${accountId}`;
     return row ?? null;
   }
 
@@ -118,7 +120,7 @@ export class CatalogWriter {
   ): Promise<AccountRecord | null> {
     const updated = await this.database.sql.begin(async (tx) => {
       const [before] = await tx<AccountRecord[]>`
-        select id, name, billing_email, tier, status, created_at from accounts where id = ${accountId} for update`;
+        select id, name, billing_email, tier, status, created_at, tier_changed_at from accounts where id = ${accountId} for update`;
       if (!before) return null;
       if (change.tier && change.tier !== 'enterprise') {
         const [mode] = await tx<
@@ -128,9 +130,11 @@ export class CatalogWriter {
       }
       const [after] = await tx<AccountRecord[]>`
         update accounts set name = ${change.name ?? before.name}, billing_email = ${change.email ?? before.billing_email},
-               tier = ${change.tier ?? before.tier}, status = ${change.status ?? before.status}, updated_at = now()
+               tier = ${change.tier ?? before.tier}, status = ${change.status ?? before.status}, updated_at = now(),
+               -- Only a real change moves it: ingest charges paid models of what occurred before it.
+               tier_changed_at = case when tier = ${change.tier ?? before.tier} then tier_changed_at else now() end
         where id = ${accountId}
-        returning id, name, billing_email, tier, status, created_at`;
+        returning id, name, billing_email, tier, status, created_at, tier_changed_at`;
       const view = (row: AccountRecord) => ({
         name: row.name,
         email: row.billing_email,

@@ -117,7 +117,8 @@ export class PurchaseSettlementService {
         tierChanged = account.tier === 'free';
         await tx`
           update accounts set purchased_micros = purchased_micros + ${purchase.amount_micros},
-                 tier = case when tier = 'free' then 'developer'::account_tier else tier end, updated_at = now()
+                 tier = case when tier = 'free' then 'developer'::account_tier else tier end,
+                 tier_changed_at = case when tier = 'free' then now() else tier_changed_at end, updated_at = now()
           where id = ${purchase.account_id}`;
         // A successful purchase ends a pause after failed charges (not one for a dispute).
         await endFailurePause(tx, purchase.account_id);

@@ -14,6 +14,8 @@ function accountView(account: AccountRecord) {
     tier: account.tier,
     status: account.status,
     created_at: account.created_at.toISOString(),
+    // Ingest charges paid models of usage that occurred before a downgrade to Free at this time.
+    tier_changed_at: account.tier_changed_at?.toISOString() ?? null,
   };
 }
 
