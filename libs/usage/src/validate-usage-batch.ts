@@ -136,8 +136,12 @@ export class ValidateUsageBatch {
           `at the model's price these tokens cost more than ${formatUsd(MAX_EVENT_COST_MICROS)} USD, the most one event may cost`,
         );
       }
-      if (account && price && !this.tiers.mayUseModel(account, price)) {
-        fail('model', 'model_not_allowed_on_free_tier', 'free-tier accounts use free models only');
+      if (account && price && !this.tiers.mayHaveUsedModel(account, price, occurredAt)) {
+        fail(
+          'model',
+          'model_not_allowed_on_free_tier',
+          'free-tier accounts use free models only; the account was Free at occurred_at',
+        );
       }
       if (account) this.checkAttribution(event, occurredAt, fail);
     });

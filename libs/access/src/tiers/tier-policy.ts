@@ -39,6 +39,17 @@ export class TierPolicy {
     return account.tier !== 'free' || isFree(price);
   }
 
+  /**
+   * Whether usage that occurred at `occurredAtMs` may be charged (ingest). A Free account's paid
+   * model is refused only from the moment it became Free: what occurred before a downgrade ran on
+   * a paid tier and was authorized then, so it is charged. Without a recorded change (null), the
+   * account has been Free since it was created.
+   */
+  mayHaveUsedModel(account: CachedAccount, price: PriceVersion, occurredAtMs: number): boolean {
+    if (this.mayUseModel(account, price)) return true;
+    return account.tierChangedAt !== null && occurredAtMs < account.tierChangedAt.getTime();
+  }
+
   /** Limits for a request on `price`, or null when none apply. */
   freeModelLimits(account: CachedAccount, price: PriceVersion): { perMinute: number; perDay: number } | null {
     if (!isFree(price) || account.tier === 'enterprise') return null;
