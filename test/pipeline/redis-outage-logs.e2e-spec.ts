@@ -52,8 +52,9 @@ describe('Redis outage: queue, worker and catalog errors', () => {
       (lines) => lines.length > 0,
       { what: 'the worker to log a queue error' },
     );
-    // Ioredis retries every few hundred ms at most: ten seconds is many failed reconnects per connection.
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    // Ioredis retries every 2 s at most: twenty seconds is many failed reconnects per connection, and
+    // several failed catalog polls (each fails after two reconnects).
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
 
     expect(worker.running).toBe(true);
     expect(stack.ingest.running).toBe(true);
@@ -71,46 +72,6 @@ describe('Redis outage: queue, worker and catalog errors', () => {
       const messages = logLinesWith(outage, '"context":"CatalogCache"').map((line) => JSON.parse(line).msg);
       expect(messages.length).toBeGreaterThan(0);
       expect(new Set(messages).size).toBe(messages.length);
-    }
-
-    await redisServer.start();
-    stack = new BillingStack({ workers: 1, redisUrl: redisServer.url });
-    await stack.start();
-  });
-
-  afterAll(async () => {
-    await stack.stop();
-    await redisServer.kill();
-  });
-
-  it('logs the queues’ errors through the app logger, a few lines only, and the apps recover', async () => {
-    const [worker] = stack.workers;
-    const outputBefore = { worker: worker.output.length, ingest: stack.ingest.output.length };
-    await redisServer.kill();
-    await waitFor(
-      async () => logLinesWith(worker.output.slice(outputBefore.worker), '"context":"Queue"'),
-      (lines) => lines.length > 0,
-      { what: 'the worker to log a queue error' },
-    );
-    // Ioredis retries every few hundred ms at most: ten seconds is many failed reconnects per connection.
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
-
-    expect(worker.running).toBe(true);
-    expect(stack.ingest.running).toBe(true);
-    const workerOutage = worker.output.slice(outputBefore.worker);
-    const ingestOutage = stack.ingest.output.slice(outputBefore.ingest);
-    expect(unstructuredLines(workerOutage)).toEqual([]);
-    expect(unstructuredLines(ingestOutage)).toEqual([]);
-    const queueLines = logLinesWith(workerOutage, '"context":"Queue"');
-    // One per distinct message (reset, refused, closed...), not one per reconnect of each of the
-    // worker's dozen-odd queues and workers.
-    expect(queueLines.length).toBeLessThan(10);
-    // The catalog's version poll (every 500 ms in every app) says so once per message, not twenty times.
-    for (const outage of [workerOutage, ingestOutage]) {
-      const catalogLines = logLinesWith(outage, '"context":"CatalogCache"');
-      process.stderr.write(`CATALOG ${catalogLines.length}\n${catalogLines.join('\n')}\n`);
-      expect(catalogLines.length).toBeGreaterThan(0);
-      expect(catalogLines.length).toBeLessThan(5);
     }
 
     await redisServer.start();
