@@ -1,8 +1,6 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TestStores } from '../../../test/support/test-stores';
-import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
+import { migrationsBefore } from '../../../test/support/migrations-before';
+import { migrateDatabase } from './migrate';
 
 /**
  * 0015 adds accounts.tier_changed_at to accounts that may have changed tier already: each takes
@@ -10,24 +8,17 @@ import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
  */
 describe('migration 0015 (accounts.tier_changed_at)', () => {
   const stores = new TestStores();
-  let before: string;
+  let before: ReturnType<typeof migrationsBefore>;
 
   beforeAll(async () => {
-    // drizzle/ as it was before 0015: the same files, with the journal cut before it.
-    before = mkdtempSync(join(tmpdir(), 'migrations-'));
-    cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
-    const journalPath = join(before, 'meta', '_journal.json');
-    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-    const cut = journal.entries.findIndex((entry) => entry.tag === '0015_account_tier_changed_at');
-    expect(cut).toBeGreaterThan(0);
-    journal.entries = journal.entries.slice(0, cut);
-    writeFileSync(journalPath, JSON.stringify(journal));
-    await stores.setUp(before);
+    // drizzle/ as it was before 0015.
+    before = migrationsBefore('0015_account_tier_changed_at');
+    await stores.setUp(before.folder);
   });
 
   afterAll(async () => {
     await stores.tearDown();
-    rmSync(before, { recursive: true, force: true });
+    before.remove();
   });
 
   it('takes the latest audited tier change of each account, and leaves the others null', async () => {

@@ -1,8 +1,6 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { insertStoredEvents, TestStores } from '../../../test/support/test-stores';
-import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
+import { migrationsBefore } from '../../../test/support/migrations-before';
+import { migrateDatabase } from './migrate';
 
 /**
  * 0008 and 0009 add the hourly usage rollups to a database that already has a ledger and events:
@@ -10,24 +8,17 @@ import { MIGRATIONS_FOLDER, migrateDatabase } from './migrate';
  */
 describe('migrations 0008 and 0009 (usage_spend_hourly, usage_scope_spend_hourly)', () => {
   const stores = new TestStores();
-  let before: string;
+  let before: ReturnType<typeof migrationsBefore>;
 
   beforeAll(async () => {
-    // drizzle/ as it was before 0008: the same files, with the journal cut before it.
-    before = mkdtempSync(join(tmpdir(), 'migrations-'));
-    cpSync(MIGRATIONS_FOLDER, before, { recursive: true });
-    const journalPath = join(before, 'meta', '_journal.json');
-    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-    const cut = journal.entries.findIndex((entry) => entry.tag === '0008_usage_spend_hourly');
-    expect(cut).toBeGreaterThan(0);
-    journal.entries = journal.entries.slice(0, cut);
-    writeFileSync(journalPath, JSON.stringify(journal));
-    await stores.setUp(before);
+    // drizzle/ as it was before 0008.
+    before = migrationsBefore('0008_usage_spend_hourly');
+    await stores.setUp(before.folder);
   });
 
   afterAll(async () => {
     await stores.tearDown();
-    rmSync(before, { recursive: true, force: true });
+    before.remove();
   });
 
   it('count the debits and events already stored, and the triggers those written after', async () => {
