@@ -1,7 +1,7 @@
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle, integerArrayLiteral, textArrayLiteral, Tx } from '@app/db';
 import { usageLedgerKey } from '@app/ledger';
 import { createHash } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 
 export interface RatedEvent {
   accountId: string;
@@ -69,6 +69,15 @@ export interface PersistBatchInput {
 }
 
 /**
+ * How long one statement of a usage batch's transaction may run (a lock wait included), in ms:
+ * the worker's USAGE_JOB_TIMEOUT_MS. Past that deadline the job is failed and retried while its
+ * attempt would otherwise go on waiting (a balance row held by a stuck session, a hung Postgres),
+ * holding a pooled connection and its events, one more at every retry. The timeout ends it:
+ * the transaction rolls back, and the retry charges the batch (every step is idempotent).
+ */
+export const USAGE_STATEMENT_TIMEOUT_MS = Symbol('USAGE_STATEMENT_TIMEOUT_MS');
+
+/**
  * Writes one usage batch in one transaction with set-based statements (unnest: a fixed number
  * of parameters whatever the batch size). Events already stored (retries, redeliveries) are
  * skipped by the primary key and not charged again; the batch's ledger rows are keyed by batch
@@ -76,7 +85,10 @@ export interface PersistBatchInput {
  */
 @Injectable()
 export class UsageBatchRepository {
-  constructor(@Inject(DATABASE) private readonly database: DatabaseHandle) {}
+  constructor(
+    @Inject(DATABASE) private readonly database: DatabaseHandle,
+    @Optional() @Inject(USAGE_STATEMENT_TIMEOUT_MS) private readonly statementTimeoutMs: number | null = null,
+  ) {}
 
   async persist(input: PersistBatchInput): Promise<PersistedBatch> {
     // A fixed order of inserts: two batches sharing event ids cannot wait on each other in a cycle.
@@ -95,7 +107,10 @@ export class UsageBatchRepository {
       // The usage rollup triggers (drizzle/0008, 0009) add this batch's spend to the rows of its
       // balance shard: batches then wait on each other's rollup rows only when they would wait on
       // each other's balance rows anyway. Sent with the next statement, not waited for alone.
-      const rollupShard = tx`select set_config('billing.usage_shard', ${String(shard)}, true)`;
+      const rollupShard = this.statementTimeoutMs
+        ? tx`select set_config('billing.usage_shard', ${String(shard)}, true),
+                    set_config('statement_timeout', ${String(this.statementTimeoutMs)}, true)`
+        : tx`select set_config('billing.usage_shard', ${String(shard)}, true)`;
       // Project spend is summed only for batches that need it (accounts with project budgets):
       // the other statements stay as lean as before it existed.
       const projectSums =

@@ -9,7 +9,7 @@ import { INGEST_OPTIONS, IngestOptions, IngestUsageService } from './ingest-usag
 import { UsageBatchGrouper, USAGE_GROUPING, UsageGroupingOptions } from './grouping/usage-batch-grouper';
 import { UsageGroupClaims } from './grouping/usage-group-claims';
 import { MeterUsageBatchService } from './meter-usage-batch.service';
-import { UsageBatchRepository } from './usage-batch.repository';
+import { USAGE_STATEMENT_TIMEOUT_MS, UsageBatchRepository } from './usage-batch.repository';
 import { UsageQueryService } from './usage-query.service';
 import { ValidateUsageBatch } from './validate-usage-batch';
 
@@ -58,6 +58,7 @@ export class UsageModule {
       providers: [
         { provide: FAILPOINT, useValue: failpoint },
         { provide: USAGE_GROUPING, useValue: grouping },
+        { provide: USAGE_STATEMENT_TIMEOUT_MS, useValue: grouping.timeoutMs },
         UsageBatchRepository,
         MeterUsageBatchService,
         UsageGroupClaims,
