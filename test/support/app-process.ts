@@ -13,6 +13,17 @@ const PORT_VARIABLE: Record<AppName, string> = {
   'usage-worker': 'WORKER_METRICS_PORT',
 };
 
+/**
+ * Node arguments and environment that make an app the tests start stop itself when the test
+ * runner that started it is gone (killed mid-run, e.g. a CI run stopped by hand): as start-all's
+ * apps do when start-all dies (scripts/exit-with-supervisor). Without it such apps run on under
+ * init, polling Redis and Postgres, and skew whatever runs next on the machine (a benchmark).
+ */
+export const STOP_WITH_TEST_RUNNER = {
+  args: ['--require', join(ROOT, 'dist', 'scripts', 'exit-with-supervisor.js')],
+  env: { BILLING_SUPERVISOR_PID: String(process.pid), BILLING_ORPHAN_STOP_TIMEOUT_MS: '5000' },
+};
+
 /** Ports this test file has handed out: a suite starts several servers one after another. */
 const handedOut = new Set<number>();
 
@@ -79,10 +90,12 @@ export class AppProcess {
   /** Starts the process and waits until /health/ready answers 200 with our apps' readiness body. */
   async start(extraEnv: Record<string, string> = {}): Promise<this> {
     if (!this.port) this.port = await freePort();
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js')], {
+    const main = join(ROOT, 'dist', 'apps', this.app, 'src', 'main.js');
+    const child = spawn(process.execPath, [...STOP_WITH_TEST_RUNNER.args, main], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
+        ...STOP_WITH_TEST_RUNNER.env,
         ...this.env,
         ...extraEnv,
         [PORT_VARIABLE[this.app]]: String(this.port),

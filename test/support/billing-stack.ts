@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Stripe from 'stripe';
 import { ApiClient } from './api-client';
-import { AppProcess, freePort } from './app-process';
+import { AppProcess, freePort, STOP_WITH_TEST_RUNNER } from './app-process';
 import { S3TestServer } from './s3-server';
 import { SmtpSink } from './smtp-sink';
 import { TestStores } from './test-stores';
@@ -54,9 +54,10 @@ export class StripeServerProcess {
   async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
     const main = join(__dirname, '..', '..', 'dist', 'apps', 'stripe-server', 'src', 'main.js');
-    const child = spawn(process.execPath, [main], {
+    const child = spawn(process.execPath, [...STOP_WITH_TEST_RUNNER.args, main], {
       env: {
         PATH: process.env.PATH ?? '',
+        ...STOP_WITH_TEST_RUNNER.env,
         ...this.env,
         STRIPE_SERVER_HOST: '127.0.0.1',
         STRIPE_SERVER_PORT: String(this.port),
