@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { outstandingJobs } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -43,11 +44,6 @@ describe('an auto-reload worker killed after the charge', () => {
       setup_intent_id: setup.body.setup_intent_id,
     });
     expect(saved.status).toBe(201);
-  }
-
-  async function paymentJobsOutstanding(): Promise<number> {
-    const counts = await payments.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
   async function autoReloadRows(accountId: string): Promise<number> {
@@ -111,10 +107,14 @@ describe('an auto-reload worker killed after the charge', () => {
     await survivor.start();
 
     await stack.drained();
-    await waitFor(paymentJobsOutstanding, (n) => n === 0, {
-      timeoutMs: 30_000,
-      what: 'the payments queue to drain after the restart',
-    });
+    await waitFor(
+      () => outstandingJobs(payments),
+      (n) => n === 0,
+      {
+        timeoutMs: 30_000,
+        what: 'the payments queue to drain after the restart',
+      },
+    );
     await waitFor(
       () => autoReloadRows(ws.accountId),
       (n) => n >= 1,

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -140,17 +141,7 @@ describe('auto-reload after a dispute', () => {
     await settled();
   }
 
-  async function settled(): Promise<void> {
-    await stack.drained();
-    await waitFor(
-      async () => {
-        const counts = await payments.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-        return Object.values(counts).reduce((sum, n) => sum + n, 0);
-      },
-      (n) => n === 0,
-      { what: 'the payments queue to drain' },
-    );
-  }
+  const settled = () => usageAndReloadsSettled(stack, payments);
 
   async function reloadsOf(ws: Workspace) {
     const rows = await stack.stores.sql<

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
+import { expectEveryBalanceAgrees, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -65,19 +66,7 @@ describe('auto-reload after a month whose cap was reached', () => {
     expect(response.status).toBe(202);
   }
 
-  async function outstanding(queue: Queue): Promise<number> {
-    const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((sum, n) => sum + n, 0);
-  }
-
-  async function settled(): Promise<void> {
-    await stack.drained();
-    await waitFor(
-      () => outstanding(payments),
-      (n) => n === 0,
-      { what: 'the payments queue to drain' },
-    );
-  }
+  const settled = () => usageAndReloadsSettled(stack, payments);
 
   /** Two reloads, then a third crossing skipped for the cap: $4 left, below the threshold. */
   async function capReached(ws: Workspace): Promise<void> {
@@ -175,14 +164,7 @@ describe('auto-reload after a month whose cap was reached', () => {
   // Redis = Postgres = the ledger, for every account, once everything has settled.
   afterEach(async () => {
     await settled();
-    const postgres = await stack.stores.postgresBalances();
-    const ledger = await stack.stores.ledgerSums();
-    for (const [accountId, balance] of postgres) {
-      expect({ accountId, ledger: ledger.get(accountId) ?? 0n }).toEqual({ accountId, ledger: balance });
-      const redis = await stack.stores.redisBalance(accountId);
-      if (redis !== null) expect({ accountId, redis }).toEqual({ accountId, redis: balance });
-      expect(await stack.stores.pendingCount(accountId)).toBe(0);
-    }
+    await expectEveryBalanceAgrees(stack);
   });
 
   it('does not reload again in the month whose cap was reached', async () => {

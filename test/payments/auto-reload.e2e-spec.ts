@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { expectEveryBalanceAgrees, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -97,16 +98,8 @@ describe('auto-reload', () => {
     return event;
   }
 
-  async function paymentJobsOutstanding(): Promise<number> {
-    const counts = await payments.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((sum, n) => sum + n, 0);
-  }
-
   /** Every usage batch processed and every reload job it added finished. */
-  async function settled(): Promise<void> {
-    await stack.drained();
-    await waitFor(paymentJobsOutstanding, (n) => n === 0, { what: 'the payments queue to drain' });
-  }
+  const settled = () => usageAndReloadsSettled(stack, payments);
 
   async function purchasesOf(ws: Workspace): Promise<PurchaseRow[]> {
     return stack.stores.sql<PurchaseRow[]>`
@@ -155,14 +148,7 @@ describe('auto-reload', () => {
   // Redis = Postgres = the ledger, for every account, once everything has settled.
   afterEach(async () => {
     await settled();
-    const postgres = await stack.stores.postgresBalances();
-    const ledger = await stack.stores.ledgerSums();
-    for (const [accountId, balance] of postgres) {
-      expect({ accountId, ledger: ledger.get(accountId) ?? 0n }).toEqual({ accountId, ledger: balance });
-      const redis = await stack.stores.redisBalance(accountId);
-      if (redis !== null) expect({ accountId, redis }).toEqual({ accountId, redis: balance });
-      expect(await stack.stores.pendingCount(accountId)).toBe(0);
-    }
+    await expectEveryBalanceAgrees(stack);
   });
 
   describe('settings', () => {

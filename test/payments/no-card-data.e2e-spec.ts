@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
+import { outstandingJobs } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -56,11 +57,6 @@ describe('no card data at rest or in logs', () => {
 
   function buy(ws: Workspace, amount: string) {
     return stack.admin.post(`${ws.path}/purchases`, { amount }, { 'idempotency-key': randomUUID() });
-  }
-
-  async function paymentJobsOutstanding(): Promise<number> {
-    const counts = await payments.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-    return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
   /** Every row of every table in the public schema, as text. */
@@ -146,7 +142,11 @@ describe('no card data at rest or in logs', () => {
     secrets.push(challenged.body.client_secret);
 
     await stack.drained();
-    await waitFor(paymentJobsOutstanding, (n) => n === 0, { what: 'the payments queue to drain' });
+    await waitFor(
+      () => outstandingJobs(payments),
+      (n) => n === 0,
+      { what: 'the payments queue to drain' },
+    );
     await waitFor(
       async () =>
         (
