@@ -31,6 +31,17 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/**
+ * The same string, its pieces joined in place. V8 keeps a string built with `+` as a tree of its
+ * pieces until something reads it; the 50,000 recent events kept for repeats were such trees, a
+ * dozen heap objects each for the garbage collector to trace: 9.6 µs of the generator's CPU per
+ * event against 6.9 flattened (2026-12-05). Converting to a number reads, and so flattens, it.
+ */
+function flattened(text: string): string {
+  void Number(text);
+  return text;
+}
+
 /** Cumulative distribution for picking index i (0-based) with weight 1/(i+1)^s. */
 function zipfCdf(n: number, s: number): Float64Array {
   const cdf = new Float64Array(n);
@@ -186,7 +197,7 @@ export class UsageTraffic {
         this.repeats++;
         continue;
       }
-      const json = this.eventJson(instants);
+      const json = flattened(this.eventJson(instants));
       parts[i] = json;
       if (this.recent.length < window) this.recent.push(json);
       else {
