@@ -1,5 +1,5 @@
 import postgres from 'postgres';
-import { integerArrayLiteral, textArrayLiteral } from './array-literal';
+import { dictionaryColumn, integerArrayLiteral, textArrayLiteral } from './array-literal';
 
 /** The literals go through a real Postgres parser: what comes back must be exactly what went in. */
 describe('array literals', () => {
@@ -31,6 +31,27 @@ describe('array literals', () => {
     const values = [0, -1, 2_147_483_647, 9_007_199_254_740_993n, -9_223_372_036_854_775_808n];
     const [row] = await sql<{ v: string[] }[]>`select ${integerArrayLiteral(values)}::bigint[]::text[] as v`;
     expect(row.v).toEqual(values.map(String));
+  });
+
+  it('sends a repeated column as distinct values and positions that give back every row', async () => {
+    const values = ['b', 'a', 'b', null, 'NULL', 'a', 'say "hi"', null, 'b'];
+    const column = dictionaryColumn(values, textArrayLiteral);
+    expect(column.positions).toBe('{1,2,1,NULL,3,2,4,NULL,1}');
+    // As the usage insert reads it: a join on the position, in row order.
+    const rows = await sql<{ v: string | null }[]>`
+      select d.v from unnest(${column.positions}::int[]) with ordinality as r(position, n)
+      left join unnest(${column.distinct}::text[]) with ordinality as d(v, position) using (position)
+      order by r.n`;
+    expect(rows.map((row) => row.v)).toEqual(values);
+  });
+
+  it('sends repeated integers by position, read back by subscript', async () => {
+    const values = [1_733_390_000_123, 1_733_390_000_123, 1_733_390_001_000, 9_007_199_254_740_993n];
+    const column = dictionaryColumn(values, integerArrayLiteral);
+    const rows = await sql<{ v: string }[]>`
+      select ((${column.distinct}::bigint[])[position])::text as v
+      from unnest(${column.positions}::int[]) with ordinality as r(position, n) order by n`;
+    expect(rows.map((row) => row.v)).toEqual(values.map(String));
   });
 
   it('makes empty arrays', async () => {

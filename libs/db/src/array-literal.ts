@@ -27,3 +27,40 @@ export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
 
 const NEEDS_ESCAPE = /["\\]/;
 const ESCAPED = /["\\]/g;
+
+/** A column as its distinct values and each row's 1-based position among them: see dictionaryColumn. */
+export interface DictionaryColumn {
+  /** The distinct values, in order of first appearance, as an array literal. */
+  distinct: string;
+  /** Per row, the position of its value in `distinct` (from 1), or NULL for a null value. */
+  positions: string;
+}
+
+/**
+ * A column whose values repeat a lot (a batch's accounts, keys, models), sent as its distinct
+ * values plus one small integer per row. Postgres parses a quoted 36-character uuid or a model
+ * name far more slowly than a number, and every byte of the literal is built, sent and scanned.
+ */
+export function dictionaryColumn<T extends string | number | bigint>(
+  values: ReadonlyArray<T | null>,
+  literalOf: (distinct: T[]) => string,
+): DictionaryColumn {
+  const positionOf = new Map<T, number>();
+  const distinct: T[] = [];
+  let positions = '{';
+  for (let index = 0; index < values.length; index++) {
+    if (index > 0) positions += ',';
+    const value = values[index];
+    if (value === null) {
+      positions += 'NULL';
+      continue;
+    }
+    let position = positionOf.get(value);
+    if (position === undefined) {
+      distinct.push(value);
+      positionOf.set(value, (position = distinct.length));
+    }
+    positions += position;
+  }
+  return { distinct: literalOf(distinct), positions: `${positions}}` };
+}
