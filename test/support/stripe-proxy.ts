@@ -4,10 +4,11 @@ import { AddressInfo } from 'node:net';
 /**
  * How the proxy treats requests: `pass` forwards them; `lose-create-answer` forwards
  * POST /v1/payment_intents (Stripe creates and charges) and then drops the connection before the
- * answer, as a network failure after the request arrived would; `down` drops every connection
- * without forwarding anything (Stripe unreachable).
+ * answer, as a network failure after the request arrived would; `hold-create-answer` forwards it
+ * and holds the answer back until `releaseHeld()`, to pause the caller right there; `down` drops
+ * every connection without forwarding anything (Stripe unreachable).
  */
-export type StripeProxyMode = 'pass' | 'lose-create-answer' | 'down';
+export type StripeProxyMode = 'pass' | 'lose-create-answer' | 'hold-create-answer' | 'down';
 
 /**
  * An HTTP proxy put between an app and the stack's stripe server (its STRIPE_API_URL), to lose
@@ -21,11 +22,21 @@ export class StripeProxy {
   /** Requests of POST /v1/payment_intents forwarded whose answer was dropped. */
   lostCreates = 0;
   private server: Server | null = null;
+  private held: (() => void)[] = [];
 
   constructor(private readonly upstreamPort: () => number) {}
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  /** Answers of POST /v1/payment_intents held back (`hold-create-answer`) and not released yet. */
+  get heldCreates(): number {
+    return this.held.length;
+  }
+
+  releaseHeld(): void {
+    for (const send of this.held.splice(0)) send();
   }
 
   async start(): Promise<this> {
@@ -46,10 +57,9 @@ export class StripeProxy {
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const loseAnswer =
-      this.mode === 'lose-create-answer' &&
-      req.method === 'POST' &&
-      req.url?.split('?')[0] === '/v1/payment_intents';
+    const create = req.method === 'POST' && req.url?.split('?')[0] === '/v1/payment_intents';
+    const loseAnswer = create && this.mode === 'lose-create-answer';
+    const holdAnswer = create && this.mode === 'hold-create-answer';
     const upstream = request(
       {
         host: '127.0.0.1',
@@ -68,8 +78,12 @@ export class StripeProxy {
           });
           return;
         }
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const send = () => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        };
+        if (holdAnswer) this.held.push(send);
+        else send();
       },
     );
     upstream.once('error', () => req.socket.destroy());
