@@ -252,6 +252,7 @@ export class PaymentMethodsService {
 
   private async lockAccount(tx: Tx, accountId: string): Promise<void> {
     // Serialises card changes per account, so "exactly one default" holds under concurrency.
+    // Before cardChanged locks the settings row: the lock order of auto-reload/account-lock-order.ts.
     await tx`select 1 from accounts where id = ${accountId} for update`;
   }
 }

@@ -15,6 +15,7 @@ export interface AutoReloadPause {
  * A new default card or a successful purchase: the failure count restarts and a pause after
  * failed charges ends. A dispute pause stays: the card holder disputed a charge, and neither
  * says the owner wants off-session charges again (only turning auto-reload on says that).
+ * Callers have locked or updated the account row first (account-lock-order.ts).
  */
 export async function endFailurePause(tx: Tx, accountId: string): Promise<void> {
   await tx`
@@ -28,7 +29,8 @@ export async function endFailurePause(tx: Tx, accountId: string): Promise<void> 
 /**
  * Pauses auto-reload for a dispute, replacing a pause after failed charges (which a new card
  * would end). Null when nothing changed: no settings, or already paused for a dispute. The
- * settings row's lock orders it with concurrent disputes and saves.
+ * settings row's lock orders it with concurrent disputes and saves; the caller updated the
+ * account row first (account-lock-order.ts).
  */
 export async function pauseForDispute(
   tx: Tx,

@@ -10,6 +10,7 @@ import { billToJson, PURCHASE_COLUMNS, purchaseIntentParams, PurchaseRecord } fr
 import { findPurchaseIntent } from '../find-purchase-intent';
 import { STRIPE } from '../stripe-client';
 import { StripeCustomersService } from '../stripe-customers.service';
+import { lockAccountBeforeSettings } from './account-lock-order';
 import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
 import { DISPUTE_PAUSE_REASON } from './auto-reload-pause';
 import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
@@ -96,6 +97,8 @@ export class ChargeAutoReloadService {
     const billTo = await readBillTo(this.database.sql, payload.accountId);
     let skipped: AutoReloadOutcome | null = null;
     const purchase = await this.database.sql.begin(async (tx) => {
+      // The purchase row's foreign key needs the account row: lock it before the settings row.
+      await lockAccountBeforeSettings(tx, payload.accountId);
       const [settings] = await tx<SettingsRow[]>`
         select enabled, threshold_micros, amount_micros, monthly_cap_micros, paused_at, paused_reason
         from auto_reload_settings where account_id = ${payload.accountId} for update`;

@@ -5,6 +5,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import Stripe from 'stripe';
 import { PURCHASE_COLUMNS, PurchaseRecord } from '../purchase-records';
 import { PurchaseSettlementService } from '../purchase-settlement.service';
+import { lockAccountBeforeSettings } from './account-lock-order';
 import {
   AUTO_RELOAD_AUDIT,
   AUTO_RELOAD_OBSERVERS,
@@ -151,6 +152,8 @@ export class RecordAutoReloadOutcomeService {
   }
 
   private async countFailure(tx: Tx, purchase: PurchaseRecord, failure: ChargeFailure) {
+    // The alerts the observers raise next reference the account: lock it before the settings row.
+    await lockAccountBeforeSettings(tx, purchase.account_id);
     const [settings] = await tx<{ consecutive_failures: number; paused_at: Date | null }[]>`
       update auto_reload_settings set consecutive_failures = consecutive_failures + 1, updated_at = now()
       where account_id = ${purchase.account_id}

@@ -1,0 +1,178 @@
+import { QueueName } from '@app/queue';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import { BillingStack } from '../support/billing-stack';
+import { usageAndReloadsSettled } from '../support/payments-queue';
+import { StripeProxy } from '../support/stripe-proxy';
+import { waitFor } from '../support/wait-for';
+import { Workspace } from '../support/workspace';
+
+/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+const MODEL = 'test/auto-reload-lock-order-model';
+const TOKENS_PER_USD = 1000;
+
+/**
+ * A new default card (account row FOR UPDATE, then the auto-reload settings row, to end the
+ * failure count) while a crossing's reload opens (settings row, then a purchase row whose foreign
+ * key needs the account row) or records a decline (settings row, then an alert row, the same).
+ * Taken in opposite orders, the two deadlocked (40P01): the card change answered 500 or the reload
+ * job failed an attempt. The tests make them meet: they hold the settings row until both wait,
+ * the reload first, as a reload already under way would. The worker reaches Stripe through a
+ * proxy that can hold a charge's answer, to pause the reload between opening and recording it.
+ */
+describe('auto-reload and a card change at once', () => {
+  const proxy = new StripeProxy(() => stack.stripeServer!.port);
+  let stack: BillingStack;
+  let stripe: Stripe;
+  let payments: Queue;
+
+  /** SetupIntent from the api, confirmed as Stripe.js would, then saved. */
+  async function addCard(ws: Workspace, card: string): Promise<{ id: string }> {
+    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
+    expect(setup.status).toBe(201);
+    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
+    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
+      setup_intent_id: setup.body.setup_intent_id,
+    });
+    expect(saved.status).toBe(201);
+    return saved.body;
+  }
+
+  async function spend(ws: Workspace, usd: number): Promise<void> {
+    const event = {
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: MODEL,
+      prompt_tokens: usd * TOKENS_PER_USD,
+      completion_tokens: 0,
+    };
+    expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+  }
+
+  const settled = () => usageAndReloadsSettled(stack, payments);
+
+  /** Sessions of this suite's database waiting for a lock. */
+  async function lockWaiters(): Promise<number> {
+    const [{ n }] = await stack.stores.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`;
+    return n;
+  }
+
+  async function untilWaiting(n: number, what: string): Promise<void> {
+    await waitFor(lockWaiters, (waiting) => waiting >= n, { what });
+  }
+
+  /** Holds the account's settings row (FOR SHARE) until the returned function is called. */
+  async function holdSettingsRow(accountId: string): Promise<() => Promise<void>> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const done = stack.stores.sql.begin(async (tx) => {
+      await tx`select 1 from auto_reload_settings where account_id = ${accountId} for share`;
+      held();
+      await released;
+    });
+    await holding;
+    return async () => {
+      release();
+      await done;
+    };
+  }
+
+  async function consecutiveFailures(ws: Workspace): Promise<number> {
+    const response = await stack.admin.get(`${ws.path}/auto-reload`);
+    expect(response.status).toBe(200);
+    return response.body.consecutive_failures;
+  }
+
+  /** $10 granted, a declining card and auto-reload at $5 -> +$20, declined once; back at $14. */
+  async function onceDeclinedWorkspace(): Promise<Workspace> {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    await addCard(ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+    await spend(ws, 6); // $4: crossing 1, declined
+    await settled();
+    // A failure to end: the card change has to update the settings row.
+    expect(await consecutiveFailures(ws)).toBe(1);
+    await stack.grant(ws.accountId, '10.00'); // $14, above the threshold again
+    return ws;
+  }
+
+  /** The crossing's job ran once and completed: no attempt failed (e.g. on a deadlock). */
+  async function expectCompletedFirstTime(ws: Workspace, crossing: number): Promise<void> {
+    const job = await payments.getJob(`auto-reload:${ws.accountId}:${crossing}`);
+    expect({ state: await job?.getState(), attempts: job?.attemptsMade, errors: job?.stacktrace }).toEqual({
+      state: 'completed',
+      attempts: 1,
+      errors: [],
+    });
+  }
+
+  beforeAll(async () => {
+    await proxy.start();
+    stack = new BillingStack({ workers: 1, stripe: true, workerEnv: { STRIPE_API_URL: proxy.url } });
+    await stack.start();
+    stripe = stack.stripeClient();
+    const url = new URL(stack.stores.redisUrl);
+    payments = new Queue(QueueName.Payments, {
+      connection: { host: url.hostname, port: Number(url.port || 6379) },
+      prefix: stack.stores.bullPrefix,
+    });
+    await stack.setPrice(MODEL, '1000', '1000');
+  });
+
+  afterAll(async () => {
+    await payments?.close();
+    await stack?.stop();
+    await proxy.stop();
+  });
+
+  beforeEach(() => {
+    proxy.mode = 'pass';
+  });
+
+  it('opens a reload and makes a new default card, neither failing on a deadlock', async () => {
+    const ws = await onceDeclinedWorkspace();
+    const visa = await addCard(ws, 'pm_card_visa');
+
+    const release = await holdSettingsRow(ws.accountId);
+    await spend(ws, 10); // $4: crossing 2, whose reload opens now
+    await untilWaiting(1, 'the reload to wait for the settings row');
+    const made = stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
+    await untilWaiting(2, 'the card change to wait too');
+    await release();
+
+    expect((await made).status).toBe(200);
+    await settled();
+    await expectCompletedFirstTime(ws, 2);
+  });
+
+  it('records a declined reload and makes a new default card, neither failing on a deadlock', async () => {
+    const ws = await onceDeclinedWorkspace();
+    const visa = await addCard(ws, 'pm_card_visa');
+
+    proxy.mode = 'hold-create-answer';
+    await spend(ws, 10); // $4: crossing 2, opened and declined; the worker has not heard yet
+    await waitFor(
+      () => proxy.heldCreates,
+      (n) => n === 1,
+      { what: "the reload's charge" },
+    );
+    const release = await holdSettingsRow(ws.accountId);
+    proxy.mode = 'pass';
+    proxy.releaseHeld();
+    await untilWaiting(1, 'the decline to wait for the settings row');
+    const made = stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
+    await untilWaiting(2, 'the card change to wait too');
+    await release();
+
+    expect((await made).status).toBe(200);
+    await settled();
+    await expectCompletedFirstTime(ws, 2);
+  });
+});
