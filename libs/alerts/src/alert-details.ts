@@ -90,11 +90,34 @@ export interface AutoReloadDeclinedDetails extends AutoReloadBase {
 
 export type AutoReloadActionRequiredDetails = AutoReloadBase;
 
-export interface AutoReloadPausedDetails extends AutoReloadBase {
+/** Paused by the failed reload that was the third in a row. */
+export interface AutoReloadFailurePausedDetails extends AutoReloadBase {
+  /** Absent on alerts raised before dispute pauses were mailed: those are all failure pauses. */
+  reason?: 'failures';
   consecutive_failures: number;
   decline_code: string | null;
   failure_message: string | null;
 }
+
+/** Paused because a charge was disputed (FlagDisputeService); no reload was involved. */
+export interface AutoReloadDisputePausedDetails {
+  reason: 'dispute';
+  dispute_id: string;
+  /** Our purchase the disputed charge paid; null when none of ours matches it. */
+  purchase_id: string | null;
+  /** Null when Stripe states the dispute in a currency other than USD. */
+  disputed_amount: string | null;
+  /** The disputed card. */
+  card: CardDetails;
+  /** What each reload buys once resumed. */
+  amount: string;
+  /** Balance when the pause was recorded. */
+  balance: string;
+  threshold: string;
+  projection: ProjectionDetails;
+}
+
+export type AutoReloadPausedDetails = AutoReloadFailurePausedDetails | AutoReloadDisputePausedDetails;
 
 /** Invoice alerts are raised by the invoices work through AlertRaiser.raise. */
 export interface InvoiceAlertDetails {

@@ -316,6 +316,9 @@ export function alertEmailView(kind: AlertKind, details: Details, raisedAt: Date
     declineReasonLabel: capitalize(humanize(text(details, 'decline_code', 'failure_code'))),
     failureMessage: text(details, 'failure_message', 'message'),
     consecutiveFailures: consecutive,
+    /** auto_reload_paused raised by a disputed charge rather than failed reloads. */
+    pausedForDispute: text(details, 'reason') === 'dispute',
+    disputedAmount: money(details, 'disputed_amount'),
     // Invoices
     invoiceNumber: text(details, 'invoice_number', 'number'),
     total: money(details, 'total', 'amount'),

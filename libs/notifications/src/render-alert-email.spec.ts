@@ -1,7 +1,7 @@
 import { ALERT_KINDS } from './alert-kinds';
 import { alertEmailView, formatMoney } from './alert-email-view';
 import { AlertEmailRenderer } from './render-alert-email';
-import { SAMPLE_ALERT_DETAILS } from './sample-alert-details';
+import { SAMPLE_ALERT_DETAILS, SAMPLE_ALERT_VARIANTS } from './sample-alert-details';
 
 const ACCOUNT = { account_id: '0b7e1a52-2f0c-4c1e-9d55-6a1f3b9c2d10', account_name: 'Acme AI' };
 const RAISED_AT = new Date('2026-11-27T09:12:00.000Z');
@@ -69,6 +69,48 @@ describe('AlertEmailRenderer', () => {
       expect(part).toContain('99.96%');
       expect(part).not.toContain('100.0%');
       expect(part).toContain('75%'); // the threshold crossed, a whole percent
+    }
+  });
+
+  it.each(Object.entries(SAMPLE_ALERT_VARIANTS))(
+    'renders the %s variant with no empty fields',
+    (_name, { kind, details }) => {
+      const email = sut.render({ kind, details, raised_at: RAISED_AT, ...ACCOUNT });
+      expect(email.subject).not.toMatch(/\n|undefined|null|\$ |\(\)/);
+      for (const part of [email.html, email.text]) expect(part).not.toMatch(/undefined|null|NaN|\[object/);
+    },
+  );
+
+  it('says a dispute paused auto-reload, that no card is charged, how to resume, and the balance', () => {
+    const { kind, details } = SAMPLE_ALERT_VARIANTS.auto_reload_paused_dispute;
+    const email = sut.render({ kind, details, raised_at: RAISED_AT, ...ACCOUNT });
+    expect(email.subject).toBe('Action needed: auto-reload is paused for Acme AI after a disputed payment');
+    const text = email.text.replace(/\s+/g, ' ');
+    expect(text).toContain(
+      'A payment of $50.00 with your Visa ending in 0341 was disputed with the card issuer, so we paused auto-reload.',
+    );
+    expect(text).toContain('no card will be charged automatically');
+    expect(text).toContain(
+      `save the auto-reload settings with enabled: true (PUT /v1/accounts/${ACCOUNT.account_id}/auto-reload)`,
+    );
+    expect(text).toContain('Balance now: $12.64');
+    expect(email.html).toContain('was disputed with the card issuer');
+    expect(email.html).toContain('no card will be charged automatically');
+    expect(email.html).toContain('$12.64');
+    for (const part of [email.html, email.text]) expect(part).not.toContain('charges in a row failed');
+  });
+
+  it('keeps the failed-charges wording for a pause without a dispute', () => {
+    const email = sut.render({
+      kind: 'auto_reload_paused',
+      details: SAMPLE_ALERT_DETAILS.auto_reload_paused,
+      raised_at: RAISED_AT,
+      ...ACCOUNT,
+    });
+    expect(email.subject).toBe('Action needed: auto-reload is paused for Acme AI');
+    for (const part of [email.html, email.text]) {
+      expect(part).toContain('3 auto-reload charges in a row failed');
+      expect(part).not.toContain('disputed');
     }
   });
 

@@ -1,4 +1,4 @@
-import type { AlertDetailsByKind } from '@app/alerts';
+import type { AlertDetailsByKind, AutoReloadDisputePausedDetails } from '@app/alerts';
 import { AlertKind } from './alert-kinds';
 
 /**
@@ -93,6 +93,7 @@ const SAMPLE = {
     threshold: '5.000000',
     purchase_id: 'c0a8012e-7f3d-4d1b-9a57-2b0c9e3d4f61',
     card: { brand: 'visa', last4: '0341' },
+    reason: 'failures' as const,
     consecutive_failures: 3,
     decline_code: 'card_declined',
     failure_message: 'Your card was declined.',
@@ -144,3 +145,29 @@ const SAMPLE = {
 } satisfies AlertDetailsByKind;
 
 export const SAMPLE_ALERT_DETAILS: Record<AlertKind, Record<string, unknown>> = SAMPLE;
+
+/**
+ * Kinds also raised with details their templates word differently, by a name of their own (the
+ * preview's file name): an `auto_reload_paused` raised by a disputed charge says why and how to resume.
+ */
+export const SAMPLE_ALERT_VARIANTS: Record<string, { kind: AlertKind; details: Record<string, unknown> }> = {
+  auto_reload_paused_dispute: {
+    kind: 'auto_reload_paused',
+    details: {
+      reason: 'dispute',
+      dispute_id: 'dp_1QxY2zA3bC4dE5fG6hI7jK8l',
+      purchase_id: 'c0a8012e-7f3d-4d1b-9a57-2b0c9e3d4f61',
+      disputed_amount: '50.000000',
+      card: { brand: 'visa', last4: '0341' },
+      amount: '50.000000',
+      balance: '12.640000',
+      threshold: '5.000000',
+      projection: {
+        ...projection,
+        balance: '12.640000',
+        runs_out_at: '2026-11-27T23:35:00.000Z',
+        runs_out_at_24h: '2026-11-27T21:18:00.000Z',
+      },
+    } satisfies AutoReloadDisputePausedDetails,
+  },
+};
