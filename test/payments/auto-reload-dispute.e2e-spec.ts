@@ -6,6 +6,7 @@ import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
 import { usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
+import { settledDeliveries } from '../notifications/alert-fixtures';
 
 /** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
 const MODEL = 'test/auto-reload-dispute-model';
@@ -14,10 +15,11 @@ const TOKENS_PER_USD = 1000;
 /**
  * A disputed charge pauses auto-reload (paused_reason `dispute`): the card whose holder disputes
  * us is not charged off-session again until the owner turns auto-reload back on. A new card or
- * a purchase, which end a pause after failed charges, do not end this one.
+ * a purchase, which end a pause after failed charges, do not end this one. The owner is emailed
+ * (an `auto_reload_paused` alert with reason `dispute`) when a dispute pauses auto-reload that was on.
  */
 describe('auto-reload after a dispute', () => {
-  const stack = new BillingStack({ workers: 1, stripe: true });
+  const stack = new BillingStack({ workers: 1, stripe: true, smtp: true });
   let stripe: Stripe;
   let payments: Queue;
 
@@ -55,12 +57,15 @@ describe('auto-reload after a dispute', () => {
     return bought.body as { id: string; payment_intent_id: string };
   }
 
-  /** $10 granted, a card, auto-reload at $5 -> +$20, and a $5 purchase whose charge is then disputed. */
-  async function disputedWorkspace() {
+  /**
+   * $10 granted, a card, auto-reload at $5 -> +$20 (`enabled` as given), and a $5 purchase whose
+   * charge is then disputed.
+   */
+  async function disputedWorkspace(enabled = true) {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
     await addCard(ws);
-    expect((await stack.admin.put(`${ws.path}/auto-reload`, settingsInput)).status).toBe(200);
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, { ...settingsInput, enabled })).status).toBe(200);
     const bought = await buy(ws, '5.00');
     return { ws, ...(await dispute(bought.payment_intent_id)) };
   }
@@ -164,6 +169,25 @@ describe('auto-reload after a dispute', () => {
     return response.body.entries;
   }
 
+  /** The alerts that auto-reload is paused, in the order raised. */
+  async function pauseAlertsOf(ws: Workspace) {
+    const rows = await stack.stores.sql<{ id: string; dedupe_key: string; details: any }[]>`
+      select id, dedupe_key, details from alerts
+      where account_id = ${ws.accountId} and kind = 'auto_reload_paused' order by raised_at`;
+    return [...rows];
+  }
+
+  /** The emails of one alert, once its single delivery (the billing email) is settled. */
+  async function emailsOf(alertId: string) {
+    await settledDeliveries(stack, alertId, 1);
+    return stack.smtp!.messages.filter((message) => message.headers.get('x-billing-alert-id') === alertId);
+  }
+
+  /** Stripe's cents as our email prints them ("$5.00"), in integers. */
+  function usd(cents: number): string {
+    return `$${Math.trunc(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+  }
+
   async function paymentIntentCount(ws: Workspace): Promise<number> {
     const [{ stripe_customer_id }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
       select stripe_customer_id from accounts where id = ${ws.accountId}`;
@@ -207,6 +231,57 @@ describe('auto-reload after a dispute', () => {
         after: expect.objectContaining({ paused_reason: 'dispute', dispute: dispute.id }),
       }),
     ]);
+  });
+
+  it('emails the owner once that a dispute paused auto-reload, however often the webhook arrives', async () => {
+    const { ws, dispute, event } = await disputedWorkspace();
+
+    expect(await Promise.all([deliver(event), deliver(event)])).toEqual([200, 200]);
+
+    const alerts = await pauseAlertsOf(ws);
+    expect(alerts).toEqual([
+      {
+        id: expect.any(String),
+        dedupe_key: `auto_reload_paused:${ws.accountId}:dispute:${dispute.id}`,
+        details: expect.objectContaining({
+          reason: 'dispute',
+          dispute_id: dispute.id,
+          card: { brand: 'visa', last4: '4242' },
+          balance: '15.000000',
+        }),
+      },
+    ]);
+    const [email, ...more] = await emailsOf(alerts[0].id);
+    expect(more).toEqual([]);
+    expect(email.recipient).toBe('owner@example.test');
+    expect(email.subject).toMatch(/^Action needed: auto-reload is paused for .* after a disputed payment$/);
+    const text = email.text.replace(/\s+/g, ' ');
+    expect(text).toContain(
+      `A payment of ${usd(dispute.amount)} with your Visa ending in 4242 was disputed with the card issuer, so we paused auto-reload.`,
+    );
+    expect(text).toContain('no card will be charged automatically');
+    expect(text).toContain(
+      `To resume, turn auto-reload back on: save the auto-reload settings with enabled: true (PUT /v1/accounts/${ws.accountId}/auto-reload).`,
+    );
+    expect(text).toContain('Balance now: $15.00');
+    expect(email.html).toContain('no card will be charged automatically');
+  });
+
+  it('emails nothing when the dispute pauses auto-reload that was off', async () => {
+    const { ws } = await disputedWorkspace(false);
+
+    expect(await settingsOf(ws)).toMatchObject({ enabled: false, paused: true, paused_reason: 'dispute' });
+    // Raised, it would be in the transaction that recorded the event, which has committed.
+    expect(await pauseAlertsOf(ws)).toEqual([]);
+  });
+
+  it('emails nothing for a second dispute while auto-reload is paused for one', async () => {
+    const { ws, dispute: first } = await disputedWorkspace();
+    const bought = await buy(ws, '5.00');
+
+    await dispute(bought.payment_intent_id);
+
+    expect((await pauseAlertsOf(ws)).map((alert) => alert.details.dispute_id)).toEqual([first.id]);
   });
 
   it('skips the next crossing, recorded, without charging the disputed card', async () => {
@@ -266,6 +341,11 @@ describe('auto-reload after a dispute', () => {
 
     await dispute(paymentIntentId);
     expect(await settingsOf(ws)).toMatchObject({ paused: true, paused_reason: 'dispute' });
+    // The owner was told to change the card, which no longer resumes it: they are told again.
+    expect((await pauseAlertsOf(ws)).map((alert) => alert.details.reason)).toEqual(['failures', 'dispute']);
+    expect((await emailsOf((await pauseAlertsOf(ws))[1].id))[0].text).toContain(
+      `with your Visa ending in 4242 was disputed`,
+    );
     expect((await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`)).status).toBe(200);
     await settled();
 

@@ -43,13 +43,29 @@ export interface AutoReloadOutcome {
   paused: boolean;
 }
 
+/** A disputed charge that paused auto-reload (pauseForDispute changed the settings row). */
+export interface DisputePause {
+  accountId: string;
+  disputeId: string;
+  /** Our purchase the disputed charge paid; null when none of ours matches it. */
+  purchaseId: string | null;
+  /** As Stripe states it: in the smallest unit of `currency`. */
+  amount: number;
+  currency: string;
+  /** Brand and last4 of the disputed card, never more of it. */
+  card: { brand: string | null; last4: string | null };
+}
+
 /**
  * Called inside the transaction that records each outcome, so whatever an observer writes
  * commits with the outcome or not at all, exactly once per crossing. The invoices work renders
  * the invoice of a `succeeded` reload here; alerts email the owner about the others.
+ * `onDisputePause` likewise runs in the dispute webhook's transaction, only when that dispute
+ * paused auto-reload (once per pause, however often the webhook comes).
  */
 export interface AutoReloadObserver {
   onAutoReloadOutcome(tx: Tx, outcome: AutoReloadOutcome): Promise<void>;
+  onDisputePause(tx: Tx, pause: DisputePause): Promise<void>;
 }
 
 /** Multi-provider token: the observers registered in PaymentsModule (none yet). */

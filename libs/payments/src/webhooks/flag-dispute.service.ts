@@ -1,9 +1,13 @@
 import { AuditLogService, SYSTEM_ACTOR } from '@app/audit';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import Stripe from 'stripe';
-import { AUTO_RELOAD_AUDIT } from '../auto-reload/auto-reload-outcome';
+import {
+  AUTO_RELOAD_AUDIT,
+  AUTO_RELOAD_OBSERVERS,
+  AutoReloadObserver,
+} from '../auto-reload/auto-reload-outcome';
 import { pauseForDispute } from '../auto-reload/auto-reload-pause';
 import { STRIPE } from '../stripe-client';
 import {
@@ -24,6 +28,8 @@ import { StripeOwnersService } from './stripe-owners.service';
  * Auto-reload is paused (paused_reason `dispute`) in the same transaction: charging the card
  * off-session again while its holder disputes us invites more disputes. The owner ends that
  * pause by turning auto-reload on (AutoReloadSettingsService); a dispute closing does not.
+ * The observers (AUTO_RELOAD_OBSERVERS) hear of a pause in that transaction too: the owner is
+ * emailed if auto-reload was on, since otherwise their reloads stop without a word.
  */
 @Injectable()
 export class FlagDisputeService {
@@ -35,6 +41,7 @@ export class FlagDisputeService {
     private readonly owners: StripeOwnersService,
     private readonly audit: AuditLogService,
     private readonly metrics: BillingMetrics,
+    @Optional() @Inject(AUTO_RELOAD_OBSERVERS) private readonly observers: AutoReloadObserver[] = [],
   ) {}
 
   async handle(event: Stripe.Event): Promise<EventOutcome> {
@@ -42,8 +49,10 @@ export class FlagDisputeService {
     const charge = await this.stripe.charges.retrieve(idOf(dispute.charge) ?? '');
     const accountId = await this.owners.accountOfCustomer(charge.customer);
     if (!accountId) return ignored(`${dispute.id}: charge ${charge.id} is not of one of our customers`);
-    const [purchase] = await this.database.sql<{ id: string }[]>`
-      select id from credit_purchases where account_id = ${accountId} and payment_intent_id = ${idOf(charge.payment_intent)}`;
+    const [purchase] = await this.database.sql<
+      { id: string; card_brand: string | null; card_last4: string | null }[]
+    >`
+      select id, card_brand, card_last4 from credit_purchases where account_id = ${accountId} and payment_intent_id = ${idOf(charge.payment_intent)}`;
     const detail = `account ${accountId} flagged for dispute ${dispute.id}`;
     const recorded = await this.database.sql.begin(async (tx) => {
       // First: a parallel delivery of this event waits here and then finds it done.
@@ -81,6 +90,20 @@ export class FlagDisputeService {
           before: pause.before,
           after: { ...pause.after, dispute: dispute.id, charge: charge.id },
         });
+        const card = charge.payment_method_details?.card;
+        for (const observer of this.observers) {
+          await observer.onDisputePause(tx, {
+            accountId,
+            disputeId: dispute.id,
+            purchaseId: purchase?.id ?? null,
+            amount: dispute.amount,
+            currency: dispute.currency,
+            card: {
+              brand: purchase?.card_brand ?? card?.brand ?? null,
+              last4: purchase?.card_last4 ?? card?.last4 ?? null,
+            },
+          });
+        }
       }
       return { autoReloadPaused: pause !== null };
     });
