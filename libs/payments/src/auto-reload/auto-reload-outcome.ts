@@ -68,5 +68,5 @@ export interface AutoReloadObserver {
   onDisputePause(tx: Tx, pause: DisputePause): Promise<void>;
 }
 
-/** Multi-provider token: the observers registered in PaymentsModule (none yet). */
+/** Multi-provider token: the observers registered in PaymentsModule (the alerts observer). */
 export const AUTO_RELOAD_OBSERVERS = Symbol('AUTO_RELOAD_OBSERVERS');
