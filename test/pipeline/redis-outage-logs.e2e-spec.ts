@@ -52,8 +52,8 @@ describe('Redis outage: queue, worker and catalog errors', () => {
       (lines) => lines.length > 0,
       { what: 'the worker to log a queue error' },
     );
-    // Ioredis retries every 2 s at most: twenty seconds is many failed reconnects per connection, and
-    // several failed catalog polls (each fails after two reconnects).
+    // Our connections retry every second at most (@app/redis): twenty seconds is many failed reconnects
+    // per connection, and several failed catalog polls (each fails after two reconnects).
     await new Promise((resolve) => setTimeout(resolve, 20_000));
 
     expect(worker.running).toBe(true);

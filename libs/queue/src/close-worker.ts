@@ -6,10 +6,10 @@ import { Worker } from 'bullmq';
  *
  * To interrupt its blocking read, Worker.close() disconnects the worker's blocking connection and
  * waits for that ioredis client's 'end' event. A client that lost Redis sits in 'reconnecting'
- * between two attempts: no socket, only a retry timer (ioredis waits up to 5 s between attempts
- * after a few failures). disconnect() then only clears the timer: nothing is left to close, so
+ * between two attempts: no socket, only a retry timer (up to a second: reconnectDelayMs in
+ * @app/redis). disconnect() then only clears the timer: nothing is left to close, so
  * 'end' never comes, the client stays 'reconnecting' for good, and close() never returns. That
- * was the usage worker's SIGTERM hang during a Redis outage and for up to 5 s after one.
+ * was the usage worker's SIGTERM hang during a Redis outage and just after one.
  *
  * Making such a client attempt its connection now gives it one in progress, which the disconnect
  * that follows does end, Redis up or not. The close reaches that disconnect without waiting for

@@ -1,7 +1,8 @@
 import { Logger, LoggerService } from '@nestjs/common';
+import Redis from 'ioredis';
 import { OwnRedisServer } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
-import { openRedis, RedisClient } from './redis-connection';
+import { MAX_RECONNECT_DELAY_MS, openBullRedis, openRedis, RedisClient } from './redis-connection';
 
 /** What the connections told the application's logger, as "<level> <context>: <message>". */
 class RecordingLogger implements LoggerService {
@@ -56,5 +57,45 @@ describe('openRedis during a Redis outage', () => {
     );
     expect(await client.ping()).toBe('PONG');
     expect(logger.lines).toEqual([warning, 'log Redis: connection restored']);
+  });
+});
+
+describe('openBullRedis during a long Redis outage', () => {
+  const server = new OwnRedisServer();
+
+  beforeAll(async () => {
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server.kill();
+  });
+
+  it('waits about a second at most between reconnect attempts, as BullMQ’s duplicates of it do', async () => {
+    const client = openBullRedis({ REDIS_URL: server.url, REDIS_CLUSTER: false }) as Redis;
+    // BullMQ duplicates the connection it is given for a worker's own two.
+    const sut = client.duplicate();
+    await sut.ping();
+    client.disconnect();
+    const delays: number[] = [];
+    sut.on('reconnecting', (delay: number) => delays.push(delay));
+    await server.kill();
+    // ioredis' default would be waiting 3.2 s before the seventh attempt and 5 s from the eighth on.
+    await waitFor(
+      async () => delays.length,
+      (attempts) => attempts >= 8,
+      { what: 'eight reconnect attempts' },
+    );
+    await server.start();
+    await waitFor(
+      async () => sut.status,
+      (status) => status === 'ready',
+      { what: 'the connection to come back' },
+    );
+    await sut.quit();
+
+    expect(Math.max(...delays)).toBeLessThan(MAX_RECONNECT_DELAY_MS + 200);
+    // Not a reconnect storm either: once grown, a second between attempts.
+    expect(delays.slice(6).every((delay) => delay >= MAX_RECONNECT_DELAY_MS)).toBe(true);
   });
 });
