@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 
 /**
  * Closes a BullMQ worker gracefully (it waits for the jobs in hand), also when Redis has just been
- * away.
+ * away, and at once when it never reached Redis.
  *
  * To interrupt its blocking read, Worker.close() disconnects the worker's blocking connection and
  * waits for that ioredis client's 'end' event. A client that lost Redis sits in 'reconnecting'
@@ -16,6 +16,13 @@ import { Worker } from 'bullmq';
  * any I/O, so the attempt cannot fail first and start another wait.
  */
 export async function closeWorker(worker: Worker): Promise<void> {
+  if (!(await connectedClient(worker.backend.client))) {
+    // Its main connection never came up (Redis away since the worker started): BullMQ takes a job
+    // and sends everything else on it only once set up, so the worker holds nothing to finish or
+    // hand back. The graceful close would wait for Redis all the same (for the blocking connection's
+    // setup, to disconnect it); the forced one only disconnects, which is all there is to do.
+    return worker.close(true);
+  }
   const blocking = await connectedClient(worker.backend.blockingClient);
   if (blocking?.status === 'reconnecting') {
     // The disconnect ends this attempt: its rejection ("Connection is closed") is the expected outcome.
