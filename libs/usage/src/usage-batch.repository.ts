@@ -178,10 +178,11 @@ export class UsageBatchRepository {
                  completion_tokens, cached_tokens, reasoning_tokens, cost_micros, price_version_id, metadata,
                  occurred_ms, received_at, row_number)
           -- Text values by join: a text array's element is found by walking the array from its start
-          -- (the uuid and bigint arrays above are indexed directly).
+          -- (the uuid and bigint arrays above are indexed directly). Left joins all: a row whose value
+          -- went missing fails on the column's not-null constraint instead of vanishing.
           left join unnest(${keys.distinct}::text[]) with ordinality as k(id, position) on k.position = t.key_at
           left join unnest(${projects.distinct}::text[]) with ordinality as p(id, position) on p.position = t.project_at
-          join unnest(${models.distinct}::text[]) with ordinality as m(id, position) on m.position = t.model_at
+          left join unnest(${models.distinct}::text[]) with ordinality as m(id, position) on m.position = t.model_at
           -- The sorted order, whatever the joins do: see the sort above.
           order by t.row_number
           on conflict (account_id, event_id) do nothing
