@@ -1,10 +1,10 @@
 import { QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
-import { outstandingJobs } from '../support/payments-queue';
+import { openStackQueue, outstandingJobs } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -31,11 +31,6 @@ describe('an auto-reload worker killed after the charge', () => {
   let stripe: Stripe;
   let payments: Queue;
 
-  function redisConnection() {
-    const url = new URL(stack.stores.redisUrl);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  }
-
   async function addCard(ws: Workspace): Promise<void> {
     const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
     expect(setup.status).toBe(201);
@@ -55,10 +50,7 @@ describe('an auto-reload worker killed after the charge', () => {
   beforeAll(async () => {
     await stack.start();
     stripe = stack.stripeClient();
-    payments = new Queue(QueueName.Payments, {
-      connection: redisConnection(),
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

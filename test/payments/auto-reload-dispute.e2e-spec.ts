@@ -1,9 +1,9 @@
 import { QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
-import { usageAndReloadsSettled } from '../support/payments-queue';
+import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 import { settledDeliveries } from '../notifications/alert-fixtures';
@@ -197,11 +197,7 @@ describe('auto-reload after a dispute', () => {
   beforeAll(async () => {
     await stack.start();
     stripe = stack.stripeClient();
-    const url = new URL(stack.stores.redisUrl);
-    payments = new Queue(QueueName.Payments, {
-      connection: { host: url.hostname, port: Number(url.port || 6379) },
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

@@ -1,9 +1,9 @@
 import { QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
-import { usageAndReloadsSettled } from '../support/payments-queue';
+import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -118,11 +118,7 @@ describe('auto-reload and a card change at once', () => {
     stack = new BillingStack({ workers: 1, stripe: true, workerEnv: { STRIPE_API_URL: proxy.url } });
     await stack.start();
     stripe = stack.stripeClient();
-    const url = new URL(stack.stores.redisUrl);
-    payments = new Queue(QueueName.Payments, {
-      connection: { host: url.hostname, port: Number(url.port || 6379) },
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

@@ -6,6 +6,7 @@ import { BillingStack } from '../support/billing-stack';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
+import { openStackQueue } from '../support/payments-queue';
 
 /** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
 const MODEL = 'test/auto-reload-lost-answer-model';
@@ -23,11 +24,6 @@ describe('an auto-reload whose charge answer is lost', () => {
   let stack: BillingStack;
   let stripe: Stripe;
   let payments: Queue;
-
-  function redisConnection() {
-    const url = new URL(stack.stores.redisUrl);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  }
 
   async function reloadingWorkspace(): Promise<Workspace> {
     const ws = await Workspace.create(stack);
@@ -130,10 +126,7 @@ describe('an auto-reload whose charge answer is lost', () => {
     });
     await stack.start();
     stripe = stack.stripeClient();
-    payments = new Queue(QueueName.Payments, {
-      connection: redisConnection(),
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

@@ -1,9 +1,9 @@
 import { JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
-import { expectEveryBalanceAgrees, usageAndReloadsSettled } from '../support/payments-queue';
+import { expectEveryBalanceAgrees, openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -27,11 +27,6 @@ describe('auto-reload after a month whose cap was reached', () => {
   let stripe: Stripe;
   let payments: Queue;
   let maintenance: Queue;
-
-  function redisConnection() {
-    const url = new URL(stack.stores.redisUrl);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  }
 
   /** $10 of credits, a Visa, auto-reload at $5 -> +$20 with at most $40 a month. */
   async function cappedWorkspace(): Promise<Workspace> {
@@ -144,14 +139,8 @@ describe('auto-reload after a month whose cap was reached', () => {
   beforeAll(async () => {
     await stack.start();
     stripe = stack.stripeClient();
-    payments = new Queue(QueueName.Payments, {
-      connection: redisConnection(),
-      prefix: stack.stores.bullPrefix,
-    });
-    maintenance = new Queue(QueueName.Maintenance, {
-      connection: redisConnection(),
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
+    maintenance = openStackQueue(stack, QueueName.Maintenance);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

@@ -1,10 +1,10 @@
 import { JobName, QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
-import { expectEveryBalanceAgrees, usageAndReloadsSettled } from '../support/payments-queue';
+import { expectEveryBalanceAgrees, openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -38,10 +38,6 @@ describe('auto-reload', () => {
   let payments: Queue;
 
   /** BullMQ opens (and closes) its own connections from these. */
-  function redisConnection() {
-    const url = new URL(stack.stores.redisUrl);
-    return { host: url.hostname, port: Number(url.port || 6379) };
-  }
 
   function expectError(response: JsonResponse, status: number, code: string): void {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
@@ -133,10 +129,7 @@ describe('auto-reload', () => {
   beforeAll(async () => {
     await stack.start();
     stripe = stack.stripeClient();
-    payments = new Queue(QueueName.Payments, {
-      connection: redisConnection(),
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 
@@ -266,10 +259,7 @@ describe('auto-reload', () => {
           and kind = 'usage' and amount_micros = -6000000`;
       const [{ occurred_at }] = await stack.stores.sql<{ occurred_at: Date }[]>`
         select occurred_at from usage_events where account_id = ${ws.accountId} and event_id = ${crossingEvent.id}`;
-      const usage = new Queue(QueueName.Usage, {
-        connection: redisConnection(),
-        prefix: stack.stores.bullPrefix,
-      });
+      const usage = openStackQueue(stack, QueueName.Usage);
       const batchId = idempotency_key.split(':')[1];
       await usage.add(
         JobName.MeterUsageBatch,
@@ -305,10 +295,7 @@ describe('auto-reload', () => {
       const [first, second] = stack.workers;
       await Promise.all([first.stop(), second.stop()]);
       await first.start({ FAILPOINT: 'after-deduct' });
-      const usage = new Queue(QueueName.Usage, {
-        connection: redisConnection(),
-        prefix: stack.stores.bullPrefix,
-      });
+      const usage = openStackQueue(stack, QueueName.Usage);
       const duplicates = randomUUID();
       await usage.add(
         JobName.MeterUsageBatch,

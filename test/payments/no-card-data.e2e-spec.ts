@@ -1,9 +1,9 @@
 import { QueueName } from '@app/queue';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
-import { outstandingJobs } from '../support/payments-queue';
+import { openStackQueue, outstandingJobs } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -92,13 +92,7 @@ describe('no card data at rest or in logs', () => {
   beforeAll(async () => {
     await stack.start();
     stripe = stack.stripeClient();
-    payments = new Queue(QueueName.Payments, {
-      connection: {
-        host: new URL(stack.stores.redisUrl).hostname,
-        port: Number(new URL(stack.stores.redisUrl).port || 6379),
-      },
-      prefix: stack.stores.bullPrefix,
-    });
+    payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
 

@@ -1,6 +1,16 @@
+import { QueueName } from '@app/queue';
 import { Queue } from 'bullmq';
 import { BillingStack } from './billing-stack';
 import { waitFor } from './wait-for';
+
+/** A handle on one of the stack's BullMQ queues (its Redis and prefix), for the test to close. */
+export function openStackQueue(stack: BillingStack, name: QueueName): Queue {
+  const url = new URL(stack.stores.redisUrl);
+  return new Queue(name, {
+    connection: { host: url.hostname, port: Number(url.port || 6379) },
+    prefix: stack.stores.bullPrefix,
+  });
+}
 
 /** Jobs of `queue` not finished yet: waiting, active, delayed or prioritized. */
 export async function outstandingJobs(queue: Queue): Promise<number> {
