@@ -34,8 +34,8 @@ export function seededRandom(seed: number): () => number {
 /**
  * The same string, its pieces joined in place. V8 keeps a string built with `+` as a tree of its
  * pieces until something reads it; the 50,000 recent events kept for repeats were such trees, a
- * dozen heap objects each for the garbage collector to trace: 9.6 µs of the generator's CPU per
- * event against 6.9 flattened (2026-12-05). Converting to a number reads, and so flattens, it.
+ * dozen heap objects each for the garbage collector to trace: 12.8 µs of the generator's CPU per
+ * event against 7.5 flattened (2026-12-05). Converting to a number reads, and so flattens, it.
  */
 function flattened(text: string): string {
   void Number(text);
