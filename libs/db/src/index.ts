@@ -4,3 +4,4 @@ export * from './db.module';
 export * from './migrate';
 export * from './keyset-cursor';
 export * from './array-literal';
+export * from './postgres-failures';

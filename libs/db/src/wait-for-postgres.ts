@@ -1,22 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import postgres from 'postgres';
-
-/** Errors of a Postgres that is not (yet) reachable or not yet accepting connections. */
-const NOT_YET_UP = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'CONNECT_TIMEOUT',
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  // cannot_connect_now: "the database system is starting up".
-  '57P03',
-]);
+import { isPostgresNotUp } from './postgres-failures';
 
 export interface WaitForPostgresOptions {
   /** Give up (and throw the last error) after this long. */
@@ -46,7 +30,7 @@ export async function waitForPostgres(
       return;
     } catch (error) {
       const code = (error as { code?: string }).code ?? '';
-      if (!NOT_YET_UP.has(code) || Date.now() + pauseMs > deadline) throw error;
+      if (!isPostgresNotUp(code) || Date.now() + pauseMs > deadline) throw error;
       log(`waiting for Postgres at ${where} (${code}); next try in ${pauseMs} ms`);
       await sleep(pauseMs);
     } finally {

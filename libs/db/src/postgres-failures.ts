@@ -1,0 +1,85 @@
+import postgres from 'postgres';
+
+/**
+ * Node's socket errors. Any client's (Redis, S3, SMTP) can carry them, so only one that postgres.js
+ * handed to a query counts as Postgres's: it then holds the query's own `query` property.
+ */
+const SOCKET_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** postgres.js's own codes for a connection it could not open, lost, or whose pool is ending. */
+const CONNECTION_FAILURES = new Set([
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+]);
+
+/** cannot_connect_now: "the database system is starting up" (or shutting down, or in recovery). */
+const CANNOT_CONNECT_NOW = '57P03';
+
+/**
+ * SQLSTATEs after which the same request, sent again shortly, may well succeed: the statement
+ * lost a race (deadlock, serialization), waited too long for a lock or a slot, or Postgres went
+ * away under it. Each failed before its transaction committed. Named as Postgres names them.
+ */
+const TRANSIENT_SQLSTATES: Readonly<Record<string, string>> = {
+  '40001': 'serialization_failure',
+  '40P01': 'deadlock_detected',
+  '53300': 'too_many_connections',
+  '55P03': 'lock_not_available',
+  '57014': 'query_canceled',
+  '57P01': 'admin_shutdown',
+  '57P02': 'crash_shutdown',
+  [CANNOT_CONNECT_NOW]: 'cannot_connect_now',
+};
+
+/**
+ * Whether a connection attempt's error `code` means Postgres is not (yet) reachable or not yet
+ * accepting connections, rather than refusing us (a wrong password, a missing role).
+ */
+export function isPostgresNotUp(code: string): boolean {
+  return SOCKET_FAILURES.has(code) || CONNECTION_FAILURES.has(code) || code === CANNOT_CONNECT_NOW;
+}
+
+/** A transient Postgres failure found in an error (or in its `cause` chain, as drizzle wraps it). */
+export interface TransientPostgresFailure {
+  /** SQLSTATE, or the connection error's code (ECONNREFUSED, CONNECTION_CLOSED, …). */
+  code: string;
+  /** What the code means, for a log line: `deadlock_detected`, `connection_failure`. */
+  condition: string;
+  /** The postgres.js error itself: its message and stack name neither parameters nor the URL. */
+  error: Error;
+}
+
+/**
+ * The transient Postgres failure behind `error`, if that is what it is: a transient SQLSTATE
+ * (TRANSIENT_SQLSTATES) or a lost or refused connection. Anything else (a constraint violation,
+ * a bug, another service's socket error) is not.
+ */
+export function transientPostgresFailure(error: unknown): TransientPostgresFailure | null {
+  // drizzle wraps the driver's error in DrizzleQueryError (`cause`); a few levels are plenty.
+  // Not `instanceof Error`: Node's socket errors come from another realm under Jest's sandbox.
+  for (let depth = 0; depth < 5 && isObject(error); depth++, error = error.cause) {
+    const { code } = error;
+    if (typeof code !== 'string') continue;
+    if (error instanceof postgres.PostgresError && TRANSIENT_SQLSTATES[code]) {
+      return { code, condition: TRANSIENT_SQLSTATES[code], error };
+    }
+    if (CONNECTION_FAILURES.has(code) || (SOCKET_FAILURES.has(code) && Object.hasOwn(error, 'query'))) {
+      return { code, condition: 'connection_failure', error: error as Error };
+    }
+  }
+  return null;
+}
+
+function isObject(value: unknown): value is { code?: unknown; cause?: unknown } {
+  return typeof value === 'object' && value !== null;
+}
