@@ -1,5 +1,7 @@
 import { ArgumentsHost, Logger, PayloadTooLargeException } from '@nestjs/common';
+import postgres from 'postgres';
 import Stripe from 'stripe';
+import { PG_ADMIN_URL } from '../../../test/support/test-stores';
 import { ApiError } from './api-error';
 import { ErrorFilter } from './error.filter';
 
@@ -37,6 +39,50 @@ function answer(exception: unknown) {
 }
 
 describe('ErrorFilter', () => {
+  const sql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => undefined });
+
+  afterAll(() => sql.end({ timeout: 5 }));
+
+  /** What a statement of `run` rejected with, as Postgres and postgres.js produced it. */
+  async function databaseError(run: (tx: postgres.TransactionSql) => Promise<unknown>): Promise<unknown> {
+    try {
+      await sql.begin(run);
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected the statement to fail');
+  }
+
+  it('answers a transient database failure 503 unavailable with Retry-After: 1 and logs it as one', async () => {
+    const timedOut = await databaseError(async (tx) => {
+      await tx`set local statement_timeout = 20`;
+      await tx`select pg_sleep(5)`;
+    });
+
+    const sut = answer(timedOut);
+
+    expect(sut).toMatchObject({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      body: { error: { code: 'unavailable', message: expect.stringContaining('database') } },
+    });
+    expect(sut.logged).toHaveLength(1);
+    expect(sut.logged[0]).toContain(
+      'POST /v1/accounts/a/purchases (req-1): transient database failure (57014 query_canceled), ' +
+        'answered 503 with Retry-After: 1: PostgresError: canceling statement due to statement timeout',
+    );
+  });
+
+  it('answers a database error a retry cannot fix (division by zero) 500 internal', async () => {
+    const divisionByZero = await databaseError((tx) => tx`select 1 / 0`);
+
+    expect(answer(divisionByZero)).toMatchObject({
+      status: 500,
+      headers: {},
+      body: { error: { code: 'internal', message: 'internal error' } },
+    });
+  });
+
   it('passes the status of Fastify’s own errors through with a stable code', () => {
     const tooLarge = Object.assign(new Error('request file too large'), {
       code: 'FST_REQ_FILE_TOO_LARGE',
