@@ -1,13 +1,17 @@
 import 'reflect-metadata';
 import { apiEnvSchema, loadConfig } from '@app/config';
-import { createHttpApp } from '@app/http';
+import { bootLogger, createHttpApp } from '@app/http';
 import { observeHttpRequests } from '@app/metrics';
+import { waitForRedis } from '@app/redis';
 import multipart from '@fastify/multipart';
 import { ApiModule } from './api.module';
 
 async function bootstrap(): Promise<void> {
   process.title = 'billing-api';
   const config = loadConfig(apiEnvSchema);
+  // Before anything opens a connection: an app started ahead of Redis (a machine booting) waits
+  // for it, saying so once, where its first command would have crashed it.
+  await waitForRedis(config, { logger: bootLogger(config.LOG_LEVEL, 'Redis') });
   const app = await createHttpApp(ApiModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     trustProxy: config.TRUST_PROXY,

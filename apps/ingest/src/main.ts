@@ -1,12 +1,16 @@
 import 'reflect-metadata';
 import { ingestEnvSchema, loadConfig } from '@app/config';
-import { createHttpApp, shedBodiesOverBudget } from '@app/http';
+import { bootLogger, createHttpApp, shedBodiesOverBudget } from '@app/http';
 import { BillingMetrics, observeHttpRequests } from '@app/metrics';
+import { waitForRedis } from '@app/redis';
 import { IngestModule } from './ingest.module';
 
 async function bootstrap(): Promise<void> {
   process.title = 'billing-ingest';
   const config = loadConfig(ingestEnvSchema);
+  // Before anything opens a connection: an app started ahead of Redis (a machine booting) waits
+  // for it, saying so once, where its first command would have crashed it.
+  await waitForRedis(config, { logger: bootLogger(config.LOG_LEVEL, 'Redis') });
   const app = await createHttpApp(IngestModule.register(config), {
     tokens: { adminToken: config.ADMIN_TOKEN, gatewayTokens: config.GATEWAY_TOKENS },
     trustProxy: config.TRUST_PROXY,

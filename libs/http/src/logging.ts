@@ -1,6 +1,7 @@
 import { DynamicModule } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
+import { pino } from 'pino';
 
 /** Scrapes and probes are not logged: they come every few seconds and say nothing. */
 const NOT_LOGGED = /^\/(health|metrics)(\/|\?|$)/;
@@ -27,6 +28,17 @@ export function loggingModule(level: string): DynamicModule {
     },
     forRoutes: [],
   });
+}
+
+/**
+ * Lines of an app's boot before its Nest app (and so its logger) exists, such as waiting for
+ * Redis: JSON as the app's own lines are, under `context` as Nest's Logger puts it.
+ */
+export function bootLogger(
+  level: string,
+  context: string,
+): { warn(line: string): void; info(line: string): void } {
+  return pino({ level }).child({ context });
 }
 
 /** A URL without its query: a client may put anything there, a token or a customer's data included. */
