@@ -1,6 +1,6 @@
 /**
  * `npm start`: runs ingest, api, usage-worker (and the Stripe test server) as one supervised group (after build and
- * migrate). A crashed app is restarted; SIGINT/SIGTERM stop every app and wait for them.
+ * migrate). A crashed app is restarted, however often (RestartBackoff); SIGINT/SIGTERM stop every app and wait for them.
  * Docker and production run each app as its own process instead (docker-compose.yml).
  */
 import {
@@ -14,17 +14,11 @@ import {
 import concurrently from 'concurrently';
 import { join } from 'node:path';
 import { APP_STOP_TIMEOUT_MS, SUPERVISOR_PID_ENV } from './exit-with-supervisor';
+import { RestartBackoff } from './restart-backoff';
 
 /** Compiled to dist/scripts/, so the repository root is two levels up. */
 const ROOT = join(__dirname, '..', '..');
 
-/**
- * Restarts over the whole run, not in a row: enough to ride out Postgres or Redis starting a
- * little later than the apps (an app exits when they are unreachable at boot), few enough that
- * a broken build stops instead of looping forever.
- */
-const RESTART_TRIES = 20;
-const RESTART_DELAY_MS = 3_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const PARENT_CHECK_MS = 500;
 
@@ -123,15 +117,10 @@ function main(): void {
         .join(' ')}`,
       env: app.env,
     })),
-    {
-      cwd: ROOT,
-      prefix: 'name',
-      padPrefix: true,
-      restartTries: RESTART_TRIES,
-      restartDelay: RESTART_DELAY_MS,
-    },
+    // No restartTries: concurrently's give up after a count, and its exponential delay has no cap.
+    { cwd: ROOT, prefix: 'name', padPrefix: true },
   );
-  // Settles only when every app has closed for good; the exit code is decided below.
+  // Settles when every app has closed at once; the exit code is decided below.
   result.then(
     () => undefined,
     () => undefined,
@@ -139,13 +128,13 @@ function main(): void {
 
   let stopping = false;
 
-  const stopAll = (reason: string, exitCode: number, signalApps: boolean): void => {
+  const stopAll = (reason: string, exitCode: number): void => {
     if (stopping) return;
     stopping = true;
     console.log(`[start-all] ${reason}; stopping all apps`);
-    // concurrently restarts any command that exits non-zero, and an app stopped by a signal does.
+    // An app stopped by a signal exits non-zero: no restart, not even one already scheduled.
     for (const command of commands) command.start = () => undefined;
-    if (signalApps) for (const command of commands) command.kill('SIGTERM');
+    for (const command of commands) command.kill('SIGTERM');
 
     const forceKill = setTimeout(() => {
       for (const command of commands) {
@@ -166,20 +155,32 @@ function main(): void {
     }, 100);
   };
 
-  // concurrently forwards these signals to every app itself; here they only stop restarts and wait.
-  for (const signal of SIGNALS) process.on(signal, () => stopAll(`received ${signal}`, 0, false));
+  // concurrently forwards these signals to the apps too, but no longer once every app was down at the
+  // same moment (its result settled): a second signal is ignored by an app already stopping.
+  for (const signal of SIGNALS) process.on(signal, () => stopAll(`received ${signal}`, 0));
 
   // `npm start` runs us under `sh -c`, and npm passes a SIGTERM to that shell only, which dies
   // without passing it on. Being re-parented means whoever started us is gone: stop with it.
   const parentPid = process.ppid;
   setInterval(() => {
-    if (process.ppid !== parentPid) stopAll('parent process exited', 0, true);
+    if (process.ppid !== parentPid) stopAll('parent process exited', 0);
   }, PARENT_CHECK_MS).unref();
 
-  // After concurrently's restart handling, `close` fires only for an app that will not come back.
+  // An app that exits 0 meant to stop, and the group stops with it; any other exit (a crash, a
+  // kill) is restarted.
   for (const command of commands) {
-    command.close.subscribe(({ exitCode }) => {
-      stopAll(`${command.name} exited (${exitCode}) and will not be restarted`, 1, true);
+    const backoff = new RestartBackoff();
+    command.close.subscribe(({ exitCode, timings }) => {
+      if (stopping) return;
+      if (exitCode === 0) {
+        stopAll(`${command.name} exited (0) and will not be restarted`, 1);
+        return;
+      }
+      const delayMs = backoff.next(timings.durationSeconds * 1000);
+      console.log(`[start-all] ${command.name} exited (${exitCode}); restarting it in ${delayMs / 1000} s`);
+      setTimeout(() => {
+        if (!stopping) command.start();
+      }, delayMs);
     });
   }
 }
