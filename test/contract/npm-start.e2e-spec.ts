@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ApiClient } from '../support/api-client';
 import { freePort, isReadyBody, procStatFields } from '../support/app-process';
+import { OwnRedisServer } from '../support/redis-server';
 import { TestStores } from '../support/test-stores';
 import { waitFor } from '../support/wait-for';
 
@@ -50,16 +51,25 @@ async function ready(url: string, isReady: (body: string) => boolean = isReadyBo
 
 const url = (port: number) => `http://127.0.0.1:${port}`;
 
-/** scripts/start-all.js on the suite's stores and free ports, as `npm start` runs it; ready when it returns. */
+/** scripts/start-all.js on the suite's stores and free ports, as `npm start` runs it; ready when start() returns. */
 class StartedGroup {
-  readonly stores = new TestStores();
+  readonly stores: TestStores;
   readonly ports = { ingest: 0, api: 0, worker: 0, stripe: 0 };
   process!: ChildProcess;
   exited!: Promise<number | null>;
   private outbox = '';
-  private output = '';
+  output = '';
+
+  constructor(redisUrl?: string) {
+    this.stores = new TestStores(redisUrl);
+  }
 
   async start(): Promise<void> {
+    await this.launch();
+    await this.ready();
+  }
+
+  async launch(): Promise<void> {
     await this.stores.setUp();
     this.outbox = await mkdtemp(join(tmpdir(), 'billing-start-outbox-'));
     const { ports } = this;
@@ -86,6 +96,12 @@ class StartedGroup {
     group.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     group.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
     this.exited = new Promise((resolve) => group.once('exit', (code) => resolve(code)));
+  }
+
+  /** Until every app of the group answers ready. */
+  async ready(): Promise<void> {
+    const { ports } = this;
+    const group = this.process;
     await waitFor(
       async () => {
         if (group.exitCode !== null) throw new Error(`start-all exited: ${this.output}`);
@@ -108,6 +124,42 @@ class StartedGroup {
   }
 }
 
+/** Usage sent to the group's ingest is charged by its worker and read back. */
+async function chargesUsageEndToEnd(ports: StartedGroup['ports']): Promise<void> {
+  const admin = new ApiClient(url(ports.api)).admin();
+  const gateway = new ApiClient(url(ports.ingest));
+  const account = (
+    await admin.post('/v1/admin/accounts', {
+      name: 'Started',
+      email: 'owner@example.test',
+      tier: 'developer',
+    })
+  ).body.id;
+  const price = await admin.put(`/v1/admin/models/${encodeURIComponent(MODEL)}`, {
+    prompt_price_per_mtok: '2.00',
+    completion_price_per_mtok: '4.00',
+    effective_from: new Date(Date.now() - 60_000).toISOString(),
+  });
+  expect(price.status).toBe(200);
+  const grant = await admin.post(
+    `/v1/admin/accounts/${account}/credit-grants`,
+    { amount: '1', reason: 'start' },
+    { 'idempotency-key': randomUUID() },
+  );
+  expect(grant.body).toEqual({ balance: '1.000000' });
+  const sent = await gateway.post('/v1/usage/events', {
+    events: [{ id: 'first', account_id: account, model: MODEL, prompt_tokens: 1000, completion_tokens: 500 }],
+  });
+  expect(sent.body).toEqual({ accepted: 1, duplicates: 0 });
+
+  // 1,000 × $2 + 500 × $4 per million tokens = $0.004.
+  await waitFor(
+    async () => (await gateway.get(`/v1/accounts/${account}/balance`)).body.balance,
+    (balance) => balance === '0.996000',
+    { what: 'the worker to charge the event' },
+  );
+}
+
 /**
  * `npm start` after its build and migration: scripts/start-all runs ingest, api, the usage worker
  * and (with the default local Stripe URL) the Stripe-compatible server as one supervised group.
@@ -127,42 +179,8 @@ describe('npm start (scripts/start-all.js)', () => {
 
   afterAll(() => started.stop());
 
-  it('runs the pipeline: usage sent to ingest is charged by the worker and read back', async () => {
-    const admin = new ApiClient(url(ports.api)).admin();
-    const gateway = new ApiClient(url(ports.ingest));
-    const account = (
-      await admin.post('/v1/admin/accounts', {
-        name: 'Started',
-        email: 'owner@example.test',
-        tier: 'developer',
-      })
-    ).body.id;
-    const price = await admin.put(`/v1/admin/models/${encodeURIComponent(MODEL)}`, {
-      prompt_price_per_mtok: '2.00',
-      completion_price_per_mtok: '4.00',
-      effective_from: new Date(Date.now() - 60_000).toISOString(),
-    });
-    expect(price.status).toBe(200);
-    const grant = await admin.post(
-      `/v1/admin/accounts/${account}/credit-grants`,
-      { amount: '1', reason: 'start' },
-      { 'idempotency-key': randomUUID() },
-    );
-    expect(grant.body).toEqual({ balance: '1.000000' });
-    const sent = await gateway.post('/v1/usage/events', {
-      events: [
-        { id: 'first', account_id: account, model: MODEL, prompt_tokens: 1000, completion_tokens: 500 },
-      ],
-    });
-    expect(sent.body).toEqual({ accepted: 1, duplicates: 0 });
-
-    // 1,000 × $2 + 500 × $4 per million tokens = $0.004.
-    await waitFor(
-      async () => (await gateway.get(`/v1/accounts/${account}/balance`)).body.balance,
-      (balance) => balance === '0.996000',
-      { what: 'the worker to charge the event' },
-    );
-  });
+  it('runs the pipeline: usage sent to ingest is charged by the worker and read back', () =>
+    chargesUsageEndToEnd(ports));
 
   it('starts an app again after it dies', async () => {
     const ingest = childrenOf(group.pid!).find((child) => child.title === 'billing-ingest');
@@ -282,5 +300,38 @@ describe('an orphaned app whose graceful stop hangs', () => {
         timeoutMs: 10_000,
       },
     );
+  });
+});
+
+/**
+ * A machine booting starts the group before Redis: the apps wait for it rather than crash, so the
+ * group comes up once Redis does, with no app exited and restarted meanwhile.
+ */
+describe('npm start before Redis is up', () => {
+  const redisServer = new OwnRedisServer();
+  let started: StartedGroup;
+
+  afterAll(async () => {
+    await started?.stop();
+    await redisServer.kill();
+  });
+
+  it('waits for Redis, then runs the pipeline, no app having exited', async () => {
+    // Its address is known, nothing listens there yet.
+    redisServer.port = await freePort();
+    started = new StartedGroup(redisServer.url);
+    await started.launch();
+    await waitFor(
+      () => started.output.match(/waiting for Redis at/g)?.length ?? 0,
+      (apps) => apps === 3,
+      { what: 'ingest, api and the worker to say they wait for Redis', timeoutMs: 60_000 },
+    );
+    // Longer than the 1-3 s after which an app used to crash on its first Redis command.
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    await redisServer.start();
+    await started.ready();
+
+    expect(started.output).not.toMatch(/exited/);
+    await chargesUsageEndToEnd(started.ports);
   });
 });
