@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { waitFor } from './wait-for';
+import { StopWaiting, waitFor } from './wait-for';
 
 export type AppName = 'ingest' | 'api' | 'usage-worker';
 
@@ -108,8 +108,9 @@ export class AppProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     await waitFor(
       async () => {
-        if (child.exitCode !== null)
-          throw new Error(`${this.app} exited with ${child.exitCode}: ${this.output}`);
+        // At once, with its output: not a 90 s timeout that hides why.
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new StopWaiting(`${this.app} exited (${child.exitCode ?? child.signalCode}): ${this.output}`);
         const response = await fetch(`${this.url}/health/ready`);
         return { status: response.status, body: await response.text() };
       },

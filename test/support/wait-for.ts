@@ -1,3 +1,6 @@
+/** Thrown by a probe when waiting longer cannot help (the process it waits for has exited). */
+export class StopWaiting extends Error {}
+
 /**
  * Polls a condition until it holds: tests wait for an observable event (a row, a drained queue),
  * never for a fixed time. Fails with the last value seen, to say what was missing.
@@ -15,6 +18,7 @@ export async function waitFor<T>(
       last = await probe();
       if (accept(last)) return last;
     } catch (error) {
+      if (error instanceof StopWaiting) throw error;
       lastError = error;
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
