@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ApiClient, JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { confirmCardSetup, saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -239,22 +240,6 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     );
   }
 
-  /** A SetupIntent of the workspace confirmed with a test card, as Stripe.js would on the client. */
-  async function confirmedSetup(ws: Workspace, card = 'pm_card_visa'): Promise<string> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    if (setup.status !== 201) throw new Error(`setup intent: ${JSON.stringify(setup.body)}`);
-    await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    return setup.body.setup_intent_id;
-  }
-
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<string> {
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: await confirmedSetup(ws, card),
-    });
-    if (saved.status !== 201) throw new Error(`save card: ${JSON.stringify(saved.body)}`);
-    return saved.body.id;
-  }
-
   /** B's side in Stripe: its PaymentIntents, attached cards and default card. */
   async function stripeStateOf(customerId: string) {
     const stripe = stack.stripeClient();
@@ -364,11 +349,11 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
       memberId: await a.addMember(`fresh-${randomUUID().slice(0, 8)}@a.test`, 'member'),
       projectId: await a.createProject(),
       keyId: (await a.createKey({ role: 'member' })).id,
-      paymentMethodId: await addCard(a, 'pm_card_mastercard'),
+      paymentMethodId: (await saveCard(stack, a, 'pm_card_mastercard')).id,
       purchaseId,
       invoiceId: await invoiceOf(purchaseId),
       exportId: await requestExport(a),
-      setupIntentId: await confirmedSetup(a, 'pm_card_amex'),
+      setupIntentId: await confirmCardSetup(stack, a, 'pm_card_amex'),
     };
   }
 
@@ -403,13 +388,13 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
     expect(allowlist.status).toBe(200);
 
     // A's default card pays for the purchases of the owner key's own calls.
-    await addCard(a);
-    const bCard = await addCard(b, 'pm_card_discover');
+    await saveCard(stack, a);
+    const bCard = (await saveCard(stack, b, 'pm_card_discover')).id;
     const bPurchase = await buyCredits(b, '7.00');
     const bInvoice = await invoiceOf(bPurchase);
     const [{ number: bInvoiceNumber }] = await stack.stores.sql<{ number: string }[]>`
       select number from invoices where id = ${bInvoice}`;
-    const bSetupIntent = await confirmedSetup(b, 'pm_card_amex');
+    const bSetupIntent = await confirmCardSetup(stack, b, 'pm_card_amex');
     const bExport = await requestExport(b);
     const [{ stripe_customer_id: bCustomer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
       select stripe_customer_id from accounts where id = ${b.accountId}`;
@@ -883,18 +868,10 @@ describe('workspaces are isolated from each other, and roles limit what a key ma
 
     it('a billing key may add a card, buy credits and read its purchases', async () => {
       const billing = apiAs(billingKey);
-      const setup = await billing.post(`${a.path}/payment-methods/setup-intents`);
-      expect(setup.status).toBe(201);
-      await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, {
-        payment_method: 'pm_card_visa_debit',
-      });
-      const card = await billing.post(`${a.path}/payment-methods`, {
-        setup_intent_id: setup.body.setup_intent_id,
-      });
-      expect(card.status).toBe(201);
+      const card = await saveCard(stack, a, 'pm_card_visa_debit', billing);
       const purchase = await billing.post(
         `${a.path}/purchases`,
-        { amount: '5.00', payment_method_id: card.body.id },
+        { amount: '5.00', payment_method_id: card.id },
         { 'idempotency-key': randomUUID() },
       );
       expect(purchase.status).toBe(201);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { addCard, buyAndGetInvoice, recordedPdf, setBillingProfile } from '../invoices/invoice-pdf-helpers';
+import { buyAndGetInvoice, recordedPdf, setBillingProfile } from '../invoices/invoice-pdf-helpers';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { ReceivedEmail } from '../support/smtp-sink';
 import { backdateInvoiceBilling } from '../support/statement-usage';
 import { waitFor } from '../support/wait-for';
@@ -61,7 +62,7 @@ describe('invoice alerts', () => {
   it('mails a purchase invoice once its PDF is ready, with number, total and the PDF link, and never again', async () => {
     const ws = await Workspace.create(stack);
     await setBillingProfile(stack, ws);
-    await addCard(stack, ws);
+    await saveCard(stack, ws);
     const invoice = await buyAndGetInvoice(stack, ws, '500.00');
 
     const [ready] = await waitFor(

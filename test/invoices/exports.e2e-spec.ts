@@ -4,6 +4,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import yauzl from 'yauzl';
 import { ApiClient, JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { Workspace } from '../support/workspace';
@@ -90,16 +91,6 @@ describe('usage and invoice exports', () => {
     return total;
   }
 
-  async function addCard(card: string): Promise<void> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-  }
-
   async function buy(amount: string): Promise<void> {
     const bought = await stack.admin.post(
       `${ws.path}/purchases`,
@@ -164,7 +155,7 @@ describe('usage and invoice exports', () => {
       billing_reference: ODD_REFERENCE,
     });
     expect(profile.status).toBe(200);
-    await addCard('pm_card_visa');
+    await saveCard(stack, ws);
     for (const amount of ['10.00', '25.50', '7.99']) await buy(amount);
     eventIds = await pushUsage(450);
     const rendered = await waitFor(
@@ -550,17 +541,7 @@ describe('usage and invoice exports', () => {
 
     it('holds an invoice dated before the request whose issuer had not committed yet', async () => {
       const late = await Workspace.create(stack);
-      const setup = await stack.admin.post(`${late.path}/payment-methods/setup-intents`);
-      await stack
-        .stripeClient()
-        .setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-      expect(
-        (
-          await stack.admin.post(`${late.path}/payment-methods`, {
-            setup_intent_id: setup.body.setup_intent_id,
-          })
-        ).status,
-      ).toBe(201);
+      await saveCard(stack, late);
       // The issuer stalls after taking its number and dating the invoice, before its commit.
       await stack.stores.sql.unsafe(`
         create function slow_invoice_lines() returns trigger language plpgsql as $$

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -26,21 +26,9 @@ interface PurchaseRow {
  */
 describe('invoice API', () => {
   const stack = new BillingStack({ workers: 1, stripe: true });
-  let stripe: Stripe;
 
   function expectError(response: JsonResponse, status: number, code: string): void {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
-  }
-
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<{ id: string }> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return saved.body;
   }
 
   async function buy(ws: Workspace, amount: string): Promise<string> {
@@ -91,7 +79,6 @@ describe('invoice API', () => {
 
   beforeAll(async () => {
     await stack.start();
-    stripe = stack.stripeClient();
     await stack.setPrice(MODEL, '1000', '1000');
   });
 
@@ -105,7 +92,7 @@ describe('invoice API', () => {
 
     beforeAll(async () => {
       ws = await Workspace.create(stack);
-      card = await addCard(ws, 'pm_card_mastercard');
+      card = await saveCard(stack, ws, 'pm_card_mastercard');
       await setBillingProfile(ws, {
         legal_name: 'Acme Robotics GmbH',
         address_line1: 'Hauptstrasse 1',
@@ -217,7 +204,7 @@ describe('invoice API', () => {
 
     beforeAll(async () => {
       ws = await Workspace.create(stack);
-      await addCard(ws);
+      await saveCard(stack, ws);
       for (const amount of ['5.00', '6.00', '7.00']) purchases.push(await buy(ws, amount));
     });
 
@@ -285,7 +272,7 @@ describe('invoice API', () => {
     it("never shows one workspace's invoice to another's key, and needs billing permission", async () => {
       const a = await Workspace.create(stack);
       const b = await Workspace.create(stack);
-      await addCard(b);
+      await saveCard(stack, b);
       const bInvoice = await invoiceIdOf(await buy(b, '8.00'));
       const aOwner = a.asKey((await a.createKey({ role: 'owner' })).key).api;
       const bMember = b.asKey((await b.createKey({ role: 'member' })).key).api;
@@ -309,7 +296,7 @@ describe('invoice API', () => {
   describe('the ops list', () => {
     it('lists invoices of every account, filtered by account, kind, status and due date', async () => {
       const ws = await Workspace.create(stack);
-      await addCard(ws);
+      await saveCard(stack, ws);
       const invoiceId = await invoiceIdOf(await buy(ws, '11.00'));
 
       const byAccount = await stack.admin.get(`/v1/admin/invoices?account_id=${ws.accountId}&kind=purchase`);
@@ -347,7 +334,7 @@ describe('invoice API', () => {
     it('invoices a successful auto-reload in its credit transaction, with the card it charged', async () => {
       const ws = await Workspace.create(stack);
       await stack.grant(ws.accountId, '10.00');
-      await addCard(ws, 'pm_card_visa');
+      await saveCard(stack, ws, 'pm_card_visa');
       const saved = await stack.admin.put(`${ws.path}/auto-reload`, {
         enabled: true,
         threshold: '5.00',
@@ -395,7 +382,7 @@ describe('invoice API', () => {
   it('counts invoices issued by kind on the process that issued them', async () => {
     const before = await issuedCount('purchase');
     const ws = await Workspace.create(stack);
-    await addCard(ws);
+    await saveCard(stack, ws);
     await buy(ws, '5.00');
     // Counted after commit by whoever credited it: the purchase request or the webhook.
     await waitFor(

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -20,21 +20,10 @@ interface InvoiceRow {
  */
 describe('invoice numbering', () => {
   const stack = new BillingStack({ workers: 1, stripe: true });
-  let stripe: Stripe;
-
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<void> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-  }
 
   async function workspaceWithCard(): Promise<Workspace> {
     const ws = await Workspace.create(stack);
-    await addCard(ws);
+    await saveCard(stack, ws);
     return ws;
   }
 
@@ -63,7 +52,6 @@ describe('invoice numbering', () => {
 
   beforeAll(async () => {
     await stack.start();
-    stripe = stack.stripeClient();
   });
 
   afterAll(() => stack.stop());

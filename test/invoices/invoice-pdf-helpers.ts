@@ -28,17 +28,6 @@ export async function setBillingProfile(
     throw new Error(`billing profile: ${response.status} ${JSON.stringify(response.body)}`);
 }
 
-/** Saves a test card the way Stripe.js would (SetupIntent confirmed client-side), as the default. */
-export async function addCard(stack: BillingStack, ws: Workspace, card = 'pm_card_visa'): Promise<void> {
-  const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-  if (setup.status !== 201) throw new Error(`setup intent: ${JSON.stringify(setup.body)}`);
-  await stack.stripeClient().setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-  const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-    setup_intent_id: setup.body.setup_intent_id,
-  });
-  if (saved.status !== 201) throw new Error(`save card: ${JSON.stringify(saved.body)}`);
-}
-
 /** Buys credits with the default card; returns the purchase's invoice as the API shows it. */
 export async function buyAndGetInvoice(stack: BillingStack, ws: Workspace, amount: string): Promise<any> {
   const bought = await stack.admin.post(

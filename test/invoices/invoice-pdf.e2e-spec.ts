@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { pdfText } from '../support/pdf-text';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 import {
   ACME_PROFILE,
-  addCard,
   buyAndGetInvoice,
   recordedPdf,
   setBillingProfile,
@@ -37,7 +37,7 @@ describe('invoice PDFs', () => {
     await stack.start();
     ws = await Workspace.create(stack);
     await setBillingProfile(stack, ws);
-    await addCard(stack, ws);
+    await saveCard(stack, ws);
     invoice = await buyAndGetInvoice(stack, ws, '500.00');
     if (process.env.INVOICE_EXAMPLE_OUT) {
       // Used once to make docs/invoice-example.png from this very invoice.
@@ -129,7 +129,7 @@ describe('invoice PDFs', () => {
       country: 'TR',
       tax_id: 'Ελλάδα 094014249',
     });
-    await addCard(stack, intl);
+    await saveCard(stack, intl);
     const issued = await buyAndGetInvoice(stack, intl, '25.00');
     const recorded = await waitFor(
       () => recordedPdf(stack, issued.id),

@@ -3,9 +3,10 @@ import { Queue, QueueEvents } from 'bullmq';
 import Redis from 'ioredis';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
-import { addCard, buyAndGetInvoice, recordedPdf, setBillingProfile, sha256 } from './invoice-pdf-helpers';
+import { buyAndGetInvoice, recordedPdf, setBillingProfile, sha256 } from './invoice-pdf-helpers';
 
 /**
  * Judged d: the worker rendering an invoice is killed (SIGKILL, FAILPOINT=mid-render) after the
@@ -34,7 +35,7 @@ describe('invoice render worker killed mid-job', () => {
     await stack.start();
     ws = await Workspace.create(stack);
     await setBillingProfile(stack, ws);
-    await addCard(stack, ws);
+    await saveCard(stack, ws);
     const bull = { prefix: stack.stores.bullPrefix };
     queue = new Queue(QueueName.Invoices, { ...bull, connection: connect() });
     events = new QueueEvents(QueueName.Invoices, { ...bull, connection: connect() });

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { authenticate, saveCard } from '../support/cards';
 import { TEST_ADMIN_TOKEN } from '../support/test-stores';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -33,16 +34,6 @@ describe('tax on purchases', () => {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   }
 
-  async function addCard(ws: Workspace): Promise<void> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-  }
-
   /** A workspace with a card, billed to `address` (none when null). */
   async function customer(address: Record<string, string> | null): Promise<Workspace> {
     const ws = await Workspace.create(stack);
@@ -53,7 +44,7 @@ describe('tax on purchases', () => {
       });
       expect(saved.status).toBe(200);
     }
-    await addCard(ws);
+    await saveCard(stack, ws);
     return ws;
   }
 
@@ -97,16 +88,6 @@ describe('tax on purchases', () => {
     >`
       select subtotal_micros, tax_micros, total_micros, tax_jurisdiction, tax_rate_ppm, tax_exempt from invoices where purchase_id = ${purchaseId}`;
     return row;
-  }
-
-  /** The card holder completes 3-D Secure (a stripe-server test helper; Stripe.js in real life). */
-  async function authenticate(kind: 'setup_intents' | 'payment_intents', id: string): Promise<void> {
-    const response = await fetch(`${stack.stripeServer!.url}/_test/${kind}/${id}/authenticate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ outcome: 'succeed' }),
-    });
-    expect(response.status).toBe(200);
   }
 
   function pdf(label: string): Buffer {
@@ -309,17 +290,10 @@ describe('tax on purchases', () => {
     it('an invoice issued after the profile moved to Germany is made out to the California address it was taxed for', async () => {
       const ws = await customer(CALIFORNIA);
       // A card that needs 3-D Secure on every payment: the purchase settles only after the holder acts.
-      const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-      const confirmed = await stripe.setupIntents.confirm(setup.body.setup_intent_id, {
-        payment_method: 'pm_card_authenticationRequired',
-      });
-      await authenticate('setup_intents', confirmed.id);
-      const card = await stack.admin.post(`${ws.path}/payment-methods`, {
-        setup_intent_id: setup.body.setup_intent_id,
-      });
+      const card = await saveCard(stack, ws, 'pm_card_authenticationRequired');
       const pending = await stack.admin.post(
         `${ws.path}/purchases`,
-        { amount: '100.00', payment_method_id: card.body.id },
+        { amount: '100.00', payment_method_id: card.id },
         { 'idempotency-key': randomUUID() },
       );
       expect(pending.body).toMatchObject({ status: 'requires_action', tax: { jurisdiction: 'US-CA' } });
@@ -335,7 +309,7 @@ describe('tax on purchases', () => {
       expect(moved.status).toBe(200);
 
       // The holder authenticates; the webhook credits the purchase and issues its invoice.
-      await authenticate('payment_intents', pending.body.payment_intent_id);
+      await authenticate(stack, 'payment_intents', pending.body.payment_intent_id);
 
       const [invoice] = await waitFor(
         () => stack.stores.sql<any[]>`

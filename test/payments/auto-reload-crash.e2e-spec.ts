@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { openStackQueue, outstandingJobs } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -31,16 +32,6 @@ describe('an auto-reload worker killed after the charge', () => {
   let stripe: Stripe;
   let payments: Queue;
 
-  async function addCard(ws: Workspace): Promise<void> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-  }
-
   async function autoReloadRows(accountId: string): Promise<number> {
     const [{ n }] = await stack.stores.sql<{ n: number }[]>`
       select count(*)::int as n from ledger_entries where account_id = ${accountId} and kind = 'auto_reload'`;
@@ -62,7 +53,7 @@ describe('an auto-reload worker killed after the charge', () => {
   it('credits the crossing exactly once after a restart, never twice', async () => {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    await addCard(ws);
+    await saveCard(stack, ws);
     const settings = await stack.admin.put(`${ws.path}/auto-reload`, {
       enabled: true,
       threshold: '5.00',

@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -33,18 +34,6 @@ describe('auto-reload after a dispute', () => {
     return response.json();
   }
 
-  /** SetupIntent from the api, confirmed as Stripe.js would, then saved. */
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<{ id: string }> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return saved.body;
-  }
-
   const settingsInput = { enabled: true, threshold: '5.00', amount: '20.00' };
 
   async function buy(ws: Workspace, amount: string, paymentMethodId?: string) {
@@ -64,7 +53,7 @@ describe('auto-reload after a dispute', () => {
   async function disputedWorkspace(enabled = true) {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    await addCard(ws);
+    await saveCard(stack, ws);
     expect((await stack.admin.put(`${ws.path}/auto-reload`, { ...settingsInput, enabled })).status).toBe(200);
     const bought = await buy(ws, '5.00');
     return { ws, ...(await dispute(bought.payment_intent_id)) };
@@ -87,9 +76,9 @@ describe('auto-reload after a dispute', () => {
   async function failurePausedWorkspace() {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    const visa = await addCard(ws);
+    const visa = await saveCard(stack, ws);
     const bought = await buy(ws, '5.00', visa.id); // $15
-    const declining = await addCard(ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    const declining = await saveCard(stack, ws, 'pm_card_chargeDeclinedInsufficientFunds');
     expect((await stack.admin.post(`${ws.path}/payment-methods/${declining.id}/default`)).status).toBe(200);
     expect((await stack.admin.put(`${ws.path}/auto-reload`, settingsInput)).status).toBe(200);
     await spend(ws, 11); // $4: declined
@@ -304,7 +293,7 @@ describe('auto-reload after a dispute', () => {
     const { ws } = await disputedWorkspace();
     await spend(ws, 11); // skipped: below the threshold with a reload owed
 
-    const amex = await addCard(ws, 'pm_card_amex');
+    const amex = await saveCard(stack, ws, 'pm_card_amex');
     expect((await stack.admin.post(`${ws.path}/payment-methods/${amex.id}/default`)).status).toBe(200);
     await settled();
 

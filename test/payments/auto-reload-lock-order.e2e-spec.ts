@@ -1,8 +1,8 @@
 import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
@@ -24,20 +24,7 @@ const TOKENS_PER_USD = 1000;
 describe('auto-reload and a card change at once', () => {
   const proxy = new StripeProxy(() => stack.stripeServer!.port);
   let stack: BillingStack;
-  let stripe: Stripe;
   let payments: Queue;
-
-  /** SetupIntent from the api, confirmed as Stripe.js would, then saved. */
-  async function addCard(ws: Workspace, card: string): Promise<{ id: string }> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return saved.body;
-  }
 
   async function spend(ws: Workspace, usd: number): Promise<void> {
     const event = {
@@ -92,7 +79,7 @@ describe('auto-reload and a card change at once', () => {
   async function onceDeclinedWorkspace(): Promise<Workspace> {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    await addCard(ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    await saveCard(stack, ws, 'pm_card_chargeDeclinedInsufficientFunds');
     const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
     expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
     await spend(ws, 6); // $4: crossing 1, declined
@@ -117,7 +104,6 @@ describe('auto-reload and a card change at once', () => {
     await proxy.start();
     stack = new BillingStack({ workers: 1, stripe: true, workerEnv: { STRIPE_API_URL: proxy.url } });
     await stack.start();
-    stripe = stack.stripeClient();
     payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
   });
@@ -134,7 +120,7 @@ describe('auto-reload and a card change at once', () => {
 
   it('opens a reload and makes a new default card, neither failing on a deadlock', async () => {
     const ws = await onceDeclinedWorkspace();
-    const visa = await addCard(ws, 'pm_card_visa');
+    const visa = await saveCard(stack, ws, 'pm_card_visa');
 
     const release = await holdSettingsRow(ws.accountId);
     await spend(ws, 10); // $4: crossing 2, whose reload opens now
@@ -150,7 +136,7 @@ describe('auto-reload and a card change at once', () => {
 
   it('records a declined reload and makes a new default card, neither failing on a deadlock', async () => {
     const ws = await onceDeclinedWorkspace();
-    const visa = await addCard(ws, 'pm_card_visa');
+    const visa = await saveCard(stack, ws, 'pm_card_visa');
 
     proxy.mode = 'hold-create-answer';
     await spend(ws, 10); // $4: crossing 2, opened and declined; the worker has not heard yet

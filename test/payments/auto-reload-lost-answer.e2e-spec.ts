@@ -3,6 +3,7 @@ import { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -28,13 +29,7 @@ describe('an auto-reload whose charge answer is lost', () => {
   async function reloadingWorkspace(): Promise<Workspace> {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
+    await saveCard(stack, ws);
     const settings = await saveSettings(ws);
     expect(settings.status).toBe(200);
     return ws;

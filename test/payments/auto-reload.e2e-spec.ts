@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { expectEveryBalanceAgrees, openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -43,29 +44,6 @@ describe('auto-reload', () => {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   }
 
-  /** SetupIntent from the api, confirmed as Stripe.js would (with 3-D Secure if the card asks), then saved. */
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<{ id: string; last4: string }> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    const confirmed = await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    if (confirmed.status === 'requires_action') {
-      const response = await fetch(
-        `${stack.stripeServer!.url}/_test/setup_intents/${confirmed.id}/authenticate`,
-        {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ outcome: 'succeed' }),
-        },
-      );
-      expect(response.status).toBe(200);
-    }
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return saved.body;
-  }
-
   function putSettings(ws: Workspace, settings: Record<string, unknown>) {
     return stack.admin.put(`${ws.path}/auto-reload`, settings);
   }
@@ -74,7 +52,7 @@ describe('auto-reload', () => {
   async function reloadingWorkspace(card = 'pm_card_visa', extra: Record<string, unknown> = {}) {
     const ws = await Workspace.create(stack);
     await stack.grant(ws.accountId, '10.00');
-    await addCard(ws, card);
+    await saveCard(stack, ws, card);
     const saved = await putSettings(ws, { enabled: true, threshold: '5.00', amount: '20.00', ...extra });
     expect(saved.status).toBe(200);
     return ws;
@@ -169,7 +147,7 @@ describe('auto-reload', () => {
 
     it('saves the settings as USD strings, with an audit row', async () => {
       const ws = await Workspace.create(stack);
-      await addCard(ws);
+      await saveCard(stack, ws);
       const response = await putSettings(ws, {
         enabled: true,
         threshold: '7.5',
@@ -387,7 +365,7 @@ describe('auto-reload', () => {
       expect(await paymentIntentsOf(ws)).toHaveLength(3);
 
       // A new default card ends the pause and, the balance still below the threshold, reloads at once.
-      const visa = await addCard(ws, 'pm_card_visa');
+      const visa = await saveCard(stack, ws, 'pm_card_visa');
       const made = await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
       expect(made.status).toBe(200);
       expect(await settingsOf(ws)).toMatchObject({ paused: false, consecutive_failures: 0, paused_at: null });
@@ -416,7 +394,7 @@ describe('auto-reload', () => {
       await settled();
       expect((await purchasesOf(ws)).map((p) => p.status)).toEqual(['failed']);
 
-      const visa = await addCard(ws, 'pm_card_visa');
+      const visa = await saveCard(stack, ws, 'pm_card_visa');
       const made = await stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
       expect(made.status).toBe(200);
       await settled();
@@ -452,7 +430,7 @@ describe('auto-reload', () => {
       await settled();
       expect((await purchasesOf(ws)).map((p) => p.status)).toEqual(['requires_action']);
 
-      const visa = await addCard(ws, 'pm_card_visa');
+      const visa = await saveCard(stack, ws, 'pm_card_visa');
       const makeDefault = () => stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
       const responses = await Promise.all([
         makeDefault(),

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { ApiClient, JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { Workspace } from '../support/workspace';
 
 /**
@@ -21,24 +22,6 @@ describe('payment methods: cards saved through SetupIntents', () => {
     const response = await client.post(`${ws.path}/payment-methods/setup-intents`);
     expect(response.status).toBe(201);
     return response.body as { setup_intent_id: string; client_secret: string };
-  }
-
-  /** The whole client-side flow: SetupIntent, confirmed with a test card, then saved. */
-  async function addCard(ws: Workspace, card = 'pm_card_visa', client: ApiClient = stack.admin) {
-    const setup = await startSetup(ws, client);
-    await stripe.setupIntents.confirm(setup.setup_intent_id, { payment_method: card });
-    const response = await client.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.setup_intent_id,
-    });
-    expect(response.status).toBe(201);
-    return response.body as {
-      id: string;
-      brand: string;
-      last4: string;
-      exp_month: number;
-      exp_year: number;
-      is_default: boolean;
-    };
   }
 
   async function listCards(ws: Workspace) {
@@ -113,7 +96,7 @@ describe('payment methods: cards saved through SetupIntents', () => {
     it('a confirmed SetupIntent saves the card with brand, last4 and expiry, and the first card is the default', async () => {
       const ws = await Workspace.create(stack);
 
-      const sut = await addCard(ws, 'pm_card_visa');
+      const sut = await saveCard(stack, ws, 'pm_card_visa');
 
       expect(sut).toEqual({
         id: expect.stringMatching(/^pm_/),
@@ -148,9 +131,9 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('a second card is saved but does not take the default', async () => {
       const ws = await Workspace.create(stack);
-      const first = await addCard(ws, 'pm_card_visa');
+      const first = await saveCard(stack, ws, 'pm_card_visa');
 
-      const second = await addCard(ws, 'pm_card_mastercard');
+      const second = await saveCard(stack, ws, 'pm_card_mastercard');
 
       expect(second).toMatchObject({ brand: 'mastercard', last4: '4444', is_default: false });
       expect(await listCards(ws)).toEqual([first, second]);
@@ -191,8 +174,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('later calls reuse the customer', async () => {
       const ws = await Workspace.create(stack);
-      await addCard(ws);
-      await addCard(ws, 'pm_card_amex');
+      await saveCard(stack, ws);
+      await saveCard(stack, ws, 'pm_card_amex');
 
       expect(await customersOf(ws.accountId)).toHaveLength(1);
     });
@@ -201,8 +184,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
   describe('the default card', () => {
     it('choosing another card moves the default, here and in Stripe', async () => {
       const ws = await Workspace.create(stack);
-      const first = await addCard(ws, 'pm_card_visa');
-      const second = await addCard(ws, 'pm_card_mastercard');
+      const first = await saveCard(stack, ws, 'pm_card_visa');
+      const second = await saveCard(stack, ws, 'pm_card_mastercard');
 
       const response = await stack.admin.post(`${ws.path}/payment-methods/${second.id}/default`);
 
@@ -220,9 +203,9 @@ describe('payment methods: cards saved through SetupIntents', () => {
     it('concurrent switches leave exactly one default card', async () => {
       const ws = await Workspace.create(stack);
       const cards = [
-        await addCard(ws, 'pm_card_visa'),
-        await addCard(ws, 'pm_card_mastercard'),
-        await addCard(ws, 'pm_card_amex'),
+        await saveCard(stack, ws, 'pm_card_visa'),
+        await saveCard(stack, ws, 'pm_card_mastercard'),
+        await saveCard(stack, ws, 'pm_card_amex'),
       ];
 
       const answers = await Promise.all(
@@ -251,8 +234,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
   describe('removing a card', () => {
     it('detaches it in Stripe, drops it from the list, and a purchase with it answers 404', async () => {
       const ws = await Workspace.create(stack);
-      const keep = await addCard(ws, 'pm_card_visa');
-      const sut = await addCard(ws, 'pm_card_mastercard');
+      const keep = await saveCard(stack, ws, 'pm_card_visa');
+      const sut = await saveCard(stack, ws, 'pm_card_mastercard');
 
       const response = await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);
 
@@ -273,7 +256,7 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('removing it again, or making it the default, answers 404', async () => {
       const ws = await Workspace.create(stack);
-      const sut = await addCard(ws);
+      const sut = await saveCard(stack, ws);
       await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);
 
       expectError(
@@ -290,9 +273,9 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('removing the default card makes the newest remaining card the default, here and in Stripe', async () => {
       const ws = await Workspace.create(stack);
-      const oldest = await addCard(ws, 'pm_card_visa');
-      const newest = await addCard(ws, 'pm_card_mastercard');
-      const sut = await addCard(ws, 'pm_card_amex');
+      const oldest = await saveCard(stack, ws, 'pm_card_visa');
+      const newest = await saveCard(stack, ws, 'pm_card_mastercard');
+      const sut = await saveCard(stack, ws, 'pm_card_amex');
       expect((await stack.admin.post(`${ws.path}/payment-methods/${sut.id}/default`)).status).toBe(200);
 
       expect((await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`)).status).toBe(204);
@@ -322,8 +305,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('removing a card that is not the default leaves the default where it is', async () => {
       const ws = await Workspace.create(stack);
-      const first = await addCard(ws, 'pm_card_visa');
-      const sut = await addCard(ws, 'pm_card_mastercard');
+      const first = await saveCard(stack, ws, 'pm_card_visa');
+      const sut = await saveCard(stack, ws, 'pm_card_mastercard');
 
       await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);
 
@@ -332,7 +315,7 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('removing the only card leaves no default, so a purchase without a card id has none', async () => {
       const ws = await Workspace.create(stack);
-      const sut = await addCard(ws);
+      const sut = await saveCard(stack, ws);
       await stack.admin.delete(`${ws.path}/payment-methods/${sut.id}`);
 
       const response = await stack.admin.post(
@@ -354,8 +337,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
     beforeAll(async () => {
       mine = await Workspace.create(stack);
       theirs = await Workspace.create(stack);
-      await addCard(mine);
-      theirCard = await addCard(theirs, 'pm_card_amex');
+      await saveCard(stack, mine);
+      theirCard = await saveCard(stack, theirs, 'pm_card_amex');
       theirSetup = await startSetup(theirs);
       await stripe.setupIntents.confirm(theirSetup.setup_intent_id, { payment_method: 'pm_card_discover' });
     });
@@ -401,8 +384,8 @@ describe('payment methods: cards saved through SetupIntents', () => {
       const ws = await Workspace.create(stack);
       const billing = ws.asKey((await ws.createKey({ role: 'billing' })).key).api;
 
-      const first = await addCard(ws, 'pm_card_visa', billing);
-      const second = await addCard(ws, 'pm_card_mastercard', billing);
+      const first = await saveCard(stack, ws, 'pm_card_visa', billing);
+      const second = await saveCard(stack, ws, 'pm_card_mastercard', billing);
 
       expect((await billing.get(`${ws.path}/payment-methods`)).status).toBe(200);
       expect((await billing.post(`${ws.path}/payment-methods/${second.id}/default`)).status).toBe(200);
@@ -411,7 +394,7 @@ describe('payment methods: cards saved through SetupIntents', () => {
 
     it('a member key may not touch cards (403 insufficient_role)', async () => {
       const ws = await Workspace.create(stack);
-      const card = await addCard(ws);
+      const card = await saveCard(stack, ws);
       const member = ws.asKey((await ws.createKey({ role: 'member' })).key).api;
 
       expectError(await member.post(`${ws.path}/payment-methods/setup-intents`), 403, 'insufficient_role');

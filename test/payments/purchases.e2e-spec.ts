@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { ApiClient, JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { authenticate, saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -30,32 +31,9 @@ describe('credit purchases with a saved card', () => {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   }
 
-  /** SetupIntent from the api, confirmed as Stripe.js would, then saved. */
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<Card> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    const confirmed = await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    if (confirmed.status === 'requires_action') await authenticate('setup_intents', confirmed.id);
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return saved.body;
-  }
-
-  /** The card holder completes 3-D Secure (a stripe-server test helper; Stripe.js in real life). */
-  async function authenticate(kind: 'setup_intents' | 'payment_intents', id: string): Promise<void> {
-    const response = await fetch(`${stack.stripeServer!.url}/_test/${kind}/${id}/authenticate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ outcome: 'succeed' }),
-    });
-    expect(response.status).toBe(200);
-  }
-
   async function workspaceWithCard(tier: Tier = 'developer', card = 'pm_card_visa') {
     const ws = await Workspace.create(stack, tier);
-    return { ws, card: await addCard(ws, card) };
+    return { ws, card: await saveCard(stack, ws, card) };
   }
 
   function buy(
@@ -162,7 +140,7 @@ describe('credit purchases with a saved card', () => {
 
     it('charges the default card when no card is named, and the named one otherwise', async () => {
       const { ws } = await workspaceWithCard('developer', 'pm_card_visa');
-      const other = await addCard(ws, 'pm_card_mastercard');
+      const other = await saveCard(stack, ws, 'pm_card_mastercard');
 
       const byDefault = await buy(ws, { amount: '5.00' });
       const byName = await buy(ws, { amount: '6.00', payment_method_id: other.id });
@@ -406,7 +384,7 @@ describe('credit purchases with a saved card', () => {
 
     it('reused with another amount or card answers 409 idempotency_key_reused and charges nothing more', async () => {
       const { ws } = await workspaceWithCard();
-      const other = await addCard(ws, 'pm_card_mastercard');
+      const other = await saveCard(stack, ws, 'pm_card_mastercard');
       const key = randomUUID();
       await buy(ws, { amount: '20.00' }, key);
 
@@ -430,7 +408,7 @@ describe('credit purchases with a saved card', () => {
       const key = randomUUID();
       const first = await buy(ws, { amount: '20.00' }, key);
       expect(first.status).toBe(201);
-      const other = await addCard(ws, 'pm_card_mastercard');
+      const other = await saveCard(stack, ws, 'pm_card_mastercard');
       expect((await stack.admin.post(`${ws.path}/payment-methods/${other.id}/default`)).status).toBe(200);
 
       const again = await buy(ws, { amount: '20.00' }, key);
@@ -573,7 +551,7 @@ describe('credit purchases with a saved card', () => {
 
     it('a new key with a good card then succeeds', async () => {
       const { ws } = await workspaceWithCard('developer', 'pm_card_chargeDeclinedInsufficientFunds');
-      const good = await addCard(ws, 'pm_card_visa');
+      const good = await saveCard(stack, ws, 'pm_card_visa');
       expect((await buy(ws, { amount: '50.00' })).status).toBe(402);
 
       const sut = await buy(ws, { amount: '50.00', payment_method_id: good.id });
@@ -624,7 +602,7 @@ describe('credit purchases with a saved card', () => {
       const { ws } = await workspaceWithCard('free', 'pm_card_authenticationRequired');
       const key = randomUUID();
       const pending = await buy(ws, { amount: '30.00' }, key);
-      await authenticate('payment_intents', pending.body.payment_intent_id);
+      await authenticate(stack, 'payment_intents', pending.body.payment_intent_id);
 
       const answers = [await buy(ws, { amount: '30.00' }, key), await buy(ws, { amount: '30.00' }, key)];
 
@@ -749,14 +727,7 @@ describe('purchase limits from PURCHASE_MIN_USD and PURCHASE_MAX_USD', () => {
   beforeAll(async () => {
     await stack.start();
     ws = await Workspace.create(stack);
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    await stack
-      .stripeClient()
-      .setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-    expect(
-      (await stack.admin.post(`${ws.path}/payment-methods`, { setup_intent_id: setup.body.setup_intent_id }))
-        .status,
-    ).toBe(201);
+    await saveCard(stack, ws);
   });
 
   afterAll(() => stack.stop());

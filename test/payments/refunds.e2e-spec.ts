@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { ApiClient, JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { TEST_GATEWAY_TOKEN } from '../support/test-stores';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -25,20 +26,10 @@ describe('refunds of card purchases', () => {
     expect({ status: response.status, code: response.body?.error?.code }).toEqual({ status, code });
   }
 
-  async function addCard(ws: Workspace, card = 'pm_card_visa'): Promise<void> {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: card });
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-  }
-
   /** A workspace with a card and one paid purchase. */
   async function purchased(amount: string) {
     const ws = await Workspace.create(stack);
-    await addCard(ws);
+    await saveCard(stack, ws);
     const bought = await stack.admin.post(
       `${ws.path}/purchases`,
       { amount },
@@ -538,7 +529,7 @@ describe('refunds of card purchases', () => {
 
     it('a purchase that did not succeed answers 409 purchase_not_refundable', async () => {
       const ws = await Workspace.create(stack);
-      await addCard(ws, 'pm_card_chargeDeclinedInsufficientFunds');
+      await saveCard(stack, ws, 'pm_card_chargeDeclinedInsufficientFunds');
       const declined = await stack.admin.post(
         `${ws.path}/purchases`,
         { amount: '10.00' },

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiClient } from '../support/api-client';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -48,13 +49,7 @@ describe('an api whose Stripe key is refused', () => {
 
   it('answers a purchase 503 payment_provider_unavailable, logs why once without the key, and charges once when retried', async () => {
     const ws = await Workspace.create(stack);
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    const stripe = stack.stripeClient();
-    await stripe.setupIntents.confirm(setup.body.setup_intent_id, { payment_method: 'pm_card_visa' });
-    expect(
-      (await stack.admin.post(`${ws.path}/payment-methods`, { setup_intent_id: setup.body.setup_intent_id }))
-        .status,
-    ).toBe(201);
+    await saveCard(stack, ws);
     const key = randomUUID();
 
     const sut = await refusedAdmin.post(
@@ -88,7 +83,7 @@ describe('an api whose Stripe key is refused', () => {
     expect(retried).toMatchObject({ status: 201, body: { status: 'succeeded', balance: '10.000000' } });
     const [{ stripe_customer_id: customer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
       select stripe_customer_id from accounts where id = ${ws.accountId}`;
-    expect((await stripe.paymentIntents.list({ customer })).data).toHaveLength(1);
+    expect((await stack.stripeClient().paymentIntents.list({ customer })).data).toHaveLength(1);
   });
 
   it('answers the other payment routes the same way (adding a card)', async () => {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { confirmCardSetup, saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -31,22 +32,6 @@ function stackHelpers(stack: Stack) {
   /** The card holder completes (or fails) 3-D Secure: Stripe.js in real life. */
   const authenticate = (kind: 'setup_intents' | 'payment_intents', id: string, outcome = 'succeed') =>
     testHelper(`${kind}/${id}/authenticate`, { outcome });
-
-  /** A SetupIntent from the api, confirmed as Stripe.js would; saved through the api unless `save` is false. */
-  async function addCard(ws: Workspace, card = 'pm_card_visa', save = true) {
-    const setup = await stack.admin.post(`${ws.path}/payment-methods/setup-intents`);
-    expect(setup.status).toBe(201);
-    const confirmed = await stripe().setupIntents.confirm(setup.body.setup_intent_id, {
-      payment_method: card,
-    });
-    if (confirmed.status === 'requires_action') await authenticate('setup_intents', confirmed.id);
-    if (!save) return { setupIntentId: confirmed.id, id: '' };
-    const saved = await stack.admin.post(`${ws.path}/payment-methods`, {
-      setup_intent_id: setup.body.setup_intent_id,
-    });
-    expect(saved.status).toBe(201);
-    return { setupIntentId: confirmed.id, id: saved.body.id as string };
-  }
 
   const buy = (ws: Workspace, amount: string, key = randomUUID()) =>
     stack.admin.post(`${ws.path}/purchases`, { amount }, { 'idempotency-key': key });
@@ -169,7 +154,6 @@ function stackHelpers(stack: Stack) {
     stripe,
     testHelper,
     authenticate,
-    addCard,
     buy,
     purchaseOf,
     moneyOf,
@@ -202,7 +186,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('a purchase is credited once by the API answer and its payment_intent.succeeded, also when redelivered', async () => {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws);
+    await saveCard(stack, ws);
     const bought = await h.buy(ws, '12.00');
     expect(bought.status).toBe(201);
     const event = await h.eventAbout(bought.body.payment_intent_id, 'payment_intent.succeeded');
@@ -234,7 +218,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('records event types it does not act on as ignored and answers 200', async () => {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws);
+    await saveCard(stack, ws);
     const [{ stripe_customer_id: customer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
       select stripe_customer_id from accounts where id = ${ws.accountId}`;
     const created = await h.eventAbout(customer, 'customer.created');
@@ -249,7 +233,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('credits a purchase left requires_action once the card holder authenticates, by the webhook alone', async () => {
     const ws = await Workspace.create(stack, 'free');
-    await h.addCard(ws, 'pm_card_authenticationRequired');
+    await saveCard(stack, ws, 'pm_card_authenticationRequired');
     const pending = await h.buy(ws, '30.00');
     expect(pending).toMatchObject({ status: 200, body: { status: 'requires_action' } });
     await h.expectMoney(ws, []);
@@ -270,7 +254,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('saves a card whose SetupIntent succeeded even if the client never reports it, once', async () => {
     const ws = await Workspace.create(stack);
-    const { setupIntentId } = await h.addCard(ws, 'pm_card_mastercard', false);
+    const setupIntentId = await confirmCardSetup(stack, ws, 'pm_card_mastercard');
 
     const listed = await waitFor(
       async () => (await stack.admin.get(`${ws.path}/payment-methods`)).body.payment_methods,
@@ -290,8 +274,8 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('removes a card detached directly in Stripe from the account’s list, and it is no longer the default', async () => {
     const ws = await Workspace.create(stack);
-    const first = await h.addCard(ws);
-    const second = await h.addCard(ws, 'pm_card_amex');
+    const first = await saveCard(stack, ws);
+    const second = await saveCard(stack, ws, 'pm_card_amex');
 
     await h.stripe().paymentMethods.detach(first.id);
 
@@ -312,7 +296,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('a dispute flags the account for review, audited, and counts billing_disputes_total once', async () => {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws);
+    await saveCard(stack, ws);
     const bought = await h.buy(ws, '40.00');
     expect(bought.status).toBe(201);
     const intent = await h.stripe().paymentIntents.retrieve(bought.body.payment_intent_id);
@@ -356,7 +340,7 @@ describe('Stripe webhooks delivered by the stripe server', () => {
 
   it('events sent while the api is down are delivered by Stripe’s retries once it is back, and credit once', async () => {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws, 'pm_card_authenticationRequired');
+    await saveCard(stack, ws, 'pm_card_authenticationRequired');
     const pending = await h.buy(ws, '25.00');
     expect(pending.body.status).toBe('requires_action');
     const paymentIntentId = pending.body.payment_intent_id;
@@ -409,7 +393,7 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
   /** A purchase left requires_action whose PaymentIntent the card holder then authenticated. */
   async function authenticatedPurchase(amount: string, outcome: 'succeed' | 'fail' = 'succeed') {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws, 'pm_card_authenticationRequired');
+    await saveCard(stack, ws, 'pm_card_authenticationRequired');
     const pending = await h.buy(ws, amount);
     expect(pending.body.status).toBe('requires_action');
     await h.authenticate('payment_intents', pending.body.payment_intent_id, outcome);
@@ -484,7 +468,7 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
     const runs = await Promise.all(
       [1, 2, 3].map(async () => {
         const ws = await Workspace.create(stack);
-        await h.addCard(ws);
+        await saveCard(stack, ws);
         const answer = h.buy(ws, '15.00');
         // As soon as Stripe has the event (the API answer is still settling), deliver it 4 times at once.
         const event = await waitFor(
@@ -554,7 +538,7 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
 
     it('the purchase, its invoice and a replay of its Idempotency-Key name the card that paid', async () => {
       const ws = await Workspace.create(stack);
-      await h.addCard(ws, 'pm_card_authenticationRequired');
+      await saveCard(stack, ws, 'pm_card_authenticationRequired');
       const key = randomUUID();
       const pending = await h.buy(ws, '25.00', key);
       const paymentIntentId = pending.body.payment_intent_id as string;
@@ -583,8 +567,8 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
 
     it('another saved card of the account is named as saved', async () => {
       const ws = await Workspace.create(stack);
-      await h.addCard(ws, 'pm_card_authenticationRequired');
-      const mastercard = await h.addCard(ws, 'pm_card_mastercard');
+      await saveCard(stack, ws, 'pm_card_authenticationRequired');
+      const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
       const pending = await h.buy(ws, '25.00');
       const purchaseId = pending.body.id as string;
       const paymentIntentId = pending.body.payment_intent_id as string;
@@ -630,7 +614,7 @@ describe('Stripe webhooks delivered by the test, in any order and in parallel', 
 
     async function pendingPurchase() {
       const ws = await Workspace.create(stack);
-      await h.addCard(ws, 'pm_card_authenticationRequired');
+      await saveCard(stack, ws, 'pm_card_authenticationRequired');
       const key = randomUUID();
       const pending = await h.buy(ws, '25.00', key);
       expect(pending.body.status).toBe('requires_action');
@@ -767,7 +751,7 @@ describe('Stripe webhooks with STRIPE_WEBHOOK_DUPLICATE_DELIVERY (every event de
 
   it('cards, purchases, an authenticated purchase and a Stripe refund all take effect exactly once', async () => {
     const ws = await Workspace.create(stack);
-    await h.addCard(ws, 'pm_card_visa', false);
+    await confirmCardSetup(stack, ws);
     await waitFor(
       async () => (await stack.admin.get(`${ws.path}/payment-methods`)).body.payment_methods,
       (cards: any[]) => cards.length === 1,
@@ -775,7 +759,7 @@ describe('Stripe webhooks with STRIPE_WEBHOOK_DUPLICATE_DELIVERY (every event de
     );
     const paid = await h.buy(ws, '10.00');
     expect(paid.status).toBe(201);
-    await h.addCard(ws, 'pm_card_authenticationRequired');
+    await saveCard(stack, ws, 'pm_card_authenticationRequired');
     const [, threeDs] = (await stack.admin.get(`${ws.path}/payment-methods`)).body.payment_methods;
     const pending = await stack.admin.post(
       `${ws.path}/purchases`,
