@@ -29,9 +29,9 @@ const NEEDS_ESCAPE = /["\\]/;
 const ESCAPED = /["\\]/g;
 
 /** A column as its distinct values and each row's 1-based position among them: see dictionaryColumn. */
-export interface DictionaryColumn {
-  /** The distinct values, in order of first appearance, as an array literal. */
-  distinct: string;
+export interface DictionaryColumn<L = string> {
+  /** The distinct values, in order of first appearance, as `literalOf` made them. */
+  distinct: L;
   /** Per row, the position of its value in `distinct` (from 1), or NULL for a null value. */
   positions: string;
 }
@@ -41,10 +41,10 @@ export interface DictionaryColumn {
  * values plus one small integer per row. Postgres parses a quoted 36-character uuid or a model
  * name far more slowly than a number, and every byte of the literal is built, sent and scanned.
  */
-export function dictionaryColumn<T extends string | number | bigint>(
+export function dictionaryColumn<T extends string | number | bigint, L = string>(
   values: ReadonlyArray<T | null>,
-  literalOf: (distinct: T[]) => string,
-): DictionaryColumn {
+  literalOf: (distinct: T[]) => L,
+): DictionaryColumn<L> {
   const positionOf = new Map<T, number>();
   const distinct: T[] = [];
   let positions = '{';
