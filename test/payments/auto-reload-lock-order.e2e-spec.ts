@@ -100,6 +100,20 @@ describe('auto-reload and a card change at once', () => {
     });
   }
 
+  /**
+   * With crossing 2's job waiting for the held settings row: a new default card waits too, the
+   * row is let go, and neither the card change nor the job fails.
+   */
+  async function changeCardThenRelease(ws: Workspace, cardId: string, release: () => Promise<void>) {
+    const made = stack.admin.post(`${ws.path}/payment-methods/${cardId}/default`);
+    await untilWaiting(2, 'the card change to wait too');
+    await release();
+
+    expect((await made).status).toBe(200);
+    await settled();
+    await expectCompletedFirstTime(ws, 2);
+  }
+
   beforeAll(async () => {
     await proxy.start();
     stack = new BillingStack({ workers: 1, stripe: true, workerEnv: { STRIPE_API_URL: proxy.url } });
@@ -125,13 +139,7 @@ describe('auto-reload and a card change at once', () => {
     const release = await holdSettingsRow(ws.accountId);
     await spend(ws, 10); // $4: crossing 2, whose reload opens now
     await untilWaiting(1, 'the reload to wait for the settings row');
-    const made = stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
-    await untilWaiting(2, 'the card change to wait too');
-    await release();
-
-    expect((await made).status).toBe(200);
-    await settled();
-    await expectCompletedFirstTime(ws, 2);
+    await changeCardThenRelease(ws, visa.id, release);
   });
 
   it('records a declined reload and makes a new default card, neither failing on a deadlock', async () => {
@@ -149,12 +157,6 @@ describe('auto-reload and a card change at once', () => {
     proxy.mode = 'pass';
     proxy.releaseHeld();
     await untilWaiting(1, 'the decline to wait for the settings row');
-    const made = stack.admin.post(`${ws.path}/payment-methods/${visa.id}/default`);
-    await untilWaiting(2, 'the card change to wait too');
-    await release();
-
-    expect((await made).status).toBe(200);
-    await settled();
-    await expectCompletedFirstTime(ws, 2);
+    await changeCardThenRelease(ws, visa.id, release);
   });
 });
