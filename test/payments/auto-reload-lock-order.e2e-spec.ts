@@ -17,11 +17,13 @@ const TOKENS_PER_USD = 1000;
  * failure count) while a crossing's reload opens (settings row, then a purchase row whose foreign
  * key needs the account row) or records a decline (settings row, then an alert row, the same).
  * Taken in opposite orders, the two deadlocked (40P01): the card change answered 500 or the reload
- * job failed an attempt. The tests make them meet: they hold the settings row until both wait,
- * the reload first, as a reload already under way would. The worker reaches Stripe through a
- * proxy that can hold a charge's answer, to pause the reload between opening and recording it.
+ * job failed an attempt. Invoice billing terms take the same two rows in the card change's order
+ * (account FOR UPDATE, then auto-reload turned off) and met reloads the same way. The tests make
+ * them meet: they hold the settings row until both wait, the reload first, as a reload already
+ * under way would. The worker reaches Stripe through a proxy that can hold a charge's answer, to
+ * pause the reload between opening and recording it.
  */
-describe('auto-reload and a card change at once', () => {
+describe('auto-reload and a card change or invoice billing terms at once', () => {
   const proxy = new StripeProxy(() => stack.stripeServer!.port);
   let stack: BillingStack;
   let payments: Queue;
@@ -114,6 +116,73 @@ describe('auto-reload and a card change at once', () => {
     await expectCompletedFirstTime(ws, 2);
   }
 
+  /** A crossing after spending `usd`, its reload opening and waiting for the held settings row. */
+  async function openReloadAgainstHeldSettings(ws: Workspace, usd: number): Promise<() => Promise<void>> {
+    const release = await holdSettingsRow(ws.accountId);
+    await spend(ws, usd);
+    await untilWaiting(1, 'the reload to wait for the settings row');
+    return release;
+  }
+
+  /** A crossing after spending `usd`, its charge declined and the decline waiting for the held settings row. */
+  async function declineAgainstHeldSettings(ws: Workspace, usd: number): Promise<() => Promise<void>> {
+    proxy.mode = 'hold-create-answer';
+    await spend(ws, usd); // opened and declined; the worker has not heard yet
+    await waitFor(
+      () => proxy.heldCreates,
+      (n) => n === 1,
+      { what: "the reload's charge" },
+    );
+    const release = await holdSettingsRow(ws.accountId);
+    proxy.mode = 'pass';
+    proxy.releaseHeld();
+    await untilWaiting(1, 'the decline to wait for the settings row');
+    return release;
+  }
+
+  /** An enterprise account, still prepaid: $10 granted, `card` and auto-reload at $5 -> +$20. */
+  async function enterpriseReloadingWorkspace(card: string): Promise<Workspace> {
+    const ws = await Workspace.create(stack, 'enterprise');
+    await stack.grant(ws.accountId, '10.00');
+    await saveCard(stack, ws, card);
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+    return ws;
+  }
+
+  /**
+   * With crossing 1's reload waiting for the held settings row: invoice billing terms wait too,
+   * the row is let go, the terms are set (auto-reload off) and the job does not fail.
+   */
+  async function setInvoiceTermsThenRelease(ws: Workspace, release: () => Promise<void>) {
+    const made = stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, {
+      payment_terms_days: 30,
+      credit_limit: '1000.00',
+      discount_tiers: [{ from: '10000.00', discount_percent: '5' }],
+    });
+    await untilWaiting(2, 'the invoice billing terms to wait too');
+    await release();
+
+    const response = await made;
+    expect({ status: response.status, mode: response.body.billing_mode }).toEqual({
+      status: 200,
+      mode: 'invoice',
+    });
+    await settled();
+    await expectCompletedFirstTime(ws, 1);
+    expect((await stack.admin.get(`${ws.path}/auto-reload`)).body.enabled).toBe(false);
+  }
+
+  /** The account's auto-reload purchases, each with the outcome recorded for it (its audit row). */
+  async function reloadOutcomesOf(ws: Workspace) {
+    return stack.stores.sql<{ status: string; outcome: string | null }[]>`
+      select p.status, a.action as outcome from credit_purchases p
+      left join audit_log a on a.account_id = p.account_id and a.target_type = 'purchase'
+        and a.target_id = p.id::text and a.action like 'auto_reload.%'
+      where p.account_id = ${ws.accountId} and p.kind = 'auto_reload'
+      order by p.created_at`;
+  }
+
   beforeAll(async () => {
     await proxy.start();
     stack = new BillingStack({ workers: 1, stripe: true, workerEnv: { STRIPE_API_URL: proxy.url } });
@@ -136,9 +205,7 @@ describe('auto-reload and a card change at once', () => {
     const ws = await onceDeclinedWorkspace();
     const visa = await saveCard(stack, ws, 'pm_card_visa');
 
-    const release = await holdSettingsRow(ws.accountId);
-    await spend(ws, 10); // $4: crossing 2, whose reload opens now
-    await untilWaiting(1, 'the reload to wait for the settings row');
+    const release = await openReloadAgainstHeldSettings(ws, 10); // $4: crossing 2
     await changeCardThenRelease(ws, visa.id, release);
   });
 
@@ -146,17 +213,28 @@ describe('auto-reload and a card change at once', () => {
     const ws = await onceDeclinedWorkspace();
     const visa = await saveCard(stack, ws, 'pm_card_visa');
 
-    proxy.mode = 'hold-create-answer';
-    await spend(ws, 10); // $4: crossing 2, opened and declined; the worker has not heard yet
-    await waitFor(
-      () => proxy.heldCreates,
-      (n) => n === 1,
-      { what: "the reload's charge" },
-    );
-    const release = await holdSettingsRow(ws.accountId);
-    proxy.mode = 'pass';
-    proxy.releaseHeld();
-    await untilWaiting(1, 'the decline to wait for the settings row');
+    const release = await declineAgainstHeldSettings(ws, 10); // $4: crossing 2
     await changeCardThenRelease(ws, visa.id, release);
+  });
+
+  it('opens a reload and sets invoice billing terms; the reload, first, is charged and neither fails', async () => {
+    const ws = await enterpriseReloadingWorkspace('pm_card_visa');
+
+    const release = await openReloadAgainstHeldSettings(ws, 6); // $4: crossing 1
+    await setInvoiceTermsThenRelease(ws, release);
+
+    // The reload locked the account row before the terms could: it opened while auto-reload was
+    // still on, so the card is charged; the terms turned auto-reload off after it.
+    expect(await reloadOutcomesOf(ws)).toEqual([{ status: 'succeeded', outcome: 'auto_reload.succeeded' }]);
+  });
+
+  it('records a declined reload and sets invoice billing terms, neither failing on a deadlock', async () => {
+    const ws = await enterpriseReloadingWorkspace('pm_card_chargeDeclinedInsufficientFunds');
+
+    const release = await declineAgainstHeldSettings(ws, 6); // $4: crossing 1
+    await setInvoiceTermsThenRelease(ws, release);
+
+    expect(await reloadOutcomesOf(ws)).toEqual([{ status: 'failed', outcome: 'auto_reload.declined' }]);
+    expect(await consecutiveFailures(ws)).toBe(1);
   });
 });
