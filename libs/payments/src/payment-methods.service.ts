@@ -115,10 +115,16 @@ export class PaymentMethodsService {
       where account_id = ${accountId} and detached_at is null order by is_default desc, created_at desc`;
   }
 
-  /** The card auto-reload charges, if any. */
-  async defaultOf(accountId: string): Promise<PaymentMethodRecord | null> {
-    const [row] = await this.database.sql<PaymentMethodRecord[]>`
-      select ${this.database.sql.unsafe(COLUMNS)} from payment_methods
+  /**
+   * The card auto-reload charges, if any. In `tx` after it locked the account row, it is the
+   * default until that transaction ends: card changes wait for the lock (lockAccount).
+   */
+  async defaultOf(
+    accountId: string,
+    tx: Tx | DatabaseHandle['sql'] = this.database.sql,
+  ): Promise<PaymentMethodRecord | null> {
+    const [row] = await tx<PaymentMethodRecord[]>`
+      select ${tx.unsafe(COLUMNS)} from payment_methods
       where account_id = ${accountId} and is_default and detached_at is null`;
     return row ?? null;
   }

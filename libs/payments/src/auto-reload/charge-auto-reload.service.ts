@@ -89,10 +89,14 @@ export class ChargeAutoReloadService {
     payload: AutoReloadPayload,
     requestKey: string,
   ): Promise<{ purchase: PurchaseRecord | null; skipped: AutoReloadOutcome | null }> {
-    // Read before the transaction takes its connection: these use others from the same pool.
-    const card = await this.cards.defaultOf(payload.accountId);
+    // Read before the transaction takes its connection, as this one may load the balance from
+    // Postgres through another connection of the same pool. No lock below orders balance changes
+    // (Redis's), so reading it later would only narrow a window that stays open until the charge.
     const balance = await this.balances.balanceOf(payload.accountId);
-    // Address and exemption as they are when the reload is opened; the amount is read under the lock below.
+    // Address and exemption as they are when the reload is opened; the amount is read under the
+    // lock below. Unlike the card, they gain nothing from the account lock: billing profiles and
+    // exemptions change without it, and a rename (which takes it) committed while this waits
+    // leaves the former name on the bill-to, as if the reload had opened a moment earlier.
     const treatment = await this.tax.treatmentFor(payload.accountId);
     const billTo = await readBillTo(this.database.sql, payload.accountId);
     let skipped: AutoReloadOutcome | null = null;
@@ -105,6 +109,11 @@ export class ChargeAutoReloadService {
       if (!settings) return null;
       const existing = await this.findPurchase(payload.accountId, requestKey, tx);
       if (existing) return existing;
+      // Read after the account lock, not before the transaction: a card change (its FOR UPDATE)
+      // that committed while this waited would otherwise leave the reload charging the card the
+      // owner had just replaced or removed. Until this commits, no card change commits (a removal
+      // detaches the card in Stripe before it locks, though: charge() may still meet that card).
+      const card = await this.cards.defaultOf(payload.accountId, tx);
       const reason = await this.skipReason(tx, payload.accountId, settings, card, balance);
       const tax = this.tax.taxOn(settings.amount_micros, treatment);
       const [row] = await tx<PurchaseRecord[]>`

@@ -1,0 +1,134 @@
+import { Tx } from '@app/db';
+import { QueueName } from '@app/queue';
+import type { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
+import { BillingStack } from '../support/billing-stack';
+import { saveCard } from '../support/cards';
+import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { waitFor } from '../support/wait-for';
+import { Workspace } from '../support/workspace';
+
+/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+const MODEL = 'test/auto-reload-card-change-model';
+const TOKENS_PER_USD = 1000;
+
+type CardChange = (tx: Tx) => Promise<void>;
+
+/**
+ * A new default card committed while a crossing's reload waits to open (for the account row's lock,
+ * which card changes hold FOR UPDATE). Reading the default card before that wait, the reload
+ * charged the card the owner had just replaced. The test holds the account row as a card change in
+ * progress would, lets the reload run into it, makes the other card the default in that transaction
+ * and commits. Usage takes the account row's key-share lock too (its ledger row's foreign key), so
+ * the crossing is committed first, its job held back by pausing the payments queue.
+ */
+describe('an auto-reload racing a card change', () => {
+  let stack: BillingStack;
+  let payments: Queue;
+
+  /** Sessions of this suite's database waiting for the account row's lock before a reload opens. */
+  async function reloadsWaitingForAccount(): Promise<number> {
+    const [{ n }] = await stack.stores.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'
+        and query like '%from accounts where id = $1 for key share%'`;
+    return n;
+  }
+
+  /**
+   * Holds the account row FOR UPDATE, as a card change does (PaymentMethodsService.lockAccount),
+   * until the returned function is called with the change to make in that transaction and commit.
+   */
+  async function holdAccountRow(accountId: string): Promise<(change: CardChange) => Promise<void>> {
+    let commit!: (change: CardChange) => void;
+    const committing = new Promise<CardChange>((resolve) => (commit = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const done = stack.stores.sql.begin(async (tx) => {
+      await tx`select 1 from accounts where id = ${accountId} for update`;
+      held();
+      const change = await committing;
+      await change(tx);
+    });
+    await holding;
+    return async (change) => {
+      commit(change);
+      await done;
+    };
+  }
+
+  async function intentsOf(ws: Workspace): Promise<Stripe.PaymentIntent[]> {
+    const [{ stripe_customer_id: customer }] = await stack.stores.sql<{ stripe_customer_id: string }[]>`
+      select stripe_customer_id from accounts where id = ${ws.accountId}`;
+    return (await stack.stripeClient().paymentIntents.list({ customer, limit: 100 })).data;
+  }
+
+  beforeAll(async () => {
+    stack = new BillingStack({ workers: 1, stripe: true });
+    await stack.start();
+    payments = openStackQueue(stack, QueueName.Payments);
+    await stack.setPrice(MODEL, '1000', '1000');
+  });
+
+  afterAll(async () => {
+    await payments?.close();
+    await stack?.stop();
+  });
+
+  it('charges the card made the default while the reload waited for the account row', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const visa = await saveCard(stack, ws, 'pm_card_visa');
+    expect(visa.is_default).toBe(true); // the first card saved
+    const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+
+    const jobId = `auto-reload:${ws.accountId}:1`;
+    await payments.pause();
+    let commitCardChange: (change: CardChange) => Promise<void>;
+    try {
+      const event = {
+        id: randomUUID(),
+        account_id: ws.accountId,
+        model: MODEL,
+        prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1
+        completion_tokens: 0,
+      };
+      expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+      await waitFor(() => payments.getJob(jobId), Boolean, { what: 'the crossing job' });
+      commitCardChange = await holdAccountRow(ws.accountId);
+    } finally {
+      await payments.resume();
+    }
+    try {
+      await waitFor(reloadsWaitingForAccount, (n) => n === 1, {
+        what: 'the reload to wait for the account row',
+      });
+    } finally {
+      // What setDefault writes under its lock, less its audit row and the failure pause it ends
+      // (none here). Committed even when the wait failed, so that nothing is left locked.
+      await commitCardChange(async (tx) => {
+        await tx`update payment_methods set is_default = false where account_id = ${ws.accountId} and is_default`;
+        await tx`update payment_methods set is_default = true where id = ${mastercard.id} and detached_at is null`;
+      });
+    }
+    await usageAndReloadsSettled(stack, payments);
+
+    const purchases = await stack.stores.sql<
+      { status: string; payment_method_id: string; card_brand: string; requested_payment_method_id: string }[]
+    >`
+      select status, payment_method_id, card_brand, requested_payment_method_id from credit_purchases
+      where account_id = ${ws.accountId} and request_key = ${jobId}`;
+    expect(purchases).toEqual([
+      {
+        status: 'succeeded',
+        payment_method_id: mastercard.id,
+        card_brand: 'mastercard',
+        requested_payment_method_id: mastercard.id,
+      },
+    ]);
+    expect((await intentsOf(ws)).map((intent) => intent.payment_method)).toEqual([mastercard.id]);
+  });
+});
