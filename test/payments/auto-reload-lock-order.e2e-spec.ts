@@ -22,6 +22,9 @@ const TOKENS_PER_USD = 1000;
  * them meet: they hold the settings row until both wait, the reload first, as a reload already
  * under way would. The worker reaches Stripe through a proxy that can hold a charge's answer, to
  * pause the reload between opening and recording it.
+ *
+ * Saving auto-reload turned on read the billing mode before its transaction, so terms set in
+ * between left an invoice-billed account with auto-reload on; a crossing then charged its card.
  */
 describe('auto-reload and a card change or invoice billing terms at once', () => {
   const proxy = new StripeProxy(() => stack.stripeServer!.port);
@@ -173,6 +176,34 @@ describe('auto-reload and a card change or invoice billing terms at once', () =>
     expect((await stack.admin.get(`${ws.path}/auto-reload`)).body.enabled).toBe(false);
   }
 
+  /**
+   * Holds the account row FOR UPDATE, as invoice billing terms do, until the returned function
+   * writes what the terms write under it (invoice billing on, auto-reload off) and commits.
+   */
+  async function holdAccountRowForTerms(accountId: string): Promise<() => Promise<void>> {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held!: () => void;
+    const holding = new Promise<void>((resolve) => (held = resolve));
+    const done = stack.stores.sql.begin(async (tx) => {
+      await tx`select 1 from accounts where id = ${accountId} for update`;
+      held();
+      await released;
+      await tx`
+        update accounts set billing_mode = 'invoice', payment_terms_days = 30, credit_limit_micros = 1000000000,
+               invoice_billing_since = now(), updated_at = now()
+        where id = ${accountId}`;
+      await tx`
+        update auto_reload_settings set enabled = false, updated_at = now()
+        where account_id = ${accountId} and enabled`;
+    });
+    await holding;
+    return async () => {
+      release();
+      await done;
+    };
+  }
+
   /** The account's auto-reload purchases, each with the outcome recorded for it (its audit row). */
   async function reloadOutcomesOf(ws: Workspace) {
     return stack.stores.sql<{ status: string; outcome: string | null }[]>`
@@ -236,5 +267,26 @@ describe('auto-reload and a card change or invoice billing terms at once', () =>
 
     expect(await reloadOutcomesOf(ws)).toEqual([{ status: 'failed', outcome: 'auto_reload.declined' }]);
     expect(await consecutiveFailures(ws)).toBe(1);
+  });
+
+  it('saves auto-reload turned on while invoice billing terms are set; the terms, first, refuse the save', async () => {
+    const ws = await Workspace.create(stack, 'enterprise');
+    await saveCard(stack, ws, 'pm_card_visa');
+
+    const switchToInvoice = await holdAccountRowForTerms(ws.accountId);
+    const saved = stack.admin.put(`${ws.path}/auto-reload`, {
+      enabled: true,
+      threshold: '5.00',
+      amount: '20.00',
+    });
+    await untilWaiting(1, 'the save to wait for the account row');
+    await switchToInvoice();
+
+    const response = await saved;
+    expect({ status: response.status, code: response.body.error?.code }).toEqual({
+      status: 409,
+      code: 'invoice_billing',
+    });
+    expect((await stack.admin.get(`${ws.path}/auto-reload`)).body.enabled).toBe(false);
   });
 });

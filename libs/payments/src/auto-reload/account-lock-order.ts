@@ -9,7 +9,17 @@ import { Tx } from '@app/db';
  *
  * KEY SHARE, the lock those foreign-key checks take anyway: it waits only for a holder of the
  * account row FOR UPDATE, never for usage, purchases or other KEY SHARE holders.
+ *
+ * Returns the billing mode as locked (null: no such account). Invoice billing terms change it only
+ * under FOR UPDATE, which waits for this lock and which this lock waits for, so it cannot change
+ * before the transaction ends: a card is never charged, nor auto-reload turned on, for an account
+ * whose switch to invoice billing commits in between.
  */
-export async function lockAccountBeforeSettings(tx: Tx, accountId: string): Promise<void> {
-  await tx`select 1 from accounts where id = ${accountId} for key share`;
+export async function lockAccountBeforeSettings(
+  tx: Tx,
+  accountId: string,
+): Promise<'prepaid' | 'invoice' | null> {
+  const [account] = await tx<{ billing_mode: 'prepaid' | 'invoice' }[]>`
+    select billing_mode from accounts where id = ${accountId} for key share`;
+  return account?.billing_mode ?? null;
 }

@@ -1,10 +1,11 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { CatalogWriter } from '@app/catalog';
-import { DATABASE, DatabaseHandle } from '@app/db';
+import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { ApiError } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import { PaymentMethodsService } from '../payment-methods.service';
 import { checkPurchaseAmount, PAYMENTS_OPTIONS, PaymentsOptions } from '../stripe-client';
+import { lockAccountBeforeSettings } from './account-lock-order';
 import { AUTO_RELOAD_AUDIT } from './auto-reload-outcome';
 import { endDisputePause } from './auto-reload-pause';
 import { RetryAutoReloadService } from './retry-auto-reload.service';
@@ -72,20 +73,11 @@ export class AutoReloadSettingsService {
     actor: AuditActor,
   ): Promise<AutoReloadSettingsRecord> {
     this.validate(input);
-    const [account] = await this.database.sql<{ billing_mode: string }[]>`
-      select billing_mode from accounts where id = ${accountId}`;
-    if (input.enabled && account?.billing_mode === 'invoice') {
-      // Invoice billing runs on credit and is paid by monthly invoice; a card must never top it up.
-      throw new ApiError(
-        409,
-        'invoice_billing',
-        'the account is on invoice billing; auto-reload does not apply',
-      );
-    }
-    if (input.enabled && !(await this.cards.defaultOf(accountId))) {
-      throw new ApiError(422, 'no_default_card', 'add a card before turning auto-reload on');
-    }
     await this.database.sql.begin(async (tx) => {
+      // Read under the account row's lock: invoice billing terms set at once either commit first and
+      // are seen here, or wait for this save and then turn auto-reload off.
+      const billingMode = await lockAccountBeforeSettings(tx, accountId);
+      if (input.enabled) await this.refuseEnabling(tx, accountId, billingMode);
       const [before] = await tx<Omit<AutoReloadSettingsRecord, 'reloaded_this_month_micros'>[]>`
         select ${tx.unsafe(COLUMNS)} from auto_reload_settings where account_id = ${accountId} for update`;
       const [after] = await tx<Omit<AutoReloadSettingsRecord, 'reloaded_this_month_micros'>[]>`
@@ -120,6 +112,20 @@ export class AutoReloadSettingsService {
     // the reload a failed or skipped crossing did not make happens now, once.
     await this.reloadRetries.afterFix(accountId);
     return this.get(accountId);
+  }
+
+  private async refuseEnabling(tx: Tx, accountId: string, billingMode: string | null): Promise<void> {
+    if (billingMode === 'invoice') {
+      // Invoice billing runs on credit and is paid by monthly invoice; a card must never top it up.
+      throw new ApiError(
+        409,
+        'invoice_billing',
+        'the account is on invoice billing; auto-reload does not apply',
+      );
+    }
+    if (!(await this.cards.defaultOf(accountId, tx))) {
+      throw new ApiError(422, 'no_default_card', 'add a card before turning auto-reload on');
+    }
   }
 
   private validate(input: AutoReloadSettingsInput): void {
