@@ -1,4 +1,4 @@
-import { QueueName } from '@app/queue';
+import { autoReloadJobId, JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
@@ -288,5 +288,30 @@ describe('auto-reload and a card change or invoice billing terms at once', () =>
       code: 'invoice_billing',
     });
     expect((await stack.admin.get(`${ws.path}/auto-reload`)).body.enabled).toBe(false);
+  });
+
+  it('skips, charging no card, a crossing of an invoice-billed account whose auto-reload was left on', async () => {
+    const ws = await enterpriseReloadingWorkspace('pm_card_visa');
+    const terms = { payment_terms_days: 30, credit_limit: '1000.00', discount_tiers: [] };
+    expect((await stack.admin.put(`/v1/admin/accounts/${ws.accountId}/invoice-billing`, terms)).status).toBe(
+      200,
+    );
+    // What a save crossing the switch left behind before saves locked the account row, with the
+    // $10 balance below the threshold. Usage on invoice billing finds no crossing, but a job
+    // queued from a catalog cache a moment old still runs.
+    await stack.stores.sql`
+      update auto_reload_settings set enabled = true, threshold_micros = 50000000 where account_id = ${ws.accountId}`;
+
+    await payments.add(
+      JobName.AutoReload,
+      { accountId: ws.accountId, crossing: 1 },
+      { ...QUEUE_SETTINGS[QueueName.Payments].jobOptions, jobId: autoReloadJobId(ws.accountId, 1) },
+    );
+    await settled();
+
+    expect(
+      await stack.stores.sql`
+        select status, failure_code from credit_purchases where account_id = ${ws.accountId} and kind = 'auto_reload'`,
+    ).toEqual([{ status: 'canceled', failure_code: 'invoice_billing' }]);
   });
 });

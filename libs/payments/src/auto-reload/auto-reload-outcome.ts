@@ -3,7 +3,7 @@ import { PurchaseRecord } from '../purchase-records';
 
 /** Why a crossing was not charged; stored as the skipped purchase's failure_code. */
 export type AutoReloadSkipReason =
-  'disabled' | 'paused' | 'balance_recovered' | 'no_default_card' | 'monthly_cap_reached';
+  'disabled' | 'invoice_billing' | 'paused' | 'balance_recovered' | 'no_default_card' | 'monthly_cap_reached';
 
 export type AutoReloadOutcomeKind = 'succeeded' | 'declined' | 'authentication_required' | 'skipped';
 

@@ -27,6 +27,7 @@ interface SettingsRow {
 
 const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
   disabled: 'auto-reload was turned off',
+  invoice_billing: 'the account is on invoice billing',
   paused: 'auto-reload is paused after failed charges',
   balance_recovered: 'the balance was back at or above the threshold',
   no_default_card: 'the account has no default card',
@@ -102,7 +103,7 @@ export class ChargeAutoReloadService {
     let skipped: AutoReloadOutcome | null = null;
     const purchase = await this.database.sql.begin(async (tx) => {
       // The purchase row's foreign key needs the account row: lock it before the settings row.
-      await lockAccountBeforeSettings(tx, payload.accountId);
+      const billingMode = await lockAccountBeforeSettings(tx, payload.accountId);
       const [settings] = await tx<SettingsRow[]>`
         select enabled, threshold_micros, amount_micros, monthly_cap_micros, paused_at, paused_reason
         from auto_reload_settings where account_id = ${payload.accountId} for update`;
@@ -114,7 +115,7 @@ export class ChargeAutoReloadService {
       // owner had just replaced or removed. Until this commits, no card change commits (a removal
       // detaches the card in Stripe before it locks, though: charge() may still meet that card).
       const card = await this.cards.defaultOf(payload.accountId, tx);
-      const reason = await this.skipReason(tx, payload.accountId, settings, card, balance);
+      const reason = await this.skipReason(tx, payload.accountId, billingMode, settings, card, balance);
       const tax = this.tax.taxOn(settings.amount_micros, treatment);
       const [row] = await tx<PurchaseRecord[]>`
         insert into credit_purchases (account_id, kind, request_key, amount_micros, tax_micros, tax_rate_ppm, tax_jurisdiction,
@@ -136,11 +137,16 @@ export class ChargeAutoReloadService {
   private async skipReason(
     tx: Tx,
     accountId: string,
+    billingMode: string | null,
     settings: SettingsRow,
     card: PaymentMethodRecord | null,
     balance: bigint | null,
   ): Promise<AutoReloadSkipReason | null> {
     if (!settings.enabled) return 'disabled';
+    // Terms turn auto-reload off and a save refuses to turn it on again, but settings left on by a
+    // save that crossed the switch (before saves locked the account row) must still never charge
+    // the card of an account that runs on credit.
+    if (billingMode === 'invoice') return 'invoice_billing';
     if (settings.paused_at) return 'paused';
     // A grant or purchase may have arrived since the crossing: nothing to top up.
     if (balance !== null && balance >= settings.threshold_micros) return 'balance_recovered';
