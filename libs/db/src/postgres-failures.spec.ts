@@ -4,6 +4,7 @@ import { sql as raw } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { PG_ADMIN_URL } from '../../../test/support/test-stores';
+import { waitFor } from '../../../test/support/wait-for';
 import { transientPostgresFailure } from './postgres-failures';
 
 /** A port nothing listens on (the discard port), so a connection there is refused at once. */
@@ -140,14 +141,51 @@ describe('transientPostgresFailure', () => {
 
   it('finds Postgres shutting down or starting (57P01, 57P02, 57P03), as postgres.js reports them', () => {
     // Not cheap to cause for real here (a server restart); the driver's own error class, as it builds them.
-    for (const [code, condition] of [
+    expectFoundAsBuilt([
       ['57P01', 'admin_shutdown'],
       ['57P02', 'crash_shutdown'],
       ['57P03', 'cannot_connect_now'],
-    ]) {
-      const error = new postgres.PostgresError({ code, message: condition } as never);
-      expect(sut(error)).toEqual({ code, condition });
-    }
+    ]);
+  });
+
+  it('finds a connection Postgres could not make for the statement (08001), as dblink reports it', async () => {
+    const sql = client();
+    await sql`create extension if not exists dblink`;
+
+    const error = await rejection(() => sql`select dblink_connect(${'host=127.0.0.1 port=9 user=postgres'})`);
+
+    expect(sut(error)).toEqual({ code: '08001', condition: 'sqlclient_unable_to_establish_sqlconnection' });
+  });
+
+  it('finds the other connection exceptions (08000, 08003, 08004, 08006) and an idle transaction ended (25P03), as postgres.js reports them', () => {
+    // Postgres raises these only for connections it makes itself (dblink, postgres_fdw), after
+    // the remote end went away: not cheap to cause here.
+    expectFoundAsBuilt([
+      ['08000', 'connection_exception'],
+      ['08003', 'connection_does_not_exist'],
+      ['08004', 'sqlserver_rejected_establishment_of_sqlconnection'],
+      ['08006', 'connection_failure'],
+      ['25P03', 'idle_in_transaction_session_timeout'],
+    ]);
+  });
+
+  it('finds a transaction left idle past idle_in_transaction_session_timeout, which postgres.js reports as its connection closing', async () => {
+    // Postgres sends 25P03 while no statement runs; postgres.js drops that and fails the
+    // transaction as CONNECTION_CLOSED, which is why 25P03 itself is only seen as built above.
+    const error = await rejection(() =>
+      client().begin(async (tx) => {
+        await tx`set local idle_in_transaction_session_timeout = 50`;
+        const [{ pid }] = await tx<{ pid: number }[]>`select pg_backend_pid() as pid`;
+        await waitFor(
+          () => admin`select 1 from pg_stat_activity where pid = ${pid}`,
+          (rows) => rows.length === 0,
+          { what: `the idle backend ${pid} to be ended` },
+        );
+        await tx`select 1`;
+      }),
+    );
+
+    expect(sut(error)).toEqual({ code: 'CONNECTION_CLOSED', condition: 'connection_failure' });
   });
 
   it('finds a connection refused (ECONNREFUSED), also when drizzle wraps it', async () => {
@@ -183,6 +221,14 @@ describe('transientPostgresFailure', () => {
     expect(sut(error)).toEqual({ code: 'CONNECTION_ENDED', condition: 'connection_failure' });
   });
 
+  it('does not find a protocol violation (08P01): a retry sends Postgres the same bytes', async () => {
+    // A NUL ends the statement's text early in the wire message, so Postgres cannot parse the rest.
+    const error = await rejection(() => client().unsafe('select 1\0'));
+
+    expect((error as { code?: string }).code).toBe('08P01');
+    expect(sut(error)).toBeNull();
+  });
+
   it('does not find a constraint violation (23505), which a retry cannot fix', async () => {
     const sql = client();
     await sql`insert into t values (100)`;
@@ -201,6 +247,14 @@ describe('transientPostgresFailure', () => {
     expect(sut(new Error('something else'))).toBeNull();
     expect(sut(undefined)).toBeNull();
   });
+
+  /** Each SQLSTATE, in the driver's own error class as it builds them, is found with its condition. */
+  function expectFoundAsBuilt(conditions: [code: string, condition: string][]): void {
+    for (const [code, condition] of conditions) {
+      const error = new postgres.PostgresError({ code, message: condition } as never);
+      expect(sut(error)).toEqual({ code, condition });
+    }
+  }
 
   /** Until the backend `pid` runs its statement, so terminating it interrupts that statement. */
   async function waitUntilActive(pid: number): Promise<void> {

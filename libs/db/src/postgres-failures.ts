@@ -27,10 +27,23 @@ const CANNOT_CONNECT_NOW = '57P03';
 
 /**
  * SQLSTATEs after which the same request, sent again shortly, may well succeed: the statement
- * lost a race (deadlock, serialization), waited too long for a lock or a slot, or Postgres went
- * away under it. Each failed before its transaction committed. Named as Postgres names them.
+ * lost a race (deadlock, serialization), waited too long for a lock or a slot, or Postgres (or a
+ * connection it made for us) went away under it. Each failed before its transaction committed.
+ * Named as Postgres names them.
+ *
+ * Not class 08's other two: protocol_violation (08P01) is our bytes Postgres could not parse (a
+ * NUL in a statement's text, a driver bug), which a retry sends again; transaction_resolution_unknown
+ * (08007) says a commit may have happened, so a retry could apply the request twice.
  */
 const TRANSIENT_SQLSTATES: Readonly<Record<string, string>> = {
+  '08000': 'connection_exception',
+  '08001': 'sqlclient_unable_to_establish_sqlconnection',
+  '08003': 'connection_does_not_exist',
+  '08004': 'sqlserver_rejected_establishment_of_sqlconnection',
+  '08006': 'connection_failure',
+  // Postgres ended the session of a transaction left idle past the timeout: its client stalled
+  // (an event-loop pause, a slow call); the retry runs on a fresh connection.
+  '25P03': 'idle_in_transaction_session_timeout',
   '40001': 'serialization_failure',
   '40P01': 'deadlock_detected',
   '53300': 'too_many_connections',
