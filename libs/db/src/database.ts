@@ -1,5 +1,6 @@
 import { drizzle, PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { markingReserveFailures } from './postgres-failures';
 import * as schema from './schema';
 
 export type Database = PostgresJsDatabase<typeof schema>;
@@ -16,7 +17,7 @@ export interface DatabaseHandle {
 }
 
 function connect(url: string, poolSize: number): Sql {
-  return postgres(url, {
+  const sql: Sql = postgres(url, {
     max: poolSize,
     // bigint columns come back as JS bigint: money never passes through a float (I1).
     types: { bigint: postgres.BigInt },
@@ -27,6 +28,9 @@ function connect(url: string, poolSize: number): Sql {
       idle_in_transaction_session_timeout: 60_000,
     },
   });
+  // On every pool, so each caller's reserve (the refund lock's) meets a lost Postgres as a 503.
+  sql.reserve = markingReserveFailures(sql.reserve);
+  return sql;
 }
 
 export function openDatabase(url: string, poolSize = 10): DatabaseHandle {

@@ -3,8 +3,10 @@ import { connect } from 'node:net';
 import { sql as raw } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { PG_ADMIN_URL } from '../../../test/support/test-stores';
 import { waitFor } from '../../../test/support/wait-for';
+import { openDatabase } from './database';
 import { transientPostgresFailure } from './postgres-failures';
 
 /** A port nothing listens on (the discard port), so a connection there is refused at once. */
@@ -219,6 +221,29 @@ describe('transientPostgresFailure', () => {
     await ending;
 
     expect(sut(error)).toEqual({ code: 'CONNECTION_ENDED', condition: 'connection_failure' });
+  });
+
+  it('finds a refused connection that our pool’s sql.reserve() met after Postgres went away (ECONNREFUSED)', async () => {
+    const upstream = new URL(PG_ADMIN_URL);
+    const proxy = await new TcpProxy(upstream.hostname, Number(upstream.port || 5432)).up();
+    const database = openDatabase(proxy.via(url.toString()), 2);
+    try {
+      await database.sql`select 1`;
+      await proxy.down();
+      // A query first, as the refund path reads the purchase first: it finds the connection lost,
+      // so the reserve has to open one.
+      expect(sut(await rejection(() => database.sql`select 1`))).toMatchObject({
+        condition: 'connection_failure',
+      });
+
+      const error = await rejection(() => database.sql.reserve());
+
+      expect(sut(error)).toEqual({ code: 'ECONNREFUSED', condition: 'connection_failure' });
+    } finally {
+      // Not close(), which waits 5 s: postgres.js never counts a connection lost mid-query as ended.
+      await database.sql.end({ timeout: 0 });
+      await proxy.down();
+    }
   });
 
   it('does not find a protocol violation (08P01): a retry sends Postgres the same bytes', async () => {

@@ -2,7 +2,8 @@ import postgres from 'postgres';
 
 /**
  * Node's socket errors. Any client's (Redis, S3, SMTP) can carry them, so only one that postgres.js
- * handed to a query counts as Postgres's: it then holds the query's own `query` property.
+ * handed to a query counts as Postgres's: it then holds the query's own `query` property; or one
+ * it rejected a `reserve()` of our pools with, which they mark (markingReserveFailures).
  */
 const SOCKET_FAILURES = new Set([
   'ECONNREFUSED',
@@ -13,6 +14,14 @@ const SOCKET_FAILURES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
+
+/**
+ * The mark on an error postgres.js rejected `reserve()` with: it hands a reserve its connection's
+ * error bare, without the `query` a query's gets (queryError in its connection.js), so a refused
+ * connection there reads as any other client's. A registered symbol, not a WeakSet, so a second
+ * copy of this module (another bundle, Jest's module registry) still reads the mark.
+ */
+const RESERVE_FAILURE = Symbol.for('billing.db.postgres-reserve-failure');
 
 /** postgres.js's own codes for a connection it could not open, lost, or whose pool is ending. */
 const CONNECTION_FAILURES = new Set([
@@ -86,11 +95,28 @@ export function transientPostgresFailure(error: unknown): TransientPostgresFailu
     if (error instanceof postgres.PostgresError && TRANSIENT_SQLSTATES[code]) {
       return { code, condition: TRANSIENT_SQLSTATES[code], error };
     }
-    if (CONNECTION_FAILURES.has(code) || (SOCKET_FAILURES.has(code) && Object.hasOwn(error, 'query'))) {
+    const postgresHandedIt = Object.hasOwn(error, 'query') || Object.hasOwn(error, RESERVE_FAILURE);
+    if (CONNECTION_FAILURES.has(code) || (SOCKET_FAILURES.has(code) && postgresHandedIt)) {
       return { code, condition: 'connection_failure', error: error as Error };
     }
   }
   return null;
+}
+
+/**
+ * `reserve` (a postgres.js client's) whose rejections count as Postgres's, as a query's do: a
+ * reserve that has to open a connection to a Postgres gone away is then a 503, not a 500.
+ */
+export function markingReserveFailures<Reserved>(reserve: () => Promise<Reserved>): () => Promise<Reserved> {
+  return async () => {
+    try {
+      return await reserve();
+    } catch (error) {
+      if (isObject(error) && Object.isExtensible(error))
+        Object.defineProperty(error, RESERVE_FAILURE, { value: true });
+      throw error;
+    }
+  };
 }
 
 function isObject(value: unknown): value is { code?: unknown; cause?: unknown } {
