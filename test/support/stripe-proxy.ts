@@ -2,13 +2,15 @@ import { createServer, IncomingMessage, request, Server, ServerResponse } from '
 import { AddressInfo } from 'node:net';
 
 /**
- * How the proxy treats requests: `pass` forwards them; `lose-create-answer` forwards
- * POST /v1/payment_intents (Stripe creates and charges) and then drops the connection before the
- * answer, as a network failure after the request arrived would; `hold-create-answer` forwards it
- * and holds the answer back until `releaseHeld()`, to pause the caller right there; `down` drops
- * every connection without forwarding anything (Stripe unreachable).
+ * How the proxy treats requests: `pass` forwards them; `hold-create-request` holds
+ * POST /v1/payment_intents back before Stripe sees it (nothing charged yet) until `releaseHeld()`;
+ * `lose-create-answer` forwards it (Stripe creates and charges) and then drops the connection
+ * before the answer, as a network failure after the request arrived would; `hold-create-answer`
+ * forwards it and holds the answer back until `releaseHeld()`, to pause the caller right there;
+ * `down` drops every connection without forwarding anything (Stripe unreachable).
  */
-export type StripeProxyMode = 'pass' | 'lose-create-answer' | 'hold-create-answer' | 'down';
+export type StripeProxyMode =
+  'pass' | 'hold-create-request' | 'lose-create-answer' | 'hold-create-answer' | 'down';
 
 /**
  * An HTTP proxy put between an app and the stack's stripe server (its STRIPE_API_URL), to lose
@@ -30,7 +32,7 @@ export class StripeProxy {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
 
-  /** Answers of POST /v1/payment_intents held back (`hold-create-answer`) and not released yet. */
+  /** Requests or answers of POST /v1/payment_intents held back (`hold-create-*`), not released yet. */
   get heldCreates(): number {
     return this.held.length;
   }
@@ -60,6 +62,18 @@ export class StripeProxy {
     const create = req.method === 'POST' && req.url?.split('?')[0] === '/v1/payment_intents';
     const loseAnswer = create && this.mode === 'lose-create-answer';
     const holdAnswer = create && this.mode === 'hold-create-answer';
+    const forward = () => this.forward(req, res, Buffer.concat(chunks), loseAnswer, holdAnswer);
+    if (create && this.mode === 'hold-create-request') this.held.push(forward);
+    else forward();
+  }
+
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    loseAnswer: boolean,
+    holdAnswer: boolean,
+  ): void {
     const upstream = request(
       {
         host: '127.0.0.1',
@@ -87,6 +101,6 @@ export class StripeProxy {
       },
     );
     upstream.once('error', () => req.socket.destroy());
-    upstream.end(Buffer.concat(chunks));
+    upstream.end(body);
   }
 }
