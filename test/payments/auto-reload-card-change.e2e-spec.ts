@@ -4,8 +4,9 @@ import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
-import { saveCard } from '../support/cards';
+import { SavedCard, saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
@@ -24,6 +25,7 @@ type CardChange = (tx: Tx) => Promise<void>;
  * the crossing is committed first, its job held back by pausing the payments queue.
  */
 describe('an auto-reload racing a card change', () => {
+  const proxy = new StripeProxy(() => stack.stripeServer!.port);
   let stack: BillingStack;
   let payments: Queue;
 
@@ -65,7 +67,16 @@ describe('an auto-reload racing a card change', () => {
   }
 
   beforeAll(async () => {
-    stack = new BillingStack({ workers: 1, stripe: true });
+    await proxy.start();
+    stack = new BillingStack({
+      workers: 1,
+      stripe: true,
+      // The worker reaches Stripe through the proxy, which can hold a charge before Stripe sees it.
+      workerEnv: { STRIPE_API_URL: proxy.url },
+      // Events are recorded, not delivered: a card detached in Stripe stays saved here until a
+      // reload meets it (the webhook's payment_method.detached would race the reload's charge).
+      stripeServerEnv: { STRIPE_WEBHOOK_URL: '' },
+    });
     await stack.start();
     payments = openStackQueue(stack, QueueName.Payments);
     await stack.setPrice(MODEL, '1000', '1000');
@@ -74,6 +85,7 @@ describe('an auto-reload racing a card change', () => {
   afterAll(async () => {
     await payments?.close();
     await stack?.stop();
+    await proxy.stop();
   });
 
   it('charges the card made the default while the reload waited for the account row', async () => {
@@ -130,5 +142,113 @@ describe('an auto-reload racing a card change', () => {
       },
     ]);
     expect((await intentsOf(ws)).map((intent) => intent.payment_method)).toEqual([mastercard.id]);
+  });
+
+  /** $10 granted, a visa (the default) and a mastercard saved, auto-reload at $5 -> +$20. */
+  async function twoCardWorkspace(): Promise<{ ws: Workspace; visa: SavedCard; mastercard: SavedCard }> {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const visa = await saveCard(stack, ws, 'pm_card_visa');
+    const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+    return { ws, visa, mastercard };
+  }
+
+  /**
+   * Crossing 1's purchase row opened naming the visa, its charge held before Stripe sees it while
+   * `removeVisa` runs; then the charge goes on and every job finishes.
+   */
+  async function removeVisaBeforeTheCharge(ws: Workspace, removeVisa: () => Promise<void>) {
+    proxy.mode = 'hold-create-request';
+    try {
+      const event = {
+        id: randomUUID(),
+        account_id: ws.accountId,
+        model: MODEL,
+        prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1
+        completion_tokens: 0,
+      };
+      expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+      await waitFor(
+        () => proxy.heldCreates,
+        (n) => n === 1,
+        { what: "crossing 1's charge, its purchase row naming the visa" },
+      );
+      await removeVisa();
+    } finally {
+      proxy.mode = 'pass';
+      proxy.releaseHeld();
+    }
+    await usageAndReloadsSettled(stack, payments);
+  }
+
+  /** Crossing 1 canceled, nothing declined or counted, crossing 2 charged the mastercard: $4 + $20. */
+  async function expectOneReloadOnMastercard(ws: Workspace, visa: SavedCard, mastercard: SavedCard) {
+    const purchases = await stack.stores.sql<
+      { request_key: string; status: string; failure_code: string | null; payment_method_id: string }[]
+    >`
+      select request_key, status, failure_code, payment_method_id from credit_purchases
+      where account_id = ${ws.accountId} and kind = 'auto_reload' order by created_at`;
+    expect(purchases).toEqual([
+      {
+        request_key: `auto-reload:${ws.accountId}:1`,
+        status: 'canceled',
+        failure_code: 'card_removed',
+        payment_method_id: visa.id,
+      },
+      {
+        request_key: `auto-reload:${ws.accountId}:2`,
+        status: 'succeeded',
+        failure_code: null,
+        payment_method_id: mastercard.id,
+      },
+    ]);
+    const charged = (await intentsOf(ws)).map((intent) => [intent.payment_method, intent.status]);
+    expect(charged).toEqual([[mastercard.id, 'succeeded']]);
+    const balance = await stack.gateway.get(`/v1/accounts/${ws.accountId}/balance`);
+    expect(balance.body.balance).toBe('24.000000');
+
+    const [declines] = await stack.stores.sql<{ audited: number; alerted: number }[]>`
+      select (select count(*)::int from audit_log
+              where account_id = ${ws.accountId} and action = 'auto_reload.declined') as audited,
+             (select count(*)::int from alerts
+              where account_id = ${ws.accountId} and kind = 'auto_reload_declined') as alerted`;
+    expect(declines).toEqual({ audited: 0, alerted: 0 });
+    expect((await stack.admin.get(`${ws.path}/auto-reload`)).body.consecutive_failures).toBe(0);
+    const cards = await stack.admin.get<{ payment_methods: SavedCard[] }>(`${ws.path}/payment-methods`);
+    const saved = cards.body.payment_methods.map((card) => [card.id, card.is_default]);
+    expect(saved).toEqual([[mastercard.id, true]]);
+  }
+
+  /**
+   * The owner removes the card a reload's purchase row already names, before its charge reaches
+   * Stripe (which then refuses the detached card, payment_method_unexpected_state). Recorded as a
+   * decline, that emailed the owner about the removed card, counted a failure against the new
+   * default and never reloaded: the removal's retry had found the reload still in flight.
+   */
+  it('reloads once on the new default when the card its purchase names is removed before the charge', async () => {
+    const { ws, visa, mastercard } = await twoCardWorkspace();
+    await removeVisaBeforeTheCharge(ws, async () => {
+      expect((await stack.admin.delete(`${ws.path}/payment-methods/${visa.id}`)).status).toBe(204);
+    });
+    await expectOneReloadOnMastercard(ws, visa, mastercard);
+  });
+
+  /**
+   * Stripe detaches first: remove() records it after, and a detach in Stripe's dashboard only with
+   * its webhook (not delivered in this suite). The charge failing on such a card is the reload's
+   * first news of it: Stripe's refusal, confirmed by reading the card, counts as the removal.
+   */
+  it('reloads once on the new default when the card was detached in Stripe and not yet here', async () => {
+    const { ws, visa, mastercard } = await twoCardWorkspace();
+    await removeVisaBeforeTheCharge(ws, async () => {
+      await stack.stripeClient().paymentMethods.detach(visa.id);
+    });
+    await expectOneReloadOnMastercard(ws, visa, mastercard);
+    const [removal] = await stack.stores.sql<{ actor_type: string }[]>`
+      select actor_type from audit_log
+      where account_id = ${ws.accountId} and action = 'payment_method.removed' and target_id = ${visa.id}`;
+    expect(removal).toEqual({ actor_type: 'system' });
   });
 });

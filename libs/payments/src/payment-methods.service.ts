@@ -129,6 +129,14 @@ export class PaymentMethodsService {
     return row ?? null;
   }
 
+  /** The account's card was removed (here; Stripe may have detached it a moment before). */
+  async isDetached(accountId: string, paymentMethodId: string): Promise<boolean> {
+    const [row] = await this.database.sql<{ detached: boolean }[]>`
+      select detached_at is not null as detached from payment_methods
+      where id = ${paymentMethodId} and account_id = ${accountId}`;
+    return row?.detached ?? false;
+  }
+
   async find(accountId: string, paymentMethodId: string): Promise<PaymentMethodRecord> {
     const [row] = await this.database.sql<PaymentMethodRecord[]>`
       select ${this.database.sql.unsafe(COLUMNS)} from payment_methods

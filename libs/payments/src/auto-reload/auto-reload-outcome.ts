@@ -1,9 +1,19 @@
 import { Tx } from '@app/db';
 import { PurchaseRecord } from '../purchase-records';
 
-/** Why a crossing was not charged; stored as the skipped purchase's failure_code. */
+/**
+ * Why a crossing was not charged; stored as the skipped purchase's failure_code. `card_removed`:
+ * the card its purchase row names was removed before Stripe charged it (Stripe refused it as
+ * detached); the crossing is reloaded again on the new default card, if any.
+ */
 export type AutoReloadSkipReason =
-  'disabled' | 'invoice_billing' | 'paused' | 'balance_recovered' | 'no_default_card' | 'monthly_cap_reached';
+  | 'disabled'
+  | 'invoice_billing'
+  | 'paused'
+  | 'balance_recovered'
+  | 'no_default_card'
+  | 'monthly_cap_reached'
+  | 'card_removed';
 
 export type AutoReloadOutcomeKind = 'succeeded' | 'declined' | 'authentication_required' | 'skipped';
 

@@ -1,3 +1,4 @@
+import { SYSTEM_ACTOR } from '@app/audit';
 import { DATABASE, DatabaseHandle, Tx } from '@app/db';
 import { readBillTo, TaxQuoteService } from '@app/invoices';
 import { BalanceStore } from '@app/ledger';
@@ -5,6 +6,7 @@ import { AutoReloadPayload, autoReloadJobId, JobAttempt } from '@app/queue';
 import { crashAt, FAILPOINT, FailpointName } from '@app/usage';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
+import { currentPaymentMethod } from '../current-payment-method';
 import { PaymentMethodRecord, PaymentMethodsService } from '../payment-methods.service';
 import { billToJson, PURCHASE_COLUMNS, purchaseIntentParams, PurchaseRecord } from '../purchase-records';
 import { findPurchaseIntent } from '../find-purchase-intent';
@@ -15,6 +17,7 @@ import { AutoReloadOutcome, AutoReloadSkipReason } from './auto-reload-outcome';
 import { DISPUTE_PAUSE_REASON } from './auto-reload-pause';
 import { ChargeFailure, classifyChargeError, classifyLastPaymentError } from './classify-charge-failure';
 import { RecordAutoReloadOutcomeService } from './record-auto-reload-outcome.service';
+import { RetryAutoReloadService } from './retry-auto-reload.service';
 
 interface SettingsRow {
   enabled: boolean;
@@ -32,6 +35,7 @@ const SKIP_MESSAGES: Record<AutoReloadSkipReason, string> = {
   balance_recovered: 'the balance was back at or above the threshold',
   no_default_card: 'the account has no default card',
   monthly_cap_reached: 'this reload would exceed the monthly cap',
+  card_removed: 'the card was removed before it was charged',
 };
 
 /** The skipped purchase's failure_message: a pause names its cause, failed charges or a dispute. */
@@ -66,6 +70,7 @@ export class ChargeAutoReloadService {
     private readonly outcomes: RecordAutoReloadOutcomeService,
     @Inject(FAILPOINT) private readonly failpoint: FailpointName | undefined,
     private readonly tax: TaxQuoteService,
+    private readonly retries: RetryAutoReloadService,
   ) {}
 
   /** The crossing's outcome, or null when an earlier run recorded it (or the account has no settings). */
@@ -78,7 +83,13 @@ export class ChargeAutoReloadService {
       if (opened.skipped) return opened.skipped;
       purchase = opened.purchase;
     }
-    if (!purchase || (await this.outcomes.isRecorded(purchase))) return null;
+    if (!purchase) return null;
+    if (await this.outcomes.isRecorded(purchase)) {
+      // An earlier run may have died between recording the removed card and the reload it owes.
+      if (purchase.failure_code === 'card_removed')
+        await this.retries.afterCardRemoved(purchase.account_id, payload.crossing);
+      return null;
+    }
     return this.charge(purchase, payload.crossing, attempt, openedEarlier);
   }
 
@@ -295,6 +306,16 @@ export class ChargeAutoReloadService {
     failure: ChargeFailure,
     attempt: JobAttempt,
   ): Promise<AutoReloadOutcome | null> {
+    if (await this.cardRemoved(purchase, failure)) {
+      const outcome = await this.outcomes.cardRemoved(
+        purchase,
+        crossing,
+        failure,
+        SKIP_MESSAGES.card_removed,
+      );
+      await this.retries.afterCardRemoved(purchase.account_id, crossing);
+      return outcome;
+    }
     const retry = failure.kind === 'soft' || failure.kind === 'transient';
     if (!retry) return this.outcomes.failed(purchase, crossing, failure);
     if (attempt.lastAttempt) {
@@ -315,6 +336,23 @@ export class ChargeAutoReloadService {
     throw new RetryableChargeError(
       `auto-reload ${purchase.request_key}: ${failure.code}/${failure.declineCode ?? '-'}; ${attempt.lastAttempt ? 'left pending' : 'retrying'}`,
     );
+  }
+
+  /**
+   * The failure is the owner having removed the purchase's card, not the card declining. Stripe
+   * detaches the card before remove() records that here, so Stripe's refusal of a detached card
+   * counts too, once Stripe confirms it: the card is then forgotten here as the webhook of the
+   * detach would, so the retry that follows cannot charge it again.
+   */
+  private async cardRemoved(purchase: PurchaseRecord, failure: ChargeFailure): Promise<boolean> {
+    // Stripe unreachable says nothing of the card, and the charge may have gone through.
+    if (failure.kind === 'transient' || !purchase.payment_method_id) return false;
+    if (await this.cards.isDetached(purchase.account_id, purchase.payment_method_id)) return true;
+    if (failure.code !== 'payment_method_unexpected_state') return false;
+    const method = await currentPaymentMethod(this.stripe, purchase.payment_method_id);
+    if (method?.customer) return false;
+    await this.cards.markDetached(purchase.account_id, purchase.payment_method_id, SYSTEM_ACTOR);
+    return true;
   }
 
   /** The crossing's PaymentIntent in Stripe, null when Stripe has none, undefined when Stripe cannot be asked. */

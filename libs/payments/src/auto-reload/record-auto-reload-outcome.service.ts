@@ -144,6 +144,40 @@ export class RecordAutoReloadOutcomeService {
     return outcome;
   }
 
+  /**
+   * The card the purchase names was removed before Stripe charged it: nothing was charged and
+   * nothing says the owner's cards decline, so the purchase is canceled as a skip, counting no
+   * failure and raising no declined alert. The crossing's reload is the new default's to make
+   * (RetryAutoReloadService.afterCardRemoved).
+   */
+  async cardRemoved(
+    purchase: PurchaseRecord,
+    crossing: number,
+    failure: ChargeFailure,
+    message: string,
+  ): Promise<AutoReloadOutcome | null> {
+    const reason: AutoReloadSkipReason = 'card_removed';
+    const outcome = await this.inLockedPurchase(purchase.id, async (tx, locked) => {
+      if (locked.status === 'succeeded' || (await this.isRecorded(locked, tx))) return null;
+      const [row] = await tx<PurchaseRecord[]>`
+        update credit_purchases set status = 'canceled', failure_code = ${reason}, decline_code = null,
+               failure_message = ${message}, updated_at = now(),
+               payment_intent_id = coalesce(payment_intent_id, ${failure.paymentIntent?.id ?? null})
+        where id = ${locked.id}
+        returning ${tx.unsafe(PURCHASE_COLUMNS)}`;
+      const result = this.outcome('skipped', row, crossing, { skipReason: reason });
+      // Stripe's own code too: an operator tells a removal seen only by Stripe from one seen here.
+      await this.audit.record(
+        tx,
+        this.entry(AUTO_RELOAD_AUDIT.skipped, row, crossing, { reason, stripe_code: failure.code }),
+      );
+      await this.notify(tx, result);
+      return result;
+    });
+    this.counted(outcome);
+    return outcome;
+  }
+
   /** Metrics once the outcome has committed. */
   counted(outcome: AutoReloadOutcome | null): void {
     if (!outcome) return;

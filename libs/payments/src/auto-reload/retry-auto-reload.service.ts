@@ -92,6 +92,26 @@ export class RetryAutoReloadService {
     return this.crossAgain(accountId, threshold, last, last);
   }
 
+  /**
+   * Reloads once on the new default card after `crossing`'s reload met its card removed (Stripe
+   * detaches a card before remove() records it, so the removal's own afterFix may have found that
+   * reload still in flight). Only while `crossing` is the last: a call repeated after its retry
+   * committed re-adds that retry's job (the earlier call may have died before adding it) and
+   * never retries a newer crossing's outcome.
+   */
+  async afterCardRemoved(accountId: string, crossing: number): Promise<number | null> {
+    const threshold = await this.thresholdIfReloading(accountId);
+    if (threshold === null) return null;
+    const last = await this.lastCrossing(accountId);
+    if (last === crossing) return this.crossAgain(accountId, threshold, last, last);
+    const [retry] = await this.database.sql<{ redis_token: string }[]>`
+      select redis_token from ledger_entries
+      where idempotency_key = ${autoReloadRetryLedgerKey(accountId, crossing)}`;
+    const retried = retry ? crossingOfToken(retry.redis_token) : null;
+    if (retried !== null) await this.jobs.ensure(accountId, retried);
+    return null;
+  }
+
   /** The threshold of an account whose auto-reload may charge now (on, not paused, with a card). */
   private async thresholdIfReloading(accountId: string): Promise<bigint | null> {
     const [settings] = await this.database.sql<{ threshold_micros: bigint }[]>`

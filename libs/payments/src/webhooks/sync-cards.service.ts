@@ -3,6 +3,7 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
+import { currentPaymentMethod } from '../current-payment-method';
 import { PaymentMethodsService } from '../payment-methods.service';
 import { STRIPE } from '../stripe-client';
 import { eventObjectId, EventOutcome, handled, idOf, ignored, recordStripeEvent } from './stripe-event-log';
@@ -29,7 +30,7 @@ export class SyncCardsService {
     if (intent.status !== 'succeeded' || !paymentMethodId) return ignored(`${intent.id} is ${intent.status}`);
     const accountId = await this.owners.accountOfCustomer(intent.customer);
     if (!accountId) return ignored(`${intent.id}: no account has customer ${idOf(intent.customer)}`);
-    const method = await this.currentPaymentMethod(paymentMethodId);
+    const method = await currentPaymentMethod(this.stripe, paymentMethodId);
     // Removed since (by the account or in Stripe): saving it now would resurrect it.
     if (!method || idOf(method.customer) !== idOf(intent.customer)) {
       return ignored(`${paymentMethodId} is no longer attached`);
@@ -47,7 +48,7 @@ export class SyncCardsService {
   /** A card detached in Stripe (dashboard, or our own DELETE) leaves the account's list. */
   async paymentMethodDetached(event: Stripe.Event): Promise<EventOutcome> {
     const paymentMethodId = eventObjectId(event);
-    const method = await this.currentPaymentMethod(paymentMethodId);
+    const method = await currentPaymentMethod(this.stripe, paymentMethodId);
     if (method?.customer) return ignored(`${paymentMethodId} is attached again`);
     const [row] = await this.database.sql<{ account_id: string }[]>`
       select account_id from payment_methods where id = ${paymentMethodId}`;
@@ -60,24 +61,5 @@ export class SyncCardsService {
       return changed;
     });
     return removed ? handled(detail, recorded) : handled(`${detail} already`, recorded);
-  }
-
-  /**
-   * The PaymentMethod as Stripe has it now; null when Stripe refuses to read it because it was
-   * detached and can never be used again (the stripe test server answers that; Stripe itself
-   * returns it with customer null).
-   */
-  private async currentPaymentMethod(id: string): Promise<Stripe.PaymentMethod | null> {
-    try {
-      return await this.stripe.paymentMethods.retrieve(id);
-    } catch (error) {
-      if (
-        error instanceof Stripe.errors.StripeInvalidRequestError &&
-        error.code === 'payment_method_unexpected_state'
-      ) {
-        return null;
-      }
-      throw error;
-    }
   }
 }
