@@ -19,6 +19,9 @@ export function rawDatabaseHandle(sql: TestSql): DatabaseHandle {
       throw new Error('this code uses the raw client, not drizzle');
     },
     close: async () => undefined,
+    withOwnConnection: (): never => {
+      throw new Error('this handle has no URL to open a connection of its own with');
+    },
   };
 }
 

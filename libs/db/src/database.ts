@@ -14,6 +14,15 @@ export interface DatabaseHandle {
   /** drizzle over its own connection pool, opened on first use. */
   readonly db: Database;
   close(): Promise<void>;
+  /**
+   * Runs `work` on a client of its own, one connection outside the pools, ended once `work`
+   * settles: for a session that must outlive a wait on something else (a session-level lock held
+   * across a Stripe call). Not a pool's reserve() or begin(): postgres.js 3.4.9 keeps sending
+   * their statements to their connection after a blip lost it, so a release puts the dead one
+   * back in the pool for good (porsager/postgres#1199), and once the pool has reopened it for
+   * another caller, an unlock or a transaction's late commit lands in that caller's session.
+   */
+  withOwnConnection<T>(work: (connection: Sql) => Promise<T>): Promise<T>;
 }
 
 function connect(url: string, poolSize: number): Sql {
@@ -47,6 +56,16 @@ export function openDatabase(url: string, poolSize = 10): DatabaseHandle {
     },
     close: async () => {
       await Promise.all([sql.end({ timeout: 5 }), drizzleClient?.end({ timeout: 5 })]);
+    },
+    withOwnConnection: async (work) => {
+      const own = connect(url, 1);
+      try {
+        return await work(own);
+      } finally {
+        // Ending the session drops its session locks. 1 s: a statement cut off by a lost
+        // connection never counts as done in postgres.js, and would hold up the answer.
+        await own.end({ timeout: 1 });
+      }
     },
   };
 }

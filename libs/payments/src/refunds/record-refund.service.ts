@@ -259,22 +259,21 @@ export class RecordRefundService {
   /**
    * Runs `work` while no other refund request of the purchase runs (any api process): what is
    * left, and the tax share of a partial refund, are computed from the refunds made before it.
-   * A session lock on a connection of its own, not a transaction: `work` waits on Stripe, longer
-   * than a transaction may sit idle; if this process dies, Postgres drops the lock with the connection.
+   * A session lock, not a transaction's: `work` waits on Stripe (20 s a try, three tries), longer
+   * than a transaction may sit idle (idle_in_transaction_session_timeout).
+   * On a connection of its own, not one reserved from the pool: a Postgres blip during the Stripe
+   * call left a released one dead in the pool, failing every later query on it (CONNECTION_CLOSED)
+   * until restart. Nor a transaction on a pooled connection: after such a blip its commit can land
+   * in another request's transaction on the reopened connection, committing that one half done.
+   * Ending the session unlocks; if this process dies, Postgres drops the lock with the connection.
+   * A blip drops it too while `work` still runs: a retry of this request then finds its refund by
+   * its refund_request tag (and Stripe's idempotency key), so it is never made twice.
    */
   async oneRefundAtATime<T>(purchaseId: string, work: () => Promise<T>): Promise<T> {
-    const connection = await this.database.sql.reserve();
-    const lock = `refund:${purchaseId}`;
-    try {
-      await connection`select pg_advisory_lock(hashtextextended(${lock}, 0))`;
-      try {
-        return await work();
-      } finally {
-        await connection`select pg_advisory_unlock(hashtextextended(${lock}, 0))`;
-      }
-    } finally {
-      connection.release();
-    }
+    return this.database.withOwnConnection(async (connection) => {
+      await connection`select pg_advisory_lock(hashtextextended(${`refund:${purchaseId}`}, 0))`;
+      return work();
+    });
   }
 
   async purchase(purchaseId: string): Promise<PurchaseRecord | null> {
