@@ -1,8 +1,17 @@
+import { withDeadline } from '@app/http';
 import { Logger, LoggerService } from '@nestjs/common';
 import Redis from 'ioredis';
+import { AddressInfo, connect, createServer, Socket } from 'node:net';
 import { OwnRedisServer } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
-import { MAX_RECONNECT_DELAY_MS, openBullRedis, openRedis, RedisClient } from './redis-connection';
+import {
+  closeRedis,
+  MAX_RECONNECT_DELAY_MS,
+  openBullRedis,
+  openRedis,
+  QUIT_DEADLINE_MS,
+  RedisClient,
+} from './redis-connection';
 
 /** What the connections told the application's logger, as "<level> <context>: <message>". */
 class RecordingLogger implements LoggerService {
@@ -73,7 +82,7 @@ describe('openBullRedis during a long Redis outage', () => {
 
   it('waits about a second at most between reconnect attempts, as BullMQ’s duplicates of it do', async () => {
     const client = openBullRedis({ REDIS_URL: server.url, REDIS_CLUSTER: false }) as Redis;
-    // BullMQ duplicates the connection it is given for a worker's own two.
+    // BullMQ duplicates the connection it is given for a worker's blocking one.
     const sut = client.duplicate();
     await sut.ping();
     client.disconnect();
@@ -97,5 +106,64 @@ describe('openBullRedis during a long Redis outage', () => {
     expect(Math.max(...delays)).toBeLessThan(MAX_RECONNECT_DELAY_MS + 200);
     // Not a reconnect storm either: once grown, a second between attempts.
     expect(delays.slice(6).every((delay) => delay >= MAX_RECONNECT_DELAY_MS)).toBe(true);
+  });
+});
+
+describe('closeRedis', () => {
+  const server = new OwnRedisServer();
+
+  beforeAll(async () => {
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server.kill();
+  });
+
+  it('ends a connection whose Redis is away at once, where its QUIT would wait for Redis', async () => {
+    const sut = openBullRedis({ REDIS_URL: server.url, REDIS_CLUSTER: false }) as Redis;
+    await sut.ping();
+    await server.kill();
+    await waitFor(
+      async () => sut.status,
+      (status) => status === 'reconnecting',
+      { what: 'the connection to wait between reconnect attempts' },
+    );
+    // Queued until Redis is back (maxRetriesPerRequest: null): a QUIT would queue behind it.
+    sut.ping().catch(() => undefined);
+
+    try {
+      await withDeadline(closeRedis(sut), QUIT_DEADLINE_MS, 'closeRedis waited for Redis');
+    } finally {
+      sut.disconnect();
+      await server.start();
+    }
+  });
+
+  it('drops a connection whose QUIT gets no answer within QUIT_DEADLINE_MS', async () => {
+    // Between the client and Redis; once silenced, Redis hears nothing more, as behind a dead network path.
+    let silenced = false;
+    const sockets: Socket[] = [];
+    const proxy = createServer((client) => {
+      const upstream = connect(server.port, '127.0.0.1');
+      sockets.push(client, upstream);
+      client.on('data', (data) => silenced || upstream.write(data));
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    const sut = openBullRedis({ REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_CLUSTER: false });
+    try {
+      await sut.ping();
+      silenced = true;
+      const closed = new Promise((resolve) => sockets[0].once('close', resolve));
+
+      await withDeadline(closeRedis(sut), QUIT_DEADLINE_MS + 1_000, 'closeRedis waited for the QUIT');
+      await withDeadline(closed, 1_000, 'the connection stayed open');
+    } finally {
+      sut.disconnect();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 });

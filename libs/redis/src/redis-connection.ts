@@ -49,6 +49,25 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.min(50 * 2 ** (attempt - 1), MAX_RECONNECT_DELAY_MS) + jitterMs;
 }
 
+/** How long a connection's QUIT may take before the connection is dropped instead (see closeRedis). */
+export const QUIT_DEADLINE_MS = 1_000;
+
+/**
+ * Ends a connection of ours once nothing more will be sent on it. QUIT lets the replies still in
+ * flight arrive first. A connection that has no Redis at the moment is dropped at once: its QUIT
+ * would wait (for good with maxRetriesPerRequest: null) for Redis to come back, and so would a
+ * QUIT whose Redis went away meanwhile, hence the deadline.
+ */
+export async function closeRedis(client: RedisClient): Promise<void> {
+  if (client.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_DEADLINE_MS)));
+    await Promise.race([client.quit().catch(() => undefined), deadline]);
+    clearTimeout(timer);
+  }
+  if (client.status !== 'end') client.disconnect();
+}
+
 /** A second connection to the same Redis with other options (e.g. for SUBSCRIBE). */
 export function duplicateRedis(redis: RedisClient, options: RedisOptions): RedisClient {
   if (!(redis instanceof Cluster)) return reportOutages(redis.duplicate(options));
