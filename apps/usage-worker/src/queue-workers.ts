@@ -10,14 +10,14 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
+import { closeRedis, openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '@app/http';
 import { JobHandlers } from './job-handlers';
 
-/** How long a worker or queue may take to close gracefully at shutdown; start-all kills after 20 s (two rounds: workers, then queues). */
+/** How long a worker or queue may take to close gracefully at shutdown; start-all kills after 20 s (two rounds, workers then queues, and their connections' QUIT_DEADLINE_MS). */
 const CLOSE_DEADLINE_MS = 6_000;
 
 /** The fields of QUEUE_SETTINGS entries; those a queue leaves out come from the worker's config. */
@@ -40,6 +40,11 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
   private readonly queues: Queue[] = [];
   /** The queues as /metrics reads them: see onApplicationBootstrap. */
   private readonly countedQueues: Queue[] = [];
+  /**
+   * The connections the queues and workers were handed. BullMQ closes only connections it opened
+   * itself (a worker's blocking one); these are ours to close once their Queue or Worker has.
+   */
+  private readonly bullConnections: RedisClient[] = [];
   private countsRedis: RedisClient | undefined;
   private scheduleTimer: NodeJS.Timeout | undefined;
 
@@ -56,7 +61,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     // every scrape during an outage.
     this.countsRedis = openRedis(this.config);
     for (const queueName of Object.values(QueueName)) {
-      const queue = new Queue(queueName, { connection: openBullRedis(this.config), prefix });
+      const queue = new Queue(queueName, { connection: this.openBullConnection(), prefix });
       logQueueErrors(queue, `queue ${queueName}`);
       this.queues.push(queue);
       const counted = new Queue(queueName, { connection: this.countsRedis, prefix });
@@ -72,7 +77,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
           ? this.config.PAYMENTS_LOCK_DURATION_MS
           : this.config.USAGE_LOCK_DURATION_MS;
       const worker = new Worker(queueName, (job) => this.process(queueName, job), {
-        connection: openBullRedis(this.config),
+        connection: this.openBullConnection(),
         prefix,
         // Usage: the batches of the groups being metered, and of one group more waiting to start.
         concurrency:
@@ -107,6 +112,12 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     for (const [name, every] of schedule) {
       if (every === 0) await this.queueOf(QueueName.Maintenance).removeJobScheduler(name);
     }
+  }
+
+  private openBullConnection(): RedisClient {
+    const connection = openBullRedis(this.config);
+    this.bullConnections.push(connection);
+    return connection;
   }
 
   /** The maintenance jobs and their intervals (0: not scheduled). */
@@ -157,6 +168,9 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
         this.closeWithin(`queue ${queue.name}`, queue.close()),
       ),
     );
+    // BullMQ left them open. Those of a Worker or Queue still closing past its deadline go too: the
+    // process is going away regardless.
+    await Promise.all(this.bullConnections.map(closeRedis));
     this.countsRedis?.disconnect();
   }
 

@@ -1,0 +1,71 @@
+import { loadConfig, workerEnvSchema } from '@app/config';
+import { BillingMetrics } from '@app/metrics';
+import { QueueName } from '@app/queue';
+import Redis from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { OwnRedisServer } from '../../../test/support/redis-server';
+import { waitFor } from '../../../test/support/wait-for';
+import { JobHandlers } from './job-handlers';
+import { QueueWorkers } from './queue-workers';
+
+/** The clients connected to `server` other than `observer`, as "name cmd" (BullMQ names its blocking ones). */
+async function otherClients(observer: Redis): Promise<string[]> {
+  const ownId = await observer.client('ID');
+  const lines = ((await observer.client('LIST')) as string).trim().split('\n');
+  return lines
+    .filter((line) => !line.startsWith(`id=${ownId} `))
+    .map((line) => `${/ name=(\S*)/.exec(line)?.[1] ?? ''} ${/ cmd=(\S*)/.exec(line)?.[1] ?? ''}`.trim());
+}
+
+/**
+ * Every connection the queues and workers hold is closed at shutdown. BullMQ closes only those it
+ * opened itself (a worker's blocking one), never one it was handed: those stayed open, two per
+ * queue, in a Redis of the test's own where nothing else connects.
+ */
+describe('QueueWorkers shutdown', () => {
+  const server = new OwnRedisServer();
+  let observer: Redis;
+
+  beforeAll(async () => {
+    await server.start();
+    observer = new Redis(server.url);
+  });
+
+  afterAll(async () => {
+    observer.disconnect();
+    await server.kill();
+  });
+
+  it('leaves no connection of its own open in Redis', async () => {
+    const config = loadConfig(workerEnvSchema, {
+      REDIS_URL: server.url,
+      REDIS_PREFIX: `test-queue-workers-${randomBytes(5).toString('hex')}`,
+      // Nothing scheduled: no job may arrive, and none needs a handler.
+      RECONCILE_INTERVAL_MS: '0',
+      AUDIT_PRUNE_INTERVAL_MS: '0',
+      INVOICE_STATEMENT_INTERVAL_MS: '0',
+      INVOICE_OVERDUE_INTERVAL_MS: '0',
+      INVOICE_EXPORT_PRUNE_INTERVAL_MS: '0',
+      AUTO_RELOAD_SWEEP_INTERVAL_MS: '0',
+    });
+    const handlers = { byName: {} } as JobHandlers;
+    const sut = new QueueWorkers(config, handlers, new BillingMetrics('usage-worker'));
+    await sut.onApplicationBootstrap();
+    const queueCount = Object.values(QueueName).length;
+    // Each worker blocking for jobs: every connection has been set up.
+    await waitFor(
+      () => otherClients(observer),
+      (clients) => clients.filter((client) => client.endsWith(' bzpopmin')).length === queueCount,
+      { what: 'every worker to block for jobs' },
+    );
+
+    await sut.onApplicationShutdown();
+
+    const left = await waitFor(
+      () => otherClients(observer),
+      (clients) => clients.length === 0,
+      { what: 'Redis to see every connection closed', timeoutMs: 3_000 },
+    ).catch(() => otherClients(observer));
+    expect(left).toEqual([]);
+  });
+});
