@@ -10,7 +10,7 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { openBullRedis, RedisKeys } from '@app/redis';
+import { closeRedis, openBullRedis, RedisClient, RedisKeys } from '@app/redis';
 import { ObjectStorage } from '@app/storage';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -46,6 +46,8 @@ function selectExport(sql: Sql | Tx, accountId: string, exportId: string) {
 @Injectable()
 export class InvoiceExportsService implements OnApplicationShutdown {
   private queue: Queue<BuildInvoiceExportPayload> | null = null;
+  /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
+  private connection: RedisClient | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: BaseEnv,
@@ -127,15 +129,19 @@ export class InvoiceExportsService implements OnApplicationShutdown {
   }
 
   private queueOf(): Queue<BuildInvoiceExportPayload> {
-    this.queue ??= new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
-      connection: openBullRedis(this.config),
-      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-    });
-    logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
+    if (!this.queue) {
+      this.connection = openBullRedis(this.config);
+      this.queue = new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
+        connection: this.connection,
+        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+      });
+      logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
+    }
     return this.queue;
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.queue?.close();
+    if (this.connection) await closeRedis(this.connection);
   }
 }
