@@ -247,3 +247,12 @@ async function waitForClusterOk(url: string, nodes: number): Promise<void> {
 
 /** redis-server exited while starting (e.g. its port was taken meanwhile). */
 class ExitedAtStart extends Error {}
+
+/** The clients connected to `observer`'s server other than itself, as "name cmd" (name empty if unnamed). */
+export async function otherClients(observer: Redis): Promise<string[]> {
+  const ownId = await observer.client('ID');
+  const lines = ((await observer.client('LIST')) as string).trim().split('\n');
+  return lines
+    .filter((line) => !line.startsWith(`id=${ownId} `))
+    .map((line) => `${/ name=(\S*)/.exec(line)?.[1] ?? ''} ${/ cmd=(\S*)/.exec(line)?.[1] ?? ''}`.trim());
+}

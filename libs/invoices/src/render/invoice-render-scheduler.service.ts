@@ -8,7 +8,7 @@ import {
   renderInvoiceJobId,
   RenderInvoicePayload,
 } from '@app/queue';
-import { openRedis, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -20,6 +20,8 @@ import { Queue } from 'bullmq';
 @Injectable()
 export class InvoiceRenderScheduler implements OnApplicationShutdown {
   private queue: Queue<RenderInvoicePayload> | null = null;
+  /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
+  private connection: RedisClient | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: BaseEnv,
@@ -75,17 +77,21 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
   }
 
   private queueOf(): Queue<RenderInvoicePayload> {
-    this.queue ??= new Queue<RenderInvoicePayload>(QueueName.Invoices, {
+    if (!this.queue) {
       // Fails fast (not BullMQ's retry-forever connection): schedule() runs after a commit on the
       // request path, and a lost enqueue is the sweep's to repair, not a reason to hang.
-      connection: openRedis(this.config),
-      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-    });
-    logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
+      this.connection = openRedis(this.config);
+      this.queue = new Queue<RenderInvoicePayload>(QueueName.Invoices, {
+        connection: this.connection,
+        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+      });
+      logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
+    }
     return this.queue;
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.queue?.close();
+    if (this.connection) await closeRedis(this.connection);
   }
 }

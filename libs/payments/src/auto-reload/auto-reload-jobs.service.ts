@@ -7,7 +7,7 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { openRedis, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -22,6 +22,8 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 @Injectable()
 export class AutoReloadJobs implements OnApplicationShutdown {
   private queue: Queue | null = null;
+  /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
+  private connection: RedisClient | null = null;
 
   constructor(@Inject(APP_CONFIG) private readonly config: BaseEnv) {}
 
@@ -50,15 +52,19 @@ export class AutoReloadJobs implements OnApplicationShutdown {
   }
 
   payments(): Queue {
-    this.queue ??= new Queue(QueueName.Payments, {
-      connection: openRedis(this.config),
-      prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-    });
-    logQueueErrors(this.queue, `queue ${QueueName.Payments}`);
+    if (!this.queue) {
+      this.connection = openRedis(this.config);
+      this.queue = new Queue(QueueName.Payments, {
+        connection: this.connection,
+        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+      });
+      logQueueErrors(this.queue, `queue ${QueueName.Payments}`);
+    }
     return this.queue;
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.queue?.close();
+    if (this.connection) await closeRedis(this.connection);
   }
 }
