@@ -3,19 +3,10 @@ import { BillingMetrics } from '@app/metrics';
 import { QueueName } from '@app/queue';
 import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { OwnRedisServer } from '../../../test/support/redis-server';
+import { otherClients, OwnRedisServer } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
 import { JobHandlers } from './job-handlers';
 import { QueueWorkers } from './queue-workers';
-
-/** The clients connected to `server` other than `observer`, as "name cmd" (BullMQ names its blocking ones). */
-async function otherClients(observer: Redis): Promise<string[]> {
-  const ownId = await observer.client('ID');
-  const lines = ((await observer.client('LIST')) as string).trim().split('\n');
-  return lines
-    .filter((line) => !line.startsWith(`id=${ownId} `))
-    .map((line) => `${/ name=(\S*)/.exec(line)?.[1] ?? ''} ${/ cmd=(\S*)/.exec(line)?.[1] ?? ''}`.trim());
-}
 
 /**
  * Every connection the queues and workers hold is closed at shutdown. BullMQ closes only those it

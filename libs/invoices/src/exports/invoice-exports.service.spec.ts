@@ -2,7 +2,7 @@ import { AuditLogService } from '@app/audit';
 import { baseEnvSchema, loadConfig } from '@app/config';
 import { ObjectStorage } from '@app/storage';
 import Redis from 'ioredis';
-import { OwnRedisServer } from '../../../../test/support/redis-server';
+import { otherClients, OwnRedisServer } from '../../../../test/support/redis-server';
 import { rawDatabaseHandle, TestStores } from '../../../../test/support/test-stores';
 import { waitFor } from '../../../../test/support/wait-for';
 import { InvoiceExportsService } from './invoice-exports.service';
@@ -27,13 +27,6 @@ describe('InvoiceExportsService shutdown', () => {
     await stores.tearDown();
   });
 
-  /** The clients connected to the test's Redis other than the observer itself. */
-  async function otherClients(): Promise<string[]> {
-    const ownId = await observer.client('ID');
-    const lines = ((await observer.client('LIST')) as string).trim().split('\n');
-    return lines.filter((line) => !line.startsWith(`id=${ownId} `));
-  }
-
   it('leaves no connection of its own open in Redis once an export was queued', async () => {
     const config = loadConfig(baseEnvSchema, { REDIS_URL: server.url, REDIS_PREFIX: stores.prefix });
     // request() only records the export and queues its build: it never reaches the object storage.
@@ -54,14 +47,15 @@ describe('InvoiceExportsService shutdown', () => {
       to: '2026-11-30',
       actor: { type: 'admin', id: null, ip: null },
     });
-    expect(await otherClients()).toHaveLength(1);
+    expect(await otherClients(observer)).toHaveLength(1);
 
     await sut.onApplicationShutdown();
 
-    const left = await waitFor(otherClients, (clients) => clients.length === 0, {
-      what: 'Redis to see the queue connection closed',
-      timeoutMs: 3_000,
-    }).catch(() => otherClients());
+    const left = await waitFor(
+      () => otherClients(observer),
+      (clients) => clients.length === 0,
+      { what: 'Redis to see the queue connection closed', timeoutMs: 3_000 },
+    ).catch(() => otherClients(observer));
     expect(left).toEqual([]);
   });
 });
