@@ -17,10 +17,11 @@ export interface DatabaseHandle {
   /**
    * Runs `work` on a client of its own, one connection outside the pools, ended once `work`
    * settles: for a session that must outlive a wait on something else (a session-level lock held
-   * across a Stripe call). Not a pool's reserve() or begin(): postgres.js 3.4.9 keeps sending
-   * their statements to their connection after a blip lost it, so a release puts the dead one
-   * back in the pool for good (porsager/postgres#1199), and once the pool has reopened it for
-   * another caller, an unlock or a transaction's late commit lands in that caller's session.
+   * across a Stripe call). Not a pool's reserve(): postgres.js 3.4.9 keeps sending its statements
+   * to its connection after a blip lost it, so a release puts the dead one back in the pool for
+   * good (porsager/postgres#1199), and once the pool has reopened it for another caller, an unlock
+   * lands in that caller's session. (A begin() no longer does that, patches/postgres+3.4.9.patch,
+   * but a blip would still end its transaction, and a lock held by it, mid-wait.)
    */
   withOwnConnection<T>(work: (connection: Sql) => Promise<T>): Promise<T>;
 }
