@@ -3,7 +3,7 @@ import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { BillingStack } from '../support/billing-stack';
+import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
 import { SavedCard, saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { StripeProxy } from '../support/stripe-proxy';
@@ -250,5 +250,91 @@ describe('an auto-reload racing a card change', () => {
       select actor_type from audit_log
       where account_id = ${ws.accountId} and action = 'payment_method.removed' and target_id = ${visa.id}`;
     expect(removal).toEqual({ actor_type: 'system' });
+  });
+  /** Delivers an event as Stripe's servers do: signed with the stack's webhook secret. */
+  async function deliver(event: Stripe.Event): Promise<number> {
+    const payload = JSON.stringify(event);
+    const signature = stack
+      .stripeClient()
+      .webhooks.generateTestHeaderString({ payload, secret: STACK_WEBHOOK_SECRET });
+    const response = await fetch(`${stack.api.url}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': signature },
+      body: payload,
+    });
+    await response.text();
+    return response.status;
+  }
+
+  async function detachedEventOf(paymentMethodId: string): Promise<Stripe.Event> {
+    const found = await waitFor(
+      async () =>
+        (await stack.stripeClient().events.list({ limit: 100, type: 'payment_method.detached' })).data.find(
+          (event) => (event.data.object as { id?: string }).id === paymentMethodId,
+        ),
+      (event) => event !== undefined,
+      { what: `the payment_method.detached event of ${paymentMethodId}` },
+    );
+    return found!;
+  }
+
+  /**
+   * The default card, declined, detached in Stripe's dashboard: its webhook promoted the other card
+   * but, unlike a removal through the api, never retried the failed reload, so the balance stayed
+   * below the threshold until the owner acted. Delivered twice at once, and again, it reloads once.
+   */
+  it('reloads once on the card promoted when the declined default is detached in Stripe', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const declining = await saveCard(stack, ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
+    expect(declining.is_default).toBe(true);
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+    const usage = {
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: MODEL,
+      prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1, declined
+      completion_tokens: 0,
+    };
+    expect((await stack.gateway.post('/v1/usage/events', { events: [usage] })).status).toBe(202);
+    await usageAndReloadsSettled(stack, payments);
+
+    await stack.stripeClient().paymentMethods.detach(declining.id);
+    const detached = await detachedEventOf(declining.id);
+    expect(await Promise.all([deliver(detached), deliver(detached)])).toEqual([200, 200]);
+    await usageAndReloadsSettled(stack, payments);
+    // Redelivered as if the api died after the retry, before recording the event: it retries again,
+    // finding the card already detached, and that retry must not reload a second time.
+    const forgotten = await stack.stores
+      .sql`delete from stripe_events where id = ${detached.id} returning id`;
+    expect(forgotten).toHaveLength(1);
+    expect(await deliver(detached)).toBe(200);
+    await usageAndReloadsSettled(stack, payments);
+
+    const purchases = await stack.stores.sql<
+      { request_key: string; status: string; decline_code: string | null; payment_method_id: string }[]
+    >`
+      select request_key, status, decline_code, payment_method_id from credit_purchases
+      where account_id = ${ws.accountId} and kind = 'auto_reload' order by created_at`;
+    expect(purchases).toEqual([
+      {
+        request_key: `auto-reload:${ws.accountId}:1`,
+        status: 'failed',
+        decline_code: 'insufficient_funds',
+        payment_method_id: declining.id,
+      },
+      {
+        request_key: `auto-reload:${ws.accountId}:2`,
+        status: 'succeeded',
+        decline_code: null,
+        payment_method_id: mastercard.id,
+      },
+    ]);
+    const succeeded = (await intentsOf(ws)).filter((intent) => intent.status === 'succeeded');
+    expect(succeeded.map((intent) => intent.payment_method)).toEqual([mastercard.id]);
+    const balance = await stack.gateway.get(`/v1/accounts/${ws.accountId}/balance`);
+    expect(balance.body.balance).toBe('24.000000');
   });
 });

@@ -234,7 +234,27 @@ export class PaymentMethodsService {
     return tx ? run(tx) : this.database.sql.begin(run);
   }
 
-  /** Makes the newest saved card the default after the default `removed` went. */
+  /**
+   * Whether detaching this card made another the default. Read from the audit row promoteNewest
+   * wrote in the detaching transaction (its created_at is that transaction's now(), as is the
+   * card's detached_at), so a webhook redelivered after that commit still knows; an earlier
+   * setDefault away from the card has another created_at.
+   */
+  async promotedOnDetach(accountId: string, paymentMethodId: string): Promise<boolean> {
+    const [{ promoted }] = await this.database.sql<{ promoted: boolean }[]>`
+      select exists (
+        select 1 from payment_methods p
+        join audit_log a on a.account_id = p.account_id and a.created_at = p.detached_at
+        where p.id = ${paymentMethodId} and p.account_id = ${accountId}
+          and a.action = 'payment_method.default_changed' and a.before->>'id' = p.id
+      ) as promoted`;
+    return promoted;
+  }
+
+  /**
+   * Makes the newest saved card the default after the default `removed` went. Its audit row is also
+   * how a redelivered payment_method.detached learns of the promotion (promotedOnDetach).
+   */
   private async promoteNewest(
     tx: Tx,
     accountId: string,

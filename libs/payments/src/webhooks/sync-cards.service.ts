@@ -3,10 +3,11 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import { ApiError } from '@app/http';
 import { Inject, Injectable } from '@nestjs/common';
 import Stripe from 'stripe';
+import { RetryAutoReloadService } from '../auto-reload/retry-auto-reload.service';
 import { currentPaymentMethod } from '../current-payment-method';
 import { PaymentMethodsService } from '../payment-methods.service';
 import { STRIPE } from '../stripe-client';
-import { eventObjectId, EventOutcome, handled, idOf, ignored, recordStripeEvent } from './stripe-event-log';
+import { eventObjectId, EventOutcome, handled, idOf, ignored } from './stripe-event-log';
 import { StripeOwnersService } from './stripe-owners.service';
 
 /** setup_intent.succeeded and payment_method.detached: our card list follows Stripe's. */
@@ -17,6 +18,7 @@ export class SyncCardsService {
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly owners: StripeOwnersService,
     private readonly cards: PaymentMethodsService,
+    private readonly reloadRetries: RetryAutoReloadService,
   ) {}
 
   /**
@@ -45,7 +47,14 @@ export class SyncCardsService {
     }
   }
 
-  /** A card detached in Stripe (dashboard, or our own DELETE) leaves the account's list. */
+  /**
+   * A card detached in Stripe (dashboard, or our own DELETE) leaves the account's list. A detached
+   * default makes the newest remaining card the default, which may be the fix a failed auto-reload
+   * waits for, as after remove(): without a retry the balance stays below the threshold, where no
+   * deduction crosses again. The event is recorded after that retry, not with the detach: a retry
+   * that throws leaves the event to Stripe's redelivery, which finds the card already detached and
+   * retries from the promotion's audit row (afterFix is safe to repeat: one retry per failed crossing).
+   */
   async paymentMethodDetached(event: Stripe.Event): Promise<EventOutcome> {
     const paymentMethodId = eventObjectId(event);
     const method = await currentPaymentMethod(this.stripe, paymentMethodId);
@@ -54,12 +63,10 @@ export class SyncCardsService {
       select account_id from payment_methods where id = ${paymentMethodId}`;
     if (!row) return ignored(`${paymentMethodId} is not a saved card`);
     const detail = `card ${paymentMethodId} of account ${row.account_id} detached`;
-    let recorded = false;
-    const removed = await this.database.sql.begin(async (tx) => {
-      const changed = await this.cards.markDetached(row.account_id, paymentMethodId, SYSTEM_ACTOR, tx);
-      recorded = await recordStripeEvent(tx, event, changed ? detail : `${detail} already`);
-      return changed;
-    });
-    return removed ? handled(detail, recorded) : handled(`${detail} already`, recorded);
+    const removed = await this.cards.markDetached(row.account_id, paymentMethodId, SYSTEM_ACTOR);
+    if (await this.cards.promotedOnDetach(row.account_id, paymentMethodId)) {
+      await this.reloadRetries.afterFix(row.account_id);
+    }
+    return handled(removed ? detail : `${detail} already`);
   }
 }
