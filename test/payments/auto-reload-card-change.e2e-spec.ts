@@ -337,4 +337,44 @@ describe('an auto-reload racing a card change', () => {
     const balance = await stack.gateway.get(`/v1/accounts/${ws.accountId}/balance`);
     expect(balance.body.balance).toBe('24.000000');
   });
+  /**
+   * Only a promotion is a fix: a card detached that was not the default (here, once, before the
+   * owner chose the declining one) leaves the declining default, which is not charged again.
+   */
+  it('does not retry a declined reload when a card that is not the default is detached in Stripe', async () => {
+    const ws = await Workspace.create(stack);
+    await stack.grant(ws.accountId, '10.00');
+    const visa = await saveCard(stack, ws, 'pm_card_visa');
+    const declining = await saveCard(stack, ws, 'pm_card_chargeDeclinedInsufficientFunds');
+    expect((await stack.admin.post(`${ws.path}/payment-methods/${declining.id}/default`)).status).toBe(200);
+    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
+    const usage = {
+      id: randomUUID(),
+      account_id: ws.accountId,
+      model: MODEL,
+      prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1, declined
+      completion_tokens: 0,
+    };
+    expect((await stack.gateway.post('/v1/usage/events', { events: [usage] })).status).toBe(202);
+    await usageAndReloadsSettled(stack, payments);
+
+    await stack.stripeClient().paymentMethods.detach(visa.id);
+    expect(await deliver(await detachedEventOf(visa.id))).toBe(200);
+    await usageAndReloadsSettled(stack, payments);
+
+    const purchases = await stack.stores.sql<
+      { request_key: string; status: string; payment_method_id: string }[]
+    >`
+      select request_key, status, payment_method_id from credit_purchases
+      where account_id = ${ws.accountId} and kind = 'auto_reload' order by created_at`;
+    expect(purchases).toEqual([
+      { request_key: `auto-reload:${ws.accountId}:1`, status: 'failed', payment_method_id: declining.id },
+    ]);
+    expect(await intentsOf(ws)).toHaveLength(1); // the decline's: the declining card not charged again
+    const cards = await stack.admin.get<{ payment_methods: SavedCard[] }>(`${ws.path}/payment-methods`);
+    expect(cards.body.payment_methods.map((card) => [card.id, card.is_default])).toEqual([
+      [declining.id, true],
+    ]);
+  });
 });
