@@ -13,3 +13,4 @@ export * from './body-budget';
 export * from './client-errors';
 export * from './unstorable-text';
 export * from './rfc3339';
+export * from './redis-unavailable';

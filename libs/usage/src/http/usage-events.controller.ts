@@ -1,4 +1,4 @@
-import { ApiError, RequireScope } from '@app/http';
+import { ApiError, isRedisUnavailable, redisUnavailable, RequireScope } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -71,22 +71,7 @@ function toApiError(error: unknown): ApiError | null {
   }
   if (isRedisUnavailable(error)) {
     // Nothing was enqueued (or the gateway's retry is deduplicated): ask it to retry shortly.
-    return new ApiError(
-      503,
-      'unavailable',
-      'the usage queue is unreachable; retry later',
-      {},
-      { 'Retry-After': '1' },
-    );
+    return redisUnavailable('the usage queue is unreachable; retry later');
   }
   return null;
-}
-
-function isRedisUnavailable(error: unknown): boolean {
-  const name = (error as Error)?.name ?? '';
-  const message = (error as Error)?.message ?? '';
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(message)
-  );
 }
