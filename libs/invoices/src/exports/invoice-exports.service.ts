@@ -1,7 +1,7 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
-import { ApiError } from '@app/http';
+import { ApiError, isRedisUnavailable, redisUnavailable } from '@app/http';
 import {
   BuildInvoiceExportPayload,
   invoiceExportJobId,
@@ -10,7 +10,7 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { closeRedis, openBullRedis, RedisClient, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { ObjectStorage } from '@app/storage';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -58,8 +58,10 @@ export class InvoiceExportsService implements OnApplicationShutdown {
   ) {}
 
   /**
-   * Records the export (with an audit row, in one transaction), then queues its build. A crash
-   * between the two leaves a pending row whose job is missing; reading the export queues it again.
+   * Records the export (with an audit row, in one transaction), then queues its build. Redis is
+   * asked first, so during an outage the request is answered 503 with nothing written, and its
+   * retry starts afresh. Redis lost (or a crash) between the two leaves a pending row whose job is
+   * missing: a retry with the same Idempotency-Key, or reading the export, queues it again.
    */
   async request(input: {
     accountId: string;
@@ -68,6 +70,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
     requestKey?: string;
     actor: AuditActor;
   }): Promise<ReturnType<typeof invoiceExportView>> {
+    await this.requireQueueReachable();
     const id = input.requestKey ? invoiceExportIdFor(input.accountId, input.requestKey) : randomUUID();
     const row = await this.database.sql.begin(async (tx) => {
       const inserted = await tx`
@@ -121,16 +124,35 @@ export class InvoiceExportsService implements OnApplicationShutdown {
   }
 
   private async enqueue(row: InvoiceExportRow): Promise<void> {
-    await this.queueOf().add(
-      JobName.BuildInvoiceExport,
-      { exportId: row.id, accountId: row.account_id },
-      { ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions, jobId: invoiceExportJobId(row.id) },
-    );
+    try {
+      await this.queueOf().add(
+        JobName.BuildInvoiceExport,
+        { exportId: row.id, accountId: row.account_id },
+        { ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions, jobId: invoiceExportJobId(row.id) },
+      );
+    } catch (error) {
+      throw queueUnavailableOr(error);
+    }
+  }
+
+  /**
+   * A PING on the queue's connection. Not queue.add's own wait: a Queue first opened while Redis
+   * is down waits for Redis to be ready before its first command, for as long as that takes.
+   */
+  private async requireQueueReachable(): Promise<void> {
+    this.queueOf();
+    try {
+      await this.connection!.ping();
+    } catch (error) {
+      throw queueUnavailableOr(error);
+    }
   }
 
   private queueOf(): Queue<BuildInvoiceExportPayload> {
     if (!this.queue) {
-      this.connection = openBullRedis(this.config);
+      // Fails fast (not BullMQ's retry-forever connection): it is used on the request path, where
+      // an outage must be a prompt 503 the admin can retry, not a request held until Redis is back.
+      this.connection = openRedis(this.config);
       this.queue = new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
@@ -144,4 +166,8 @@ export class InvoiceExportsService implements OnApplicationShutdown {
     await this.queue?.close();
     if (this.connection) await closeRedis(this.connection);
   }
+}
+
+function queueUnavailableOr(error: unknown): unknown {
+  return isRedisUnavailable(error) ? redisUnavailable('the export queue is unreachable; retry later') : error;
 }
