@@ -9,9 +9,10 @@ import { JobHandlers } from './job-handlers';
 import { QueueWorkers } from './queue-workers';
 
 /**
- * Every connection the queues and workers hold is closed at shutdown. BullMQ closes only those it
- * opened itself (a worker's blocking one), never one it was handed: those stayed open, two per
- * queue, in a Redis of the test's own where nothing else connects.
+ * The queues and workers hold the connections they need and no more, and every one is closed at
+ * shutdown. BullMQ closes only those it opened itself (a worker's blocking one), never one it was
+ * handed: those stayed open, two per queue. Counted in a Redis of the test's own where nothing
+ * else connects.
  */
 describe('QueueWorkers shutdown', () => {
   const server = new OwnRedisServer();
@@ -27,7 +28,7 @@ describe('QueueWorkers shutdown', () => {
     await server.kill();
   });
 
-  it('leaves no connection of its own open in Redis', async () => {
+  it('holds two connections per queue and two more, and leaves none open in Redis', async () => {
     const config = loadConfig(workerEnvSchema, {
       REDIS_URL: server.url,
       REDIS_PREFIX: `test-queue-workers-${randomBytes(5).toString('hex')}`,
@@ -49,6 +50,10 @@ describe('QueueWorkers shutdown', () => {
       (clients) => clients.filter((client) => client.endsWith(' bzpopmin')).length === queueCount,
       { what: 'every worker to block for jobs' },
     );
+
+    // Per queue its worker's two (the one handed to it, its own blocking one); then the queue
+    // that schedules maintenance jobs, and the one /metrics reads every queue's job counts on.
+    expect(await otherClients(observer)).toHaveLength(2 * queueCount + 2);
 
     await sut.onApplicationShutdown();
 

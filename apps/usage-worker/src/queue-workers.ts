@@ -37,7 +37,11 @@ interface QueueSettings {
 export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(QueueWorkers.name);
   private readonly workers: Worker[] = [];
-  private readonly queues: Queue[] = [];
+  /**
+   * The one queue this process adds to (its job schedulers). Workers need no Queue of their own,
+   * and each Queue costs a Redis connection.
+   */
+  private maintenanceQueue: Queue | undefined;
   /** The queues as /metrics reads them: see onApplicationBootstrap. */
   private readonly countedQueues: Queue[] = [];
   /**
@@ -60,10 +64,12 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     // queues' (maxRetriesPerRequest: null) a command waits for Redis to come back, and so would
     // every scrape during an outage.
     this.countsRedis = openRedis(this.config);
+    this.maintenanceQueue = new Queue(QueueName.Maintenance, {
+      connection: this.openBullConnection(),
+      prefix,
+    });
+    logQueueErrors(this.maintenanceQueue, `queue ${QueueName.Maintenance}`);
     for (const queueName of Object.values(QueueName)) {
-      const queue = new Queue(queueName, { connection: this.openBullConnection(), prefix });
-      logQueueErrors(queue, `queue ${queueName}`);
-      this.queues.push(queue);
       const counted = new Queue(queueName, { connection: this.countsRedis, prefix });
       // Its failed reads are also counted by the scrape (billing_metrics_scrape_read_failures_total).
       logQueueErrors(counted, `queue ${queueName} (job counts)`);
@@ -110,7 +116,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     }
     // A scheduler outlives the process in Redis: turning a job off must remove one left by an earlier run.
     for (const [name, every] of schedule) {
-      if (every === 0) await this.queueOf(QueueName.Maintenance).removeJobScheduler(name);
+      if (every === 0) await this.maintenanceQueue.removeJobScheduler(name);
     }
   }
 
@@ -139,16 +145,12 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     const schedule = this.maintenanceSchedule();
     for (const [name, every] of schedule) {
       if (every === 0) continue;
-      await this.queueOf(QueueName.Maintenance).upsertJobScheduler(
+      await this.maintenanceQueue!.upsertJobScheduler(
         name,
         { every },
         { name, data: {}, opts: QUEUE_SETTINGS[QueueName.Maintenance].jobOptions },
       );
     }
-  }
-
-  private queueOf(name: QueueName): Queue {
-    return this.queues.find((queue) => queue.name === name)!;
   }
 
   /**
@@ -164,9 +166,9 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       this.workers.map((worker) => this.closeWithin(`worker ${worker.name}`, closeWorker(worker))),
     );
     await Promise.all(
-      [...this.queues, ...this.countedQueues].map((queue) =>
-        this.closeWithin(`queue ${queue.name}`, queue.close()),
-      ),
+      [this.maintenanceQueue, ...this.countedQueues]
+        .filter((queue) => queue !== undefined)
+        .map((queue) => this.closeWithin(`queue ${queue.name}`, queue.close())),
     );
     // BullMQ left them open. Those of a Worker or Queue still closing past its deadline go too: the
     // process is going away regardless.
