@@ -256,3 +256,30 @@ export async function otherClients(observer: Redis): Promise<string[]> {
     .filter((line) => !line.startsWith(`id=${ownId} `))
     .map((line) => `${/ name=(\S*)/.exec(line)?.[1] ?? ''} ${/ cmd=(\S*)/.exec(line)?.[1] ?? ''}`.trim());
 }
+
+/**
+ * A Redis server of the suite's own and a client watching who else connects to it, for specs
+ * that count their code's connections: started before the suite's tests, stopped after them.
+ */
+export function watchedOwnRedis(): { server: OwnRedisServer; observer(): Redis } {
+  const server = new OwnRedisServer();
+  let observer: Redis | undefined;
+  beforeAll(async () => {
+    await server.start();
+    observer = new Redis(server.url);
+  });
+  afterAll(async () => {
+    observer?.disconnect();
+    await server.kill();
+  });
+  return { server, observer: () => observer! };
+}
+
+/** The other clients still connected once closing should have ended them: none, or those left after 3 s. */
+export async function clientsLeftOpen(observer: Redis): Promise<string[]> {
+  return waitFor(
+    () => otherClients(observer),
+    (clients) => clients.length === 0,
+    { what: 'Redis to see every other connection closed', timeoutMs: 3_000 },
+  ).catch(() => otherClients(observer));
+}

@@ -1,9 +1,8 @@
 import { loadConfig, workerEnvSchema } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
 import { QueueName } from '@app/queue';
-import Redis from 'ioredis';
 import { randomBytes } from 'node:crypto';
-import { otherClients, OwnRedisServer } from '../../../test/support/redis-server';
+import { clientsLeftOpen, otherClients, watchedOwnRedis } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
 import { JobHandlers } from './job-handlers';
 import { QueueWorkers } from './queue-workers';
@@ -15,22 +14,11 @@ import { QueueWorkers } from './queue-workers';
  * else connects.
  */
 describe('QueueWorkers shutdown', () => {
-  const server = new OwnRedisServer();
-  let observer: Redis;
-
-  beforeAll(async () => {
-    await server.start();
-    observer = new Redis(server.url);
-  });
-
-  afterAll(async () => {
-    observer.disconnect();
-    await server.kill();
-  });
+  const redis = watchedOwnRedis();
 
   it('holds two connections per queue and two more, and leaves none open in Redis', async () => {
     const config = loadConfig(workerEnvSchema, {
-      REDIS_URL: server.url,
+      REDIS_URL: redis.server.url,
       REDIS_PREFIX: `test-queue-workers-${randomBytes(5).toString('hex')}`,
       // Nothing scheduled: no job may arrive, and none needs a handler.
       RECONCILE_INTERVAL_MS: '0',
@@ -46,22 +34,17 @@ describe('QueueWorkers shutdown', () => {
     const queueCount = Object.values(QueueName).length;
     // Each worker blocking for jobs: every connection has been set up.
     await waitFor(
-      () => otherClients(observer),
+      () => otherClients(redis.observer()),
       (clients) => clients.filter((client) => client.endsWith(' bzpopmin')).length === queueCount,
       { what: 'every worker to block for jobs' },
     );
 
     // Per queue its worker's two (the one handed to it, its own blocking one); then the queue
     // that schedules maintenance jobs, and the one /metrics reads every queue's job counts on.
-    expect(await otherClients(observer)).toHaveLength(2 * queueCount + 2);
+    expect(await otherClients(redis.observer())).toHaveLength(2 * queueCount + 2);
 
     await sut.onApplicationShutdown();
 
-    const left = await waitFor(
-      () => otherClients(observer),
-      (clients) => clients.length === 0,
-      { what: 'Redis to see every connection closed', timeoutMs: 3_000 },
-    ).catch(() => otherClients(observer));
-    expect(left).toEqual([]);
+    expect(await clientsLeftOpen(redis.observer())).toEqual([]);
   });
 });
