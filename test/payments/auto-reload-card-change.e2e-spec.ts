@@ -1,18 +1,17 @@
 import { Tx } from '@app/db';
 import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
-import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
 import { SavedCard, saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { spendUsd } from '../support/spend';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
-/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+/** Priced at 1,000 USD per million prompt tokens: $1 is TOKENS_PER_USD (1,000) tokens (spendUsd). */
 const MODEL = 'test/auto-reload-card-change-model';
-const TOKENS_PER_USD = 1000;
 
 type CardChange = (tx: Tx) => Promise<void>;
 
@@ -101,14 +100,7 @@ describe('an auto-reload racing a card change', () => {
     await payments.pause();
     let commitCardChange: (change: CardChange) => Promise<void>;
     try {
-      const event = {
-        id: randomUUID(),
-        account_id: ws.accountId,
-        model: MODEL,
-        prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1
-        completion_tokens: 0,
-      };
-      expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+      await spendUsd(stack, ws.accountId, MODEL, 6); // $10 -> $4: crossing 1
       await waitFor(() => payments.getJob(jobId), Boolean, { what: 'the crossing job' });
       commitCardChange = await holdAccountRow(ws.accountId);
     } finally {
@@ -162,14 +154,7 @@ describe('an auto-reload racing a card change', () => {
   async function removeVisaBeforeTheCharge(ws: Workspace, removeVisa: () => Promise<void>) {
     proxy.mode = 'hold-create-request';
     try {
-      const event = {
-        id: randomUUID(),
-        account_id: ws.accountId,
-        model: MODEL,
-        prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1
-        completion_tokens: 0,
-      };
-      expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+      await spendUsd(stack, ws.accountId, MODEL, 6); // $10 -> $4: crossing 1
       await waitFor(
         () => proxy.heldCreates,
         (n) => n === 1,
@@ -291,14 +276,7 @@ describe('an auto-reload racing a card change', () => {
     expect(declining.is_default).toBe(true);
     const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
     expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
-    const usage = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1, declined
-      completion_tokens: 0,
-    };
-    expect((await stack.gateway.post('/v1/usage/events', { events: [usage] })).status).toBe(202);
+    await spendUsd(stack, ws.accountId, MODEL, 6); // $10 -> $4: crossing 1, declined
     await usageAndReloadsSettled(stack, payments);
 
     await stack.stripeClient().paymentMethods.detach(declining.id);
@@ -349,14 +327,7 @@ describe('an auto-reload racing a card change', () => {
     expect((await stack.admin.post(`${ws.path}/payment-methods/${declining.id}/default`)).status).toBe(200);
     const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
     expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
-    const usage = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: 6 * TOKENS_PER_USD, // $10 -> $4: crossing 1, declined
-      completion_tokens: 0,
-    };
-    expect((await stack.gateway.post('/v1/usage/events', { events: [usage] })).status).toBe(202);
+    await spendUsd(stack, ws.accountId, MODEL, 6); // $10 -> $4: crossing 1, declined
     await usageAndReloadsSettled(stack, payments);
 
     await stack.stripeClient().paymentMethods.detach(visa.id);

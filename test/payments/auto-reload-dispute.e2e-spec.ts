@@ -5,13 +5,13 @@ import Stripe from 'stripe';
 import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { spendUsd } from '../support/spend';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 import { settledDeliveries } from '../notifications/alert-fixtures';
 
-/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+/** Priced at 1,000 USD per million prompt tokens: $1 is TOKENS_PER_USD (1,000) tokens (spendUsd). */
 const MODEL = 'test/auto-reload-dispute-model';
-const TOKENS_PER_USD = 1000;
 
 /**
  * A disputed charge pauses auto-reload (paused_reason `dispute`): the card whose holder disputes
@@ -124,14 +124,7 @@ describe('auto-reload after a dispute', () => {
 
   /** One usage batch costing exactly `usd`, processed, and any reload job it added finished. */
   async function spend(ws: Workspace, usd: number): Promise<void> {
-    const event = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: Math.round(usd * TOKENS_PER_USD),
-      completion_tokens: 0,
-    };
-    expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+    await spendUsd(stack, ws.accountId, MODEL, usd);
     await settled();
   }
 

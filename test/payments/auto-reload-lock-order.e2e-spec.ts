@@ -1,16 +1,15 @@
 import { autoReloadJobId, JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
-import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { spendUsd } from '../support/spend';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
-/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+/** Priced at 1,000 USD per million prompt tokens: $1 is TOKENS_PER_USD (1,000) tokens (spendUsd). */
 const MODEL = 'test/auto-reload-lock-order-model';
-const TOKENS_PER_USD = 1000;
 
 /**
  * A new default card (account row FOR UPDATE, then the auto-reload settings row, to end the
@@ -32,14 +31,7 @@ describe('auto-reload and a card change or invoice billing terms at once', () =>
   let payments: Queue;
 
   async function spend(ws: Workspace, usd: number): Promise<void> {
-    const event = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: usd * TOKENS_PER_USD,
-      completion_tokens: 0,
-    };
-    expect((await stack.gateway.post('/v1/usage/events', { events: [event] })).status).toBe(202);
+    await spendUsd(stack, ws.accountId, MODEL, usd);
   }
 
   const settled = () => usageAndReloadsSettled(stack, payments);

@@ -5,12 +5,12 @@ import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { expectEveryBalanceAgrees, openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { spendUsd } from '../support/spend';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
-/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+/** Priced at 1,000 USD per million prompt tokens: $1 is TOKENS_PER_USD (1,000) tokens (spendUsd). */
 const MODEL = 'test/auto-reload-new-month-model';
-const TOKENS_PER_USD = 1000;
 
 /**
  * F7, I2, I5: a crossing skipped for the monthly cap leaves the balance below the threshold, so
@@ -45,15 +45,7 @@ describe('auto-reload after a month whose cap was reached', () => {
   }
 
   async function spend(ws: Workspace, usd: number): Promise<void> {
-    const event = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: usd * TOKENS_PER_USD,
-      completion_tokens: 0,
-    };
-    const response = await stack.gateway.post('/v1/usage/events', { events: [event] });
-    expect(response.status).toBe(202);
+    await spendUsd(stack, ws.accountId, MODEL, usd);
   }
 
   const settled = () => usageAndReloadsSettled(stack, payments);

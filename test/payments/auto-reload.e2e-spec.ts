@@ -6,12 +6,12 @@ import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { expectEveryBalanceAgrees, openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
+import { spendUsd } from '../support/spend';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 
-/** 1,000 USD per million prompt tokens: one prompt token costs 1,000 micros, so $1 is 1,000 tokens. */
+/** Priced at 1,000 USD per million prompt tokens: $1 is TOKENS_PER_USD (1,000) tokens (spendUsd). */
 const MODEL = 'test/auto-reload-model';
-const TOKENS_PER_USD = 1000;
 
 interface PurchaseRow {
   id: string;
@@ -59,18 +59,7 @@ describe('auto-reload', () => {
   }
 
   /** One usage batch (one ingest request) costing exactly `usd`. */
-  async function spend(ws: Workspace, usd: number): Promise<{ id: string }> {
-    const event = {
-      id: randomUUID(),
-      account_id: ws.accountId,
-      model: MODEL,
-      prompt_tokens: Math.round(usd * TOKENS_PER_USD),
-      completion_tokens: 0,
-    };
-    const response = await stack.gateway.post('/v1/usage/events', { events: [event] });
-    expect(response.status).toBe(202);
-    return event;
-  }
+  const spend = (ws: Workspace, usd: number) => spendUsd(stack, ws.accountId, MODEL, usd);
 
   /** Every usage batch processed and every reload job it added finished. */
   const settled = () => usageAndReloadsSettled(stack, payments);
