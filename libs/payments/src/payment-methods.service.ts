@@ -206,13 +206,8 @@ export class PaymentMethodsService {
    * the default, the newest remaining card becomes the default, so auto-reload keeps a card to
    * charge while the account has one (as the first card saved becomes the default).
    */
-  async markDetached(
-    accountId: string,
-    paymentMethodId: string,
-    actor: AuditActor,
-    tx?: Tx,
-  ): Promise<boolean> {
-    const run = async (t: Tx) => {
+  async markDetached(accountId: string, paymentMethodId: string, actor: AuditActor): Promise<boolean> {
+    return this.database.sql.begin(async (t) => {
       await this.lockAccount(t, accountId);
       const [row] = await t<PaymentMethodRecord[]>`
         select ${t.unsafe(COLUMNS)} from payment_methods
@@ -230,8 +225,7 @@ export class PaymentMethodsService {
       });
       if (row.is_default) await this.promoteNewest(t, accountId, row, actor);
       return true;
-    };
-    return tx ? run(tx) : this.database.sql.begin(run);
+    });
   }
 
   /**

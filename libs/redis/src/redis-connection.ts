@@ -37,9 +37,9 @@ function connect(target: RedisTarget, options: RedisOptions): RedisClient {
  * The longest wait between two reconnect attempts of a connection (duplicates keep it). ioredis'
  * default doubles up to 5 s: after an outage of ten seconds a connection came back only at its
  * next attempt, up to 5 s after Redis did, and until then usage was not metered and a shutdown
- * waited for it (closing a BullMQ worker needs Redis). 1 s bounds both. A worker holds about 25
- * connections: during an outage that is 25 refused connects a second, nothing for Redis or the
- * host, and the random 0-200 ms added to every wait spreads their returns over the second.
+ * waited for it (closing a BullMQ worker needs Redis). 1 s bounds both. A worker holds a couple of
+ * dozen connections at most: during an outage that many refused connects a second, nothing for
+ * Redis or the host, and the random 0-200 ms added to every wait spreads their returns over the second.
  */
 export const MAX_RECONNECT_DELAY_MS = 1_000;
 
