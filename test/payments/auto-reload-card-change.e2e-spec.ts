@@ -2,10 +2,11 @@ import { Tx } from '@app/db';
 import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import Stripe from 'stripe';
-import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { BillingStack } from '../support/billing-stack';
 import { SavedCard, saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { spendUsd } from '../support/spend';
+import { deliverStripeEvent } from '../support/stripe-webhooks';
 import { StripeProxy } from '../support/stripe-proxy';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
@@ -236,20 +237,7 @@ describe('an auto-reload racing a card change', () => {
       where account_id = ${ws.accountId} and action = 'payment_method.removed' and target_id = ${visa.id}`;
     expect(removal).toEqual({ actor_type: 'system' });
   });
-  /** Delivers an event as Stripe's servers do: signed with the stack's webhook secret. */
-  async function deliver(event: Stripe.Event): Promise<number> {
-    const payload = JSON.stringify(event);
-    const signature = stack
-      .stripeClient()
-      .webhooks.generateTestHeaderString({ payload, secret: STACK_WEBHOOK_SECRET });
-    const response = await fetch(`${stack.api.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-      body: payload,
-    });
-    await response.text();
-    return response.status;
-  }
+  const deliver = (event: Stripe.Event) => deliverStripeEvent(stack, event);
 
   async function detachedEventOf(paymentMethodId: string): Promise<Stripe.Event> {
     const found = await waitFor(

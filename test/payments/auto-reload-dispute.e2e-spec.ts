@@ -2,10 +2,11 @@ import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { BillingStack, STACK_WEBHOOK_SECRET } from '../support/billing-stack';
+import { BillingStack } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { spendUsd } from '../support/spend';
+import { deliverStripeEvent } from '../support/stripe-webhooks';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
 import { settledDeliveries } from '../notifications/alert-fixtures';
@@ -109,18 +110,7 @@ describe('auto-reload after a dispute', () => {
     );
   }
 
-  /** Delivers an event as Stripe's servers do: signed with the stack's webhook secret. */
-  async function deliver(event: Stripe.Event): Promise<number> {
-    const payload = JSON.stringify(event);
-    const signature = stripe.webhooks.generateTestHeaderString({ payload, secret: STACK_WEBHOOK_SECRET });
-    const response = await fetch(`${stack.api.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signature },
-      body: payload,
-    });
-    await response.text();
-    return response.status;
-  }
+  const deliver = (event: Stripe.Event) => deliverStripeEvent(stack, event);
 
   /** One usage batch costing exactly `usd`, processed, and any reload job it added finished. */
   async function spend(ws: Workspace, usd: number): Promise<void> {
