@@ -54,6 +54,7 @@ export class BuildInvoiceExportService {
       select id, account_id, from_date::text as from_date, to_date::text as to_date, status::text as status,
              invoice_count, object_key, sha256, error, created_at, completed_at
       from invoice_exports where id = ${exportId}`;
+    // Withdrawn by the API when its queue add failed: an add whose answer alone was lost queued this.
     if (!row) return { kind: 'missing_export' };
     if (row.status !== 'pending') return { kind: 'already_done', status: row.status };
 

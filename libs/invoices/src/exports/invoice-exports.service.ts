@@ -12,7 +12,7 @@ import {
 } from '@app/queue';
 import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { ObjectStorage } from '@app/storage';
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { createHash, randomUUID } from 'node:crypto';
 import { InvoiceExportRow, invoiceExportView } from './invoice-export.view';
@@ -45,6 +45,7 @@ function selectExport(sql: Sql | Tx, accountId: string, exportId: string) {
 /** Zip exports of invoice PDFs, API side: request one (queued for the worker), read its state and link. */
 @Injectable()
 export class InvoiceExportsService implements OnApplicationShutdown {
+  private readonly logger = new Logger(InvoiceExportsService.name);
   private queue: Queue<BuildInvoiceExportPayload> | null = null;
   /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
   private connection: RedisClient | null = null;
@@ -60,8 +61,10 @@ export class InvoiceExportsService implements OnApplicationShutdown {
   /**
    * Records the export (with an audit row, in one transaction), then queues its build. Redis is
    * asked first, so during an outage the request is answered 503 with nothing written, and its
-   * retry starts afresh. Redis lost (or a crash) between the two leaves a pending row whose job is
-   * missing: a retry with the same Idempotency-Key, or reading the export, queues it again.
+   * retry starts afresh. Redis lost between the two makes the same 503 mean the same thing: the
+   * export this request recorded is withdrawn (see withdraw). Only a crash between the two leaves
+   * a pending row without its job: a retry with the same Idempotency-Key, or reading the export,
+   * queues it again.
    */
   async request(input: {
     accountId: string;
@@ -72,7 +75,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
   }): Promise<ReturnType<typeof invoiceExportView>> {
     await this.requireQueueReachable();
     const id = input.requestKey ? invoiceExportIdFor(input.accountId, input.requestKey) : randomUUID();
-    const row = await this.database.sql.begin(async (tx) => {
+    const { row, created } = await this.database.sql.begin(async (tx) => {
       const inserted = await tx`
         insert into invoice_exports (id, account_id, from_date, to_date)
         values (${id}, ${input.accountId}, ${input.from}, ${input.to})
@@ -87,7 +90,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
             'this Idempotency-Key was already used for an export of other dates',
           );
         }
-        return current;
+        return { row: current, created: false };
       }
       await this.audit.record(tx, {
         accountId: input.accountId,
@@ -98,10 +101,49 @@ export class InvoiceExportsService implements OnApplicationShutdown {
         before: null,
         after: { from: input.from, to: input.to },
       });
-      return current;
+      return { row: current, created: true };
     });
-    if (row.status === 'pending') await this.enqueue(row);
+    if (row.status !== 'pending') return invoiceExportView(row);
+    try {
+      await this.enqueue(row);
+    } catch (error) {
+      // A replay's row belongs to the request that made it (and was answered 202): left alone.
+      if (created) await this.withdraw(row);
+      throw error;
+    }
     return invoiceExportView(row);
+  }
+
+  /**
+   * Undoes the export of a request whose queue add failed, so that its 503 means what the 503 of
+   * the PING means: nothing recorded, nothing built, the retry starts afresh. Kept instead, the
+   * row would stay pending for good when the caller had no Idempotency-Key (it never learns the
+   * id, and nothing else re-queues it); a sweeper queueing it later would build a zip nobody asked
+   * for next to the one of the caller's retry. The add may still have queued the build (its answer
+   * lost, not its command): the build finds no row and does nothing; a keyed retry that records
+   * the export again before that job runs is built by it (same job id), once. Only a pending row
+   * goes: one whose build already finished stays. Postgres failing here too leaves the row
+   * pending, logged with its id.
+   */
+  private async withdraw(row: InvoiceExportRow): Promise<void> {
+    try {
+      const withdrawn = await this.database.sql.begin(async (tx) => {
+        const deleted = await tx`
+          delete from invoice_exports
+          where id = ${row.id} and account_id = ${row.account_id} and status = 'pending'`;
+        if (deleted.count === 0) return false;
+        // The request never took effect, so neither did the action its audit row records.
+        await tx`
+          delete from audit_log
+          where account_id = ${row.account_id} and action = 'invoice_export.requested'
+            and target_type = 'invoice_export' and target_id = ${row.id}`;
+        return true;
+      });
+      if (withdrawn) this.logger.warn(`invoice export ${row.id} withdrawn: its build could not be queued`);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.error(`invoice export ${row.id} left pending without its build job: ${message}`);
+    }
   }
 
   /** The export's state; when ready, a presigned download link valid for a few minutes. */
@@ -110,7 +152,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
     const [row] = await selectExport(this.database.sql, accountId, exportId);
     if (!row) throw new ApiError(404, 'invoice_export_not_found', 'no such invoice export');
     if (row.status === 'pending') {
-      // Same job id: a no-op while the job exists, a recovery when its enqueue was lost.
+      // Same job id: a no-op while the job exists, a recovery when the api crashed before it.
       await this.enqueue(row);
       return invoiceExportView(row);
     }
