@@ -9,6 +9,7 @@ import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private cutAfter: { bytes: Buffer; cut: () => void } | null = null;
   port = 0;
 
   constructor(
@@ -33,7 +34,8 @@ export class TcpProxy {
         // A reset on one side ends the other; the error itself is the apps' to see, not ours.
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      upstream.pipe(client);
+      this.forward(client, upstream);
       client.once('close', () => upstream.destroy());
       upstream.once('close', () => client.destroy());
     });
@@ -44,6 +46,38 @@ export class TcpProxy {
     this.server = server;
     this.port = (server.address() as AddressInfo).port;
     return this;
+  }
+
+  /**
+   * Goes down (see `down()`) when a connection opened from now on sends anything after `bytes`
+   * (e.g. the RESP-encoded INFO of a Redis client's ready check): that chunk never reaches the
+   * server, as when the server goes away just as the connection became usable. Resolves once down.
+   */
+  downAfter(bytes: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      this.cutAfter = { bytes, cut: () => void this.down().then(resolve) };
+    });
+  }
+
+  /** Client to server, chunk by chunk, so a `downAfter` cut happens before the chunk is forwarded. */
+  private forward(client: Socket, upstream: Socket): void {
+    const cutAfter = this.cutAfter;
+    let seen = false;
+    client.on('data', (chunk: Buffer) => {
+      if (cutAfter && this.cutAfter === cutAfter) {
+        if (seen) {
+          this.cutAfter = null;
+          cutAfter.cut();
+          return;
+        }
+        seen = chunk.includes(cutAfter.bytes);
+      }
+      if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
+    });
+    client.once('end', () => upstream.end());
   }
 
   async down(): Promise<void> {
