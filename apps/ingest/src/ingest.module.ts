@@ -3,6 +3,7 @@ import { ConfigModule, IngestEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
 import { MetricsModule } from '@app/metrics';
+import { QUEUE_OPTIONS } from '@app/queue';
 import { openRedis, RedisKeys, RedisModule } from '@app/redis';
 import { AccountUsageController, UsageEventsController, UsageModule } from '@app/usage';
 import { BullModule } from '@nestjs/bullmq';
@@ -25,6 +26,7 @@ export class IngestModule {
         BullModule.forRoot({
           connection: openRedis(config),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
+          ...QUEUE_OPTIONS,
         }),
         UsageModule.forIngest({
           maxQueuedJobs: config.INGEST_MAX_QUEUED_JOBS,

@@ -7,6 +7,7 @@ import {
   JobName,
   logQueueErrors,
   QUEUE_OF_JOB,
+  QUEUE_OPTIONS,
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
@@ -67,10 +68,11 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     this.maintenanceQueue = new Queue(QueueName.Maintenance, {
       connection: this.openBullConnection(),
       prefix,
+      ...QUEUE_OPTIONS,
     });
     logQueueErrors(this.maintenanceQueue, `queue ${QueueName.Maintenance}`);
     for (const queueName of Object.values(QueueName)) {
-      const counted = new Queue(queueName, { connection: this.countsRedis, prefix });
+      const counted = new Queue(queueName, { connection: this.countsRedis, prefix, ...QUEUE_OPTIONS });
       // Its failed reads are also counted by the scrape (billing_metrics_scrape_read_failures_total).
       logQueueErrors(counted, `queue ${queueName} (job counts)`);
       this.countedQueues.push(counted);

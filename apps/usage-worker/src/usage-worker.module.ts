@@ -7,6 +7,7 @@ import { InvoiceBillingModule, InvoiceExportsModule, InvoiceRenderModule, TaxMod
 import { MetricsModule } from '@app/metrics';
 import { NotificationsModule } from '@app/notifications';
 import { PaymentsModule } from '@app/payments';
+import { QUEUE_OPTIONS } from '@app/queue';
 import { openRedis, RedisKeys, RedisModule } from '@app/redis';
 import { StorageModule } from '@app/storage';
 import { UsageModule } from '@app/usage';
@@ -32,6 +33,7 @@ export class UsageWorkerModule {
         BullModule.forRoot({
           connection: openRedis(config),
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
+          ...QUEUE_OPTIONS,
         }),
         // Budget and low-balance alerts found in the deducting Lua call, inserted in the batch's transaction.
         UsageModule.forWorker(

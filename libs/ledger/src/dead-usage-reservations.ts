@@ -1,5 +1,6 @@
 import {
   logQueueErrors,
+  QUEUE_OPTIONS,
   QueueName,
   USAGE_FAILED_JOB_KEPT_SECONDS,
   USAGE_GROUP_RECORD_SECONDS,
@@ -42,6 +43,7 @@ export class UsageJobPresence implements OnApplicationShutdown {
       queue = this.queue = new Queue(QueueName.Usage, {
         connection: this.redis,
         prefix: this.keys.bullPrefix(),
+        ...QUEUE_OPTIONS,
       });
       logQueueErrors(queue, `queue ${QueueName.Usage} (reconciler)`);
     }

@@ -3,6 +3,7 @@ import {
   alertEmailJobId,
   JobName,
   logQueueErrors,
+  QUEUE_OPTIONS,
   QUEUE_SETTINGS,
   QueueName,
   SendAlertEmailPayload,
@@ -44,6 +45,7 @@ export class AlertMailer implements OnApplicationShutdown {
       this.queue = new Queue(QueueName.Emails, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+        ...QUEUE_OPTIONS,
       });
       logQueueErrors(this.queue, `queue ${QueueName.Emails}`);
     }

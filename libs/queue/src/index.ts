@@ -5,3 +5,4 @@ export * from './worker-settings';
 export * from './usage-window';
 export * from './queue-error-log';
 export * from './close-worker';
+export * from './queue-options';

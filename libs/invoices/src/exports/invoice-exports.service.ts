@@ -7,6 +7,7 @@ import {
   invoiceExportJobId,
   JobName,
   logQueueErrors,
+  QUEUE_OPTIONS,
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
@@ -198,6 +199,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
       this.queue = new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+        ...QUEUE_OPTIONS,
       });
       logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
     }

@@ -3,6 +3,7 @@ import { DATABASE, DatabaseHandle } from '@app/db';
 import {
   JobName,
   logQueueErrors,
+  QUEUE_OPTIONS,
   QUEUE_SETTINGS,
   QueueName,
   renderInvoiceJobId,
@@ -84,6 +85,7 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
       this.queue = new Queue<RenderInvoicePayload>(QueueName.Invoices, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+        ...QUEUE_OPTIONS,
       });
       logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
     }

@@ -4,6 +4,7 @@ import {
   autoReloadJobId,
   JobName,
   logQueueErrors,
+  QUEUE_OPTIONS,
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
@@ -57,6 +58,7 @@ export class AutoReloadJobs implements OnApplicationShutdown {
       this.queue = new Queue(QueueName.Payments, {
         connection: this.connection,
         prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
+        ...QUEUE_OPTIONS,
       });
       logQueueErrors(this.queue, `queue ${QueueName.Payments}`);
     }
