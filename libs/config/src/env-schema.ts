@@ -210,6 +210,7 @@ const failpoint = z
     'after-commit',
     'after-group-settle',
     'after-charge',
+    'after-card-removed',
     'mid-render',
     'after-smtp-send',
     'after-statement-commit',

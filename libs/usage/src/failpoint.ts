@@ -8,6 +8,8 @@
  *   jobs are acknowledged (UsageBatchGrouper).
  * - after-charge: an auto-reload whose PaymentIntent succeeded, before the credit is recorded
  *   (ChargeAutoReloadService).
+ * - after-card-removed: an auto-reload whose card was found removed, the skip recorded, before the
+ *   reload it owes on the new default card is made (ChargeAutoReloadService).
  * - mid-render: an invoice PDF uploaded to S3, before its key and hash are recorded
  *   (RenderInvoicePdfService).
  * - after-smtp-send: an alert email accepted by the SMTP server, before its delivery row says
@@ -20,6 +22,7 @@ export type FailpointName =
   | 'after-commit'
   | 'after-group-settle'
   | 'after-charge'
+  | 'after-card-removed'
   | 'mid-render'
   | 'after-smtp-send'
   | 'after-statement-commit';

@@ -313,6 +313,8 @@ export class ChargeAutoReloadService {
         failure,
         SKIP_MESSAGES.card_removed,
       );
+      // Test-only: the skip is recorded, the reload it owes not yet made (reload() makes it on redelivery).
+      crashAt(this.failpoint, 'after-card-removed');
       await this.retries.afterCardRemoved(purchase.account_id, crossing);
       return outcome;
     }
