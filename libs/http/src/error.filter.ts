@@ -3,6 +3,7 @@ import { FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import { ApiError } from './api-error';
 import { databaseUnavailable } from './database-unavailable';
+import { redisUnavailableFor } from './redis-unavailable';
 
 /**
  * Fastify's own refusals (a body too large, a media type without a parser) reach the filter as
@@ -29,10 +30,11 @@ const CODE_BY_STATUS: Record<number, string> = {
 
 /**
  * Every error leaves as JSON {"error": {"code", "message"}}; unexpected ones as a 500 without
- * internals, except transient database failures: 503 `unavailable` with Retry-After
- * (databaseUnavailable). Nothing here logs request bodies or headers, which may hold tokens.
+ * internals, except transient database failures and Redis being unreachable: 503 `unavailable`
+ * with Retry-After (databaseUnavailable, redisUnavailableFor). Nothing here logs request bodies or
+ * headers, which may hold tokens.
  *
- * Every 5xx is logged at error level, a transient database failure too: its request line is at
+ * Every 5xx is logged at error level, a transient database failure or Redis outage too: its request line is at
  * error already (logRequests), and a deadlock victim means two of our transactions lock rows in
  * opposite orders, a bug to fix even though the client's retry succeeds.
  */
@@ -41,7 +43,10 @@ export class ErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('HttpError');
 
   catch(thrown: unknown, host: ArgumentsHost): void {
-    const exception = thrown instanceof ApiError ? thrown : (databaseUnavailable(thrown) ?? thrown);
+    const exception =
+      thrown instanceof ApiError
+        ? thrown
+        : (databaseUnavailable(thrown) ?? redisUnavailableFor(thrown) ?? thrown);
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, headers } = this.toResponse(exception);
     if (status >= 500) {

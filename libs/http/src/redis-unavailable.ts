@@ -22,3 +22,22 @@ export function isRedisUnavailable(error: unknown): boolean {
 export function redisUnavailable(message: string): ApiError {
   return new ApiError(503, 'unavailable', message, {}, { 'Retry-After': '1' });
 }
+
+/**
+ * The 503 for any request whose Redis command failed because Redis was unreachable (the error
+ * filter's fallback for routes that do not map it themselves); null for any other error. A Redis
+ * command is a cache read, a reservation before Postgres or a queue add, so nothing of the request
+ * is committed when it fails before the transaction, and a retry after it is replayed by its key.
+ */
+export function redisUnavailableFor(error: unknown): ApiError | null {
+  if (!isRedisUnavailable(error)) return null;
+  const cause = error as Error;
+  return new ApiError(
+    503,
+    'unavailable',
+    'Redis is briefly unreachable; retry the request shortly',
+    {},
+    { 'Retry-After': '1' },
+    `Redis unreachable, answered 503 with Retry-After: 1: ${cause.stack ?? cause.message}`,
+  );
+}
