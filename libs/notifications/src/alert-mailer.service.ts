@@ -8,7 +8,7 @@ import {
   QueueName,
   SendAlertEmailPayload,
 } from '@app/queue';
-import { openRedis, RedisClient, RedisKeys } from '@app/redis';
+import { openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -28,7 +28,11 @@ export class AlertMailer implements OnApplicationShutdown {
   async enqueue(alertIds: readonly string[]): Promise<void> {
     const unique = [...new Set(alertIds)];
     if (unique.length === 0) return;
-    await this.emails().addBulk(
+    const queue = this.emails();
+    // A queue first opened during an outage would wait for Redis's return, holding the request
+    // whose commit raised the alerts; this fails within seconds instead (whenReachable).
+    await whenReachable(this.connection!);
+    await queue.addBulk(
       unique.map((alertId) => ({
         name: JobName.SendAlertEmail,
         data: { alertId } satisfies SendAlertEmailPayload,

@@ -9,7 +9,7 @@ import {
   renderInvoiceJobId,
   RenderInvoicePayload,
 } from '@app/queue';
-import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -32,7 +32,8 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
   /** Call after the issuing transaction commits (a job for an uncommitted invoice would find nothing). */
   async schedule(invoiceIds: string[]): Promise<void> {
     if (invoiceIds.length === 0) return;
-    await this.queueOf().addBulk(
+    const queue = await this.reachableQueue();
+    await queue.addBulk(
       invoiceIds.map((invoiceId) => ({
         name: JobName.RenderInvoice,
         data: { invoiceId },
@@ -46,7 +47,8 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
    * A distinct job id, so a pending ordinary render does not swallow it.
    */
   async rerender(invoiceId: string): Promise<void> {
-    await this.queueOf().add(
+    const queue = await this.reachableQueue();
+    await queue.add(
       JobName.RenderInvoice,
       { invoiceId, force: true },
       {
@@ -75,6 +77,16 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
        order by created_at limit ${limit}`;
     for (const row of stale) await this.rerender(row.id);
     return unrendered.length + stale.length;
+  }
+
+  /**
+   * The queue once its connection answers: a queue first opened during an outage would wait for
+   * Redis's return, holding the request whose commit it follows (whenReachable).
+   */
+  private async reachableQueue(): Promise<Queue<RenderInvoicePayload>> {
+    const queue = this.queueOf();
+    await whenReachable(this.connection!);
+    return queue;
   }
 
   private queueOf(): Queue<RenderInvoicePayload> {

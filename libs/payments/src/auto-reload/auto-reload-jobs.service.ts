@@ -8,7 +8,7 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -31,7 +31,8 @@ export class AutoReloadJobs implements OnApplicationShutdown {
   /** Adds the crossing's job, or retries it if it failed; a job still to run is left alone. */
   async ensure(accountId: string, crossing: number): Promise<void> {
     const jobId = autoReloadJobId(accountId, crossing);
-    const job = await this.payments().getJob(jobId);
+    const queue = await this.reachablePayments();
+    const job = await queue.getJob(jobId);
     if (job && (await job.isFailed())) {
       // Two callers at once: the second finds it no longer failed, which is what it wanted.
       await job.retry('failed').catch(async (error: Error) => {
@@ -40,7 +41,7 @@ export class AutoReloadJobs implements OnApplicationShutdown {
       return;
     }
     const payload: AutoReloadPayload = { accountId, crossing };
-    await this.payments().add(JobName.AutoReload, payload, {
+    await queue.add(JobName.AutoReload, payload, {
       ...QUEUE_SETTINGS[QueueName.Payments].jobOptions,
       jobId,
     });
@@ -48,8 +49,18 @@ export class AutoReloadJobs implements OnApplicationShutdown {
 
   /** The crossing's job exists and will still run (not failed, completed or gone). */
   async isLive(accountId: string, crossing: number): Promise<boolean> {
-    const job = await this.payments().getJob(autoReloadJobId(accountId, crossing));
+    const job = await (await this.reachablePayments()).getJob(autoReloadJobId(accountId, crossing));
     return job ? LIVE_STATES.has(await job.getState()) : false;
+  }
+
+  /**
+   * The queue once its connection answers: a card change retries a failed reload on the request
+   * path, where an outage must fail within seconds (503), not wait for Redis (whenReachable).
+   */
+  private async reachablePayments(): Promise<Queue> {
+    const queue = this.payments();
+    await whenReachable(this.connection!);
+    return queue;
   }
 
   payments(): Queue {
