@@ -5,7 +5,7 @@ import {
   USAGE_FAILED_JOB_KEPT_SECONDS,
   USAGE_GROUP_RECORD_SECONDS,
 } from '@app/queue';
-import { REDIS, RedisClient, RedisKeys } from '@app/redis';
+import { REDIS, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
@@ -47,6 +47,8 @@ export class UsageJobPresence implements OnApplicationShutdown {
       });
       logQueueErrors(queue, `queue ${QueueName.Usage} (reconciler)`);
     }
+    // A queue first used during an outage waits for Redis's return; the PING fails within seconds.
+    await whenReachable(this.redis);
     const jobs = await Promise.all(batchIds.map((id) => queue.getJob(id)));
     return new Set(batchIds.filter((_, index) => jobs[index] !== undefined));
   }
