@@ -15,6 +15,8 @@ export interface StackOptions {
   workers?: number;
   env?: Record<string, string>;
   workerEnv?: Record<string, string>;
+  /** Settings of the api process only, over `env` (e.g. its REDIS_URL through a TcpProxy). */
+  apiEnv?: Record<string, string>;
   redisUrl?: string;
   /** `redisUrl` names a node of a Redis Cluster (REDIS_CLUSTER=true for the apps). */
   redisCluster?: boolean;
@@ -143,7 +145,7 @@ export class BillingStack {
     });
     this.appEnv = env;
     this.ingest = new AppProcess('ingest', env);
-    this.api = new AppProcess('api', env);
+    this.api = new AppProcess('api', { ...env, ...this.options.apiEnv });
     this.api.port = apiPort;
     for (let i = 0; i < (this.options.workers ?? 1); i++) {
       this.workers.push(
