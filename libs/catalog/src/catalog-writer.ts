@@ -1,9 +1,16 @@
 import { AuditActor, AuditLogService } from '@app/audit';
 import { BALANCE_SHARDS, DATABASE, DatabaseHandle } from '@app/db';
 import { formatUsd, highestMicrosPerMtok, TokenPrices } from '@app/money';
-import { REDIS, RedisClient, RedisKeys } from '@app/redis';
-import { Inject, Injectable } from '@nestjs/common';
+import { MAX_RECONNECT_DELAY_MS, REDIS, RedisClient, RedisKeys, RepeatedErrorLog } from '@app/redis';
+import { Inject, Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { AccountTier, CachedAccount, PriceVersion } from './catalog-types';
+
+/**
+ * First wait before retrying an announce that failed, doubling to the Redis connection's own
+ * longest reconnect wait (MAX_RECONNECT_DELAY_MS): the bump lands within about a second of the
+ * connection's return, and an outage costs one attempt a second or so.
+ */
+const FIRST_RETRY_DELAY_MS = 100;
 
 export interface NewAccountInput {
   name: string;
@@ -50,10 +57,23 @@ export interface NewPriceInput extends TokenPrices {
 
 /**
  * Writes accounts and prices, then bumps the catalog version in Redis and announces it, so
- * every process's CatalogCache sees the change before the writer's caller gets an answer.
+ * every process's CatalogCache sees the change before the writer's caller gets an answer (with
+ * Redis away: as soon as it is back, see `announce`).
  */
 @Injectable()
-export class CatalogWriter {
+export class CatalogWriter implements OnModuleDestroy {
+  private readonly logger = new Logger(CatalogWriter.name);
+  /** During an outage every failed announce and retry reports the same error: logged once per few minutes. */
+  private readonly failures = new RepeatedErrorLog((line) => this.logger.warn(line));
+  /** A committed change has no version bump in Redis yet. */
+  private owed = false;
+  /** Accounts created while Redis was away: their zero balance goes there before the owed bump. */
+  private readonly unseeded = new Set<string>();
+  private retry: NodeJS.Timeout | null = null;
+  private retrying = false;
+  private retryDelayMs = FIRST_RETRY_DELAY_MS;
+  private stopped = false;
+
   constructor(
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     @Inject(REDIS) private readonly redis: RedisClient,
@@ -82,17 +102,19 @@ export class CatalogWriter {
       });
       return row;
     });
-    await this.announce();
     // Its zero balance goes to Redis now, as seed-balance.lua would put it there (the id is new,
     // so nothing can be pending): a balance loaded from Postgres then always means Redis lost it
-    // (billing_redis_state_loaded_total, alert BillingRedisLostBalances). Its `gen` starts from
-    // Redis's clock in microseconds, as @app/ledger's lua/lib/fresh-gen.lua seeds it.
-    const [seconds, micros] = await this.redis.time();
-    await this.redis
-      .multi()
-      .hsetnx(this.keys.balance(account.id), 'bal', '0')
-      .hsetnx(this.keys.balance(account.id), 'gen', `${seconds}${String(micros).padStart(6, '0')}`)
-      .exec();
+    // (billing_redis_state_loaded_total, alert BillingRedisLostBalances). Before the announce, so
+    // processes that learn of the account find it there. With Redis away, both are left to the
+    // background announce (no second wait for Redis here): the account is committed, say so.
+    try {
+      await this.seedZeroBalance(account.id);
+      await this.announce();
+    } catch (error) {
+      this.unseeded.add(account.id);
+      this.failures.report('new account balance not seeded in Redis; retrying in the background', error);
+      this.owe();
+    }
     return {
       ...account,
       name: input.name,
@@ -184,10 +206,79 @@ export class CatalogWriter {
     };
   }
 
-  /** Tells every process's CatalogCache that accounts, prices, keys or projects changed. Call after commit. */
+  /**
+   * Tells every process's CatalogCache that accounts, prices, keys or projects changed. Call after
+   * commit. Never throws: the change is committed, so its caller must answer as such (a 503 made
+   * the admin tool's retry create a second account). With Redis away it tries once (the
+   * connection fails fast) and leaves the bump to the background retry, so every process learns
+   * of the change within a second or two of Redis's return, not at its next CATALOG_RESYNC_MS.
+   */
   async announce(): Promise<void> {
+    try {
+      await this.bump();
+    } catch (error) {
+      this.failures.report('catalog announce failed after commit; retrying in the background', error);
+      this.owe();
+    }
+  }
+
+  onModuleDestroy(): void {
+    // What is still owed is seen within CATALOG_RESYNC_MS (caches) or loaded on first use (balances).
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+  }
+
+  private async bump(): Promise<void> {
     const version = await this.redis.incr(this.keys.catalogVersion());
     await this.redis.publish(this.keys.catalogChannel(), String(version));
+  }
+
+  private async seedZeroBalance(accountId: string): Promise<void> {
+    // `gen` starts from Redis's clock in microseconds, as @app/ledger's lua/lib/fresh-gen.lua seeds it.
+    const [seconds, micros] = await this.redis.time();
+    await this.redis
+      .multi()
+      .hsetnx(this.keys.balance(accountId), 'bal', '0')
+      .hsetnx(this.keys.balance(accountId), 'gen', `${seconds}${String(micros).padStart(6, '0')}`)
+      .exec();
+  }
+
+  /** One pending retry however many announces failed: a single bump after all their commits covers them all. */
+  private owe(): void {
+    this.owed = true;
+    if (this.retry || this.retrying || this.stopped) return;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    this.retry = setTimeout(() => void this.retryOwed(), this.retryDelayMs);
+    // An owed bump keeps no process alive (a CLI done with its work exits; the resync covers it).
+    this.retry.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, MAX_RECONNECT_DELAY_MS);
+  }
+
+  private async retryOwed(): Promise<void> {
+    this.retry = null;
+    this.retrying = true;
+    // Cleared before the bump: an announce failing meanwhile may have committed after this INCR,
+    // so it sets `owed` again and gets a bump of its own below.
+    this.owed = false;
+    try {
+      for (const accountId of this.unseeded) {
+        await this.seedZeroBalance(accountId);
+        this.unseeded.delete(accountId);
+      }
+      await this.bump();
+      this.retryDelayMs = FIRST_RETRY_DELAY_MS;
+      this.logger.log('catalog announce delivered after Redis returned');
+    } catch (error) {
+      this.owed = true;
+      this.failures.report('catalog announce retry failed', error);
+    } finally {
+      this.retrying = false;
+    }
+    if (this.owed && !this.stopped) this.scheduleRetry();
   }
 }
 

@@ -30,7 +30,8 @@ export const baseEnvSchema = z.object({
   /**
    * Each process's catalog cache (accounts, prices, keys, projects, alert rules) reloads what
    * changed at least this often, besides on every change's notice: the bound on how long a
-   * change whose notice was lost (Redis unreachable right after the commit) goes unseen.
+   * change whose notice was lost (the writer died right after its commit, before Redis was back
+   * for its background announce) goes unseen.
    */
   CATALOG_RESYNC_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Where customers reach the api; invoice emails link to `<it>/v1/accounts/:id/invoices/:invoiceId/pdf`. Empty: no link. */
