@@ -3,7 +3,7 @@ import { QueueName } from '@app/queue';
 import type { Queue } from 'bullmq';
 import Stripe from 'stripe';
 import { BillingStack } from '../support/billing-stack';
-import { SavedCard, saveCard } from '../support/cards';
+import { SavedCard, saveCard, twoCardWorkspace } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { spendUsd } from '../support/spend';
 import { deliverStripeEvent } from '../support/stripe-webhooks';
@@ -137,17 +137,6 @@ describe('an auto-reload racing a card change', () => {
     expect((await intentsOf(ws)).map((intent) => intent.payment_method)).toEqual([mastercard.id]);
   });
 
-  /** $10 granted, a visa (the default) and a mastercard saved, auto-reload at $5 -> +$20. */
-  async function twoCardWorkspace(): Promise<{ ws: Workspace; visa: SavedCard; mastercard: SavedCard }> {
-    const ws = await Workspace.create(stack);
-    await stack.grant(ws.accountId, '10.00');
-    const visa = await saveCard(stack, ws, 'pm_card_visa');
-    const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
-    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
-    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
-    return { ws, visa, mastercard };
-  }
-
   /**
    * Crossing 1's purchase row opened naming the visa, its charge held before Stripe sees it while
    * `removeVisa` runs; then the charge goes on and every job finishes.
@@ -214,7 +203,7 @@ describe('an auto-reload racing a card change', () => {
    * default and never reloaded: the removal's retry had found the reload still in flight.
    */
   it('reloads once on the new default when the card its purchase names is removed before the charge', async () => {
-    const { ws, visa, mastercard } = await twoCardWorkspace();
+    const { ws, visa, mastercard } = await twoCardWorkspace(stack);
     await removeVisaBeforeTheCharge(ws, async () => {
       expect((await stack.admin.delete(`${ws.path}/payment-methods/${visa.id}`)).status).toBe(204);
     });
@@ -227,7 +216,7 @@ describe('an auto-reload racing a card change', () => {
    * first news of it: Stripe's refusal, confirmed by reading the card, counts as the removal.
    */
   it('reloads once on the new default when the card was detached in Stripe and not yet here', async () => {
-    const { ws, visa, mastercard } = await twoCardWorkspace();
+    const { ws, visa, mastercard } = await twoCardWorkspace(stack);
     await removeVisaBeforeTheCharge(ws, async () => {
       await stack.stripeClient().paymentMethods.detach(visa.id);
     });

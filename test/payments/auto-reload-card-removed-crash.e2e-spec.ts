@@ -8,7 +8,7 @@ import Stripe from 'stripe';
 import { ApiModule } from '../../apps/api/src/api.module';
 import { AppProcess } from '../support/app-process';
 import { BillingStack } from '../support/billing-stack';
-import { SavedCard, saveCard } from '../support/cards';
+import { SavedCard, twoCardWorkspace } from '../support/cards';
 import { openStackQueue, usageAndReloadsSettled } from '../support/payments-queue';
 import { spendUsd } from '../support/spend';
 import { StripeProxy } from '../support/stripe-proxy';
@@ -81,17 +81,6 @@ describe('an auto-reload worker killed after recording the removed card', () => 
     });
     stack.workers.push(worker);
     return worker.start();
-  }
-
-  /** $10 granted, a visa (the default) and a mastercard saved, auto-reload at $5 -> +$20. */
-  async function twoCardWorkspace(): Promise<{ ws: Workspace; visa: SavedCard; mastercard: SavedCard }> {
-    const ws = await Workspace.create(stack);
-    await stack.grant(ws.accountId, '10.00');
-    const visa = await saveCard(stack, ws, 'pm_card_visa');
-    const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
-    const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
-    expect((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status).toBe(200);
-    return { ws, visa, mastercard };
   }
 
   /** Crossing 1's row names the visa; the owner removes it while the charge is held before Stripe. */
@@ -197,7 +186,7 @@ describe('an auto-reload worker killed after recording the removed card', () => 
   }
 
   it('reloads once on the new default after a restart, with no failure email', async () => {
-    const { ws, visa, mastercard } = await twoCardWorkspace();
+    const { ws, visa, mastercard } = await twoCardWorkspace(stack);
     await crashAfterCardRemoved(ws, visa);
 
     // Crossing 1's job, held by the dead worker, is redelivered to this one once its lock expires.
@@ -224,7 +213,7 @@ describe('an auto-reload worker killed after recording the removed card', () => 
    * once, and crossing 1's job is redelivered from the dead worker.
    */
   it('makes no second reload when afterCardRemoved runs again after its retry committed', async () => {
-    const { ws, visa, mastercard } = await twoCardWorkspace();
+    const { ws, visa, mastercard } = await twoCardWorkspace(stack);
     await crashAfterCardRemoved(ws, visa);
 
     expect(await sut.afterCardRemoved(ws.accountId, 1)).toBe(2);
@@ -244,7 +233,7 @@ describe('an auto-reload worker killed after recording the removed card', () => 
 
   it('makes no second reload when both jobs are delivered again after BullMQ forgot them', async () => {
     await startWorker();
-    const { ws, visa, mastercard } = await twoCardWorkspace();
+    const { ws, visa, mastercard } = await twoCardWorkspace(stack);
     await removeVisaBeforeTheCharge(ws, visa);
     await usageAndReloadsSettled(stack, payments);
     await expectOneReloadOnMastercard(ws, visa, mastercard);

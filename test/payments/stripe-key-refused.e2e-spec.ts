@@ -5,26 +5,13 @@ import { BillingStack } from '../support/billing-stack';
 import { saveCard } from '../support/cards';
 import { waitFor } from '../support/wait-for';
 import { Workspace } from '../support/workspace';
+import { logLines } from '../support/json-logs';
 
 /** A Stripe secret or restricted key, even masked (a bare "sk_" also matches stack frames: task_queues). */
 const SECRET_KEY = /\b(sk|rk)_(live|test)_/;
 
 /** A live key the stripe-server refuses, as Stripe refuses a rolled or revoked one. */
 const REFUSED_KEY = 'sk_live_rolled0123456789abcdefWXYZ';
-
-interface LogLine {
-  level: number;
-  context?: string;
-  msg?: string;
-  res?: { statusCode: number };
-}
-
-function logLines(output: string): LogLine[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
 
 /**
  * Stripe refusing our secret key is our fault, not the client's: the answer is 503

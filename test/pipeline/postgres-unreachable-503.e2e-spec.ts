@@ -4,21 +4,9 @@ import { TcpProxy } from '../support/tcp-proxy';
 import { PG_ADMIN_URL } from '../support/test-stores';
 import { seededRandom, usageEvent } from '../support/usage-events';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/json-logs';
 
 const MODEL = 'openai/gpt-4.1';
-
-interface LogLine {
-  level: number;
-  context?: string;
-  msg?: string;
-}
-
-function logLines(output: string): LogLine[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
 
 /**
  * The apps reach Postgres through a proxy that the test takes down, as when Postgres's host goes

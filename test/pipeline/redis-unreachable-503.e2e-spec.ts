@@ -3,6 +3,7 @@ import { BillingStack } from '../support/billing-stack';
 import { JsonResponse } from '../support/api-client';
 import { TcpProxy } from '../support/tcp-proxy';
 import { waitFor } from '../support/wait-for';
+import { logLines } from '../support/json-logs';
 
 const MODEL = 'openai/gpt-4.1';
 /**
@@ -11,19 +12,6 @@ const MODEL = 'openai/gpt-4.1';
  * apart (MAX_RECONNECT_DELAY_MS plus jitter) once an outage lasts: 3 to 4 s, with room to spare.
  */
 const PROMPT_MS = 6_000;
-
-interface LogLine {
-  level: number;
-  context?: string;
-  msg?: string;
-}
-
-function logLines(output: string): LogLine[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-}
 
 /** The answer and how long it took, so a request that hangs on Redis fails the test instead of timing it out. */
 async function timed(request: Promise<JsonResponse>) {

@@ -61,3 +61,17 @@ export async function saveCard(
   if (saved.status !== 201) throw new Error(`save card: ${saved.status} ${JSON.stringify(saved.body)}`);
   return saved.body;
 }
+
+/** $10 granted, a visa (the default) and a mastercard saved, auto-reload at $5 -> +$20. */
+export async function twoCardWorkspace(
+  stack: BillingStack,
+): Promise<{ ws: Workspace; visa: SavedCard; mastercard: SavedCard }> {
+  const ws = await Workspace.create(stack);
+  await stack.grant(ws.accountId, '10.00');
+  const visa = await saveCard(stack, ws, 'pm_card_visa');
+  const mastercard = await saveCard(stack, ws, 'pm_card_mastercard');
+  const settings = { enabled: true, threshold: '5.00', amount: '20.00' };
+  if ((await stack.admin.put(`${ws.path}/auto-reload`, settings)).status !== 200)
+    throw new Error('auto-reload settings were refused');
+  return { ws, visa, mastercard };
+}

@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isRedisUnavailable, withDeadline } from '@app/http';
 import Redis from 'ioredis';
 import { freePort } from './app-process';
 import { waitFor } from './wait-for';
@@ -282,4 +283,24 @@ export async function clientsLeftOpen(observer: Redis): Promise<string[]> {
     (clients) => clients.length === 0,
     { what: 'Redis to see every other connection closed', timeoutMs: 3_000 },
   ).catch(() => otherClients(observer));
+}
+
+/** A Redis URL nothing listens on: every connect is refused, as when Redis's host is down. */
+export async function refusedRedisUrl(): Promise<string> {
+  return `redis://127.0.0.1:${await freePort()}`;
+}
+
+/**
+ * How `work` (a first use of a lazily opened queue or connection while Redis is unreachable)
+ * ended: "unavailable" when it failed as Redis being unreachable within 6 s (a fail-fast
+ * connection gives up after a few reconnects), else the message of what it did instead, the
+ * deadline's "waited for Redis" included, or "resolved".
+ */
+export async function outcomeWhileRedisRefused(work: Promise<unknown>): Promise<string> {
+  const failure = await withDeadline(work, 6_000, 'waited for Redis').then(
+    () => 'resolved',
+    (error: unknown) => error,
+  );
+  if (failure === 'resolved') return failure;
+  return isRedisUnavailable(failure) ? 'unavailable' : (failure as Error).message;
 }

@@ -1,7 +1,6 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
-import { isRedisUnavailable, withDeadline } from '@app/http';
 import { randomUUID } from 'node:crypto';
-import { freePort } from '../../../test/support/app-process';
+import { outcomeWhileRedisRefused, refusedRedisUrl } from '../../../test/support/redis-server';
 import { AlertMailer } from './alert-mailer.service';
 
 /**
@@ -12,19 +11,13 @@ import { AlertMailer } from './alert-mailer.service';
  */
 describe('AlertMailer while Redis is unreachable', () => {
   it('fails its first enqueue within seconds as Redis unavailable', async () => {
-    // Nothing listens there: every connect is refused, as when Redis's host is down.
     const config = loadConfig(baseEnvSchema, {
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      REDIS_URL: await refusedRedisUrl(),
       REDIS_PREFIX: 'test-alert-mailer',
     });
     const sut = new AlertMailer(config);
     try {
-      const failure = await withDeadline(sut.enqueue([randomUUID()]), 6_000, 'waited for Redis').catch(
-        (error: unknown) => error,
-      );
-
-      // The deadline's message, or another error's, if it did not fail as Redis being unreachable.
-      expect(isRedisUnavailable(failure) ? 'unavailable' : (failure as Error).message).toBe('unavailable');
+      expect(await outcomeWhileRedisRefused(sut.enqueue([randomUUID()]))).toBe('unavailable');
     } finally {
       await sut.onApplicationShutdown();
     }

@@ -1,7 +1,6 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
-import { isRedisUnavailable, withDeadline } from '@app/http';
 import { randomUUID } from 'node:crypto';
-import { freePort } from '../../../../test/support/app-process';
+import { outcomeWhileRedisRefused, refusedRedisUrl } from '../../../../test/support/redis-server';
 import { clientsLeftOpen, otherClients, watchedOwnRedis } from '../../../../test/support/redis-server';
 import { AutoReloadJobs } from './auto-reload-jobs.service';
 
@@ -34,19 +33,13 @@ describe('AutoReloadJobs shutdown', () => {
  */
 describe('AutoReloadJobs while Redis is unreachable', () => {
   it('fails its first lookup within seconds as Redis unavailable', async () => {
-    // Nothing listens there: every connect is refused, as when Redis's host is down.
     const config = loadConfig(baseEnvSchema, {
-      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      REDIS_URL: await refusedRedisUrl(),
       REDIS_PREFIX: 'test-auto-reload-jobs',
     });
     const sut = new AutoReloadJobs(config);
     try {
-      const failure = await withDeadline(sut.isLive(randomUUID(), 1), 6_000, 'waited for Redis').catch(
-        (error: unknown) => error,
-      );
-
-      // The deadline's message, or another error's, if it did not fail as Redis being unreachable.
-      expect(isRedisUnavailable(failure) ? 'unavailable' : (failure as Error).message).toBe('unavailable');
+      expect(await outcomeWhileRedisRefused(sut.isLive(randomUUID(), 1))).toBe('unavailable');
     } finally {
       await sut.onApplicationShutdown();
     }
