@@ -136,7 +136,8 @@ export class CatalogCache implements OnModuleInit, OnModuleDestroy {
 
   /**
    * A sync when the version moved, and also every `resyncMs` without one: a writer killed after
-   * its commit (or stopped while Redis was away, its announce still owed) bumped nothing, and a revoked key or a new tier would otherwise wait for an unrelated change.
+   * its commit (or stopped while Redis was away, its announce still owed) bumped nothing, and a
+   * revoked key or a new tier would otherwise wait for an unrelated change.
    */
   private pollOnce(resyncMs: number): Promise<void> {
     if (Date.now() - this.syncedAt < resyncMs) return this.refreshIfStale();
