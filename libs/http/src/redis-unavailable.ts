@@ -10,7 +10,11 @@ export function isRedisUnavailable(error: unknown): boolean {
   const message = (error as Error)?.message ?? '';
   return (
     name === 'MaxRetriesPerRequestError' ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue/.test(message)
+    // A Cluster client: no node answered its slots query (or none at all since it started).
+    name === 'ClusterAllFailedError' ||
+    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|None of startup nodes is available/.test(
+      message,
+    )
   );
 }
 
