@@ -28,17 +28,21 @@ describe('InvoiceExportsService during a Redis outage', () => {
 
   beforeAll(async () => {
     await Promise.all([stores.setUp(), server.start()]);
+    sut = exportsService();
+  });
+
+  function exportsService(): InvoiceExportsService {
     const config = loadConfig(baseEnvSchema, { REDIS_URL: server.url, REDIS_PREFIX: stores.prefix });
-    // request() only records the export and queues its build: it never reaches the object storage.
+    // Only pending exports here: the object storage is never reached.
     const storage = null as unknown as ObjectStorage;
-    sut = new InvoiceExportsService(
+    return new InvoiceExportsService(
       config,
       rawDatabaseHandle(stores.sql),
       storage,
       new AuditLogService(),
       300,
     );
-  });
+  }
 
   async function newAccount(): Promise<string> {
     const [account] = await stores.sql<{ id: string }[]>`
@@ -124,5 +128,30 @@ describe('InvoiceExportsService during a Redis outage', () => {
     await server.kill();
 
     await expectRetryAfterOutageMakesOneExport();
+  });
+
+  it('still shows a pending export while Redis is away (its read re-queues the build only when it can)', async () => {
+    const requested = await sut.request({ accountId, ...dates, actor });
+    await server.kill();
+
+    const shown = await sut.find(accountId, requested.id);
+
+    expect(shown).toEqual(expect.objectContaining({ id: requested.id, status: 'pending', ...dates }));
+    await server.start();
+  });
+
+  it('shows a pending export to an api whose queue is first opened by that read, Redis away', async () => {
+    const requested = await sut.request({ accountId, ...dates, actor });
+    await server.kill();
+    // Another api process, which has not used its export queue yet.
+    const fresh = exportsService();
+    try {
+      const shown = await fresh.find(accountId, requested.id);
+
+      expect(shown).toEqual(expect.objectContaining({ id: requested.id, status: 'pending', ...dates }));
+    } finally {
+      await fresh.onApplicationShutdown();
+      await server.start();
+    }
   });
 });

@@ -11,7 +11,7 @@ import {
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { closeRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
+import { closeRedis, openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { ObjectStorage } from '@app/storage';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -153,8 +153,7 @@ export class InvoiceExportsService implements OnApplicationShutdown {
     const [row] = await selectExport(this.database.sql, accountId, exportId);
     if (!row) throw new ApiError(404, 'invoice_export_not_found', 'no such invoice export');
     if (row.status === 'pending') {
-      // Same job id: a no-op while the job exists, a recovery when the api crashed before it.
-      await this.enqueue(row);
+      await this.requeue(row);
       return invoiceExportView(row);
     }
     if (row.status !== 'ready' || !row.object_key) return invoiceExportView(row);
@@ -164,6 +163,27 @@ export class InvoiceExportsService implements OnApplicationShutdown {
       `invoices-${row.from_date}_${row.to_date}.zip`,
     );
     return invoiceExportView(row, link);
+  }
+
+  /**
+   * Queues a pending export's build again on a read: same job id, so a no-op while the job exists
+   * and a recovery when the api crashed before its enqueue. Only a recovery, so with Redis away the
+   * read still shows the export (the next read tries again) rather than answering 503.
+   */
+  private async requeue(row: InvoiceExportRow): Promise<void> {
+    try {
+      // A queue first opened here during an outage would wait for Redis's return: PING it first.
+      this.queueOf();
+      await whenReachable(this.connection!).catch((error: unknown) => {
+        throw queueUnavailableOr(error);
+      });
+      await this.enqueue(row);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.getStatus() === 503)) throw error;
+      this.logger.warn(
+        `invoice export ${row.id} read while Redis is unreachable: its build not queued again`,
+      );
+    }
   }
 
   private async enqueue(row: InvoiceExportRow): Promise<void> {
