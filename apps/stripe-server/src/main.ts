@@ -20,9 +20,8 @@ async function bootstrap(): Promise<void> {
       : (line) => (/^(GET|POST|DELETE) /.test(line) ? undefined : log(line)),
   });
   const url = await server.listen(config.STRIPE_SERVER_PORT, config.STRIPE_SERVER_HOST);
-  log(`Stripe-compatible TEST server (in-memory, not Stripe) listening on ${url}`);
-  log(`webhooks: ${config.STRIPE_WEBHOOK_URL ?? 'not delivered (STRIPE_WEBHOOK_URL unset)'}`);
-
+  // Before the "listening" line: whoever waits for that line may signal the process at once, and
+  // a signal that came between the write and these handlers killed it (exit by signal, not 0).
   let stopping = false;
   for (const signal of SIGNALS) {
     process.on(signal, () => {
@@ -31,6 +30,8 @@ async function bootstrap(): Promise<void> {
       void server.close().then(() => process.exit(0));
     });
   }
+  log(`Stripe-compatible TEST server (in-memory, not Stripe) listening on ${url}`);
+  log(`webhooks: ${config.STRIPE_WEBHOOK_URL ?? 'not delivered (STRIPE_WEBHOOK_URL unset)'}`);
 }
 
 bootstrap().catch((error: unknown) => {
