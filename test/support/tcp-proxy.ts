@@ -10,6 +10,8 @@ export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private cutAfter: { bytes: Buffer; cut: () => void } | null = null;
+  /** While stalled: what clients sent, held back in order, to deliver on `resume()`. */
+  private held: Array<{ upstream: Socket; chunk: Buffer }> | null = null;
   port = 0;
 
   constructor(
@@ -72,12 +74,33 @@ export class TcpProxy {
         }
         seen = chunk.includes(cutAfter.bytes);
       }
+      if (this.held) {
+        this.held.push({ upstream, chunk });
+        return;
+      }
       if (!upstream.write(chunk)) {
         client.pause();
         upstream.once('drain', () => client.resume());
       }
     });
     client.once('end', () => upstream.end());
+  }
+
+  /**
+   * Stops forwarding anything clients send, closing nothing and still accepting connections: the
+   * server hears nothing and so answers nothing, as a SIGSTOPped or swapping server, or one behind
+   * a path that drops packets. What clients send meanwhile is held, as the server's socket buffers
+   * would hold it, and delivered on `resume()`: commands sent during a stall may still run after it.
+   */
+  stall(): void {
+    this.held ??= [];
+  }
+
+  /** Forwards again, first everything held since `stall()`, in the order it was sent. */
+  resume(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const { upstream, chunk } of held) if (!upstream.destroyed) upstream.write(chunk);
   }
 
   async down(): Promise<void> {
