@@ -10,6 +10,9 @@ function secret(devDefault: string) {
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
+/** REDIS_COMMAND_TIMEOUT_MS by default; also for connections opened without the setting (tests, tools). */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 3_000;
+
 /** Settings every process reads: where the stores are, how it logs. */
 export const baseEnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -21,6 +24,18 @@ export const baseEnvSchema = z.object({
     .enum(['true', 'false'])
     .default('false')
     .transform((value) => value === 'true'),
+  /**
+   * How long a command may wait for Redis's answer on the fail-fast connections (never a BullMQ
+   * worker's) before it fails as Redis being unavailable (503 on a request): a Redis that stalls
+   * with its connections open (stopped, swapping, a path that drops packets, a slow script) would
+   * otherwise hold every request until its client gave up. See openRedis (libs/redis).
+   */
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(500)
+    .max(600_000)
+    .default(DEFAULT_REDIS_COMMAND_TIMEOUT_MS),
   /** Prefix of every Redis key and BullMQ queue, so several deployments or test runs can share one Redis. */
   REDIS_PREFIX: z
     .string()

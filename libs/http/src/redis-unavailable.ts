@@ -2,8 +2,9 @@ import { ApiError } from './api-error';
 
 /**
  * Whether a Redis command failed because Redis could not be reached: a fail-fast connection
- * (openRedis) gave up on it, or the connection closed or was refused under it. Only the message
- * and name are read, so neither ioredis nor BullMQ is needed here.
+ * (openRedis) gave up on it (after its reconnects, or its command timeout while Redis stalled with
+ * the connection open), or the connection closed or was refused under it. Only the message and
+ * name are read, so neither ioredis nor BullMQ is needed here.
  */
 export function isRedisUnavailable(error: unknown): boolean {
   const name = (error as Error)?.name ?? '';
@@ -12,7 +13,7 @@ export function isRedisUnavailable(error: unknown): boolean {
     name === 'MaxRetriesPerRequestError' ||
     // A Cluster client: no node answered its slots query (or none at all since it started).
     name === 'ClusterAllFailedError' ||
-    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|None of startup nodes is available/.test(
+    /Connection is closed|ECONNREFUSED|ECONNRESET|Stream isn't writeable|enableOfflineQueue|None of startup nodes is available|^Command timed out$/.test(
       message,
     )
   );

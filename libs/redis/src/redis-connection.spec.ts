@@ -109,6 +109,32 @@ describe('openBullRedis during a long Redis outage', () => {
   });
 });
 
+describe('openBullRedis and the command timeout', () => {
+  const server = new OwnRedisServer();
+
+  beforeAll(async () => {
+    await server.start();
+  });
+
+  afterAll(async () => {
+    await server.kill();
+  });
+
+  it('lets a worker’s blocking command wait past REDIS_COMMAND_TIMEOUT_MS, as its duplicates do', async () => {
+    const target = { REDIS_URL: server.url, REDIS_CLUSTER: false, REDIS_COMMAND_TIMEOUT_MS: 500 };
+    const client = openBullRedis(target) as Redis;
+    // BullMQ blocks on a duplicate of the connection it is given.
+    const blocking = client.duplicate();
+    try {
+      // Blocks for a second, twice the timeout a fail-fast connection would fail it at.
+      expect(await blocking.blpop('nothing-here', 1)).toBeNull();
+    } finally {
+      blocking.disconnect();
+      client.disconnect();
+    }
+  });
+});
+
 describe('closeRedis', () => {
   const server = new OwnRedisServer();
 

@@ -1,3 +1,4 @@
+import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from '@app/config';
 import { Logger } from '@nestjs/common';
 import calculateSlot from 'cluster-key-slot';
 import Redis, { ChainableCommander, Cluster, RedisOptions } from 'ioredis';
@@ -9,17 +10,44 @@ export type RedisClient = Redis | Cluster;
 export interface RedisTarget {
   REDIS_URL: string;
   REDIS_CLUSTER: boolean;
+  /** Fail-fast connections only (openRedis); DEFAULT_REDIS_COMMAND_TIMEOUT_MS when absent. */
+  REDIS_COMMAND_TIMEOUT_MS?: number;
 }
 
 /**
  * One place that opens Redis connections. BullMQ workers need maxRetriesPerRequest: null
  * (blocking commands); every other connection fails fast so a request never hangs on Redis.
  * With REDIS_CLUSTER the URL names any node (with its credentials); the client learns the rest.
+ *
+ * Failing fast takes two bounds. maxRetriesPerRequest covers a Redis that refuses or drops the
+ * connection; it never applies while the connection stays open and nothing answers (a stopped or
+ * swapping Redis, packets dropped on the way, a slow script), which commandTimeout covers: a
+ * command fails with "Command timed out" (503 on a request, isRedisUnavailable) that long after
+ * it was sent, or queued while the connection was away. It runs per command from then, so every
+ * command of a pipeline counts from the pipeline's exec: the default, 3 s, is far beyond a usage
+ * group's ~1,600 script calls (sendEach), which Redis runs in tens of milliseconds even under
+ * full load; one that still timed out only fails its job, which is retried (below). With
+ * enableAutoPipelining a command waits for the connection's pipeline in flight before its own is
+ * sent, so while Redis stalls a request fails within one to two timeouts, 3 to 6 s by default.
+ *
+ * A command that timed out may still run once Redis answers again (it was sent): the money
+ * steps are safe with that. A usage group's reserve or settle that timed out fails its job, which
+ * is retried; reserve-change.lua and settle-change.lua are idempotent by change key, so a reserve
+ * that ran late is found by the retry ("exists") or settled by whichever attempt commits (a token
+ * that is not the committed one is undone), and a settle that ran late leaves the retry's settle
+ * nothing to do. A credit grant's reserve is the same: the retry with its key finds it and commits
+ * once; one never retried is the reconciler's, as a reserve whose answer a reset lost is.
  */
 export function openRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
-  return connect(target, { enableAutoPipelining: true, maxRetriesPerRequest: 2, ...options });
+  return connect(target, {
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 2,
+    commandTimeout: target.REDIS_COMMAND_TIMEOUT_MS ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+    ...options,
+  });
 }
 
+/** Never a command timeout: a worker's blocking commands wait on Redis for as long as they block. */
 export function openBullRedis(target: RedisTarget): RedisClient {
   return connect(target, { maxRetriesPerRequest: null, enableReadyCheck: false });
 }
