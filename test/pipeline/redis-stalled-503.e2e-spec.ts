@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { JsonResponse } from '../support/api-client';
 import { BillingStack } from '../support/billing-stack';
 import { TcpProxy } from '../support/tcp-proxy';
+import { timedAnswer, UNAVAILABLE } from '../support/timed-answer';
 import { waitFor } from '../support/wait-for';
 
 const MODEL = 'openai/gpt-4.1';
@@ -12,28 +13,7 @@ const MODEL = 'openai/gpt-4.1';
  * poll): 6 s at most, with room to spare. Readiness gives Redis a second.
  */
 const PROMPT_MS = 8_000;
-/** Past this, a request is taken as hanging on Redis; the test says so instead of timing out. */
-const HANG_MS = 15_000;
-
-/** The answer and whether it came promptly; "no answer" for a request still hanging after HANG_MS. */
-async function timed(request: Promise<JsonResponse>) {
-  const startedAt = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), HANG_MS)));
-  const response = await Promise.race([request, hang]);
-  clearTimeout(timer);
-  if (response === null) return { status: 'no answer' };
-  return {
-    status: response.status,
-    code: response.body?.error?.code,
-    retryAfter: response.headers.get('retry-after'),
-    prompt: Date.now() - startedAt < PROMPT_MS,
-    // Readiness: which store it found down.
-    ...(response.body?.checks ? { checks: response.body.checks } : {}),
-  };
-}
-
-const UNAVAILABLE = { status: 503, code: 'unavailable', retryAfter: '1', prompt: true };
+const timed = (request: Promise<JsonResponse>) => timedAnswer(request, PROMPT_MS);
 
 /**
  * The apps reach Redis through a proxy that the test stalls: the connections stay open and

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { BillingStack } from '../support/billing-stack';
 import { JsonResponse } from '../support/api-client';
 import { TcpProxy } from '../support/tcp-proxy';
+import { timedAnswer, UNAVAILABLE } from '../support/timed-answer';
 import { waitFor } from '../support/wait-for';
 import { logLines } from '../support/json-logs';
 
@@ -13,19 +14,7 @@ const MODEL = 'openai/gpt-4.1';
  */
 const PROMPT_MS = 6_000;
 
-/** The answer and how long it took, so a request that hangs on Redis fails the test instead of timing it out. */
-async function timed(request: Promise<JsonResponse>) {
-  const startedAt = Date.now();
-  const response = await request;
-  return {
-    status: response.status,
-    code: response.body?.error?.code,
-    retryAfter: response.headers.get('retry-after'),
-    prompt: Date.now() - startedAt < PROMPT_MS,
-  };
-}
-
-const UNAVAILABLE = { status: 503, code: 'unavailable', retryAfter: '1', prompt: true };
+const timed = (request: Promise<JsonResponse>) => timedAnswer(request, PROMPT_MS);
 
 /**
  * The apps reach Redis through a proxy that the test takes down, as when Redis's host goes away:
