@@ -1,6 +1,8 @@
 import { ArgumentsHost, Logger, PayloadTooLargeException } from '@nestjs/common';
 import postgres from 'postgres';
 import Stripe from 'stripe';
+import { createS3Client, ObjectStorage } from '@app/storage';
+import { freePort } from '../../../test/support/app-process';
 import { PG_ADMIN_URL } from '../../../test/support/test-stores';
 import { ApiError } from './api-error';
 import { ErrorFilter } from './error.filter';
@@ -71,6 +73,36 @@ describe('ErrorFilter', () => {
       'POST /v1/accounts/a/purchases (req-1): transient database failure (57014 query_canceled), ' +
         'answered 503 with Retry-After: 1: PostgresError: canceling statement due to statement timeout',
     );
+  });
+
+  it('answers object storage refusing the connection 503 unavailable, naming object storage (not Redis)', async () => {
+    const options = {
+      endpoint: `http://127.0.0.1:${await freePort()}`,
+      region: 'us-east-1',
+      bucket: 'billing',
+      accessKeyId: 'test',
+      secretAccessKey: 'test',
+      forcePathStyle: true,
+      connectTimeoutMs: 1_000,
+      requestTimeoutMs: 1_000,
+    };
+    const refused = await new ObjectStorage(createS3Client(options), options)
+      .put('exemptions/a.pdf', Buffer.from('%PDF'), 'application/pdf')
+      .then(
+        () => null,
+        (error: unknown) => error,
+      );
+
+    const sut = answer(refused);
+
+    expect(sut).toMatchObject({
+      status: 503,
+      headers: { 'Retry-After': '1' },
+      body: { error: { code: 'unavailable', message: expect.stringContaining('object storage') } },
+    });
+    expect(sut.logged).toHaveLength(1);
+    expect(sut.logged[0]).toContain('object storage unreachable');
+    expect(sut.logged[0]).not.toContain('Redis');
   });
 
   it('answers a database error a retry cannot fix (division by zero) 500 internal', async () => {

@@ -4,6 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import { ApiError } from './api-error';
 import { databaseUnavailable } from './database-unavailable';
 import { redisUnavailableFor } from './redis-unavailable';
+import { storageUnavailableFor } from './storage-unavailable';
 
 /**
  * Fastify's own refusals (a body too large, a media type without a parser) reach the filter as
@@ -46,7 +47,11 @@ export class ErrorFilter implements ExceptionFilter {
     const exception =
       thrown instanceof ApiError
         ? thrown
-        : (databaseUnavailable(thrown) ?? redisUnavailableFor(thrown) ?? thrown);
+        : (databaseUnavailable(thrown) ??
+          // Before Redis: the AWS SDK's connection errors carry the same "ECONNREFUSED".
+          storageUnavailableFor(thrown) ??
+          redisUnavailableFor(thrown) ??
+          thrown);
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body, headers } = this.toResponse(exception);
     if (status >= 500) {
