@@ -2,15 +2,16 @@ import { APP_CONFIG, BaseEnv } from '@app/config';
 import {
   alertEmailJobId,
   JobName,
-  logQueueErrors,
-  QUEUE_OPTIONS,
+  LazyQueue,
   QUEUE_SETTINGS,
   QueueName,
   SendAlertEmailPayload,
 } from '@app/queue';
-import { openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
+
+/** What jobs on the `emails` queue carry: an alert's id, or nothing (the sweep's scheduled job). */
+type EmailsJobData = SendAlertEmailPayload | Record<string, never>;
 
 /**
  * Hands raised alerts to the email worker: one job per alert on the `emails` queue, id
@@ -20,18 +21,21 @@ import { Queue } from 'bullmq';
  */
 @Injectable()
 export class AlertMailer implements OnApplicationShutdown {
-  private queue: Queue | null = null;
-  private connection: RedisClient | null = null;
+  /**
+   * Opened on first use, so processes that never raise an alert hold no connection. Fails fast
+   * while Redis is down: the caller's transaction already committed, and the sweep catches up.
+   */
+  private readonly queue: LazyQueue<EmailsJobData>;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: BaseEnv) {}
+  constructor(@Inject(APP_CONFIG) config: BaseEnv) {
+    this.queue = new LazyQueue(QueueName.Emails, config, { enableAutoPipelining: false });
+  }
 
   async enqueue(alertIds: readonly string[]): Promise<void> {
     const unique = [...new Set(alertIds)];
     if (unique.length === 0) return;
-    const queue = this.emails();
-    // A queue first opened during an outage would wait for Redis's return, holding the request
-    // whose commit raised the alerts; this fails within seconds instead (whenReachable).
-    await whenReachable(this.connection!);
+    // Not held until Redis's return when it is away: the commit that raised the alerts is done.
+    const queue = await this.queue.reachable();
     await queue.addBulk(
       unique.map((alertId) => ({
         name: JobName.SendAlertEmail,
@@ -41,23 +45,12 @@ export class AlertMailer implements OnApplicationShutdown {
     );
   }
 
-  /** The queue, opened on first use so processes that never raise an alert hold no connection. */
-  emails(): Queue {
-    if (!this.queue) {
-      // Fails fast while Redis is down (the caller's transaction already committed; the sweep catches up).
-      this.connection = openRedis(this.config, { enableAutoPipelining: false });
-      this.queue = new Queue(QueueName.Emails, {
-        connection: this.connection,
-        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-        ...QUEUE_OPTIONS,
-      });
-      logQueueErrors(this.queue, `queue ${QueueName.Emails}`);
-    }
-    return this.queue;
+  /** The queue as it is (the sweep's scheduler); its commands wait for a connection not ready yet. */
+  emails(): Queue<EmailsJobData> {
+    return this.queue.open();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.queue?.close();
-    this.connection?.disconnect();
+    await this.queue.close();
   }
 }

@@ -6,3 +6,4 @@ export * from './usage-window';
 export * from './queue-error-log';
 export * from './close-worker';
 export * from './queue-options';
+export * from './lazy-queue';

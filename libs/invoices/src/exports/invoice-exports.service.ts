@@ -6,15 +6,12 @@ import {
   BuildInvoiceExportPayload,
   invoiceExportJobId,
   JobName,
-  logQueueErrors,
-  QUEUE_OPTIONS,
+  LazyQueue,
   QUEUE_SETTINGS,
   QueueName,
 } from '@app/queue';
-import { closeRedis, openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { ObjectStorage } from '@app/storage';
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import { createHash, randomUUID } from 'node:crypto';
 import { InvoiceExportRow, invoiceExportView } from './invoice-export.view';
 
@@ -47,17 +44,18 @@ function selectExport(sql: Sql | Tx, accountId: string, exportId: string) {
 @Injectable()
 export class InvoiceExportsService implements OnApplicationShutdown {
   private readonly logger = new Logger(InvoiceExportsService.name);
-  private queue: Queue<BuildInvoiceExportPayload> | null = null;
-  /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
-  private connection: RedisClient | null = null;
+  /** On the request path, where an outage must be a prompt 503 the admin can retry. */
+  private readonly queue: LazyQueue<BuildInvoiceExportPayload>;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: BaseEnv,
+    @Inject(APP_CONFIG) config: BaseEnv,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
     private readonly storage: ObjectStorage,
     private readonly audit: AuditLogService,
     @Inject(INVOICE_EXPORT_URL_TTL_SECONDS) private readonly urlTtlSeconds: number,
-  ) {}
+  ) {
+    this.queue = new LazyQueue(QueueName.Invoices, config);
+  }
 
   /**
    * Records the export (with an audit row, in one transaction), then queues its build. Redis is
@@ -172,11 +170,6 @@ export class InvoiceExportsService implements OnApplicationShutdown {
    */
   private async requeue(row: InvoiceExportRow): Promise<void> {
     try {
-      // A queue first opened here during an outage would wait for Redis's return: PING it first.
-      this.queueOf();
-      await whenReachable(this.connection!).catch((error: unknown) => {
-        throw queueUnavailableOr(error);
-      });
       await this.enqueue(row);
     } catch (error) {
       if (!(error instanceof ApiError && error.getStatus() === 503)) throw error;
@@ -188,7 +181,9 @@ export class InvoiceExportsService implements OnApplicationShutdown {
 
   private async enqueue(row: InvoiceExportRow): Promise<void> {
     try {
-      await this.queueOf().add(
+      // PINGs first when the queue is new: one first opened during an outage would wait for Redis.
+      const queue = await this.queue.reachable();
+      await queue.add(
         JobName.BuildInvoiceExport,
         { exportId: row.id, accountId: row.account_id },
         { ...QUEUE_SETTINGS[QueueName.Invoices].jobOptions, jobId: invoiceExportJobId(row.id) },
@@ -198,37 +193,17 @@ export class InvoiceExportsService implements OnApplicationShutdown {
     }
   }
 
-  /**
-   * A PING on the queue's connection. Not queue.add's own wait: a Queue first opened while Redis
-   * is down waits for Redis to be ready before its first command, for as long as that takes.
-   */
+  /** A PING on the queue's connection, so that an outage answers 503 before anything is written. */
   private async requireQueueReachable(): Promise<void> {
-    this.queueOf();
     try {
-      await this.connection!.ping();
+      await this.queue.ping();
     } catch (error) {
       throw queueUnavailableOr(error);
     }
   }
 
-  private queueOf(): Queue<BuildInvoiceExportPayload> {
-    if (!this.queue) {
-      // Fails fast (not BullMQ's retry-forever connection): it is used on the request path, where
-      // an outage must be a prompt 503 the admin can retry, not a request held until Redis is back.
-      this.connection = openRedis(this.config);
-      this.queue = new Queue<BuildInvoiceExportPayload>(QueueName.Invoices, {
-        connection: this.connection,
-        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-        ...QUEUE_OPTIONS,
-      });
-      logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
-    }
-    return this.queue;
-  }
-
   async onApplicationShutdown(): Promise<void> {
-    await this.queue?.close();
-    if (this.connection) await closeRedis(this.connection);
+    await this.queue.close();
   }
 }
 

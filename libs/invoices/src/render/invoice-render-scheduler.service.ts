@@ -2,16 +2,13 @@ import { APP_CONFIG, BaseEnv } from '@app/config';
 import { DATABASE, DatabaseHandle } from '@app/db';
 import {
   JobName,
-  logQueueErrors,
-  QUEUE_OPTIONS,
+  LazyQueue,
   QUEUE_SETTINGS,
   QueueName,
   renderInvoiceJobId,
   RenderInvoicePayload,
 } from '@app/queue';
-import { closeRedis, openRedis, RedisClient, RedisKeys, whenReachable } from '@app/redis';
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 
 /**
  * Queues PDF renders. Rendering never runs on the request path: the issuer calls schedule() once
@@ -20,19 +17,20 @@ import { Queue } from 'bullmq';
  */
 @Injectable()
 export class InvoiceRenderScheduler implements OnApplicationShutdown {
-  private queue: Queue<RenderInvoicePayload> | null = null;
-  /** The queue's connection: BullMQ leaves one it was handed open when the queue closes. */
-  private connection: RedisClient | null = null;
+  /** schedule() runs after a commit on the request path: a lost enqueue is the sweep's to repair. */
+  private readonly queue: LazyQueue<RenderInvoicePayload>;
 
   constructor(
-    @Inject(APP_CONFIG) private readonly config: BaseEnv,
+    @Inject(APP_CONFIG) config: BaseEnv,
     @Inject(DATABASE) private readonly database: DatabaseHandle,
-  ) {}
+  ) {
+    this.queue = new LazyQueue(QueueName.Invoices, config);
+  }
 
   /** Call after the issuing transaction commits (a job for an uncommitted invoice would find nothing). */
   async schedule(invoiceIds: string[]): Promise<void> {
     if (invoiceIds.length === 0) return;
-    const queue = await this.reachableQueue();
+    const queue = await this.queue.reachable();
     await queue.addBulk(
       invoiceIds.map((invoiceId) => ({
         name: JobName.RenderInvoice,
@@ -47,7 +45,7 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
    * A distinct job id, so a pending ordinary render does not swallow it.
    */
   async rerender(invoiceId: string): Promise<void> {
-    const queue = await this.reachableQueue();
+    const queue = await this.queue.reachable();
     await queue.add(
       JobName.RenderInvoice,
       { invoiceId, force: true },
@@ -79,33 +77,7 @@ export class InvoiceRenderScheduler implements OnApplicationShutdown {
     return unrendered.length + stale.length;
   }
 
-  /**
-   * The queue once its connection answers: a queue first opened during an outage would wait for
-   * Redis's return, holding the request whose commit it follows (whenReachable).
-   */
-  private async reachableQueue(): Promise<Queue<RenderInvoicePayload>> {
-    const queue = this.queueOf();
-    await whenReachable(this.connection!);
-    return queue;
-  }
-
-  private queueOf(): Queue<RenderInvoicePayload> {
-    if (!this.queue) {
-      // Fails fast (not BullMQ's retry-forever connection): schedule() runs after a commit on the
-      // request path, and a lost enqueue is the sweep's to repair, not a reason to hang.
-      this.connection = openRedis(this.config);
-      this.queue = new Queue<RenderInvoicePayload>(QueueName.Invoices, {
-        connection: this.connection,
-        prefix: new RedisKeys(this.config.REDIS_PREFIX).bullPrefix(),
-        ...QUEUE_OPTIONS,
-      });
-      logQueueErrors(this.queue, `queue ${QueueName.Invoices}`);
-    }
-    return this.queue;
-  }
-
   async onApplicationShutdown(): Promise<void> {
-    await this.queue?.close();
-    if (this.connection) await closeRedis(this.connection);
+    await this.queue.close();
   }
 }
