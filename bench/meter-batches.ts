@@ -10,7 +10,7 @@
  */
 import { CatalogCache } from '@app/catalog';
 import { openDatabase } from '@app/db';
-import { BalanceRepository, BalanceStore } from '@app/ledger';
+import { BalanceRepository, BalanceStore, DeferredSettles } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { MeterUsageBatchPayload, newUsageBatchId } from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
@@ -44,9 +44,11 @@ async function main(): Promise<void> {
     catalog = new CatalogCache(database, redis, keys);
     await catalog.onModuleInit();
     const metrics = new BillingMetrics('bench-meter');
+    const balances = new BalanceStore(redis, keys, new BalanceRepository(database), metrics);
     const meter = new MeterUsageBatchService(
       catalog,
-      new BalanceStore(redis, keys, new BalanceRepository(database), metrics),
+      balances,
+      new DeferredSettles(balances),
       new UsageBatchRepository(database),
       metrics,
       keys,

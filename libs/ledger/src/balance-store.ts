@@ -67,6 +67,17 @@ export interface Settlement {
 }
 
 /**
+ * A pending entry whose settle would only remove it: committed under its own token, by exactly
+ * its applied delta, with nothing for alerts or API-key spend counters (clear-settled.lua).
+ */
+export interface SettledEntry {
+  accountId: string;
+  changeKey: string;
+  appliedDelta: bigint;
+  token: string;
+}
+
+/**
  * The real-time copy of balances in Redis. Every change follows reserve -> Postgres commit ->
  * settle (see lua/*.lua), which keeps Redis equal to Postgres through crashes, redeliveries
  * and concurrent attempts. Missing balances are loaded from Postgres before first use.
@@ -138,6 +149,24 @@ export class BalanceStore {
       );
     });
     return replies.map((reply) => Number((reply as [number, string])[0]) === 1);
+  }
+
+  /** Removes such entries, one script call per account; returns how many were still there. */
+  async clearSettled(entries: readonly SettledEntry[]): Promise<number> {
+    const byAccount = new Map<string, string[]>();
+    for (const entry of entries) {
+      let args = byAccount.get(entry.accountId);
+      if (!args) byAccount.set(entry.accountId, (args = []));
+      args.push(entry.changeKey, `${entry.appliedDelta}:${entry.token}`);
+    }
+    const replies = await sendEach(
+      this.redis,
+      [...byAccount],
+      ([accountId]) => this.keys.balance(accountId),
+      (commands, [accountId, args]) =>
+        commands.clearSettled(this.keys.balance(accountId), this.keys.pending(accountId), ...args),
+    );
+    return replies.reduce<number>((sum, removed) => sum + Number(removed), 0);
   }
 
   /**

@@ -10,3 +10,4 @@ export * from './http/credit-grants.controller';
 export * from './ledger-change.service';
 export * from './balance-limit';
 export * from './dead-usage-reservations';
+export * from './deferred-settles';

@@ -46,6 +46,12 @@ declare module 'ioredis' {
     ): Result<SettleReply, Context>;
     /** settle-change.lua with API-key spend counters: numKeys = 2 + counters, then keys, then args. */
     settleChangeWithSpend(numKeys: number, ...keysAndArgs: string[]): Result<SettleReply, Context>;
+    /** clear-settled.lua: pairs of change key and entry ("<applied>:<token>"); replies how many went. */
+    clearSettled(
+      balanceKey: string,
+      pendingKey: string,
+      ...changeKeysAndEntries: string[]
+    ): Result<number, Context>;
     seedBalance(balanceKey: string, seed: string, reloadsSeed?: string): Result<string, Context>;
     /** retry-auto-reload.lua: a crossing without a deduction, after a failed reload's cause is fixed. */
     retryAutoReload(
@@ -70,6 +76,7 @@ const SCRIPTS: Record<string, { file: string; keys: number | undefined; prelude?
   reserveChange: { file: 'reserve-change.lua', keys: 2, prelude: ['lib/less-than.lua', 'lib/fresh-gen.lua'] },
   settleChange: { file: 'settle-change.lua', keys: 2, prelude: ['lib/less-than.lua'] },
   settleChangeWithSpend: { file: 'settle-change.lua', keys: undefined, prelude: ['lib/less-than.lua'] },
+  clearSettled: { file: 'clear-settled.lua', keys: 2 },
   seedBalance: { file: 'seed-balance.lua', keys: 1, prelude: ['lib/fresh-gen.lua'] },
   retryAutoReload: {
     file: 'retry-auto-reload.lua',

@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
 import { UsageJobPresence } from './dead-usage-reservations';
+import { DeferredSettles } from './deferred-settles';
 import { GrantCreditsService } from './grant-credits.service';
 import { LedgerChangeService } from './ledger-change.service';
 import { ReconcileBalancesService } from './reconcile-balances.service';
@@ -13,6 +14,7 @@ import { ReconcileCliPassStore } from './reconcile-cli-pass.store';
   providers: [
     BalanceRepository,
     BalanceStore,
+    DeferredSettles,
     LedgerChangeService,
     GrantCreditsService,
     ReconcileBalancesService,
@@ -21,6 +23,7 @@ import { ReconcileCliPassStore } from './reconcile-cli-pass.store';
   ],
   exports: [
     BalanceStore,
+    DeferredSettles,
     LedgerChangeService,
     GrantCreditsService,
     ReconcileBalancesService,

@@ -1,5 +1,13 @@
 import { CatalogCache } from '@app/catalog';
-import { BalanceStore, crossingOfToken, newChangeToken } from '@app/ledger';
+import {
+  BalanceStore,
+  crossingOfToken,
+  DeferredSettles,
+  newChangeToken,
+  SettledEntry,
+  Settlement,
+  settleOnlyRemovesEntry,
+} from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { eventCostMicros } from '@app/money';
 import {
@@ -40,6 +48,14 @@ export interface MeterResult {
   persistedAt: number;
 }
 
+export interface ChargeOptions {
+  /**
+   * Hand settles that would only remove their pending entry to DeferredSettles instead of making
+   * them now; the caller then flushes it (flushHeldSettles) once no other charge is running.
+   */
+  holdSettles?: boolean;
+}
+
 /**
  * Charges one usage batch (a queued batch, or a group of them: grouping/): deduct in Redis (one Lua call per account), commit events and ledger
  * rows to Postgres in one transaction, then settle Redis with what Postgres committed. Each step
@@ -60,6 +76,7 @@ export class MeterUsageBatchService {
   constructor(
     private readonly catalog: CatalogCache,
     private readonly balances: BalanceStore,
+    private readonly heldSettles: DeferredSettles,
     private readonly repository: UsageBatchRepository,
     private readonly metrics: BillingMetrics,
     private readonly keys: RedisKeys,
@@ -78,7 +95,7 @@ export class MeterUsageBatchService {
   }
 
   /** Charges rated events under the batch's id: its change key in Redis and its ledger rows' cause. */
-  async charge(batch: RatedBatch): Promise<MeterResult> {
+  async charge(batch: RatedBatch, options: ChargeOptions = {}): Promise<MeterResult> {
     const { events } = batch;
     const debits = new Map<string, bigint>();
     for (const event of events)
@@ -141,25 +158,37 @@ export class MeterUsageBatchService {
     // Which keys have spend limits, as of now: a limit set after this look is read from Postgres,
     // where this batch is already committed (keySpendCounters).
     await this.catalog.refreshIfStale();
-    await this.balances.settle(
-      [...debits.keys()].map((accountId) => {
-        const usage = committed.get(accountId);
-        return {
+    const reservedOf = new Map(reserved.map((entry) => [entry.accountId, entry]));
+    const settleNow: Settlement[] = [];
+    const settledAsReserved: SettledEntry[] = [];
+    for (const [accountId, debit] of debits) {
+      const usage = committed.get(accountId);
+      const settlement: Settlement = {
+        accountId,
+        changeKey: batch.batchId,
+        committedToken: usage?.redisToken ?? '',
+        committedDelta: usage?.amountMicros ?? 0n,
+        keySpend: usage ? this.keySpendCounters(accountId, usage.keySpend) : [],
+        counterSpend: usage
+          ? [...counterSpendOf(accountId, usage)].map(([field, micros]) => ({
+              field,
+              micros,
+              unreached: raised.unreached.get(accountId)?.has(field) ?? false,
+            }))
+          : [],
+      };
+      const entry = reservedOf.get(accountId)!;
+      if (options.holdSettles && settleOnlyRemovesEntry(entry, -debit, settlement)) {
+        settledAsReserved.push({
           accountId,
           changeKey: batch.batchId,
-          committedToken: usage?.redisToken ?? '',
-          committedDelta: usage?.amountMicros ?? 0n,
-          keySpend: usage ? this.keySpendCounters(accountId, usage.keySpend) : [],
-          counterSpend: usage
-            ? [...counterSpendOf(accountId, usage)].map(([field, micros]) => ({
-                field,
-                micros,
-                unreached: raised.unreached.get(accountId)?.has(field) ?? false,
-              }))
-            : [],
-        };
-      }),
-    );
+          appliedDelta: -debit,
+          token: entry.token,
+        });
+      } else settleNow.push(settlement);
+    }
+    await this.balances.settle(settleNow);
+    this.heldSettles.hold(settledAsReserved);
 
     await this.enqueueReloads(committed);
     if (raised.raised.length > 0 && this.alerts) {
@@ -178,6 +207,11 @@ export class MeterUsageBatchService {
       chargedMicros,
       persistedAt,
     };
+  }
+
+  /** Removes the pending entries held by charges with `holdSettles` (DeferredSettles.flush; never throws). */
+  flushHeldSettles(): Promise<void> {
+    return this.heldSettles.flush();
   }
 
   /** One reload job per crossing that committed; BullMQ drops a job id it already holds. */

@@ -5,7 +5,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { crashAt, FAILPOINT, FailpointName } from '../failpoint';
-import { MeterUsageBatchService, RatedBatch } from '../meter-usage-batch.service';
+import { MeterResult, MeterUsageBatchService, RatedBatch } from '../meter-usage-batch.service';
 import { mergeBatches } from './merge-batches';
 import { UsageGroupClaims, UsageGroupRecord } from './usage-group-claims';
 
@@ -67,6 +67,8 @@ export class UsageBatchGrouper {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Groups being charged again here: their batches delivered meanwhile wait for the same run. */
   private readonly recharging = new Map<string, Promise<BatchOutcome>>();
+  /** Charges running here; the one that ends with none other running or waiting flushes held settles. */
+  private charging = 0;
 
   constructor(
     private readonly meter: MeterUsageBatchService,
@@ -167,11 +169,20 @@ export class UsageBatchGrouper {
 
   /** Charges the events under their batch's (or group's) id and reports the run once. */
   private async run(charged: RatedBatch, batches: readonly QueuedBatch[]): Promise<BatchOutcome> {
-    const result = await withDeadline(
-      this.meter.charge(charged),
-      this.options.timeoutMs,
-      `usage batch ${charged.batchId} took more than ${this.options.timeoutMs} ms; retrying`,
-    );
+    this.charging++;
+    let result: MeterResult;
+    try {
+      result = await withDeadline(
+        this.meter.charge(charged, { holdSettles: true }),
+        this.options.timeoutMs,
+        `usage batch ${charged.batchId} took more than ${this.options.timeoutMs} ms; retrying`,
+      );
+    } finally {
+      // Back to back under load, groups leave the pending entries that settle would only remove
+      // for the last of them, one call per account for all (DeferredSettles). Flushed before this
+      // charge's jobs complete: a drained queue leaves no pending entry behind.
+      if (--this.charging === 0 && this.waiting.length === 0) await this.meter.flushHeldSettles();
+    }
     const events = batches.reduce((sum, batch) => sum + batch.events.length, 0);
     this.metrics.eventsPersisted.inc(result.persistedEvents);
     this.metrics.eventsChargedMicros.inc(Number(result.chargedMicros));
