@@ -46,57 +46,65 @@ async function expectEventsChargedOnce(stack: BillingStack, accounts: string[], 
 
 /**
  * Judged b: a worker killed (SIGKILL, by an env-gated failpoint) between the Redis deduction and
- * the Postgres commit, or between the commit and the job's acknowledgement. After a restart the
- * batch is charged exactly once and Redis equals Postgres.
+ * the Postgres commit, or between the commit and the job's acknowledgement: right after the
+ * commit, or once settled with its settles that only remove pending entries held (DeferredSettles)
+ * and not yet made. After a restart the batch is charged exactly once and Redis equals Postgres.
  */
-describe.each(['after-deduct', 'after-commit'] as const)('a usage worker killed %s', (failpoint) => {
-  const { stack, accounts } = fundedStack();
+describe.each(['after-deduct', 'after-commit', 'after-settles-held'] as const)(
+  'a usage worker killed %s',
+  (failpoint) => {
+    const { stack, accounts } = fundedStack();
 
-  it('charges the batch exactly once after a restart, in Redis and Postgres', async () => {
-    const doomed = new AppProcess('usage-worker', stack.stores.env(WORKER_ENV));
-    await doomed.start({ FAILPOINT: failpoint });
+    it('charges the batch exactly once after a restart, in Redis and Postgres', async () => {
+      const doomed = new AppProcess('usage-worker', stack.stores.env(WORKER_ENV));
+      await doomed.start({ FAILPOINT: failpoint });
 
-    const random = seededRandom(7);
-    const events = Array.from({ length: 300 }, (_, i) =>
-      usageEvent(accounts[i % accounts.length], MODEL, random),
-    );
-    const response = await stack.gateway.post('/v1/usage/events', { events });
-    expect(response.status).toBe(202);
-    expect(await doomed.waitForExit()).toBeNull(); // killed by a signal, not a clean exit
+      const random = seededRandom(7);
+      const events = Array.from({ length: 300 }, (_, i) =>
+        usageEvent(accounts[i % accounts.length], MODEL, random),
+      );
+      const response = await stack.gateway.post('/v1/usage/events', { events });
+      expect(response.status).toBe(202);
+      expect(await doomed.waitForExit()).toBeNull(); // killed by a signal, not a clean exit
 
-    const persistedBeforeRestart = await stack.stores.sql`select count(*)::int as n from usage_events`;
-    expect(persistedBeforeRestart[0].n).toBe(failpoint === 'after-commit' ? 300 : 0);
-    // The kill landed between the two stores: Redis already deducted, its pending entries unsettled.
-    for (const id of accounts) {
-      expect(await stack.stores.redisBalance(id)).toBeLessThan(GRANT);
-      expect(await stack.stores.pendingCount(id)).toBe(1);
-    }
+      const committedByDoomed = failpoint !== 'after-deduct';
+      const persistedBeforeRestart = await stack.stores.sql`select count(*)::int as n from usage_events`;
+      expect(persistedBeforeRestart[0].n).toBe(committedByDoomed ? 300 : 0);
+      // The kill landed between the two stores: Redis already deducted, its pending entries unsettled.
+      const postgresBalances = await stack.stores.postgresBalances();
+      for (const id of accounts) {
+        expect(await stack.stores.redisBalance(id)).toBeLessThan(GRANT);
+        expect(await stack.stores.pendingCount(id)).toBe(1);
+        // Held entries are settled already in all but name: Redis equals Postgres.
+        if (failpoint === 'after-settles-held')
+          expect(await stack.stores.redisBalance(id)).toBe(postgresBalances.get(id));
+      }
 
-    const survivor = await survivorDrains(stack);
-    await expectEventsChargedOnce(stack, accounts, events);
-    const [{ n }] = await stack.stores.sql`select count(*)::int as n from usage_events`;
-    expect(n).toBe(300);
-    const usageRows = await stack.stores
-      .sql`select count(*)::int as n from ledger_entries where kind = 'usage'`;
-    expect(usageRows[0].n).toBe(accounts.length);
-    // Ops see each event and debit once: the survivor counts only what its own attempt committed.
-    const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
-    const committedByDoomed = failpoint === 'after-commit';
-    const charged = events.reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
-    expect(metrics).toContain(
-      `billing_usage_events_persisted_total{app="usage-worker"} ${committedByDoomed ? 0 : 300}\n`,
-    );
-    expect(metrics).toContain(
-      `billing_usage_charged_micros_total{app="usage-worker"} ${committedByDoomed ? 0n : charged}\n`,
-    );
-    // A replay that stores nothing observes no lag: it would be the batch's whole age.
-    const observed = committedByDoomed ? 0 : 1;
-    expect(metrics).toContain(
-      `billing_usage_accepted_to_persisted_seconds_count{app="usage-worker"} ${observed}\n`,
-    );
-    expect(metrics).toContain(`billing_usage_batch_events_count{app="usage-worker"} ${observed}\n`);
-  });
-});
+      const survivor = await survivorDrains(stack);
+      await expectEventsChargedOnce(stack, accounts, events);
+      const [{ n }] = await stack.stores.sql`select count(*)::int as n from usage_events`;
+      expect(n).toBe(300);
+      const usageRows = await stack.stores
+        .sql`select count(*)::int as n from ledger_entries where kind = 'usage'`;
+      expect(usageRows[0].n).toBe(accounts.length);
+      // Ops see each event and debit once: the survivor counts only what its own attempt committed.
+      const metrics = await (await fetch(`${survivor.url}/metrics`)).text();
+      const charged = events.reduce((sum, e) => sum + expectedCostMicros(e, PRICES), 0n);
+      expect(metrics).toContain(
+        `billing_usage_events_persisted_total{app="usage-worker"} ${committedByDoomed ? 0 : 300}\n`,
+      );
+      expect(metrics).toContain(
+        `billing_usage_charged_micros_total{app="usage-worker"} ${committedByDoomed ? 0n : charged}\n`,
+      );
+      // A replay that stores nothing observes no lag: it would be the batch's whole age.
+      const observed = committedByDoomed ? 0 : 1;
+      expect(metrics).toContain(
+        `billing_usage_accepted_to_persisted_seconds_count{app="usage-worker"} ${observed}\n`,
+      );
+      expect(metrics).toContain(`billing_usage_batch_events_count{app="usage-worker"} ${observed}\n`);
+    });
+  },
+);
 
 /**
  * Judged b for batches charged together: a worker that merged three queued batches into one

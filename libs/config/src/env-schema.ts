@@ -225,6 +225,7 @@ const failpoint = z
     'after-deduct',
     'after-commit',
     'after-group-settle',
+    'after-settles-held',
     'after-charge',
     'after-card-removed',
     'mid-render',

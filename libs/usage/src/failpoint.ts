@@ -6,6 +6,8 @@
  * - after-deduct / after-commit: a usage batch or group (MeterUsageBatchService).
  * - after-group-settle: a group of usage batches settled and its records deleted, before its
  *   jobs are acknowledged (UsageBatchGrouper).
+ * - after-settles-held: a usage batch or group settled with its settles that only remove pending
+ *   entries held (DeferredSettles), before they are removed (MeterUsageBatchService).
  * - after-charge: an auto-reload whose PaymentIntent succeeded, before the credit is recorded
  *   (ChargeAutoReloadService).
  * - after-card-removed: an auto-reload whose card was found removed, the skip recorded, before the
@@ -21,6 +23,7 @@ export type FailpointName =
   | 'after-deduct'
   | 'after-commit'
   | 'after-group-settle'
+  | 'after-settles-held'
   | 'after-charge'
   | 'after-card-removed'
   | 'mid-render'

@@ -189,6 +189,7 @@ export class MeterUsageBatchService {
     }
     await this.balances.settle(settleNow);
     this.heldSettles.hold(settledAsReserved);
+    if (settledAsReserved.length > 0) crashAt(this.failpoint, 'after-settles-held');
 
     await this.enqueueReloads(committed);
     if (raised.raised.length > 0 && this.alerts) {
