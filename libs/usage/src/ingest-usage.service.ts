@@ -15,7 +15,6 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Result } from 'ioredis';
-import { firstOfEach } from './first-of-each';
 import { ValidateUsageBatch } from './validate-usage-batch';
 
 export interface IngestResult {
@@ -80,11 +79,11 @@ export class IngestUsageService {
       this.metrics.usageEvents.inc({ outcome: 'rejected' }, count);
       throw error;
     }
+    // Each (account, event id) once, the first: its marker key names it, built once per request.
+    const markers = this.markersOf(events);
     // Both are reads: asked at once, a request waits for one Redis round trip instead of two.
-    const [queued, fresh] = await Promise.all([
-      this.queue.count(),
-      this.withoutAcceptedIds(firstOfEach(events, (event) => `${event.account_id}\u0000${event.id}`)),
-    ]);
+    const [queued, freshMarkers] = await Promise.all([this.queue.count(), this.withoutAcceptedIds(markers)]);
+    const fresh = freshMarkers.map((marker) => marker.event);
     // The contract: a queue deeper than its limit refuses; one exactly at it still takes a batch.
     if (queued > this.options.maxQueuedJobs) throw new QueueFullError(1);
     const duplicates = events.length - fresh.length;
@@ -101,51 +100,70 @@ export class IngestUsageService {
     // Not awaited: the events are queued, so the answer need not wait for the marks. A lost mark
     // only means a retry is deduplicated later, by Postgres. The marks go out on the connection
     // that the next request's lookup uses, so Redis runs them first: a retry to this process sees them.
-    void this.markAccepted(fresh).catch((error: unknown) =>
+    void this.markAccepted(freshMarkers).catch((error: unknown) =>
       this.logger.warn(`could not remember accepted ids of batch ${batchId}: ${String(error)}`),
     );
     return { accepted: fresh.length, duplicates };
   }
 
   /** One MGET per marker group (at most 16 per request, each on a single slot). */
-  private async withoutAcceptedIds(events: UsageEventPayload[]): Promise<UsageEventPayload[]> {
-    const groups = this.byMarkerGroup(events);
+  private async withoutAcceptedIds(markers: AcceptedMarker[]): Promise<AcceptedMarker[]> {
+    const groups = byMarkerGroup(markers);
     const replies = await sendEach(
       this.redis,
       groups,
-      (group) => group[0][0],
-      (commands, group) => commands.mget(group.map(([key]) => key)),
+      (group) => group[0].key,
+      (commands, group) => commands.mget(group.map((marker) => marker.key)),
     );
-    const seen = new Set<UsageEventPayload>();
+    const seen = new Set<AcceptedMarker>();
     groups.forEach((group, index) => {
       (replies[index] as (string | null)[]).forEach(
-        (value, position) => value !== null && seen.add(group[position][1]),
+        (value, position) => value !== null && seen.add(group[position]),
       );
     });
-    return events.filter((event) => !seen.has(event));
+    return markers.filter((marker) => !seen.has(marker));
   }
 
   /** One script call per marker group; see lua/mark-accepted.lua. */
-  private async markAccepted(events: UsageEventPayload[]): Promise<void> {
+  private async markAccepted(markers: AcceptedMarker[]): Promise<void> {
     await sendEach(
       this.redis,
-      this.byMarkerGroup(events),
-      (group) => group[0][0],
+      byMarkerGroup(markers),
+      (group) => group[0].key,
       (commands, group) => {
-        const keys = group.map(([key]) => key);
+        const keys = group.map((marker) => marker.key);
         return commands.markAccepted(keys.length, ...keys, this.options.dedupeWindowSeconds);
       },
     );
   }
 
-  private byMarkerGroup(events: UsageEventPayload[]): Array<Array<[string, UsageEventPayload]>> {
-    const groups = new Map<string, Array<[string, UsageEventPayload]>>();
+  /** The first event of each (account, event id), in order, with its marker key. */
+  private markersOf(events: UsageEventPayload[]): AcceptedMarker[] {
+    const seen = new Set<string>();
+    const markers: AcceptedMarker[] = [];
     for (const event of events) {
-      const group = acceptedEventGroup(event.account_id);
-      let members = groups.get(group);
-      if (!members) groups.set(group, (members = []));
-      members.push([this.keys.acceptedEvent(event.account_id, event.id), event]);
+      const key = this.keys.acceptedEvent(event.account_id, event.id);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      markers.push({ key, group: acceptedEventGroup(event.account_id), event });
     }
-    return [...groups.values()];
+    return markers;
   }
+}
+
+/** An event with the Redis key that remembers its id was accepted (RedisKeys.acceptedEvent). */
+interface AcceptedMarker {
+  key: string;
+  group: string;
+  event: UsageEventPayload;
+}
+
+function byMarkerGroup(markers: AcceptedMarker[]): AcceptedMarker[][] {
+  const groups = new Map<string, AcceptedMarker[]>();
+  for (const marker of markers) {
+    const members = groups.get(marker.group);
+    if (members) members.push(marker);
+    else groups.set(marker.group, [marker]);
+  }
+  return [...groups.values()];
 }
