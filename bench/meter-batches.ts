@@ -12,7 +12,7 @@ import { CatalogCache } from '@app/catalog';
 import { openDatabase } from '@app/db';
 import { BalanceRepository, BalanceStore, DeferredSettles } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
-import { MeterUsageBatchPayload, newUsageBatchId } from '@app/queue';
+import { MeterUsageBatchPayload, newUsageBatchId, usageBatchColumns, UsageEventPayload } from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { MeterUsageBatchService, UsageBatchRepository } from '@app/usage';
 import { Queue } from 'bullmq';
@@ -20,11 +20,12 @@ import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { BenchStack } from './lib/stack';
 import { envInt, fmtInt, processCpuMs, round, runBenchMain } from './lib/util';
 
-interface RawEvent {
+/** An event of a request body, as the load generator writes it. */
+type RawEvent = Omit<UsageEventPayload, 'occurred_at' | 'cached_tokens' | 'reasoning_tokens'> & {
   occurred_at?: string;
   cached_tokens?: number;
   reasoning_tokens?: number;
-}
+};
 
 async function main(): Promise<void> {
   const batches = envInt('METER_BATCHES', 300);
@@ -64,12 +65,14 @@ async function main(): Promise<void> {
     const payloads: MeterUsageBatchPayload[] = Array.from({ length: warmup + batches }, () => ({
       batchId: newUsageBatchId(),
       receivedAt: Date.now(),
-      events: (JSON.parse(traffic.batchBody(batchSize)) as { events: RawEvent[] }).events.map((event) => ({
-        ...event,
-        cached_tokens: event.cached_tokens ?? 0,
-        reasoning_tokens: event.reasoning_tokens ?? 0,
-        occurred_at: event.occurred_at === undefined ? Date.now() : Date.parse(event.occurred_at),
-      })) as MeterUsageBatchPayload['events'],
+      columns: usageBatchColumns(
+        (JSON.parse(traffic.batchBody(batchSize)) as { events: RawEvent[] }).events.map((event) => ({
+          ...event,
+          cached_tokens: event.cached_tokens ?? 0,
+          reasoning_tokens: event.reasoning_tokens ?? 0,
+          occurred_at: event.occurred_at === undefined ? Date.now() : Date.parse(event.occurred_at),
+        })),
+      ),
     }));
     // One batch charged under its own id, as the worker charges a batch that forms no group.
     const meterOne = async (payload: MeterUsageBatchPayload) =>

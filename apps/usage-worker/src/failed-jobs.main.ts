@@ -1,5 +1,5 @@
 import { baseEnvSchema, loadConfig } from '@app/config';
-import { QueueName } from '@app/queue';
+import { columnsOfUsageBatch, MeterUsageBatchPayload, QueueName } from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { Logger } from '@nestjs/common';
 import { Job, Queue } from 'bullmq';
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
 }
 
 function summaryOf(queueName: QueueName, job: Job) {
-  const events: unknown = job.data?.events;
+  const columns = columnsOfUsageBatch(job.data as MeterUsageBatchPayload | undefined);
   return {
     queue: queueName,
     id: job.id,
@@ -82,7 +82,7 @@ function summaryOf(queueName: QueueName, job: Job) {
     attempts_made: job.attemptsMade,
     failed_at: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
     // A usage batch: how much accepted usage waits on it.
-    ...(Array.isArray(events) ? { events: events.length } : {}),
+    ...(columns ? { events: columns.id.length } : {}),
   };
 }
 

@@ -9,7 +9,7 @@ import { ReconcileBalancesService } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
 import { ChargeAutoReloadService, SweepAutoReloadsService } from '@app/payments';
-import { JobAttempt, JobName, JobPayloads } from '@app/queue';
+import { columnsOfUsageBatch, JobAttempt, JobName, JobPayloads } from '@app/queue';
 import { UsageBatchGrouper } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -56,7 +56,7 @@ export class JobHandlers {
         return invoiceExports.build(payload.exportId, attempt, (invoiceId) => invoicePdf.render(invoiceId));
       },
       [JobName.MeterUsageBatch]: async (payload, attempt) => {
-        if (!payload?.batchId || !Array.isArray(payload.events))
+        if (!payload?.batchId || !columnsOfUsageBatch(payload))
           throw new Error('malformed usage batch payload');
         return usageGroups.charge(payload, attempt.firstDelivery);
       },

@@ -7,3 +7,4 @@ export * from './queue-error-log';
 export * from './close-worker';
 export * from './queue-options';
 export * from './lazy-queue';
+export * from './usage-batch-columns';

@@ -15,12 +15,41 @@ export interface UsageEventPayload {
   metadata?: Record<string, unknown>;
 }
 
+/**
+ * A usage batch's events in columns, as ingest queues them: event i is position i of each
+ * per-event column; account, model, API key and project are positions in lists of their distinct
+ * values (-1: none). A third of the bytes of the same events as objects, and read without an
+ * object per event (usage-batch-columns.ts).
+ */
+export interface UsageBatchColumns {
+  accounts: string[];
+  models: string[];
+  apiKeys: string[];
+  projects: string[];
+  id: string[];
+  account: number[];
+  model: number[];
+  apiKey: number[];
+  project: number[];
+  promptTokens: number[];
+  completionTokens: number[];
+  cachedTokens: number[];
+  reasoningTokens: number[];
+  /** Epoch ms. */
+  occurredAt: number[];
+  /** Present only when some event has metadata; null for the others. */
+  metadata?: (Record<string, unknown> | null)[];
+}
+
 export interface MeterUsageBatchPayload {
   /** Also the job id and the cause named by the batch's ledger rows (usage:<batchId>:<account>). */
   batchId: string;
   /** Epoch ms when ingest accepted the request; the start of accepted-to-persisted lag. */
   receivedAt: number;
-  events: UsageEventPayload[];
+  /** What ingest queues (2026-12-05 on). */
+  columns?: UsageBatchColumns;
+  /** What ingest queued before: still read, for jobs queued by an older ingest. */
+  events?: UsageEventPayload[];
 }
 
 /** One auto-reload crossing of an account (libs/ledger reserve-change.lua numbers them). */

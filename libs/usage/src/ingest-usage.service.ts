@@ -6,6 +6,7 @@ import {
   newUsageBatchId,
   QUEUE_SETTINGS,
   QueueName,
+  usageBatchColumns,
   UsageEventPayload,
 } from '@app/queue';
 import { acceptedEventGroup, REDIS, RedisClient, RedisKeys, sendEach } from '@app/redis';
@@ -93,7 +94,7 @@ export class IngestUsageService {
     const batchId = newUsageBatchId();
     await this.queue.add(
       JobName.MeterUsageBatch,
-      { batchId, receivedAt, events: fresh },
+      { batchId, receivedAt, columns: usageBatchColumns(fresh) },
       { ...QUEUE_SETTINGS[QueueName.Usage].jobOptions, jobId: batchId },
     );
     this.metrics.usageEvents.inc({ outcome: 'accepted' }, fresh.length);

@@ -16,9 +16,10 @@ import {
   JobName,
   logQueueErrors,
   MeterUsageBatchPayload,
+  columnsOfUsageBatch,
   QUEUE_SETTINGS,
   QueueName,
-  UsageEventPayload,
+  UsageBatchColumns,
 } from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import { spendPeriodIdOfDay } from '@app/access';
@@ -91,7 +92,11 @@ export class MeterUsageBatchService {
   /** Prices each event at its occurred_at; throws for one without a price (a bug: never charged 0). */
   async rate(batch: MeterUsageBatchPayload): Promise<RatedEvent[]> {
     await this.catalog.refreshIfStale();
-    return batch.events.map((event) => this.rateEvent(event, batch.receivedAt));
+    const columns = columnsOfUsageBatch(batch);
+    if (!columns) throw new Error(`malformed usage batch payload (${batch.batchId})`);
+    const rated = new Array<RatedEvent>(columns.id.length);
+    for (let i = 0; i < rated.length; i++) rated[i] = this.rateEvent(columns, i, batch.receivedAt);
+    return rated;
   }
 
   /** Charges rated events under the batch's id: its change key in Redis and its ledger rows' cause. */
@@ -260,37 +265,46 @@ export class MeterUsageBatchService {
    * retry. The event was accepted (202) and is charged once like any other (I2); its metadata is
    * only a label, so it is stored without it, and a warning names the event.
    */
-  private storableMetadata(event: UsageEventPayload): string | null {
-    const problem = metadataProblem(event.metadata!);
-    if (!problem) return JSON.stringify(event.metadata);
+  private storableMetadata(
+    metadata: Record<string, unknown>,
+    eventId: string,
+    accountId: string,
+  ): string | null {
+    const problem = metadataProblem(metadata);
+    if (!problem) return JSON.stringify(metadata);
     this.logger.warn(
-      `event ${event.id} of account ${event.account_id}: metadata not stored, Postgres cannot hold it (${problem})`,
+      `event ${eventId} of account ${accountId}: metadata not stored, Postgres cannot hold it (${problem})`,
     );
     return null;
   }
 
-  private rateEvent(event: UsageEventPayload, receivedAtMs: number): RatedEvent {
-    const price = this.catalog.priceAt(event.model, event.occurred_at);
+  /** Event i of a queued batch, priced; read from the columns, no object per event in between. */
+  private rateEvent(columns: UsageBatchColumns, i: number, receivedAtMs: number): RatedEvent {
+    const modelId = columns.models[columns.model[i]];
+    const occurredAtMs = columns.occurredAt[i];
+    const price = this.catalog.priceAt(modelId, occurredAtMs);
     // Ingest refused events without a price; versions are never deleted, so this means a bug: retry, never charge 0.
-    if (!price)
-      throw new Error(`no price for model ${event.model} at ${new Date(event.occurred_at).toISOString()}`);
+    if (!price) throw new Error(`no price for model ${modelId} at ${new Date(occurredAtMs).toISOString()}`);
     const tokens = {
-      promptTokens: event.prompt_tokens,
-      completionTokens: event.completion_tokens,
-      cachedTokens: event.cached_tokens,
-      reasoningTokens: event.reasoning_tokens,
+      promptTokens: columns.promptTokens[i],
+      completionTokens: columns.completionTokens[i],
+      cachedTokens: columns.cachedTokens[i],
+      reasoningTokens: columns.reasoningTokens[i],
     };
+    const accountId = columns.accounts[columns.account[i]];
+    const eventId = columns.id[i];
+    const metadata = columns.metadata?.[i];
     return {
-      accountId: event.account_id,
-      eventId: event.id,
-      apiKeyId: event.api_key_id ?? null,
-      projectId: event.project_id ?? null,
-      modelId: event.model,
+      accountId,
+      eventId,
+      apiKeyId: columns.apiKey[i] < 0 ? null : columns.apiKeys[columns.apiKey[i]],
+      projectId: columns.project[i] < 0 ? null : columns.projects[columns.project[i]],
+      modelId,
       ...tokens,
       costMicros: eventCostMicros(tokens, price),
       priceVersionId: price.id,
-      metadata: event.metadata === undefined ? null : this.storableMetadata(event),
-      occurredAtMs: event.occurred_at,
+      metadata: metadata == null ? null : this.storableMetadata(metadata, eventId, accountId),
+      occurredAtMs,
       receivedAtMs,
     };
   }

@@ -1,6 +1,12 @@
 import { withDeadline } from '@app/http';
 import { BillingMetrics } from '@app/metrics';
-import { logQueueErrors, MeterUsageBatchPayload, newUsageBatchId, QueueName } from '@app/queue';
+import {
+  columnsOfUsageBatch,
+  logQueueErrors,
+  MeterUsageBatchPayload,
+  newUsageBatchId,
+  QueueName,
+} from '@app/queue';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
@@ -160,7 +166,7 @@ export class UsageBatchGrouper {
         continue;
       }
       const job = await this.queue.getJob(batchId);
-      if (job?.data?.events) batches.push(await this.rated(job.data));
+      if (job && columnsOfUsageBatch(job.data)) batches.push(await this.rated(job.data));
     }
     const outcome = await this.run(mergeBatches(group.groupId, batches), batches);
     await this.settled(group);
