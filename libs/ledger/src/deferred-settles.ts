@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { BalanceStore, ReservedChange, SettledEntry, Settlement } from './balance-store';
 
 /** The longest a held entry waits when no charge flushes it (sustained load, a flush that failed). */
-export const HELD_SETTLE_FLUSH_MS = 5_000;
+export const HELD_SETTLE_FLUSH_MS = 1_000;
 const RETRY_AFTER_FAILURE_MAX_MS = 30_000;
 
 /**
