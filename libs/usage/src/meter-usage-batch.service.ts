@@ -13,10 +13,10 @@ import { eventCostMicros } from '@app/money';
 import {
   AutoReloadPayload,
   autoReloadJobId,
+  columnsOfUsageBatch,
   JobName,
   logQueueErrors,
   MeterUsageBatchPayload,
-  columnsOfUsageBatch,
   QUEUE_SETTINGS,
   QueueName,
   UsageBatchColumns,
@@ -59,8 +59,9 @@ export interface ChargeOptions {
 
 /**
  * Charges one usage batch (a queued batch, or a group of them: grouping/): deduct in Redis (one Lua call per account), commit events and ledger
- * rows to Postgres in one transaction, then settle Redis with what Postgres committed. Each step
- * is safe to repeat: a redelivered batch finds its pending Redis entries and its ledger rows.
+ * rows to Postgres in one transaction, then settle Redis with what Postgres committed (with
+ * `holdSettles`, a settle that would only remove its pending entry is left to DeferredSettles).
+ * Each step is safe to repeat: a redelivered batch finds its pending Redis entries and its ledger rows.
  *
  * The deduction also detects auto-reload crossings (reserve-change.lua). A crossing counts only
  * if the attempt that made it is the one Postgres committed (its number is in the committed
