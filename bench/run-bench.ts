@@ -504,8 +504,10 @@ function printReport(r: any, s: Settings): void {
   add('');
   add('-- T5 memory ' + '-'.repeat(65));
   const mem = r.memory;
+  // T5 says 300 MB: 300,000,000 bytes, about 286 MiB (the report's unit).
+  const workerRssLimitMiB = 300e6 / 2 ** 20;
   add(
-    `worker RSS max at full load   ${mem.workerRssMaxMiB.map((v: number) => `${v} MiB`).join(', ')}   ${pass(mem.workerRssMaxMiB.every((v: number) => v < 300))}`,
+    `worker RSS max at full load   ${mem.workerRssMaxMiB.map((v: number) => `${v} MiB`).join(', ')}   ${pass(mem.workerRssMaxMiB.every((v: number) => v < workerRssLimitMiB))} (under 300 MB = ${workerRssLimitMiB.toFixed(1)} MiB)`,
   );
   add(
     `all processes RSS max         ${Object.entries(mem.rssMaxMiB)
