@@ -1,4 +1,4 @@
-import { DatabaseHandle, migrateDatabase } from '@app/db';
+import { BALANCE_SHARDS, DatabaseHandle, migrateDatabase } from '@app/db';
 import { QueueName } from '@app/queue';
 import { openRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Queue } from 'bullmq';
@@ -149,6 +149,17 @@ export class TestStores {
     this.usageQueue ??= new Queue(QueueName.Usage, { connection: this.redis, prefix: this.bullPrefix });
     return this.usageQueue.getJobCountByTypes('wait', 'active', 'delayed', 'prioritized');
   }
+}
+
+/** An account straight into Postgres, `micros` in its first balance shard and 0 in the others. */
+export async function accountWithBalance(sql: TestSql, name: string, micros: bigint): Promise<string> {
+  const [{ id }] = await sql<{ id: string }[]>`
+    insert into accounts (name, billing_email) values (${name}, 'billing@example.com') returning id`;
+  await sql`
+    insert into account_balances (account_id, shard, balance_micros)
+    select ${id}, s, case when s = 0 then ${micros.toString()}::bigint else 0 end
+    from generate_series(0, ${BALANCE_SHARDS - 1}) as s`;
+  return id;
 }
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';

@@ -1,10 +1,9 @@
-import { BALANCE_SHARDS } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { newUsageBatchId } from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import Redis from 'ioredis';
 import { refusedRedisUrl } from '../../../test/support/redis-server';
-import { rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore, ReservedChange, Settlement } from './balance-store';
 import { newChangeToken, usageLedgerKey } from './change-token';
@@ -43,12 +42,7 @@ describe('DeferredSettles', () => {
   });
 
   async function account(): Promise<string> {
-    const [{ id }] = await stores.sql<{ id: string }[]>`
-      insert into accounts (name, billing_email) values ('held', 'billing@example.com') returning id`;
-    await stores.sql`
-      insert into account_balances (account_id, shard, balance_micros)
-      select ${id}, s, case when s = 0 then ${START_MICROS.toString()}::bigint else 0 end
-      from generate_series(0, ${BALANCE_SHARDS - 1}) as s`;
+    const id = await accountWithBalance(stores.sql, 'held', START_MICROS);
     return id;
   }
 

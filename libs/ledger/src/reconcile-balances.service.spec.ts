@@ -1,10 +1,10 @@
-import { BALANCE_SHARDS, DatabaseHandle } from '@app/db';
+import { DatabaseHandle } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { newUsageBatchId } from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import { randomUUID } from 'node:crypto';
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
-import { rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
 import { waitFor } from '../../../test/support/wait-for';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
@@ -56,12 +56,7 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
   });
 
   async function account(): Promise<string> {
-    const [{ id }] = await stores.sql<{ id: string }[]>`
-      insert into accounts (name, billing_email) values ('orphans', 'billing@example.com') returning id`;
-    await stores.sql`
-      insert into account_balances (account_id, shard, balance_micros)
-      select ${id}, s, case when s = 0 then ${START_MICROS.toString()}::bigint else 0 end
-      from generate_series(0, ${BALANCE_SHARDS - 1}) as s`;
+    const id = await accountWithBalance(stores.sql, 'orphans', START_MICROS);
     expect(await balances.balanceOf(id)).toBe(START_MICROS); // loaded into Redis
     return id;
   }

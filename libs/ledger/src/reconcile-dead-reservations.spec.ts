@@ -1,10 +1,9 @@
-import { BALANCE_SHARDS } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
 import { JobName, newUsageBatchId, QueueName } from '@app/queue';
 import { openBullRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Queue, Worker } from 'bullmq';
 import { v7 as uuidv7 } from 'uuid';
-import { rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
 import { usageLedgerKey } from './change-token';
@@ -51,12 +50,7 @@ describe('ReconcileBalancesService: usage reservations no job can commit', () =>
   });
 
   async function account(): Promise<string> {
-    const [{ id }] = await stores.sql<{ id: string }[]>`
-      insert into accounts (name, billing_email) values ('dead', 'billing@example.com') returning id`;
-    await stores.sql`
-      insert into account_balances (account_id, shard, balance_micros)
-      select ${id}, s, case when s = 0 then ${START_MICROS.toString()}::bigint else 0 end
-      from generate_series(0, ${BALANCE_SHARDS - 1}) as s`;
+    const id = await accountWithBalance(stores.sql, 'dead', START_MICROS);
     expect(await balances.balanceOf(id)).toBe(START_MICROS); // loaded into Redis
     return id;
   }
