@@ -3,7 +3,13 @@ import { newUsageBatchId } from '@app/queue';
 import { RedisKeys } from '@app/redis';
 import Redis from 'ioredis';
 import { refusedRedisUrl } from '../../../test/support/redis-server';
-import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
+import {
+  accountWithBalance,
+  rawDatabaseHandle,
+  REDIS_URL,
+  TestStores,
+} from '../../../test/support/test-stores';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore, ReservedChange, Settlement } from './balance-store';
 import { newChangeToken, usageLedgerKey } from './change-token';
@@ -25,12 +31,13 @@ describe('DeferredSettles', () => {
   let balances: BalanceStore;
   let usageJobs: UsageJobPresence;
   let reconciler: ReconcileBalancesService;
+  let metrics: BillingMetrics;
 
   beforeAll(async () => {
     await stores.setUp();
     keys = new RedisKeys(stores.prefix);
     const database = rawDatabaseHandle(stores.sql);
-    const metrics = new BillingMetrics('test');
+    metrics = new BillingMetrics('test');
     balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
     usageJobs = new UsageJobPresence(stores.redis, keys);
     reconciler = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, usageJobs);
@@ -142,6 +149,37 @@ describe('DeferredSettles', () => {
     held.hold([entry]);
     await held.flush();
     expect(await stores.pendingCount(id)).toBe(0);
+  });
+
+  it('finishes the flushes asked before it, so one that failed is retried by the next', async () => {
+    const id = await account();
+    const [first, second] = [await committedUnsettled(id, 100n), await committedUnsettled(id, 5n)];
+    const upstream = new URL(REDIS_URL);
+    const proxy = await new TcpProxy(upstream.hostname, Number(upstream.port || 6379)).up();
+    const redis = new Redis(proxy.via(REDIS_URL), { maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    redis.on('error', () => undefined);
+    await redis.ping();
+    const held = new DeferredSettles(
+      new BalanceStore(redis, keys, new BalanceRepository(rawDatabaseHandle(stores.sql)), metrics),
+    );
+    try {
+      held.hold([first]);
+      await proxy.down();
+      const failing = held.flush(); // Redis away: held again
+      let heldAfterFailure = 0;
+      void failing.then(() => (heldAfterFailure = held.size));
+      await proxy.up();
+      held.hold([second]);
+      await held.flush(); // runs after the failed one, and takes its entry too
+
+      expect(heldAfterFailure).toBe(2);
+      expect(held.size).toBe(0);
+      expect(await stores.pendingCount(id)).toBe(0);
+    } finally {
+      await held.beforeApplicationShutdown();
+      redis.disconnect();
+      await proxy.down();
+    }
   });
 
   describe('settleOnlyRemovesEntry', () => {

@@ -46,6 +46,8 @@ export class DeferredSettles implements BeforeApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
   private shuttingDown = false;
+  /** The last flush asked for; each runs after the one before. */
+  private flushes: Promise<void> = Promise.resolve();
 
   constructor(private readonly balances: BalanceStore) {}
 
@@ -65,8 +67,16 @@ export class DeferredSettles implements BeforeApplicationShutdown {
     }, delay).unref();
   }
 
-  /** Removes every held entry. Never throws: what could not be removed is held again and retried. */
-  async flush(): Promise<void> {
+  /**
+   * Removes every held entry, after any flush already under way (so entries it failed to remove
+   * go too). Never throws: what could not be removed is held again and retried.
+   */
+  flush(): Promise<void> {
+    this.flushes = this.flushes.then(() => this.removeHeld());
+    return this.flushes;
+  }
+
+  private async removeHeld(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const entries = this.held;
