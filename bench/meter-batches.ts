@@ -12,7 +12,13 @@ import { CatalogCache } from '@app/catalog';
 import { openDatabase } from '@app/db';
 import { BalanceRepository, BalanceStore, DeferredSettles } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
-import { MeterUsageBatchPayload, newUsageBatchId, usageBatchColumns, UsageEventPayload } from '@app/queue';
+import {
+  MeterUsageBatchPayload,
+  newUsageBatchId,
+  QueueName,
+  usageBatchColumns,
+  UsageEventPayload,
+} from '@app/queue';
 import { openRedis, RedisKeys } from '@app/redis';
 import { MeterUsageBatchService, UsageBatchRepository } from '@app/usage';
 import { Queue } from 'bullmq';
@@ -34,6 +40,7 @@ async function main(): Promise<void> {
   const database = openDatabase(stack.databaseUrl, 4);
   const redis = openRedis({ REDIS_URL: stack.config.redisUrl, REDIS_CLUSTER: false });
   let catalog: CatalogCache | undefined;
+  let payments: Queue | undefined;
   try {
     await stack.setUpStores();
     await stack.startApps(); // the api sets prices through the admin contract
@@ -54,8 +61,8 @@ async function main(): Promise<void> {
       metrics,
       keys,
       undefined,
-      // No account has auto-reload: the payments queue is never asked for a job.
-      { addBulk: () => Promise.reject(new Error('no reloads in this bench')) } as unknown as Queue,
+      // No account has auto-reload: the payments queue (the run's own) is never asked for a job.
+      (payments = new Queue(QueueName.Payments, { connection: redis, prefix: stack.bullPrefix })),
       null,
     );
 
@@ -116,6 +123,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    await payments?.close();
     await catalog?.onModuleDestroy();
     redis.disconnect();
     await database.close();
