@@ -10,6 +10,7 @@ import {
   REDIS_URL,
   TestStores,
 } from '../../../test/support/test-stores';
+import { ledgerOn } from '../../../test/support/ledger-stores';
 import { BalanceRepository } from './balance-repository';
 import { BalanceStore, ReservedChange, Settlement } from './balance-store';
 import { newChangeToken, usageLedgerKey } from './change-token';
@@ -35,12 +36,7 @@ describe('DeferredSettles', () => {
 
   beforeAll(async () => {
     await stores.setUp();
-    keys = new RedisKeys(stores.prefix);
-    const database = rawDatabaseHandle(stores.sql);
-    metrics = new BillingMetrics('test');
-    balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
-    usageJobs = new UsageJobPresence(stores.redis, keys);
-    reconciler = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, usageJobs);
+    ({ keys, metrics, balances, usageJobs, reconciler } = ledgerOn(stores));
   });
 
   afterAll(async () => {

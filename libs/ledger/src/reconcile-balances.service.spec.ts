@@ -5,8 +5,8 @@ import { RedisKeys } from '@app/redis';
 import { randomUUID } from 'node:crypto';
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
+import { ledgerOn } from '../../../test/support/ledger-stores';
 import { waitFor } from '../../../test/support/wait-for';
-import { BalanceRepository } from './balance-repository';
 import { BalanceStore } from './balance-store';
 import { newChangeToken, usageLedgerKey } from './change-token';
 import { UsageJobPresence } from './dead-usage-reservations';
@@ -34,20 +34,8 @@ describe('ReconcileBalancesService: accounts with changes in flight', () => {
 
   beforeAll(async () => {
     await stores.setUp();
-    keys = new RedisKeys(stores.prefix);
-    const database = rawDatabaseHandle(stores.sql);
-    metrics = new BillingMetrics('test');
-    balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
-    usageJobs = new UsageJobPresence(stores.redis, keys);
-    reconciler = new ReconcileBalancesService(
-      database,
-      stores.redis,
-      keys,
-      metrics,
-      balances,
-      usageJobs,
-      15 * 60_000,
-    );
+    // The reconciler as configured by default: orphans after 15 minutes.
+    ({ keys, metrics, balances, usageJobs, reconciler } = ledgerOn(stores));
   });
 
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { openBullRedis, RedisClient, RedisKeys } from '@app/redis';
 import { Queue, Worker } from 'bullmq';
 import { v7 as uuidv7 } from 'uuid';
 import { accountWithBalance, rawDatabaseHandle, TestStores } from '../../../test/support/test-stores';
-import { BalanceRepository } from './balance-repository';
+import { ledgerOn } from '../../../test/support/ledger-stores';
 import { BalanceStore } from './balance-store';
 import { usageLedgerKey } from './change-token';
 import { DEAD_USAGE_RESERVATION_AFTER_MS, UsageJobPresence } from './dead-usage-reservations';
@@ -34,13 +34,8 @@ describe('ReconcileBalancesService: usage reservations no job can commit', () =>
 
   beforeAll(async () => {
     await stores.setUp();
-    keys = new RedisKeys(stores.prefix);
-    const database = rawDatabaseHandle(stores.sql);
-    metrics = new BillingMetrics('test');
-    balances = new BalanceStore(stores.redis, keys, new BalanceRepository(database), metrics);
-    usageJobs = new UsageJobPresence(stores.redis, keys);
+    ({ keys, metrics, balances, usageJobs, reconciler: sut } = ledgerOn(stores));
     queue = new Queue(QueueName.Usage, { connection: stores.redis, prefix: stores.bullPrefix });
-    sut = new ReconcileBalancesService(database, stores.redis, keys, metrics, balances, usageJobs);
   });
 
   afterAll(async () => {
