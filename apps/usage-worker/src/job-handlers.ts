@@ -9,7 +9,7 @@ import { ReconcileBalancesService } from '@app/ledger';
 import { BillingMetrics } from '@app/metrics';
 import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
 import { ChargeAutoReloadService, SweepAutoReloadsService } from '@app/payments';
-import { columnsOfUsageBatch, JobAttempt, JobName, JobPayloads } from '@app/queue';
+import { JobAttempt, JobName, JobPayloads } from '@app/queue';
 import { UsageBatchGrouper } from '@app/usage';
 import { APP_CONFIG, WorkerEnv } from '@app/config';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -56,8 +56,8 @@ export class JobHandlers {
         return invoiceExports.build(payload.exportId, attempt, (invoiceId) => invoicePdf.render(invoiceId));
       },
       [JobName.MeterUsageBatch]: async (payload, attempt) => {
-        if (!payload?.batchId || !columnsOfUsageBatch(payload))
-          throw new Error('malformed usage batch payload');
+        // The events' form is checked where they are read (MeterUsageBatchService.rate), once.
+        if (!payload?.batchId) throw new Error('malformed usage batch payload');
         return usageGroups.charge(payload, attempt.firstDelivery);
       },
       [JobName.ReconcileBalances]: async () => {
