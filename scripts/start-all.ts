@@ -8,6 +8,7 @@ import {
   ingestEnvSchema,
   loadConfig,
   INGEST_NODE_ARGS,
+  USAGE_WORKER_ENV,
   USAGE_WORKER_NODE_ARGS,
   workerEnvSchema,
 } from '@app/config';
@@ -32,7 +33,7 @@ const APPS: {
 }[] = [
   { name: 'ingest', color: 'cyan', nodeArgs: INGEST_NODE_ARGS },
   { name: 'api', color: 'magenta' },
-  { name: 'usage-worker', color: 'yellow', nodeArgs: USAGE_WORKER_NODE_ARGS },
+  { name: 'usage-worker', color: 'yellow', nodeArgs: USAGE_WORKER_NODE_ARGS, env: { ...USAGE_WORKER_ENV } },
 ];
 
 /** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */

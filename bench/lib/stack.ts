@@ -1,5 +1,5 @@
 import { BENCH_KEYS_PER_ACCOUNT, benchKeyId, benchProjectId } from './attribution';
-import { INGEST_NODE_ARGS, USAGE_WORKER_NODE_ARGS } from '@app/config';
+import { INGEST_NODE_ARGS, USAGE_WORKER_ENV, USAGE_WORKER_NODE_ARGS } from '@app/config';
 import * as db from '@app/db';
 import { QueueName } from '@app/queue';
 import { RedisKeys } from '@app/redis';
@@ -240,7 +240,8 @@ export class BenchStack {
 
   async startApps(): Promise<void> {
     const env = this.baseEnv();
-    // The flags npm start and docker-compose.yml give ingest and the worker (their heap limits).
+    // The flags npm start and docker-compose.yml give ingest and the worker (their heap limits),
+    // and the worker's malloc arenas.
     const ingestArgs = [...INGEST_NODE_ARGS, ...this.config.nodeArgs];
     this.ingest = new AppProcess('ingest', 'ingest', { ...env, ...this.config.ingestEnv }, ingestArgs);
     if (this.config.readsInstance) {
@@ -254,6 +255,7 @@ export class BenchStack {
           `usage-worker-${i + 1}`,
           {
             ...env,
+            ...USAGE_WORKER_ENV,
             USAGE_WORKER_CONCURRENCY: String(this.config.workerConcurrency),
             ...this.config.workerEnv,
           },

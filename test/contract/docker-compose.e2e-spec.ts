@@ -3,6 +3,7 @@ import {
   baseEnvSchema,
   ingestEnvSchema,
   INGEST_NODE_ARGS,
+  USAGE_WORKER_ENV,
   USAGE_WORKER_NODE_ARGS,
   workerEnvSchema,
 } from '@app/config';
@@ -88,6 +89,10 @@ describe('docker-compose.yml', () => {
     ['ingest', INGEST_NODE_ARGS],
   ])('starts %s with the flags npm start gives it (its heap limit)', (name, nodeArgs) => {
     expect(services[name].command).toEqual(['node', ...nodeArgs, `dist/apps/${name}/src/main.js`]);
+  });
+
+  it('gives the usage worker the environment npm start adds to it (its malloc arenas)', () => {
+    expect(environmentOf(services['usage-worker'])).toMatchObject(USAGE_WORKER_ENV);
   });
 
   it.each([

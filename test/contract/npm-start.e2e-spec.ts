@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { USAGE_WORKER_ENV } from '@app/config';
 import { ApiClient } from '../support/api-client';
 import { freePort, isReadyBody, procStatFields } from '../support/app-process';
 import { OwnRedisServer } from '../support/redis-server';
@@ -181,6 +182,15 @@ describe('npm start (scripts/start-all.js)', () => {
 
   it('runs the pipeline: usage sent to ingest is charged by the worker and read back', () =>
     chargesUsageEndToEnd(ports));
+
+  it('starts the usage worker with fewer malloc arenas (part of its memory budget, T5)', () => {
+    const worker = childrenOf(group.pid!).find((child) => child.title === 'billing-usage-worker');
+    expect(worker).toBeDefined();
+    const environment = readFileSync(`/proc/${worker!.pid}/environ`, 'utf8').split('\0');
+    expect(environment).toEqual(
+      expect.arrayContaining(Object.entries(USAGE_WORKER_ENV).map(([name, value]) => `${name}=${value}`)),
+    );
+  });
 
   it('starts an app again after it dies', async () => {
     const ingest = childrenOf(group.pid!).find((child) => child.title === 'billing-ingest');

@@ -11,6 +11,19 @@
 export const USAGE_WORKER_NODE_ARGS: readonly string[] = ['--max-old-space-size=256'];
 
 /**
+ * Environment the usage worker is started with (npm start, docker-compose.yml, the bench).
+ *
+ * glibc gives threads that allocate at once arenas of their own, up to 8 per core, and returns
+ * little of them: V8's garbage-collection helpers and libuv's pool kept 38-56 MiB of the worker's
+ * memory outside its heap at full load. With 2 arenas that was 28 MiB in every run, for the same
+ * CPU and throughput (bench runs of 2026-12-05, the heap's size read from /metrics beside each
+ * RSS): about 10 MiB of T5's margin. A value the caller sets wins; musl-based images ignore it.
+ */
+export const USAGE_WORKER_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+};
+
+/**
  * V8 flags ingest is started with (npm start, docker-compose.yml, the bench). Without a limit its
  * old generation grew from about 40 to 170 MB of promoted garbage between full collections: 323-332
  * MiB RSS at full load, and young-generation pauses that grow with it (5-7 ms each on idle reads
