@@ -65,6 +65,8 @@ describe('apps started before Redis', () => {
       (balance) => balance === '0.996000',
       { what: 'the worker to charge the event' },
     );
+    // Redis shows the deduction before the batch's transaction commits.
+    await stack.drained();
     const [stored] = await stack.stores.sql<{ n: number }[]>`
       select count(*)::int as n from usage_events where account_id = ${account}`;
     expect(stored.n).toBe(1);
