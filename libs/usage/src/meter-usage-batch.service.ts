@@ -90,10 +90,15 @@ export class MeterUsageBatchService {
     logQueueErrors(payments, `queue ${QueueName.Payments}`);
   }
 
-  /** Prices each event at its occurred_at; throws for one without a price (a bug: never charged 0). */
-  async rate(batch: MeterUsageBatchPayload): Promise<RatedEvent[]> {
+  /**
+   * Prices each event at its occurred_at; throws for one without a price (a bug: never charged 0).
+   * `columns`: the batch's, when the caller has read them already.
+   */
+  async rate(
+    batch: MeterUsageBatchPayload,
+    columns: UsageBatchColumns | null = columnsOfUsageBatch(batch),
+  ): Promise<RatedEvent[]> {
     await this.catalog.refreshIfStale();
-    const columns = columnsOfUsageBatch(batch);
     if (!columns) throw new Error(`malformed usage batch payload (${batch.batchId})`);
     const rated = new Array<RatedEvent>(columns.id.length);
     for (let i = 0; i < rated.length; i++) rated[i] = this.rateEvent(columns, i, batch.receivedAt);

@@ -6,6 +6,7 @@ import {
   MeterUsageBatchPayload,
   newUsageBatchId,
   QueueName,
+  UsageBatchColumns,
 } from '@app/queue';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
@@ -166,7 +167,9 @@ export class UsageBatchGrouper {
         continue;
       }
       const job = await this.queue.getJob(batchId);
-      if (job && columnsOfUsageBatch(job.data)) batches.push(await this.rated(job.data));
+      // Read once here and handed to rate(); a job whose events cannot be read is left out, as before.
+      const columns = job ? columnsOfUsageBatch(job.data) : null;
+      if (columns) batches.push(await this.rated(job!.data, columns));
     }
     const outcome = await this.run(mergeBatches(group.groupId, batches), batches);
     await this.settled(group);
@@ -206,11 +209,11 @@ export class UsageBatchGrouper {
     return { chargedAs: charged.batchId, batches: batches.length, events };
   }
 
-  private async rated(payload: MeterUsageBatchPayload): Promise<QueuedBatch> {
+  private async rated(payload: MeterUsageBatchPayload, columns?: UsageBatchColumns): Promise<QueuedBatch> {
     return {
       batchId: payload.batchId,
       receivedAt: payload.receivedAt,
-      events: await this.meter.rate(payload),
+      events: await this.meter.rate(payload, columns),
     };
   }
 
