@@ -7,7 +7,7 @@ import {
   MembersController,
   ProjectsController,
 } from '@app/access';
-import { AlertSettingsController, AlertsModule, BudgetsController, InvoiceAlertsModule } from '@app/alerts';
+import { AlertSettingsController, AlertsModule, BudgetsController } from '@app/alerts';
 import { AccountsAdminController, AccountsController, CatalogModule, ModelsController } from '@app/catalog';
 import { ApiEnv, ConfigModule } from '@app/config';
 import { DbModule } from '@app/db';
@@ -30,6 +30,7 @@ import {
 } from '@app/invoices';
 import { ExportReconcileCliPass, LedgerAdminController, LedgerModule } from '@app/ledger';
 import { MetricsModule } from '@app/metrics';
+import { InvoiceAlertsModule } from '@app/notifications';
 import {
   AutoReloadController,
   PaymentMethodsController,

@@ -1,11 +1,11 @@
-import { AlertsModule, InvoiceAlertsModule } from '@app/alerts';
+import { AlertsModule } from '@app/alerts';
 import { AuditModule } from '@app/audit';
 import { ConfigModule, WorkerEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
 import { InvoiceBillingModule, InvoiceExportsModule, InvoiceRenderModule, TaxModule } from '@app/invoices';
 import { MetricsModule } from '@app/metrics';
-import { NotificationsModule } from '@app/notifications';
+import { InvoiceAlertsModule, NotificationsModule } from '@app/notifications';
 import { PaymentsModule } from '@app/payments';
 import { QUEUE_OPTIONS } from '@app/queue';
 import { openRedis, RedisKeys, RedisModule } from '@app/redis';

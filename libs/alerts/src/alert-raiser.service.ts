@@ -1,8 +1,8 @@
 import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
 import { BillingMetrics } from '@app/metrics';
-import { AlertMailer } from '@app/notifications';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AlertDetailsByKind, AlertKind } from './alert-details';
+import { AlertMailer } from './alert-mailer.service';
 
 export interface NewAlert<K extends AlertKind = AlertKind> {
   accountId: string;

@@ -1,7 +1,7 @@
 import { CatalogModule } from '@app/catalog';
-import { NotificationsModule } from '@app/notifications';
 import { USAGE_ALERTS } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
+import { AlertMailer } from './alert-mailer.service';
 import { AlertRaiser } from './alert-raiser.service';
 import { AlertSettingsService } from './alert-settings.service';
 import { AutoReloadAlertsObserver } from './auto-reload-alerts.observer';
@@ -20,8 +20,7 @@ export class AlertsModule {
   static forRaisers(): DynamicModule {
     return {
       module: AlertsModule,
-      imports: [NotificationsModule.forProducer()],
-      providers: [AlertRaiser, SpendRepository, AutoReloadAlertsObserver],
+      providers: [AlertMailer, AlertRaiser, SpendRepository, AutoReloadAlertsObserver],
       exports: [AlertRaiser, SpendRepository, AutoReloadAlertsObserver],
     };
   }
@@ -30,8 +29,9 @@ export class AlertsModule {
   static forUsageWorker(): DynamicModule {
     return {
       module: AlertsModule,
-      imports: [CatalogModule, NotificationsModule.forProducer()],
+      imports: [CatalogModule],
       providers: [
+        AlertMailer,
         AlertRaiser,
         SpendRepository,
         UsageAlertsService,

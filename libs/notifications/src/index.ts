@@ -1,5 +1,4 @@
 export * from './alert-kinds';
-export * from './alert-mailer.service';
 export * from './mail-options';
 export * from './mail-transport.service';
 export * from './render-alert-email';
@@ -8,3 +7,5 @@ export * from './send-alert-email.service';
 export * from './sweep-alert-emails.service';
 export * from './notifications.module';
 export * from './sample-alert-details';
+export * from './invoice-alerts.listener';
+export * from './invoice-alerts.module';

@@ -1,7 +1,7 @@
+import { AlertMailer } from '@app/alerts';
 import { MailEnv } from '@app/config';
 import { FAILPOINT, FailpointName } from '@app/usage';
 import { DynamicModule, Module } from '@nestjs/common';
-import { AlertMailer } from './alert-mailer.service';
 import { EmailDeliveriesRepository } from './email-deliveries.repository';
 import { MAIL_OPTIONS, mailOptionsFromEnv } from './mail-options';
 import { MailTransport } from './mail-transport.service';
@@ -9,14 +9,9 @@ import { AlertEmailRenderer } from './render-alert-email';
 import { SendAlertEmailService } from './send-alert-email.service';
 import { SweepAlertEmailsService } from './sweep-alert-emails.service';
 
-/** Alert emails: enqueue (any process) and the email worker (the usage-worker process). */
+/** The alert email worker (the usage-worker process); raisers enqueue with @app/alerts' AlertMailer. */
 @Module({})
 export class NotificationsModule {
-  /** Only AlertMailer, for code that raises alerts; it needs the process's Redis settings. */
-  static forProducer(): DynamicModule {
-    return { module: NotificationsModule, providers: [AlertMailer], exports: [AlertMailer] };
-  }
-
   /** The email worker: templates, SMTP or outbox, delivery records, the sweep and its schedule. */
   static forWorker(env: MailEnv, failpoint?: FailpointName): DynamicModule {
     return {

@@ -1,6 +1,6 @@
+import { AlertMailer } from '@app/alerts';
 import { JobName, QUEUE_SETTINGS, QueueName } from '@app/queue';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { AlertMailer } from './alert-mailer.service';
 import { EmailDeliveriesRepository } from './email-deliveries.repository';
 import { MAIL_OPTIONS, MailOptions } from './mail-options';
 

@@ -1,3 +1,4 @@
+import { AlertRaiser, InvoiceAlertDetails, NewAlert } from '@app/alerts';
 import { DATABASE, DatabaseHandle, Sql, Tx } from '@app/db';
 import {
   AfterCommit,
@@ -9,8 +10,6 @@ import {
 } from '@app/invoices';
 import { formatUsd } from '@app/money';
 import { Inject, Injectable } from '@nestjs/common';
-import { AlertRaiser, NewAlert } from './alert-raiser.service';
-import { InvoiceAlertDetails } from './alert-details';
 
 /** `PUBLIC_API_URL`: the invoice emails link to the api's PDF route under it; empty: no link. */
 export const INVOICE_EMAIL_LINK_BASE = Symbol('INVOICE_EMAIL_LINK_BASE');

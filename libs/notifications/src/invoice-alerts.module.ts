@@ -1,6 +1,6 @@
+import { AlertsModule } from '@app/alerts';
 import { INVOICE_OVERDUE_LISTENER, INVOICE_PDF_LISTENER, USAGE_STATEMENT_LISTENER } from '@app/invoices';
 import { DynamicModule, Module } from '@nestjs/common';
-import { AlertsModule } from './alerts.module';
 import { INVOICE_EMAIL_LINK_BASE, InvoiceAlertsListener } from './invoice-alerts.listener';
 
 /**
