@@ -166,7 +166,9 @@ async function main(): Promise<number> {
     log(`database ${stack.dbName}, Redis prefix ${stack.prefix}`);
     await stack.setUpStores();
     const machine = await machineInfo(stack);
-    log(`starting ingest, api and ${s.workers} usage worker(s) (concurrency ${s.workerConcurrency})`);
+    log(
+      `starting ingest, api, ${s.workers} usage worker(s) (concurrency ${s.workerConcurrency}) and the background worker`,
+    );
     await stack.startApps();
     // As the workers set it (USAGE_WORKER_NICE), on all their threads.
     const workerNice = stack.workers.length ? threadNiceLabel(stack.workers[0].pid) : '';
@@ -413,7 +415,7 @@ function printReport(r: any, s: Settings): void {
   );
   add(
     `pipeline  ingest (${INGEST_NODE_ARGS.join(' ')})${s.readsInstance ? ' + ingest for authorize/balance' : ''} + api + ${s.workers} usage worker(s) x concurrency ${s.workerConcurrency} ` +
-      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches, linger ${r.settings.groupLingerMs} ms); ` +
+      `(${USAGE_WORKER_NODE_ARGS.join(' ')}, nice ${r.settings.workerNice}, groups of up to ${r.settings.batchesPerGroup} batches, linger ${r.settings.groupLingerMs} ms) + background worker; ` +
       `${s.httpConcurrency} concurrent HTTP senders, backlog cap ${s.backlogJobs} jobs`,
   );
   add('');

@@ -1,6 +1,6 @@
 /**
- * `npm start`: runs ingest, api, usage-worker (and the Stripe test server) as one supervised group (after build and
- * migrate). A crashed app is restarted, however often (RestartBackoff); SIGINT/SIGTERM stop every app and wait for them.
+ * `npm start`: runs ingest, api, the usage worker, the background worker (and the Stripe test server) as one
+ * supervised group (after build and migrate). A crashed app is restarted, however often (RestartBackoff); SIGINT/SIGTERM stop every app and wait for them.
  * Docker and production run each app as its own process instead (docker-compose.yml).
  */
 import {
@@ -33,8 +33,18 @@ const APPS: {
 }[] = [
   { name: 'ingest', color: 'cyan', nodeArgs: INGEST_NODE_ARGS },
   { name: 'api', color: 'magenta' },
-  { name: 'usage-worker', color: 'yellow', nodeArgs: USAGE_WORKER_NODE_ARGS, env: { ...USAGE_WORKER_ENV } },
+  {
+    name: 'usage-worker',
+    color: 'yellow',
+    nodeArgs: USAGE_WORKER_NODE_ARGS,
+    env: { ...USAGE_WORKER_ENV, WORKER_ROLE: 'usage' },
+  },
 ];
+
+/** The worker app's /metrics port for its background process: the next one after the usage worker's. */
+function backgroundWorkerPort(usageWorkerPort: number): number {
+  return usageWorkerPort + 1;
+}
 
 /** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */
 function usesLocalStripeServer(url: string): boolean {
@@ -55,6 +65,19 @@ function describeEndpoints(): string[] {
   const ingest = loadConfig(ingestEnvSchema);
   const api = loadConfig(apiEnvSchema);
   const worker = loadConfig(workerEnvSchema);
+  // The same app as the usage worker, running every other job (auto-reloads, invoice PDFs, alert
+  // emails, maintenance), so none of them shares the metering process or its memory.
+  APPS.push({
+    name: 'background-worker',
+    color: 'white',
+    nodeArgs: USAGE_WORKER_NODE_ARGS,
+    args: [join('dist', 'apps', 'usage-worker', 'src', 'main.js')],
+    env: {
+      ...USAGE_WORKER_ENV,
+      WORKER_ROLE: 'background',
+      WORKER_METRICS_PORT: String(backgroundWorkerPort(worker.WORKER_METRICS_PORT)),
+    },
+  });
   if (usesLocalStripeServer(api.STRIPE_API_URL)) {
     const stripeUrl = new URL(api.STRIPE_API_URL);
     APPS.push({
@@ -87,6 +110,7 @@ function describeEndpoints(): string[] {
     `ingest        http://${ingest.HOST}:${ingest.INGEST_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `api           http://${api.HOST}:${api.API_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `usage-worker  http://${worker.WORKER_METRICS_HOST}:${worker.WORKER_METRICS_PORT}  (metrics /metrics, health /health)`,
+    `background    http://${worker.WORKER_METRICS_HOST}:${backgroundWorkerPort(worker.WORKER_METRICS_PORT)}  (worker for payments, invoices, emails, maintenance; metrics /metrics, health /health)`,
     api.STRIPE_API_URL
       ? `stripe        ${api.STRIPE_API_URL}${usesLocalStripeServer(api.STRIPE_API_URL) ? "  (the repo's Stripe-compatible test server)" : ''}`
       : 'stripe        api.stripe.com',

@@ -161,8 +161,8 @@ export function benchStores(): Pick<StackConfig, 'pgAdminUrl' | 'redisUrl'> {
 }
 
 /**
- * The pipeline under test: a database and a Redis prefix of the run's own, ingest, api and N
- * usage workers as real processes (the compiled apps), as test/support/billing-stack.ts does.
+ * The pipeline under test: a database and a Redis prefix of the run's own, ingest, api, N usage
+ * workers and the background worker as real processes (the compiled apps), as npm start runs them.
  */
 export class BenchStack {
   readonly dbName = `billing_bench_${randomBytes(5).toString('hex')}`;
@@ -175,6 +175,8 @@ export class BenchStack {
   reads: AppProcess | undefined;
   api!: AppProcess;
   workers: AppProcess[] = [];
+  /** The worker app's other role, as npm start runs it; idle here (no invoice, email or auto-reload). */
+  background: AppProcess | undefined;
   private usageQueue: Queue | undefined;
   private migrated = false;
 
@@ -198,7 +200,9 @@ export class BenchStack {
   }
 
   get apps(): AppProcess[] {
-    return [this.ingest, this.reads, this.api, ...this.workers].filter((app) => app !== undefined);
+    return [this.ingest, this.reads, this.api, ...this.workers, this.background].filter(
+      (app) => app !== undefined,
+    );
   }
 
   /** Where gateways' authorize and balance reads go: the reads instance when there is one. */
@@ -256,6 +260,7 @@ export class BenchStack {
           {
             ...env,
             ...USAGE_WORKER_ENV,
+            WORKER_ROLE: 'usage',
             USAGE_WORKER_CONCURRENCY: String(this.config.workerConcurrency),
             ...this.config.workerEnv,
           },
@@ -263,6 +268,12 @@ export class BenchStack {
         ),
       );
     }
+    this.background = new AppProcess(
+      'usage-worker',
+      'background-worker',
+      { ...env, ...USAGE_WORKER_ENV, WORKER_ROLE: 'background' },
+      [...USAGE_WORKER_NODE_ARGS],
+    );
     await Promise.all(this.apps.map((app) => app.start()));
   }
 

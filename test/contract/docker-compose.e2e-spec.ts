@@ -70,6 +70,7 @@ describe('docker-compose.yml', () => {
     ['ingest', ingestEnvSchema],
     ['api', apiEnvSchema],
     ['usage-worker', workerEnvSchema],
+    ['background-worker', workerEnvSchema],
     ['stripe-server', stripeServerEnvSchema],
   ];
 
@@ -85,20 +86,25 @@ describe('docker-compose.yml', () => {
   });
 
   it.each([
-    ['usage-worker', USAGE_WORKER_NODE_ARGS],
-    ['ingest', INGEST_NODE_ARGS],
-  ])('starts %s with the flags npm start gives it (its heap limit)', (name, nodeArgs) => {
-    expect(services[name].command).toEqual(['node', ...nodeArgs, `dist/apps/${name}/src/main.js`]);
+    ['usage-worker', USAGE_WORKER_NODE_ARGS, 'usage-worker'],
+    ['background-worker', USAGE_WORKER_NODE_ARGS, 'usage-worker'],
+    ['ingest', INGEST_NODE_ARGS, 'ingest'],
+  ])('starts %s with the flags npm start gives it (its heap limit)', (name, nodeArgs, app) => {
+    expect(services[name].command).toEqual(['node', ...nodeArgs, `dist/apps/${app}/src/main.js`]);
   });
 
-  it('gives the usage worker the environment npm start adds to it (its malloc arenas)', () => {
-    expect(environmentOf(services['usage-worker'])).toMatchObject(USAGE_WORKER_ENV);
+  it.each([
+    ['usage-worker', 'usage'],
+    ['background-worker', 'background'],
+  ])('gives %s the role and environment npm start gives it (its malloc arenas)', (name, role) => {
+    expect(environmentOf(services[name])).toMatchObject({ ...USAGE_WORKER_ENV, WORKER_ROLE: role });
   });
 
   it.each([
     ['ingest', 'INGEST_PORT'],
     ['api', 'API_PORT'],
     ['usage-worker', 'WORKER_METRICS_PORT'],
+    ['background-worker', 'WORKER_METRICS_PORT'],
     ['stripe-server', 'STRIPE_SERVER_PORT'],
   ])('publishes %s on the port it listens on, and checks its health there', (name, variable) => {
     const service = services[name];

@@ -52,6 +52,9 @@ async function ready(url: string, isReady: (body: string) => boolean = isReadyBo
 
 const url = (port: number) => `http://127.0.0.1:${port}`;
 
+/** start-all runs the background worker's /metrics on the port after the usage worker's. */
+const backgroundPort = (ports: StartedGroup['ports']) => ports.worker + 1;
+
 /** scripts/start-all.js on the suite's stores and free ports, as `npm start` runs it; ready when start() returns. */
 class StartedGroup {
   readonly stores: TestStores;
@@ -75,6 +78,8 @@ class StartedGroup {
     this.outbox = await mkdtemp(join(tmpdir(), 'billing-start-outbox-'));
     const { ports } = this;
     for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort();
+    // The background worker listens on the port after the usage worker's: not one handed to another app.
+    while (Object.values(ports).includes(backgroundPort(ports))) ports.worker = await freePort();
     this.process = spawn(process.execPath, [START_ALL], {
       cwd: ROOT,
       env: {
@@ -106,7 +111,9 @@ class StartedGroup {
     await waitFor(
       async () => {
         if (group.exitCode !== null) throw new Error(`start-all exited: ${this.output}`);
-        const apps = [ports.ingest, ports.api, ports.worker].map((port) => ready(url(port)));
+        const apps = [ports.ingest, ports.api, ports.worker, backgroundPort(ports)].map((port) =>
+          ready(url(port)),
+        );
         const stripe = ready(url(ports.stripe), () => true);
         return (await Promise.all([...apps, stripe])).every(Boolean);
       },
@@ -183,12 +190,18 @@ describe('npm start (scripts/start-all.js)', () => {
   it('runs the pipeline: usage sent to ingest is charged by the worker and read back', () =>
     chargesUsageEndToEnd(ports));
 
-  it('starts the usage worker with fewer malloc arenas (part of its memory budget, T5)', () => {
-    const worker = childrenOf(group.pid!).find((child) => child.title === 'billing-usage-worker');
+  it.each([
+    ['billing-usage-worker', 'usage'],
+    ['billing-background-worker', 'background'],
+  ])('starts %s with its role and fewer malloc arenas (part of its memory budget, T5)', (title, role) => {
+    const worker = childrenOf(group.pid!).find((child) => child.title === title);
     expect(worker).toBeDefined();
     const environment = readFileSync(`/proc/${worker!.pid}/environ`, 'utf8').split('\0');
     expect(environment).toEqual(
-      expect.arrayContaining(Object.entries(USAGE_WORKER_ENV).map(([name, value]) => `${name}=${value}`)),
+      expect.arrayContaining([
+        `WORKER_ROLE=${role}`,
+        ...Object.entries(USAGE_WORKER_ENV).map(([name, value]) => `${name}=${value}`),
+      ]),
     );
   });
 
@@ -211,6 +224,7 @@ describe('npm start (scripts/start-all.js)', () => {
     const apps = childrenOf(group.pid!);
     expect(apps.map((app) => app.title).sort()).toEqual([
       'billing-api',
+      'billing-background-worker',
       'billing-ingest',
       'billing-stripe-server',
       'billing-usage-worker',
@@ -218,7 +232,7 @@ describe('npm start (scripts/start-all.js)', () => {
     group.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(apps.filter((app) => alive(app.pid))).toEqual([]);
-    for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
+    for (const port of [ports.ingest, ports.api, ports.worker, backgroundPort(ports), ports.stripe])
       expect(await ready(url(port), () => true)).toBe(false);
   });
 });
@@ -241,7 +255,7 @@ describe('npm start killed with SIGKILL', () => {
 
   it('leaves no app running and every port free', async () => {
     apps = childrenOf(started.process.pid!);
-    expect(apps).toHaveLength(4);
+    expect(apps).toHaveLength(5);
     started.process.kill('SIGKILL');
     await started.exited;
     await waitFor(
@@ -250,7 +264,7 @@ describe('npm start killed with SIGKILL', () => {
       { what: 'the apps to stop after their supervisor', timeoutMs: 30_000 },
     );
     const { ports } = started;
-    for (const port of [ports.ingest, ports.api, ports.worker, ports.stripe])
+    for (const port of [ports.ingest, ports.api, ports.worker, backgroundPort(ports), ports.stripe])
       expect(await ready(url(port), () => true)).toBe(false);
   });
 });

@@ -1,101 +1,23 @@
-import { PruneAuditLogService } from '@app/audit';
-import {
-  BuildInvoiceExportService,
-  IssueUsageStatementsService,
-  MarkOverdueInvoicesService,
-  RenderInvoicePdfService,
-} from '@app/invoices';
-import { ReconcileBalancesService } from '@app/ledger';
-import { BillingMetrics } from '@app/metrics';
-import { SendAlertEmailService, SweepAlertEmailsService } from '@app/notifications';
-import { ChargeAutoReloadService, SweepAutoReloadsService } from '@app/payments';
 import { JobAttempt, JobName, JobPayloads } from '@app/queue';
-import { UsageBatchGrouper } from '@app/usage';
-import { APP_CONFIG, WorkerEnv } from '@app/config';
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { UnrecoverableError } from 'bullmq';
 
-type Handlers = { [N in JobName]: (payload: JobPayloads[N], attempt: JobAttempt) => Promise<unknown> };
+export type JobHandler<N extends JobName> = (
+  payload: JobPayloads[N],
+  attempt: JobAttempt,
+) => Promise<unknown>;
 
-/**
- * The one handler of every job name. A processor only checks the payload's shape and calls one
- * service method; the object type makes a missing or extra job name a compile error.
- */
-@Injectable()
-export class JobHandlers {
-  private readonly logger = new Logger(JobHandlers.name);
-  readonly byName: Handlers;
+/** The handler of each named job; the object type makes a missing or extra job name a compile error. */
+export type JobHandlerMap<Names extends JobName> = { [N in Names]: JobHandler<N> };
 
-  constructor(
-    usageGroups: UsageBatchGrouper,
-    reconciler: ReconcileBalancesService,
-    auditPruner: PruneAuditLogService,
-    autoReload: ChargeAutoReloadService,
-    autoReloadSweep: SweepAutoReloadsService,
-    statements: IssueUsageStatementsService,
-    overdue: MarkOverdueInvoicesService,
-    invoicePdf: RenderInvoicePdfService,
-    invoiceExports: BuildInvoiceExportService,
-    alertEmails: SendAlertEmailService,
-    alertEmailSweep: SweepAlertEmailsService,
-    metrics: BillingMetrics,
-    @Inject(APP_CONFIG) config: WorkerEnv,
-  ) {
-    // The usage worker exports the overdue-invoice gauges (read from Postgres at scrape time).
-    overdue.watch(metrics);
-    this.byName = {
-      [JobName.RenderInvoice]: async (payload) => {
-        if (typeof payload?.invoiceId !== 'string')
-          throw new UnrecoverableError('malformed render-invoice payload');
-        return invoicePdf.render(payload.invoiceId, payload.force === true);
-      },
-      [JobName.BuildInvoiceExport]: async (payload, attempt) => {
-        if (typeof payload?.exportId !== 'string')
-          throw new UnrecoverableError('malformed build-invoice-export payload');
-        // Invoices without a PDF yet are rendered first, in this job (the render is idempotent).
-        return invoiceExports.build(payload.exportId, attempt, (invoiceId) => invoicePdf.render(invoiceId));
-      },
-      [JobName.MeterUsageBatch]: async (payload, attempt) => {
-        // The events' form is checked where they are read (MeterUsageBatchService.rate), once.
-        if (!payload?.batchId) throw new Error('malformed usage batch payload');
-        return usageGroups.charge(payload, attempt.firstDelivery);
-      },
-      [JobName.ReconcileBalances]: async () => {
-        const report = await reconciler.reconcileAll();
-        return { ...report, driftMicros: report.driftMicros.toString() };
-      },
-      [JobName.PruneInvoiceExports]: async () => {
-        const result = await invoiceExports.pruneExpired(config.INVOICE_EXPORT_RETENTION_DAYS);
-        if (result.expired > 0) this.logger.log(`deleted ${result.expired} expired invoice export zip(s)`);
-        return result;
-      },
-      [JobName.PruneAuditLog]: async () => {
-        const result = await auditPruner.prune();
-        this.logger.log(`pruned ${result.deleted} expired audit log row(s)`);
-        return result;
-      },
-      [JobName.AutoReload]: async (payload, attempt) => {
-        if (typeof payload?.accountId !== 'string' || !Number.isSafeInteger(payload.crossing))
-          throw new UnrecoverableError('malformed auto-reload payload');
-        const outcome = await autoReload.reload(payload, attempt);
-        return { outcome: outcome?.kind ?? 'recorded_before', purchaseId: outcome?.purchase.id ?? null };
-      },
-      [JobName.SweepAutoReloads]: async () => autoReloadSweep.sweep(),
-      [JobName.IssueUsageStatements]: async () => {
-        const run = await statements.issueDue();
-        if (!run) return { skipped: 'grace period after midnight' };
-        // Thrown after every account was tried, so the retry only redoes the failed ones.
-        if (run.failed.length > 0)
-          throw new Error(`${run.failed.length} usage statement(s) of ${run.month} failed`);
-        return { month: run.month, issued: run.issued.length, alreadyIssued: run.alreadyIssued };
-      },
-      [JobName.MarkOverdueInvoices]: async () => overdue.markOverdue(),
-      [JobName.SendAlertEmail]: async (payload, attempt) => {
-        if (typeof payload?.alertId !== 'string')
-          throw new UnrecoverableError('malformed send-alert-email payload');
-        return alertEmails.send(payload.alertId, attempt);
-      },
-      [JobName.SweepAlertEmails]: async () => alertEmailSweep.sweep(),
-    };
-  }
+/** The metering hot path: the usage queue's one job. */
+export type UsageJobName = JobName.MeterUsageBatch;
+/** Every other job: auto-reload charges, invoice PDFs and exports, alert emails, maintenance. */
+export type BackgroundJobName = Exclude<JobName, UsageJobName>;
+
+/** Provided by UsageJobsModule: the process meters usage (WORKER_ROLE usage or all). */
+export const USAGE_JOB_HANDLERS = Symbol('USAGE_JOB_HANDLERS');
+/** Provided by BackgroundJobsModule: the process runs the other jobs (WORKER_ROLE background or all). */
+export const BACKGROUND_JOB_HANDLERS = Symbol('BACKGROUND_JOB_HANDLERS');
+
+export interface JobHandlers<Names extends JobName> {
+  readonly byName: JobHandlerMap<Names>;
 }

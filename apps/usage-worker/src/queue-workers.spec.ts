@@ -1,6 +1,6 @@
 import { loadConfig, workerEnvSchema } from '@app/config';
 import { BillingMetrics } from '@app/metrics';
-import { QueueName } from '@app/queue';
+import { JobName, QueueName } from '@app/queue';
 import { randomBytes } from 'node:crypto';
 import { clientsLeftOpen, otherClients, watchedOwnRedis } from '../../../test/support/redis-server';
 import { waitFor } from '../../../test/support/wait-for';
@@ -13,38 +13,58 @@ import { QueueWorkers } from './queue-workers';
  * handed: those stayed open, two per queue. Counted in a Redis of the test's own where nothing
  * else connects.
  */
+/** Handlers of the given jobs; none is called, no job being added. */
+function handlersOf<Names extends JobName>(names: Names[]): JobHandlers<Names> {
+  const byName = Object.fromEntries(names.map((name) => [name, () => Promise.reject(new Error(name))]));
+  return { byName } as unknown as JobHandlers<Names>;
+}
+
 describe('QueueWorkers shutdown', () => {
   const redis = watchedOwnRedis();
 
-  it('holds two connections per queue and two more, and leaves none open in Redis', async () => {
-    const config = loadConfig(workerEnvSchema, {
-      REDIS_URL: redis.server.url,
-      REDIS_PREFIX: `test-queue-workers-${randomBytes(5).toString('hex')}`,
-      // Nothing scheduled: no job may arrive, and none needs a handler.
-      RECONCILE_INTERVAL_MS: '0',
-      AUDIT_PRUNE_INTERVAL_MS: '0',
-      INVOICE_STATEMENT_INTERVAL_MS: '0',
-      INVOICE_OVERDUE_INTERVAL_MS: '0',
-      INVOICE_EXPORT_PRUNE_INTERVAL_MS: '0',
-      AUTO_RELOAD_SWEEP_INTERVAL_MS: '0',
-    });
-    const handlers = { byName: {} } as JobHandlers;
-    const sut = new QueueWorkers(config, handlers, new BillingMetrics('usage-worker'));
-    await sut.onApplicationBootstrap();
-    const queueCount = Object.values(QueueName).length;
-    // Each worker blocking for jobs: every connection has been set up.
-    await waitFor(
-      () => otherClients(redis.observer()),
-      (clients) => clients.filter((client) => client.endsWith(' bzpopmin')).length === queueCount,
-      { what: 'every worker to block for jobs' },
-    );
+  it.each([
+    // Every queue: per queue its worker's two (the one handed to it, its own blocking one); then the
+    // queue that schedules maintenance jobs, and the one /metrics reads the job counts on.
+    ['all', Object.values(QueueName).length, 2 * Object.values(QueueName).length + 2],
+    // The usage queue only (WORKER_ROLE=usage): it schedules no maintenance job.
+    ['usage', 1, 2 + 1],
+  ])(
+    '%s: holds two connections per queue it consumes and no more, and leaves none open in Redis',
+    async (role, queueCount, connections) => {
+      const config = loadConfig(workerEnvSchema, {
+        REDIS_URL: redis.server.url,
+        REDIS_PREFIX: `test-queue-workers-${randomBytes(5).toString('hex')}`,
+        // Nothing scheduled: no job may arrive, and none needs a handler.
+        RECONCILE_INTERVAL_MS: '0',
+        AUDIT_PRUNE_INTERVAL_MS: '0',
+        INVOICE_STATEMENT_INTERVAL_MS: '0',
+        INVOICE_OVERDUE_INTERVAL_MS: '0',
+        INVOICE_EXPORT_PRUNE_INTERVAL_MS: '0',
+        AUTO_RELOAD_SWEEP_INTERVAL_MS: '0',
+      });
+      const usage = handlersOf([JobName.MeterUsageBatch]);
+      const background = handlersOf(
+        Object.values(JobName).filter((name) => name !== JobName.MeterUsageBatch),
+      );
+      const sut = new QueueWorkers(
+        config,
+        new BillingMetrics('usage-worker'),
+        usage,
+        role === 'all' ? background : null,
+      );
+      await sut.onApplicationBootstrap();
+      // Each worker blocking for jobs: every connection has been set up.
+      await waitFor(
+        () => otherClients(redis.observer()),
+        (clients) => clients.filter((client) => client.endsWith(' bzpopmin')).length === queueCount,
+        { what: 'every worker to block for jobs' },
+      );
 
-    // Per queue its worker's two (the one handed to it, its own blocking one); then the queue
-    // that schedules maintenance jobs, and the one /metrics reads every queue's job counts on.
-    expect(await otherClients(redis.observer())).toHaveLength(2 * queueCount + 2);
+      expect(await otherClients(redis.observer())).toHaveLength(connections);
 
-    await sut.onApplicationShutdown();
+      await sut.onApplicationShutdown();
 
-    expect(await clientsLeftOpen(redis.observer())).toEqual([]);
-  });
+      expect(await clientsLeftOpen(redis.observer())).toEqual([]);
+    },
+  );
 });

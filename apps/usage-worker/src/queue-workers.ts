@@ -12,11 +12,25 @@ import {
   QueueName,
 } from '@app/queue';
 import { closeRedis, openBullRedis, openRedis, RedisClient, RedisKeys } from '@app/redis';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  Optional,
+} from '@nestjs/common';
 import { APP_CONFIG } from '@app/config';
 import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { withDeadline } from '@app/http';
-import { JobHandlers } from './job-handlers';
+import {
+  BACKGROUND_JOB_HANDLERS,
+  BackgroundJobName,
+  JobHandler,
+  JobHandlers,
+  USAGE_JOB_HANDLERS,
+  UsageJobName,
+} from './job-handlers';
 
 /** How long a worker or queue may take to close gracefully at shutdown; start-all kills after 20 s (two rounds, workers then queues, and their connections' QUIT_DEADLINE_MS). */
 const CLOSE_DEADLINE_MS = 6_000;
@@ -32,12 +46,17 @@ interface QueueSettings {
 
 /**
  * Runs a BullMQ worker per queue with the settings from @app/queue, dispatching each job to its
- * handler by name. Usage jobs retry (capped back-off) until they commit; unknown names fail fast.
+ * handler by name. The queues are those whose jobs the process has handlers for (its WORKER_ROLE):
+ * a queue's depth is exported, and the maintenance jobs scheduled, by the process consuming it.
+ * Usage jobs retry (capped back-off) until they commit; unknown names fail fast.
  */
 @Injectable()
 export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(QueueWorkers.name);
   private readonly workers: Worker[] = [];
+  private readonly handlers: Partial<Record<JobName, JobHandler<JobName>>>;
+  /** The queues this process consumes. */
+  private readonly queueNames: QueueName[];
   /**
    * The one queue this process adds to (its job schedulers). Workers need no Queue of their own,
    * and each Queue costs a Redis connection.
@@ -55,9 +74,18 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: WorkerEnv,
-    private readonly handlers: JobHandlers,
     private readonly metrics: BillingMetrics,
-  ) {}
+    @Optional() @Inject(USAGE_JOB_HANDLERS) usage: JobHandlers<UsageJobName> | null,
+    @Optional() @Inject(BACKGROUND_JOB_HANDLERS) background: JobHandlers<BackgroundJobName> | null,
+  ) {
+    this.handlers = { ...usage?.byName, ...background?.byName } as Partial<
+      Record<JobName, JobHandler<JobName>>
+    >;
+    const jobNames = Object.keys(this.handlers) as JobName[];
+    this.queueNames = Object.values(QueueName).filter((queue) =>
+      jobNames.some((name) => QUEUE_OF_JOB[name] === queue),
+    );
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const prefix = new RedisKeys(this.config.REDIS_PREFIX).bullPrefix();
@@ -65,13 +93,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
     // queues' (maxRetriesPerRequest: null) a command waits for Redis to come back, and so would
     // every scrape during an outage.
     this.countsRedis = openRedis(this.config);
-    this.maintenanceQueue = new Queue(QueueName.Maintenance, {
-      connection: this.openBullConnection(),
-      prefix,
-      ...QUEUE_OPTIONS,
-    });
-    logQueueErrors(this.maintenanceQueue, `queue ${QueueName.Maintenance}`);
-    for (const queueName of Object.values(QueueName)) {
+    for (const queueName of this.queueNames) {
       const counted = new Queue(queueName, { connection: this.countsRedis, prefix, ...QUEUE_OPTIONS });
       // Its failed reads are also counted by the scrape (billing_metrics_scrape_read_failures_total).
       logQueueErrors(counted, `queue ${queueName} (job counts)`);
@@ -107,6 +129,13 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
       logQueueErrors(worker, `worker ${queueName}`);
       this.workers.push(worker);
     }
+    if (!this.queueNames.includes(QueueName.Maintenance)) return;
+    this.maintenanceQueue = new Queue(QueueName.Maintenance, {
+      connection: this.openBullConnection(),
+      prefix,
+      ...QUEUE_OPTIONS,
+    });
+    logQueueErrors(this.maintenanceQueue, `queue ${QueueName.Maintenance}`);
     const schedule = this.maintenanceSchedule();
     if (schedule.some(([, every]) => every > 0)) {
       await this.scheduleMaintenance();
@@ -192,7 +221,7 @@ export class QueueWorkers implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async process(queueName: QueueName, job: Job): Promise<unknown> {
     const name = job.name as JobName;
-    const handler = this.handlers.byName[name] as
+    const handler = this.handlers[name] as
       ((payload: unknown, attempt: JobAttempt) => Promise<unknown>) | undefined;
     if (!handler || QUEUE_OF_JOB[name] !== queueName) {
       throw new UnrecoverableError(`no handler for job ${job.name} on queue ${queueName}`);

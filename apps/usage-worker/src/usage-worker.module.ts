@@ -1,25 +1,37 @@
-import { AlertsModule } from '@app/alerts';
 import { AuditModule } from '@app/audit';
 import { ConfigModule, WorkerEnv } from '@app/config';
 import { DbModule } from '@app/db';
 import { AuthModule, loggingModule } from '@app/http';
-import { InvoiceBillingModule, InvoiceExportsModule, InvoiceRenderModule, TaxModule } from '@app/invoices';
 import { MetricsModule } from '@app/metrics';
-import { InvoiceAlertsModule, NotificationsModule } from '@app/notifications';
-import { PaymentsModule } from '@app/payments';
 import { QUEUE_OPTIONS } from '@app/queue';
 import { openRedis, RedisKeys, RedisModule } from '@app/redis';
-import { StorageModule } from '@app/storage';
-import { UsageModule } from '@app/usage';
 import { BullModule } from '@nestjs/bullmq';
 import { DynamicModule, Module } from '@nestjs/common';
-import { JobHandlers } from './job-handlers';
 import { QueueWorkers } from './queue-workers';
 
-/** Consumes usage batches, auto-reload charges and maintenance jobs; serves only /metrics and /health. */
+/** The app label of the process's metrics, and the name ops know it by (process title billing-<name>). */
+export function workerAppName(config: Pick<WorkerEnv, 'WORKER_ROLE'>): 'usage-worker' | 'background-worker' {
+  return config.WORKER_ROLE === 'background' ? 'background-worker' : 'usage-worker';
+}
+
+/**
+ * Consumes the queues of its WORKER_ROLE (usage batches, the other jobs, or both); serves only
+ * /metrics and /health. Each role's module is loaded only when the process has that role: a usage
+ * worker never loads pdfkit, archiver, the AWS SDK, Stripe or nodemailer (about 17 MiB of heap,
+ * room for larger usage groups under T5's 300 MB), and PDF rendering never holds up its event loop.
+ */
 @Module({})
 export class UsageWorkerModule {
-  static register(config: WorkerEnv): DynamicModule {
+  static async register(config: WorkerEnv): Promise<DynamicModule> {
+    const roles: DynamicModule[] = [];
+    if (config.WORKER_ROLE !== 'background') {
+      const { UsageJobsModule } = await import('./usage-jobs.module');
+      roles.push(UsageJobsModule.register(config));
+    }
+    if (config.WORKER_ROLE !== 'usage') {
+      const { BackgroundJobsModule } = await import('./background-jobs.module');
+      roles.push(BackgroundJobsModule.register(config));
+    }
     return {
       module: UsageWorkerModule,
       imports: [
@@ -27,7 +39,7 @@ export class UsageWorkerModule {
         loggingModule(config.LOG_LEVEL),
         DbModule,
         RedisModule,
-        MetricsModule.forApp('usage-worker'),
+        MetricsModule.forApp(workerAppName(config)),
         AuthModule.forRoot({ adminToken: '', gatewayTokens: [] }),
         // Producers only (usage batches add auto-reload jobs); QueueWorkers runs the consumers.
         BullModule.forRoot({
@@ -35,36 +47,15 @@ export class UsageWorkerModule {
           prefix: new RedisKeys(config.REDIS_PREFIX).bullPrefix(),
           ...QUEUE_OPTIONS,
         }),
-        // Budget and low-balance alerts found in the deducting Lua call, inserted in the batch's transaction.
-        UsageModule.forWorker(
-          config.FAILPOINT,
-          {
-            batchesPerGroup: config.USAGE_BATCHES_PER_GROUP,
-            lingerMs: config.USAGE_GROUP_LINGER_MS,
-            groupsAtOnce: config.USAGE_WORKER_CONCURRENCY,
-            timeoutMs: config.USAGE_JOB_TIMEOUT_MS,
-          },
-          AlertsModule.forUsageWorker(),
-        ),
-        NotificationsModule.forWorker(config, config.FAILPOINT),
-        // Global: auto-reload purchases are taxed when opened.
-        TaxModule.forRoot(config),
-        // Monthly usage statements and overdue marking (scheduled in QueueWorkers).
-        InvoiceBillingModule.forRoot(config.FAILPOINT),
-        // Its sweep of stale auto-reloads is scheduled in QueueWorkers.
-        PaymentsModule.forRoot(config, config.FAILPOINT, { ageMs: config.AUTO_RELOAD_SWEEP_AGE_MS }),
-        StorageModule.forRoot(config),
-        InvoiceRenderModule.forWorker(config),
-        InvoiceExportsModule.forWorker(),
-        // Invoice ready / due / overdue emails (global listeners of the render, statement and overdue jobs).
-        InvoiceAlertsModule.forRoot(config.PUBLIC_API_URL),
+        // Global: credit grants and catalog writes record into it, and the background role prunes it.
         AuditModule.forRoot({
           freeDays: config.AUDIT_RETENTION_FREE_DAYS,
           developerDays: config.AUDIT_RETENTION_DEVELOPER_DAYS,
           enterpriseDays: config.AUDIT_RETENTION_ENTERPRISE_DAYS,
         }),
+        ...roles,
       ],
-      providers: [JobHandlers, QueueWorkers],
+      providers: [QueueWorkers],
     };
   }
 }

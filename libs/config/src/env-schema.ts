@@ -274,6 +274,12 @@ export const workerEnvSchema = baseEnvSchema
   .extend({
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+    /**
+     * Which jobs this worker process runs: `usage` the usage batches only (metering), `background`
+     * every other job (auto-reload charges, invoice PDFs and exports, alert emails, maintenance),
+     * `all` both. npm start and docker-compose.yml run one `usage` and one `background` process.
+     */
+    WORKER_ROLE: z.enum(['all', 'usage', 'background']).default('all'),
     /** Usage groups (several queued batches charged together) each worker process meters at once. */
     USAGE_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
     /**
