@@ -1,6 +1,7 @@
 /**
- * `npm start`: runs ingest, api, the usage worker, the background worker (and the Stripe test server) as one
- * supervised group (after build and migrate). A crashed app is restarted, however often (RestartBackoff); SIGINT/SIGTERM stop every app and wait for them.
+ * `npm start`: runs ingest, api, the usage worker, the background worker (and the Stripe test server) as
+ * one supervised group (after build and migrate). A crashed app is restarted, however often
+ * (RestartBackoff); SIGINT/SIGTERM stop every app and wait for them.
  * Docker and production run each app as its own process instead (docker-compose.yml).
  */
 import {

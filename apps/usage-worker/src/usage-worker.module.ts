@@ -17,8 +17,8 @@ export function workerAppName(config: Pick<WorkerEnv, 'WORKER_ROLE'>): 'usage-wo
 /**
  * Consumes the queues of its WORKER_ROLE (usage batches, the other jobs, or both); serves only
  * /metrics and /health. Each role's module is loaded only when the process has that role: a usage
- * worker never loads pdfkit, archiver, the AWS SDK, Stripe or nodemailer (about 17 MiB of heap,
- * room for larger usage groups under T5's 300 MB), and PDF rendering never holds up its event loop.
+ * worker never loads pdfkit, archiver, the AWS SDK, Stripe or nodemailer (about 30 MiB less RSS at
+ * full load, T5's margin), and PDF rendering never holds up its event loop.
  */
 @Module({})
 export class UsageWorkerModule {

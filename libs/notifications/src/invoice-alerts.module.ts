@@ -6,7 +6,7 @@ import { INVOICE_EMAIL_LINK_BASE, InvoiceAlertsListener } from './invoice-alerts
 /**
  * The invoice emails (invoice ready, due, overdue): provides libs/invoices' listener tokens
  * globally, so the render worker, the statement run and the overdue marker find them in any app
- * that imports this (usage-worker, and the api for the admin statement and overdue routes).
+ * that imports this (the background worker, and the api for the admin statement and overdue routes).
  */
 @Module({})
 export class InvoiceAlertsModule {

@@ -9,7 +9,7 @@ import { AlertEmailRenderer } from './render-alert-email';
 import { SendAlertEmailService } from './send-alert-email.service';
 import { SweepAlertEmailsService } from './sweep-alert-emails.service';
 
-/** The alert email worker (the usage-worker process); raisers enqueue with @app/alerts' AlertMailer. */
+/** The alert email worker (the background worker process); raisers enqueue with @app/alerts' AlertMailer. */
 @Module({})
 export class NotificationsModule {
   /** The email worker: templates, SMTP or outbox, delivery records, the sweep and its schedule. */
