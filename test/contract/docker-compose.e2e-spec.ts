@@ -88,6 +88,19 @@ describe('docker-compose.yml', () => {
     expect(configIssues(environmentOf(services[name]), module, schema)).toEqual([]);
   });
 
+  it('keeps the payment and storage keys out of the usage worker, which never calls Stripe or S3', () => {
+    const secrets = [
+      'STRIPE_SECRET_KEY',
+      'STRIPE_WEBHOOK_SECRET',
+      'S3_ACCESS_KEY_ID',
+      'S3_SECRET_ACCESS_KEY',
+    ];
+    for (const secret of secrets) {
+      expect(environmentOf(services['usage-worker'])).not.toHaveProperty(secret);
+      expect(environmentOf(services['background-worker'])).toHaveProperty(secret);
+    }
+  });
+
   it.each(apps.map(([name]) => name))('starts %s from a file the build writes', (name) => {
     const command = services[name].command ?? [];
     expect(command[0]).toBe('node');

@@ -2,11 +2,20 @@ import { z } from 'zod';
 
 const isProduction = process.env.NODE_ENV === 'production';
 
+const secretValue = () => z.string().min(16, 'must be at least 16 characters');
+
 /** A secret may default to a development value only outside production. */
 function secret(devDefault: string) {
-  const base = z.string().min(16, 'must be at least 16 characters');
-  return isProduction ? base : base.default(devDefault);
+  return isProduction ? secretValue() : secretValue().default(devDefault);
 }
+
+/** The development defaults of the Stripe and S3 secrets (the in-repo Stripe server, s3rver). */
+const DEV_SECRETS = {
+  STRIPE_SECRET_KEY: 'sk_test_local_stripe_server',
+  STRIPE_WEBHOOK_SECRET: 'whsec_dev_secret_change_me',
+  S3_ACCESS_KEY_ID: 'S3RVER',
+  S3_SECRET_ACCESS_KEY: 'S3RVER',
+} as const;
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
@@ -95,10 +104,10 @@ export const httpEnvSchema = z.object({
 
 /** Stripe, reached only through the official SDK; by default the repo's own test server (apps/stripe-server). */
 export const stripeEnvSchema = z.object({
-  STRIPE_SECRET_KEY: secret('sk_test_local_stripe_server'),
+  STRIPE_SECRET_KEY: secret(DEV_SECRETS.STRIPE_SECRET_KEY),
   /** Where the SDK sends requests; empty means Stripe itself (api.stripe.com). */
   STRIPE_API_URL: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:12111'),
-  STRIPE_WEBHOOK_SECRET: secret('whsec_dev_secret_change_me'),
+  STRIPE_WEBHOOK_SECRET: secret(DEV_SECRETS.STRIPE_WEBHOOK_SECRET),
   /** Smallest and largest credit purchase, USD. */
   PURCHASE_MIN_USD: z
     .string()
@@ -125,8 +134,12 @@ export const storageEnvSchema = z.object({
   S3_PUBLIC_ENDPOINT: z.union([z.literal(''), z.string().url()]).default(''),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: z.string().min(3).default('billing'),
-  S3_ACCESS_KEY_ID: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
-  S3_SECRET_ACCESS_KEY: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
+  S3_ACCESS_KEY_ID: isProduction
+    ? z.string().min(1)
+    : z.string().min(1).default(DEV_SECRETS.S3_ACCESS_KEY_ID),
+  S3_SECRET_ACCESS_KEY: isProduction
+    ? z.string().min(1)
+    : z.string().min(1).default(DEV_SECRETS.S3_SECRET_ACCESS_KEY),
   /** Path-style URLs (http://host/bucket/key): needed by s3rver and MinIO; AWS takes either. */
   S3_FORCE_PATH_STYLE: z
     .enum(['true', 'false'])
@@ -275,12 +288,27 @@ export const MAX_USAGE_BATCHES_PER_GROUP = 32;
  */
 export const DEFAULT_USAGE_GROUP_LINGER_MS = 100;
 
+/**
+ * The worker's Stripe and S3 secrets. Only its background jobs call Stripe (auto-reload charges)
+ * or S3 (invoice PDFs, exports), so in production a usage worker (WORKER_ROLE=usage) starts
+ * without them and the metering process never holds a payment or storage key; a background or
+ * `all` worker is refused without them (checked below). Outside production: the development defaults.
+ */
+function backgroundSecret(name: keyof typeof DEV_SECRETS, value: z.ZodString) {
+  return isProduction ? z.union([z.literal(''), value]).default('') : value.default(DEV_SECRETS[name]);
+}
+const BACKGROUND_SECRETS = Object.keys(DEV_SECRETS) as Array<keyof typeof DEV_SECRETS>;
+
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
   .merge(storageEnvSchema)
   .merge(mailEnvSchema)
   .merge(taxEnvSchema)
   .extend({
+    STRIPE_SECRET_KEY: backgroundSecret('STRIPE_SECRET_KEY', secretValue()),
+    STRIPE_WEBHOOK_SECRET: backgroundSecret('STRIPE_WEBHOOK_SECRET', secretValue()),
+    S3_ACCESS_KEY_ID: backgroundSecret('S3_ACCESS_KEY_ID', z.string().min(1)),
+    S3_SECRET_ACCESS_KEY: backgroundSecret('S3_SECRET_ACCESS_KEY', z.string().min(1)),
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
     /**
@@ -346,7 +374,20 @@ export const workerEnvSchema = baseEnvSchema
     AUTO_RELOAD_SWEEP_AGE_MS: z.coerce.number().int().min(0).default(1800000),
     FAILPOINT: failpoint,
   })
-  .refine(noFailpointInProduction, failpointInProduction);
+  .refine(noFailpointInProduction, failpointInProduction)
+  .superRefine((env, ctx) => {
+    if (env.WORKER_ROLE === 'usage') return;
+    for (const name of BACKGROUND_SECRETS) {
+      // Empty only in production, where it has no default (backgroundSecret).
+      if (env[name] === '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `required in production unless WORKER_ROLE=usage (role ${env.WORKER_ROLE})`,
+        });
+      }
+    }
+  });
 
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 export type IngestEnv = z.infer<typeof ingestEnvSchema>;
