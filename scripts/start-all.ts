@@ -15,6 +15,7 @@ import {
 } from '@app/config';
 import concurrently from 'concurrently';
 import { join } from 'node:path';
+import { assertDistinctPorts, backgroundWorkerPort } from './app-ports';
 import { APP_STOP_TIMEOUT_MS, SUPERVISOR_PID_ENV } from './exit-with-supervisor';
 import { RestartBackoff } from './restart-backoff';
 
@@ -42,11 +43,6 @@ const APPS: {
   },
 ];
 
-/** The worker app's /metrics port for its background process: the next one after the usage worker's. */
-function backgroundWorkerPort(usageWorkerPort: number): number {
-  return usageWorkerPort + 1;
-}
-
 /** With the default STRIPE_API_URL (this machine), the group also runs the Stripe-compatible test server. */
 function usesLocalStripeServer(url: string): boolean {
   return url !== '' && ['127.0.0.1', 'localhost'].includes(new URL(url).hostname);
@@ -55,6 +51,11 @@ function usesLocalStripeServer(url: string): boolean {
 /** With the default S3_ENDPOINT (this machine), the group also runs s3rver on a folder under .data/. */
 function usesLocalS3(endpoint: string): boolean {
   return endpoint !== '' && ['127.0.0.1', 'localhost'].includes(new URL(endpoint).hostname);
+}
+
+/** The port a local URL names (80 when it names none, as for the apps started on it). */
+function localPort(url: string): number {
+  return Number(new URL(url).port || '80');
 }
 
 function shellQuote(value: string): string {
@@ -66,6 +67,7 @@ function describeEndpoints(): string[] {
   const ingest = loadConfig(ingestEnvSchema);
   const api = loadConfig(apiEnvSchema);
   const worker = loadConfig(workerEnvSchema);
+  const backgroundPort = backgroundWorkerPort(worker.WORKER_METRICS_PORT);
   // The same app as the usage worker, running every other job (auto-reloads, invoice PDFs, alert
   // emails, maintenance), so none of them shares the metering process or its memory.
   APPS.push({
@@ -76,7 +78,7 @@ function describeEndpoints(): string[] {
     env: {
       ...USAGE_WORKER_ENV,
       WORKER_ROLE: 'background',
-      WORKER_METRICS_PORT: String(backgroundWorkerPort(worker.WORKER_METRICS_PORT)),
+      WORKER_METRICS_PORT: String(backgroundPort),
     },
   });
   if (usesLocalStripeServer(api.STRIPE_API_URL)) {
@@ -86,7 +88,7 @@ function describeEndpoints(): string[] {
       color: 'green',
       env: {
         STRIPE_SERVER_HOST: stripeUrl.hostname,
-        STRIPE_SERVER_PORT: stripeUrl.port || '80',
+        STRIPE_SERVER_PORT: String(localPort(api.STRIPE_API_URL)),
         // Webhooks go to the api app, signed with the secret the api checks.
         STRIPE_WEBHOOK_URL:
           process.env.STRIPE_WEBHOOK_URL ?? `http://${api.HOST}:${api.API_PORT}/webhooks/stripe`,
@@ -96,22 +98,31 @@ function describeEndpoints(): string[] {
   }
   if (usesLocalS3(api.S3_ENDPOINT)) {
     const s3Url = new URL(api.S3_ENDPOINT);
+    const s3Port = String(localPort(api.S3_ENDPOINT));
     // s3rver accepts its fixed S3RVER key pair; --configure-bucket creates the bucket unless it exists.
     APPS.push({
       name: 's3rver',
       color: 'blue',
       args: [
         join('node_modules', 's3rver', 'bin', 's3rver.js'),
-        ...['--directory', join('.data', 's3'), '--address', s3Url.hostname, '--port', s3Url.port || '80'],
+        ...['--directory', join('.data', 's3'), '--address', s3Url.hostname, '--port', s3Port],
         ...['--silent', '--configure-bucket', api.S3_BUCKET],
       ],
     });
   }
+  assertDistinctPorts({
+    ingest: ingest.INGEST_PORT,
+    api: api.API_PORT,
+    'usage-worker': worker.WORKER_METRICS_PORT,
+    'background-worker': backgroundPort,
+    ...(usesLocalStripeServer(api.STRIPE_API_URL) && { 'stripe-server': localPort(api.STRIPE_API_URL) }),
+    ...(usesLocalS3(api.S3_ENDPOINT) && { s3rver: localPort(api.S3_ENDPOINT) }),
+  });
   return [
     `ingest        http://${ingest.HOST}:${ingest.INGEST_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `api           http://${api.HOST}:${api.API_PORT}  (docs /docs, metrics /metrics, health /health)`,
     `usage-worker  http://${worker.WORKER_METRICS_HOST}:${worker.WORKER_METRICS_PORT}  (metrics /metrics, health /health)`,
-    `background    http://${worker.WORKER_METRICS_HOST}:${backgroundWorkerPort(worker.WORKER_METRICS_PORT)}  (worker for payments, invoices, emails, maintenance; metrics /metrics, health /health)`,
+    `background    http://${worker.WORKER_METRICS_HOST}:${backgroundPort}  (worker for payments, invoices, emails, maintenance; metrics /metrics, health /health)`,
     api.STRIPE_API_URL
       ? `stripe        ${api.STRIPE_API_URL}${usesLocalStripeServer(api.STRIPE_API_URL) ? "  (the repo's Stripe-compatible test server)" : ''}`
       : 'stripe        api.stripe.com',

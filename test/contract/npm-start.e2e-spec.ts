@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { USAGE_WORKER_ENV } from '@app/config';
+import { backgroundWorkerPort } from '../../scripts/app-ports';
 import { ApiClient } from '../support/api-client';
 import { freePort, isReadyBody, procStatFields } from '../support/app-process';
 import { OwnRedisServer } from '../support/redis-server';
@@ -53,7 +54,7 @@ async function ready(url: string, isReady: (body: string) => boolean = isReadyBo
 const url = (port: number) => `http://127.0.0.1:${port}`;
 
 /** start-all runs the background worker's /metrics on the port after the usage worker's. */
-const backgroundPort = (ports: StartedGroup['ports']) => ports.worker + 1;
+const backgroundPort = (ports: StartedGroup['ports']) => backgroundWorkerPort(ports.worker);
 
 /** scripts/start-all.js on the suite's stores and free ports, as `npm start` runs it; ready when start() returns. */
 class StartedGroup {
@@ -234,6 +235,30 @@ describe('npm start (scripts/start-all.js)', () => {
     expect(apps.filter((app) => alive(app.pid))).toEqual([]);
     for (const port of [ports.ingest, ports.api, ports.worker, backgroundPort(ports), ports.stripe])
       expect(await ready(url(port), () => true)).toBe(false);
+  });
+});
+
+/** A port setting that cannot work is refused with its reason before any app starts, not restarted forever. */
+describe('npm start with ports that cannot work', () => {
+  it.each([
+    [{ WORKER_METRICS_PORT: '65535' }, 'WORKER_METRICS_PORT=65535 leaves no port for the background worker'],
+    [
+      { INGEST_PORT: '3902', WORKER_METRICS_PORT: '3901' },
+      'two apps would listen on one port: ingest and background-worker on 3902',
+    ],
+  ])('refuses %j and starts nothing', async (ports, message) => {
+    const group = spawn(process.execPath, [START_ALL], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...ports },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    group.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    group.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exitCode = await new Promise((resolve) => group.once('exit', resolve));
+    expect(exitCode).toBe(1);
+    expect(output).toContain(`[start-all] ${message}`);
+    expect(output).not.toMatch(/\[(ingest|api|usage-worker|background-worker)\s*\]/);
   });
 });
 
