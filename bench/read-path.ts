@@ -5,6 +5,8 @@
  *   1. one request at a time (latency p50/p90/p99/max of each kind, warmed first);
  *   2. READS_CONCURRENCY requests in flight (reads per second, with the client and Redis on the
  *      same two cores).
+ * Then the machine's floor: the same number of requests one at a time to a bare node:http server
+ * that answers from one Redis HGET (bench/machine-floor-server.ts), which no app can beat here.
  * Each phase prints ingest's CPU per read (all its threads), which sets how many reads a core
  * serves and how often its garbage collector pauses them. Every account's balance is read once
  * first, so its Redis copy exists (as it does once the account has been charged) and no read
@@ -21,8 +23,10 @@
  *                           BENCH_PROFILE=1: ingest's CPU profile into bench/results/profiles)
  */
 import { INGEST_NODE_ARGS } from '@app/config';
+import { RedisKeys } from '@app/redis';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { HttpClient } from './lib/http-client';
+import { runMachineFloorProbe } from './lib/machine-floor';
 import { AppProcess, BENCH_GATEWAY_TOKEN, BenchStack } from './lib/stack';
 import {
   envInt,
@@ -158,6 +162,16 @@ async function main(): Promise<void> {
         target.concurrent.cpuMs += processCpuMs(target.app.pid) - cpuBefore;
       }
     }
+
+    const floor = await runMachineFloorProbe(
+      stack.config.redisUrl,
+      new RedisKeys(stack.prefix).balance(accounts[0]),
+      count,
+    );
+    console.log(
+      `\nmachine floor, one at a time (node:http answering from one Redis HGET, no app code): ` +
+        `p50 ${floor.p50}  p90 ${floor.p90}  p99 ${floor.p99}  max ${floor.max}`,
+    );
 
     for (const target of targets) {
       const { sequential, concurrent } = target;

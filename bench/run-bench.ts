@@ -29,8 +29,10 @@ import {
   INGEST_NODE_ARGS,
   USAGE_WORKER_NODE_ARGS,
 } from '@app/config';
+import { RedisKeys } from '@app/redis';
 import { BENCH_MODELS, UsageTraffic } from './lib/events';
 import { runBareLoop } from './lib/bare';
+import { runMachineFloorProbe } from './lib/machine-floor';
 import { runNaive } from './lib/naive';
 import { runHalfPhase, runIdleProbe, runMaxPhase, Sampler } from './lib/pipeline-load';
 import { runRawInsert } from './lib/raw';
@@ -244,6 +246,12 @@ async function main(): Promise<number> {
       BENCH_MODELS.map((m) => m.id),
     );
 
+    // What any read costs on this machine with nothing of the apps in it, beside the idle reads.
+    const machineFloor = await runMachineFloorProbe(
+      s.redisUrl,
+      new RedisKeys(stack.prefix).balance(traffic.accounts[0]),
+    );
+
     await sleep(500);
     const redisBaseline = await stack.redisUsedMemory();
     const footprintBaseline = await stack.redisFootprint();
@@ -330,6 +338,7 @@ async function main(): Promise<number> {
       max,
       half,
       idle,
+      machineFloor,
       batchesPerGroupAtFullLoad,
       batchesPerGroupAtHalfLoad: halfLoad?.batchesPerGroup ?? null,
       failedBatchAttempts: failedAttempts,
@@ -494,6 +503,9 @@ function printReport(r: any, s: Settings): void {
       // The 100-event batches are metered by the workers as they arrive; the reads wait for the drain.
       `   one at a time: ingest 100 p50 ${r.idle.ingest100Ms.p50} / p99 ${r.idle.ingest100Ms.p99} ms (workers metering); idle: ` +
         `authorize p50 ${r.idle.authorizeMs.p50} / p99 ${r.idle.authorizeMs.p99} ms, balance p50 ${r.idle.balanceMs.p50} / p99 ${r.idle.balanceMs.p99} ms`,
+    );
+    add(
+      `   machine floor, idle        p50 ${r.machineFloor.p50} / p99 ${r.machineFloor.p99} ms: node:http answering from one Redis HGET, one at a time (no app code)`,
     );
     add(`   batches per group          ${r.batchesPerGroupAtHalfLoad} on average`);
     add(
