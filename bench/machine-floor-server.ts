@@ -29,7 +29,5 @@ const server = createServer((request, response) => {
   );
 });
 server.listen(Number(process.env.FLOOR_PORT), '127.0.0.1', () => process.stdout.write('listening\n'));
-process.on('SIGTERM', () => {
-  server.close();
-  redis.disconnect();
-});
+// Nothing to finish: the probe has its answers before it stops the server.
+process.on('SIGTERM', () => process.exit(0));

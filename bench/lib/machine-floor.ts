@@ -21,8 +21,14 @@ export async function runMachineFloorProbe(
 ): Promise<ReturnType<typeof summarize>> {
   const port = await freePort();
   const server = spawnNode(SERVER, { REDIS_URL: redisUrl, FLOOR_KEY: key, FLOOR_PORT: String(port) });
+  const exited = once(server, 'exit');
   try {
-    await once(server.stdout!, 'data');
+    // Listening, or gone (a port taken since freePort): then say so instead of waiting forever.
+    const first = await Promise.race([
+      once(server.stdout!, 'data').then(() => 'listening'),
+      exited.then(() => 'exited'),
+    ]);
+    if (first === 'exited') throw new Error(`the machine-floor server exited with ${server.exitCode}`);
     const client = new HttpClient(`http://127.0.0.1:${port}`, 'none', 1);
     const times: number[] = [];
     for (let i = 0; i < warmup + count; i++) times.push((await client.send('GET', '/')).ms);
@@ -30,6 +36,6 @@ export async function runMachineFloorProbe(
     return summarize(times.slice(warmup));
   } finally {
     server.kill('SIGTERM');
-    if (server.exitCode === null) await once(server, 'exit');
+    await exited;
   }
 }
