@@ -2,20 +2,11 @@ import { z } from 'zod';
 
 const isProduction = process.env.NODE_ENV === 'production';
 
-const secretValue = () => z.string().min(16, 'must be at least 16 characters');
-
 /** A secret may default to a development value only outside production. */
 function secret(devDefault: string) {
-  return isProduction ? secretValue() : secretValue().default(devDefault);
+  const base = z.string().min(16, 'must be at least 16 characters');
+  return isProduction ? base : base.default(devDefault);
 }
-
-/** The development defaults of the Stripe and S3 secrets (the in-repo Stripe server, s3rver). */
-const DEV_SECRETS = {
-  STRIPE_SECRET_KEY: 'sk_test_local_stripe_server',
-  STRIPE_WEBHOOK_SECRET: 'whsec_dev_secret_change_me',
-  S3_ACCESS_KEY_ID: 'S3RVER',
-  S3_SECRET_ACCESS_KEY: 'S3RVER',
-} as const;
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
@@ -104,10 +95,10 @@ export const httpEnvSchema = z.object({
 
 /** Stripe, reached only through the official SDK; by default the repo's own test server (apps/stripe-server). */
 export const stripeEnvSchema = z.object({
-  STRIPE_SECRET_KEY: secret(DEV_SECRETS.STRIPE_SECRET_KEY),
+  STRIPE_SECRET_KEY: secret('sk_test_local_stripe_server'),
   /** Where the SDK sends requests; empty means Stripe itself (api.stripe.com). */
   STRIPE_API_URL: z.union([z.literal(''), z.string().url()]).default('http://127.0.0.1:12111'),
-  STRIPE_WEBHOOK_SECRET: secret(DEV_SECRETS.STRIPE_WEBHOOK_SECRET),
+  STRIPE_WEBHOOK_SECRET: secret('whsec_dev_secret_change_me'),
   /** Smallest and largest credit purchase, USD. */
   PURCHASE_MIN_USD: z
     .string()
@@ -134,12 +125,8 @@ export const storageEnvSchema = z.object({
   S3_PUBLIC_ENDPOINT: z.union([z.literal(''), z.string().url()]).default(''),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: z.string().min(3).default('billing'),
-  S3_ACCESS_KEY_ID: isProduction
-    ? z.string().min(1)
-    : z.string().min(1).default(DEV_SECRETS.S3_ACCESS_KEY_ID),
-  S3_SECRET_ACCESS_KEY: isProduction
-    ? z.string().min(1)
-    : z.string().min(1).default(DEV_SECRETS.S3_SECRET_ACCESS_KEY),
+  S3_ACCESS_KEY_ID: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
+  S3_SECRET_ACCESS_KEY: isProduction ? z.string().min(1) : z.string().min(1).default('S3RVER'),
   /** Path-style URLs (http://host/bucket/key): needed by s3rver and MinIO; AWS takes either. */
   S3_FORCE_PATH_STYLE: z
     .enum(['true', 'false'])
@@ -292,12 +279,18 @@ export const DEFAULT_USAGE_GROUP_LINGER_MS = 100;
  * The worker's Stripe and S3 secrets. Only its background jobs call Stripe (auto-reload charges)
  * or S3 (invoice PDFs, exports), so in production a usage worker (WORKER_ROLE=usage) starts
  * without them and the metering process never holds a payment or storage key; a background or
- * `all` worker is refused without them (checked below). Outside production: the development defaults.
+ * `all` worker is refused without them (checked below). Outside production the field is as the
+ * api reads it, development default included.
  */
-function backgroundSecret(name: keyof typeof DEV_SECRETS, value: z.ZodString) {
-  return isProduction ? z.union([z.literal(''), value]).default('') : value.default(DEV_SECRETS[name]);
+function backgroundSecret(field: z.ZodString | z.ZodDefault<z.ZodString>) {
+  return isProduction ? z.union([z.literal(''), field]).default('') : field;
 }
-const BACKGROUND_SECRETS = Object.keys(DEV_SECRETS) as Array<keyof typeof DEV_SECRETS>;
+const BACKGROUND_SECRETS = [
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+] as const;
 
 export const workerEnvSchema = baseEnvSchema
   .merge(stripeEnvSchema)
@@ -305,10 +298,10 @@ export const workerEnvSchema = baseEnvSchema
   .merge(mailEnvSchema)
   .merge(taxEnvSchema)
   .extend({
-    STRIPE_SECRET_KEY: backgroundSecret('STRIPE_SECRET_KEY', secretValue()),
-    STRIPE_WEBHOOK_SECRET: backgroundSecret('STRIPE_WEBHOOK_SECRET', secretValue()),
-    S3_ACCESS_KEY_ID: backgroundSecret('S3_ACCESS_KEY_ID', z.string().min(1)),
-    S3_SECRET_ACCESS_KEY: backgroundSecret('S3_SECRET_ACCESS_KEY', z.string().min(1)),
+    STRIPE_SECRET_KEY: backgroundSecret(stripeEnvSchema.shape.STRIPE_SECRET_KEY),
+    STRIPE_WEBHOOK_SECRET: backgroundSecret(stripeEnvSchema.shape.STRIPE_WEBHOOK_SECRET),
+    S3_ACCESS_KEY_ID: backgroundSecret(storageEnvSchema.shape.S3_ACCESS_KEY_ID),
+    S3_SECRET_ACCESS_KEY: backgroundSecret(storageEnvSchema.shape.S3_SECRET_ACCESS_KEY),
     WORKER_METRICS_PORT: port(3002),
     WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
     /**
